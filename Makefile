@@ -1,0 +1,36 @@
+# Two entry points (see README): `make play` and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: play play-real test test-slow lint collect clean-venv
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	# torch first, from the pinned CPU build, so nothing can swap in a CUDA build
+	$(BIN)/python -m pip install -q -c constraints.txt torch==2.13.0
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+play: $(STAMP)
+	$(BIN)/python scripts/play.py $(ARGS)
+
+play-real: $(STAMP)
+	$(BIN)/python scripts/play.py --real $(ARGS)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q $(ARGS)
+
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -q -m slow $(ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+collect: $(STAMP)
+	$(BIN)/python scripts/collect.py --game crafter --episodes 20 --policy explore --out data/crafter
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,1 @@
+"""Scripted policies for Crafter data collection."""

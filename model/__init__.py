@@ -1,0 +1,1 @@
+"""SoraWorld model: recordings, data, VAE, DiT, diffusion, rollout."""

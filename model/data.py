@@ -1,0 +1,179 @@
+"""Fixed-length clips from any recordings folder (our Crafter/MineRL recordings or VPT Minecraft).
+
+A clip is a dict of tensors, `T` = clip length, at the recording's native resolution:
+
+    frames   (T, H, W, 3) uint8   RGB
+    actions  (T, A) int64         action taken after each frame: A = 1 for Crafter (Discrete(17)),
+                                  A = 25 for Minecraft (23 MineRL buttons + 2 camera bins)
+    has_action (T,) bool          False where the recording has no action (an episode's last frame)
+    rewards  (T,) float32         reward received on arriving at each frame
+    dones    (T,) bool            frame is terminal
+    gui      (T,) bool            a GUI (inventory screen) was open (VPT); False elsewhere
+    captions list[str] of T       descriptive caption per frame ("" when the recording has none)
+
+Recordings are validated when an episode is loaded: a video whose frame count differs from its
+jsonl raises `RecordingError` (or, with `skip_bad=True`, the episode is skipped with a warning),
+so frames and actions are never silently misaligned.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from model.recordings import EpisodeInfo, RecordingError, list_episodes, load_episode
+
+
+@dataclass
+class EpisodeArrays:
+    """An episode decoded into arrays (see the module docstring for shapes)."""
+
+    frames: np.ndarray
+    actions: np.ndarray
+    has_action: np.ndarray
+    rewards: np.ndarray
+    dones: np.ndarray
+    gui: np.ndarray
+    captions: list[str]
+
+
+def is_vpt(records: list[dict]) -> bool:
+    """VPT jsonl lines carry raw `keyboard`/`mouse` state instead of an `action`."""
+    return bool(records) and "keyboard" in records[0] and "action" not in records[0]
+
+
+def episode_arrays(folder: str | Path, info: EpisodeInfo | str, size: tuple[int, int] | None = None) -> EpisodeArrays:
+    """Decode one episode and turn its jsonl into aligned arrays."""
+    ep = load_episode(folder, info, size=size)
+    recs, T = ep.records, len(ep.records)
+    where = f"{Path(folder) / ep.info.name}.jsonl"
+    if is_vpt(recs):
+        from model.vpt import vpt_actions
+
+        actions, _camera, gui = vpt_actions(recs)
+        has_action = np.ones(T, bool)
+        rewards = np.zeros(T, np.float32)
+        dones = np.zeros(T, bool)
+        dones[-1] = True
+    else:
+        has_action = np.array([r.get("action") is not None for r in recs])
+        first = next((r["action"] for r in recs if r.get("action") is not None), 0)
+        width = len(first) if isinstance(first, list) else 1
+        actions = np.zeros((T, width), np.int64)
+        for t, r in enumerate(recs):
+            a = r.get("action")
+            if a is None:
+                continue
+            a = a if isinstance(a, list) else [a]
+            if len(a) != width or not all(isinstance(x, int) for x in a):
+                raise RecordingError(f"{where}:{t + 1}: action {r['action']!r} is not {width} int(s) like line 1")
+            actions[t] = a
+        try:
+            rewards = np.array([float(r.get("reward", 0.0)) for r in recs], np.float32)
+            dones = np.array([bool(r.get("done", False)) for r in recs])
+        except (TypeError, ValueError) as e:
+            raise RecordingError(f"{where}: bad reward/done value ({e})") from None
+        gui = np.zeros(T, bool)
+    captions = [str(r.get("caption", "")) for r in recs]
+    return EpisodeArrays(ep.frames, actions, has_action, rewards, dones, gui, captions)
+
+
+class ClipDataset(Dataset):
+    """Clips of `clip_len` frames from a recordings folder, at native resolution.
+
+    Items enumerate windows every `stride` frames over every episode (shuffle them with a
+    DataLoader); `sample(rng)` draws a clip uniformly over all frames instead. Decoded episodes
+    are kept in an LRU cache of `cache_episodes` entries.
+    """
+
+    def __init__(
+        self,
+        folder: str | Path,
+        clip_len: int = 16,
+        stride: int | None = None,
+        size: tuple[int, int] | None = None,
+        skip_gui: bool = False,
+        skip_bad: bool = False,
+        cache_episodes: int = 64,
+    ):
+        if clip_len < 1:
+            raise ValueError(f"clip_len must be >= 1, got {clip_len}")
+        self.folder = Path(folder)
+        self.clip_len = clip_len
+        self.stride = stride or max(1, clip_len // 2)
+        self.size = size
+        self.skip_gui = skip_gui
+        self.cache_episodes = cache_episodes
+        self._cache: OrderedDict[str, EpisodeArrays] = OrderedDict()
+        self.episodes: list[EpisodeInfo] = []
+        self.windows: list[tuple[int, int]] = []  # (episode index, start frame)
+        self.lengths: list[int] = []  # frames per episode
+        for info in list_episodes(self.folder):
+            try:
+                arrays = self._load(info) if info.frames < 0 or skip_gui else None
+            except RecordingError as e:
+                if not skip_bad:
+                    raise
+                warnings.warn(f"skipping episode {info.name}: {e}", stacklevel=2)
+                continue
+            n = info.frames if arrays is None else len(arrays.frames)
+            if n < clip_len:
+                continue
+            e = len(self.episodes)
+            self.episodes.append(info)
+            self.lengths.append(n)
+            for s in range(0, n - clip_len + 1, self.stride):
+                if arrays is not None and skip_gui and arrays.gui[s : s + clip_len].any():
+                    continue
+                self.windows.append((e, s))
+        if not self.windows:
+            raise RecordingError(f"{self.folder}: no episode has {clip_len} usable frames")
+
+    def _load(self, info: EpisodeInfo) -> EpisodeArrays:
+        if info.name in self._cache:
+            self._cache.move_to_end(info.name)
+            return self._cache[info.name]
+        arrays = episode_arrays(self.folder, info, size=self.size)
+        self._cache[info.name] = arrays
+        if len(self._cache) > self.cache_episodes:
+            self._cache.popitem(last=False)
+        return arrays
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def clip(self, episode: int, start: int) -> dict:
+        """The clip of `clip_len` frames starting at `start` in episode number `episode`."""
+        a = self._load(self.episodes[episode])
+        sl = slice(start, start + self.clip_len)
+        if start < 0 or start + self.clip_len > len(a.frames):
+            raise IndexError(f"clip [{start}, {start + self.clip_len}) outside episode of {len(a.frames)} frames")
+        return {
+            "frames": torch.from_numpy(np.ascontiguousarray(a.frames[sl])),
+            "actions": torch.from_numpy(a.actions[sl].copy()),
+            "has_action": torch.from_numpy(a.has_action[sl].copy()),
+            "rewards": torch.from_numpy(a.rewards[sl].copy()),
+            "dones": torch.from_numpy(a.dones[sl].copy()),
+            "gui": torch.from_numpy(a.gui[sl].copy()),
+            "captions": a.captions[sl],
+        }
+
+    def __getitem__(self, i: int) -> dict:
+        return self.clip(*self.windows[i])
+
+    def sample(self, rng: np.random.Generator) -> dict:
+        """A clip at a random start frame: a random window, jittered by up to `stride - 1` frames.
+
+        Unlike the fixed windows of `__getitem__`, every start frame can come up.
+        """
+        e, s = self.windows[int(rng.integers(len(self.windows)))]
+        if not self.skip_gui:  # GUI-free windows are only known at their own starts
+            last = self.lengths[e] - self.clip_len
+            s = min(last, s + int(rng.integers(self.stride)))
+        return self.clip(e, s)

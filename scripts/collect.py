@@ -1,0 +1,198 @@
+"""Collect recordings of real play: `<out>/<name>.mp4` + `<name>.jsonl` per episode and `index.json`.
+
+    python scripts/collect.py --game crafter --episodes 20 --policy explore --out data/crafter
+    python scripts/collect.py --game minerl --env MineRLTreechop-v0 --episodes 2 --out data/minerl
+
+Episodes run in parallel worker processes. Each episode is written under temporary names and
+renamed when complete; `index.json` is rewritten (atomically) after every finished episode, so
+an interrupted or crashed collection loses at most the episodes in flight. Running the same
+command again resumes: episodes already in the index are skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from model.recordings import INDEX_NAME, EpisodeInfo, RecordingError, read_index, write_index  # noqa: E402
+
+GAMES = ("crafter", "minerl")
+POLICIES = ("random", "explore")
+
+
+@dataclass
+class CollectConfig:
+    """What to collect; every field is a command-line flag."""
+
+    game: str = "crafter"
+    episodes: int = 20
+    policy: str = "explore"
+    out: str = "data/crafter"
+    seed: int = 0
+    workers: int = max(1, min(2, os.cpu_count() or 1))
+    max_steps: int = 10_000
+    size: tuple[int, int] = (64, 64)
+    view: tuple[int, int] = (9, 9)
+    area: tuple[int, int] = (64, 64)
+    env: str = "MineRLTreechop-v0"  # MineRL env id (game=minerl)
+    epsilon: float = 0.15  # explore policy's share of random actions
+
+
+def episode_name(cfg: CollectConfig, index: int) -> str:
+    return f"{cfg.game}_{cfg.policy}_{cfg.seed + index:07d}"
+
+
+def make_policy(cfg: CollectConfig, seed: int):
+    """A callable info -> action for Crafter."""
+    import numpy as np
+
+    if cfg.policy == "random":
+        rng = np.random.default_rng(seed)
+        return lambda info: int(rng.integers(0, 17))
+    from agents.explore import ExplorePolicy
+
+    policy = ExplorePolicy(seed=seed, epsilon=cfg.epsilon)
+    return policy.act
+
+
+def collect_one(cfg: CollectConfig, index: int) -> EpisodeInfo:
+    """Worker: play and write one episode."""
+    seed = cfg.seed + index
+    name = episode_name(cfg, index)
+    if cfg.game == "crafter":
+        from worldenv.games.crafter_recorder import record_crafter_episode
+
+        return record_crafter_episode(
+            cfg.out, name, seed, make_policy(cfg, seed), cfg.max_steps, cfg.size, cfg.view, cfg.area
+        )
+    from worldenv.games.minecraft import collect_minerl_episode
+
+    return collect_minerl_episode(cfg.env, cfg.out, name, seed, cfg.max_steps, policy=cfg.policy)
+
+
+def _worker(args):
+    cfg, index = args
+    try:
+        return index, collect_one(cfg, index), None
+    except Exception as e:  # noqa: BLE001 - reported by the parent, which keeps the index intact
+        return index, None, f"{type(e).__name__}: {e}"
+
+
+def check_config(cfg: CollectConfig) -> None:
+    """Clear errors for bad flags before any work starts."""
+    if cfg.game not in GAMES:
+        raise SystemExit(f"error: unknown game {cfg.game!r}; choose one of {', '.join(GAMES)}")
+    if cfg.policy not in POLICIES:
+        raise SystemExit(f"error: unknown policy {cfg.policy!r}; choose one of {', '.join(POLICIES)}")
+    if cfg.episodes < 1 or cfg.workers < 1 or cfg.max_steps < 1:
+        raise SystemExit("error: --episodes, --workers and --max-steps must be >= 1")
+    if cfg.game == "minerl":
+        try:
+            from worldenv.games.minecraft import require_minerl
+
+            require_minerl()
+        except ImportError as e:
+            raise SystemExit(f"error: {e}") from None
+    out = Path(cfg.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise SystemExit(f"error: cannot create output folder {out}: {e.strerror}") from None
+    if not os.access(out, os.W_OK):
+        raise SystemExit(f"error: output folder {out} is not writable")
+
+
+def collect(cfg: CollectConfig, progress: bool = True) -> list[EpisodeInfo]:
+    """Collect the missing episodes of `cfg` and return the full index."""
+    check_config(cfg)
+    out = Path(cfg.out)
+    done: dict[str, EpisodeInfo] = {}
+    if (out / INDEX_NAME).exists():
+        try:
+            done = {e.name: e for e in read_index(out)}
+        except RecordingError as e:
+            raise SystemExit(f"error: {e}; move it away to start a fresh collection") from None
+    # Skip only episodes whose files are really there (a deleted file is collected again).
+    done = {n: e for n, e in done.items() if (out / f"{n}.mp4").exists() and (out / f"{n}.jsonl").exists()}
+    todo = [i for i in range(cfg.episodes) if episode_name(cfg, i) not in done]
+    meta = {"game": cfg.game, "policy": cfg.policy}
+    if not todo:
+        print(f"all {cfg.episodes} episodes already in {out / INDEX_NAME}")
+        return list(done.values())
+
+    t0, frames, failures = time.time(), 0, []
+    bar = tqdm(total=len(todo), desc=f"collect {cfg.game}/{cfg.policy}", unit="ep", disable=not progress)
+    jobs = [(cfg, i) for i in todo]
+    workers = min(cfg.workers, len(todo))
+    ctx = mp.get_context("spawn")
+    pool = ctx.Pool(workers) if workers > 1 else None
+    try:
+        results = pool.imap_unordered(_worker, jobs) if pool else map(_worker, jobs)
+        for index, info, error in results:
+            if error is not None:
+                failures.append(f"{episode_name(cfg, index)}: {error}")
+                tqdm.write(f"episode {episode_name(cfg, index)} failed and was skipped: {error}")
+            else:
+                done[info.name] = info
+                frames += info.frames
+                write_index(out, sorted(done.values(), key=lambda e: e.name), **meta)
+            bar.update(1)
+            bar.set_postfix(frames=frames, fps=f"{frames / max(1e-9, time.time() - t0):.0f}")
+    finally:
+        bar.close()
+        if pool is not None:
+            pool.terminate()
+    seconds = time.time() - t0
+    nbytes = sum(e.bytes for e in done.values())
+    total_frames = sum(e.frames for e in done.values())
+    print(
+        f"wrote {len(todo) - len(failures)} episodes, {frames} frames in {seconds:.1f}s "
+        f"({frames / max(seconds, 1e-9):.0f} frames/s); folder: {len(done)} episodes, {total_frames} frames, "
+        f"{nbytes / 1e6:.1f} MB ({nbytes / max(total_frames, 1) * 1000 / 1e6:.2f} MB per 1000 frames)"
+    )
+    if failures:
+        print(f"{len(failures)} episodes failed:", *failures, sep="\n  ", file=sys.stderr)
+    return list(done.values())
+
+
+def parse_args(argv=None) -> tuple[CollectConfig, bool]:
+    d = CollectConfig()
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--game", default=d.game, help=f"one of {GAMES}")
+    p.add_argument("--episodes", type=int, default=d.episodes)
+    p.add_argument("--policy", default=d.policy, help=f"one of {POLICIES}")
+    p.add_argument("--out", default=d.out)
+    p.add_argument("--seed", type=int, default=d.seed, help="episode i uses seed + i")
+    p.add_argument("--workers", type=int, default=d.workers)
+    p.add_argument("--max-steps", type=int, default=d.max_steps)
+    p.add_argument("--size", type=int, nargs=2, default=d.size, metavar=("W", "H"))
+    p.add_argument("--view", type=int, nargs=2, default=d.view, metavar=("W", "H"))
+    p.add_argument("--area", type=int, nargs=2, default=d.area, metavar=("W", "H"))
+    p.add_argument("--env", default=d.env, help="MineRL env id (--game minerl)")
+    p.add_argument("--epsilon", type=float, default=d.epsilon)
+    p.add_argument("--no-progress", action="store_true")
+    a = p.parse_args(argv)
+    cfg = CollectConfig(
+        game=a.game, episodes=a.episodes, policy=a.policy, out=a.out, seed=a.seed, workers=a.workers,
+        max_steps=a.max_steps, size=tuple(a.size), view=tuple(a.view), area=tuple(a.area), env=a.env,
+        epsilon=a.epsilon,
+    )
+    return cfg, not a.no_progress
+
+
+def main(argv=None) -> None:
+    cfg, progress = parse_args(argv)
+    collect(cfg, progress=progress)
+
+
+if __name__ == "__main__":
+    main()
