@@ -7,7 +7,8 @@ returns a crafter action id. Each step it takes the first rule that applies:
 1. With probability `epsilon`, a uniformly random action (all 17, useless ones included, for
    coverage), except that it never walks into lava.
 2. While asleep: noop (crafter ignores actions until the player wakes up).
-3. Fight: a zombie or skeleton on a 4-neighbour tile is faced and hit.
+3. Fight: a zombie or skeleton on a 4-neighbour tile is faced and hit; when hurt, back away
+   from ones a few tiles off. (Danger comes before rule 1's noise.)
 4. Sleep when energy is low (<= 2), or sometimes at night when it is not full; first a stone
    goes on the faced tile as a makeshift wall if there is one to spare.
 5. Craft whatever is missing and affordable when a table (and furnace) is within reach:
@@ -45,6 +46,7 @@ DIRS = tuple(MOVES)
 MAT = {name: i + 1 for i, name in enumerate(crafter.constants.materials)}
 OBJ = {name: len(MAT) + 1 + i for i, name in enumerate(("player", "cow", "zombie", "skeleton", "arrow", "plant"))}
 WALKABLE = [MAT[m] for m in crafter.constants.walkable]  # grass, sand, path (lava deliberately left out)
+OPEN = WALKABLE + [OBJ[o] for o in ("cow", "zombie", "skeleton", "arrow")]  # where zombies may come from
 PLACE_ON = {k: [MAT[m] for m in v["where"]] for k, v in crafter.constants.place.items()}
 COST = {k: v["uses"] for k, v in {**crafter.constants.place, **crafter.constants.make}.items()}
 NEEDS = {k: v["nearby"] for k, v in crafter.constants.make.items()}
@@ -143,23 +145,43 @@ class ExplorePolicy:
                 return self._face_do(d, PLACE_STONE)
         return self._random_move()
 
-    def _sleep(self, front: int) -> int | None:
-        """Sleep in a dead end (one open side, walled in front with stone if it is spare), else go find one."""
-        open_ = [d for d in DIRS if self._tile(self._ahead(d)) in WALKABLE + list(OBJ.values())]
-        if len(open_) <= 1 or self.inv["energy"] <= 1:
-            return PLACE_STONE if front in WALKABLE and self.inv["stone"] > 0 else SLEEP
-        x, y, r = int(self.pos[0]), int(self.pos[1]), self.radius
-        x0, y0 = max(x - r - 1, 0), max(y - r - 1, 0)
-        win = self.sem[x0:x + r + 2, y0:y + r + 2]
-        walk, opened = np.isin(win, WALKABLE), np.isin(win, WALKABLE + list(OBJ.values()))
-        n_open = np.zeros(win.shape, np.int64)
-        n_open[1:] += opened[:-1]
-        n_open[:-1] += opened[1:]
-        n_open[:, 1:] += opened[:, :-1]
-        n_open[:, :-1] += opened[:, 1:]
-        spots = np.argwhere(walk & (n_open <= 1)) + (x0, y0)
-        dist = np.abs(spots - self.pos).sum(1)
-        return self._goto("shelter", spots[(dist > 0) & (dist <= r)], onto=True)
+    def _region(self, start, wall=None, cap: int = 4) -> int:
+        """Size of the open area around `start` (as a zombie could walk it), counting at most cap + 1."""
+        seen, todo = {tuple(int(v) for v in start)}, [tuple(int(v) for v in start)]
+        wall = None if wall is None else tuple(int(v) for v in wall)
+        while todo and len(seen) <= cap:
+            x, y = todo.pop()
+            for dx, dy in DIRS:
+                p = (x + dx, y + dy)
+                if p not in seen and p != wall and self._tile(p) in OPEN:
+                    seen.add(p)
+                    todo.append(p)
+        return len(seen)
+
+    def _sleep(self) -> int | None:
+        """Sleep walled in: block the last gap with stone, dig a 2-tile pocket into rock, or (when
+        exhausted, with no zombie near) anywhere. None: no safe way yet, carry on."""
+        inv, ahead = self.inv, self._ahead(self.facing)
+        if self._region(self.pos) <= 4:
+            return SLEEP
+        if inv["stone"] and self._tile(ahead) in OPEN and self._region(self.pos, ahead) <= 4:
+            return PLACE_STONE
+        for d in DIRS:  # one step to a spot that one stone closes off
+            y = self._ahead(d)
+            z = y + d
+            if self._free(y) and (inv["stone"] or self._tile(z) not in OPEN) and self._region(y, z) <= 4:
+                return MOVES[d]
+        if inv["energy"] <= 1 and len(self._find([OBJ["zombie"]], 6)) == 0:
+            return SLEEP
+        if not inv["wood_pickaxe"]:
+            return None
+        if self._tile(ahead) == MAT["stone"]:
+            return DO
+        side = [self._tile(ahead + (dy, dx)) for dx, dy in (self.facing, (-self.facing[0], -self.facing[1]))]
+        if self._tile(ahead) == MAT["path"] and self._tile(ahead + self.facing) == MAT["stone"] \
+                and not any(t in OPEN for t in side):
+            return MOVES[self.facing]  # tunnel on
+        return self._goto("dig", self._find([MAT["stone"]]))
 
     def _explore(self) -> int:
         front = self._ahead(self.heading)
@@ -170,8 +192,11 @@ class ExplorePolicy:
         p_pick = 0.5 if self.inv["sapling"] == 0 and not self.plants else 0.05
         if tile == MAT["grass"] and self.rng.random() < p_pick:
             return DO  # 10% chance of a sapling
-        if self._tile(self._ahead(self.heading)) == MAT["lava"]:
+        ahead = self._tile(self._ahead(self.heading))
+        if ahead == MAT["lava"]:
             return self._random_move()
+        if ahead in (MAT["tree"], MAT["stone"]) and (ahead == MAT["tree"] or self.inv["wood_pickaxe"]):
+            return self._face_do(self.heading)  # walled in: dig out
         return MOVES[self.heading]
 
     def _new_heading(self) -> None:
@@ -198,21 +223,34 @@ class ExplorePolicy:
         self.visits[tuple(self.pos)] += 1
         self.thirsty = self.inv["drink"] <= 5 or (self.thirsty and self.inv["drink"] < 9)
         self.hungry = self.inv["food"] <= 5 or (self.hungry and self.inv["food"] < 8)
+        if not info.get("sleeping", False):
+            action = self._fight()
+            if action is not None:
+                return action
         if self.rng.random() < self.epsilon:
             return self._random_action()
         if info.get("sleeping", False):
             return NOOP
         return self._decide(info)
 
-    def _decide(self, info: dict) -> int:
-        inv, rng = self.inv, self.rng
-        for d in DIRS:  # 3. fight
+    def _fight(self) -> int | None:
+        """Hit an adjacent zombie/skeleton; when hurt, back away from ones a few tiles off."""
+        for d in DIRS:
             if self._tile(self._ahead(d)) in (OBJ["zombie"], OBJ["skeleton"]):
                 return self._face_do(d)
+        threats = self._find([OBJ["zombie"], OBJ["skeleton"]], 4)
+        if self.inv["health"] > 5 or len(threats) == 0:
+            return None
+        gap = {d: np.abs(threats - self._ahead(d)).sum(1).min() for d in DIRS if self._free(self._ahead(d))}
+        best = max(gap, key=gap.get, default=None)
+        return MOVES[best] if best is not None and gap[best] > np.abs(threats - self.pos).sum(1).min() else None
+
+    def _decide(self, info: dict) -> int:
+        inv, rng = self.inv, self.rng
         front = self._tile(self._ahead(self.facing))
         night = info.get("daylight", 1.0) < 0.3
-        if (inv["energy"] <= 2 or (night and inv["energy"] < 8)) and len(self._find([OBJ["zombie"]], 6)) == 0:
-            action = self._sleep(front)  # 4. sleep
+        if inv["energy"] <= 2 or (night and inv["energy"] < 8):
+            action = self._sleep()  # 4. sleep
             if action is not None:
                 return action
         for item in ("wood_pickaxe", "wood_sword", "stone_pickaxe", "stone_sword", "iron_pickaxe", "iron_sword"):
@@ -221,12 +259,12 @@ class ExplorePolicy:
         if not self._near("table", self.radius) and self._has("table") and front in PLACE_ON["table"]:
             return PLACE_TABLE  # 6. place
         if (inv["stone_pickaxe"] and not self._near("furnace", self.radius) and self._near("table", 2)
-                and self._has("furnace") and front in PLACE_ON["furnace"]):
+                and inv["stone"] >= COST["furnace"].get("stone", 0) + 2 and front in PLACE_ON["furnace"]):
             return PLACE_FURNACE
         if inv["sapling"] and front == MAT["grass"] and rng.random() < 0.5:
             self.plants[tuple(int(v) for v in self._ahead(self.facing))] = self.t
             return PLACE_PLANT
-        if inv["stone"] > 3 and front in PLACE_ON["stone"] and rng.random() < (0.3 if front != MAT["grass"] else 0.02):
+        if inv["stone"] > 5 and front in PLACE_ON["stone"] and rng.random() < (0.3 if front != MAT["grass"] else 0.02):
             return PLACE_STONE
         return self._pursue()
 
@@ -251,7 +289,7 @@ class ExplorePolicy:
         if inv["wood"] < min(wood_need, 9):
             goals.append(("tree", [MAT["tree"]]))
         if inv["wood_pickaxe"]:
-            if inv["stone"] < 3 + COST["furnace"].get("stone", 0) * (not self._near("furnace", self.radius)):
+            if inv["stone"] < 5 + COST["furnace"].get("stone", 0) * (not self._near("furnace", self.radius)):
                 goals.append(("stone", [MAT["stone"]]))
             if inv["coal"] < 2:
                 goals.append(("coal", [MAT["coal"]]))

@@ -177,3 +177,44 @@ class ClipDataset(Dataset):
             last = self.lengths[e] - self.clip_len
             s = min(last, s + int(rng.integers(self.stride)))
         return self.clip(e, s)
+
+
+class FrameBank:
+    """Every frame of a recordings folder decoded into one uint8 array (t h w 3), for VAE training.
+
+    Crafter frames are 12 KB each, so 200k frames fit in 2.4 GB. `max_frames` caps the total
+    (episodes are taken in index order). Clips never cross episode boundaries.
+    """
+
+    def __init__(self, folder: str | Path, max_frames: int = 0, size: tuple[int, int] | None = None,
+                 progress: bool = False):
+        from tqdm import tqdm
+
+        chunks, self.starts, total = [], [], 0
+        episodes = list_episodes(folder)
+        for info in tqdm(episodes, desc="decode frames", unit="ep", disable=not progress):
+            frames = load_episode(folder, info, size=size).frames
+            if max_frames and total + len(frames) > max_frames:
+                frames = frames[: max_frames - total]
+            if len(frames) == 0:
+                break
+            self.starts.append(total)
+            chunks.append(frames)
+            total += len(frames)
+        if not chunks:
+            raise RecordingError(f"{folder}: no frames")
+        self.frames = np.concatenate(chunks)
+        self.lengths = [len(c) for c in chunks]
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def sample_clips(self, rng: np.random.Generator, n: int, length: int) -> torch.Tensor:
+        """(n, length, H, W, 3) uint8 clips from random episodes and starts."""
+        ok = [i for i, L in enumerate(self.lengths) if L >= length]
+        if not ok:
+            raise RecordingError(f"no episode has {length} frames")
+        weights = np.array([self.lengths[i] - length + 1 for i in ok], float)
+        eps = rng.choice(ok, size=n, p=weights / weights.sum())
+        idx = [self.starts[e] + int(rng.integers(self.lengths[e] - length + 1)) for e in eps]
+        return torch.from_numpy(np.stack([self.frames[i : i + length] for i in idx]))

@@ -1,0 +1,130 @@
+"""Checkpoints as safetensors: tensors + JSON metadata, written atomically, validated on load.
+
+No pickle anywhere: a checkpoint is a safetensors file whose metadata carries the format
+version, the model kind and its config (JSON). Loading checks all three and reports a
+mismatch in words ("this is a VideoVAE checkpoint with latent_channels=8, expected 16").
+Training state (optimizer moments, step, RNG-free counters) is stored the same way, so a
+resumed run never unpickles anything.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+CHECKPOINT_VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing, corrupt, of a future version, or of another model/config."""
+
+
+def save_checkpoint(path: str | Path, tensors: dict[str, torch.Tensor], kind: str, config: Any = None,
+                    **meta: Any) -> None:
+    """Atomically write `tensors` with metadata {version, kind, config, **meta} to `path`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    metadata = {"format_version": str(CHECKPOINT_VERSION), "kind": kind}
+    if config is not None:
+        metadata["config"] = json.dumps(asdict(config) if hasattr(config, "__dataclass_fields__") else config)
+    metadata.update({k: json.dumps(v) for k, v in meta.items()})
+    tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata=metadata)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_checkpoint(path: str | Path, kind: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Read a checkpoint of `kind`; returns (tensors, metadata with 'config' and extras decoded)."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    try:
+        tensors = load_file(str(path))
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as f:
+            raw = f.metadata() or {}
+    except (SafetensorError, OSError, RuntimeError) as e:
+        raise CheckpointError(f"{path}: corrupt or truncated checkpoint ({e})") from None
+    version = int(raw.get("format_version", "0"))
+    if version == 0:
+        raise CheckpointError(f"{path}: not a SoraWorld checkpoint (no format_version in its metadata)")
+    if version > CHECKPOINT_VERSION:
+        raise CheckpointError(
+            f"{path}: checkpoint format version {version} is newer than this code supports "
+            f"({CHECKPOINT_VERSION}); update soraworld"
+        )
+    if raw.get("kind") != kind:
+        raise CheckpointError(f"{path}: this is a {raw.get('kind')!r} checkpoint, expected {kind!r}")
+    meta: dict[str, Any] = {}
+    for k, v in raw.items():
+        if k in ("format_version", "kind"):
+            continue
+        try:
+            meta[k] = json.loads(v)
+        except json.JSONDecodeError:
+            raise CheckpointError(f"{path}: metadata field {k!r} is not valid JSON") from None
+    return tensors, meta
+
+
+def config_from_dict(cls, data: dict, source: str = "checkpoint"):
+    """Build a config dataclass from a dict, rejecting unknown fields by name."""
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{source}: config must be a JSON object, got {type(data).__name__}")
+    names = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise CheckpointError(f"{source}: unknown {cls.__name__} fields {unknown}")
+    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+    return cls(**kwargs)
+
+
+def load_state_strict(module: torch.nn.Module, tensors: dict[str, torch.Tensor], source: str) -> None:
+    """Load weights, reporting missing/unexpected keys and shape mismatches by name."""
+    own = module.state_dict()
+    missing = sorted(set(own) - set(tensors))
+    unexpected = sorted(set(tensors) - set(own))
+    wrong = [f"{k}: {tuple(tensors[k].shape)} vs model {tuple(own[k].shape)}"
+             for k in own if k in tensors and tensors[k].shape != own[k].shape]
+    if missing or unexpected or wrong:
+        raise CheckpointError(
+            f"{source}: weights do not fit this model config; missing {missing[:5]}, "
+            f"unexpected {unexpected[:5]}, shape mismatches {wrong[:5]}"
+        )
+    module.load_state_dict(tensors)
+
+
+def optimizer_tensors(opt: torch.optim.Optimizer, names: dict[torch.nn.Parameter, str]) -> dict[str, torch.Tensor]:
+    """Flatten an Adam-style optimizer's per-parameter state into named tensors."""
+    out = {}
+    for group in opt.param_groups:
+        for p in group["params"]:
+            for key, value in opt.state.get(p, {}).items():
+                t = value if torch.is_tensor(value) else torch.tensor(value)
+                out[f"optim.{names[p]}.{key}"] = t
+    return out
+
+
+def load_optimizer_tensors(opt: torch.optim.Optimizer, names: dict[torch.nn.Parameter, str],
+                           tensors: dict[str, torch.Tensor]) -> None:
+    """Inverse of `optimizer_tensors`."""
+    for group in opt.param_groups:
+        for p in group["params"]:
+            prefix = f"optim.{names[p]}."
+            state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+            if state:
+                opt.state[p] = {k: v.to(p.device) if v.ndim else v.clone() for k, v in state.items()}

@@ -1,0 +1,28 @@
+"""Typed dataclass configs as command-line flags: one flag per field, `--batch-size` for `batch_size`."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import MISSING, fields
+
+
+def add_dataclass_flags(parser: argparse.ArgumentParser, cls, skip: tuple[str, ...] = ()) -> None:
+    """Add a flag per field of dataclass `cls` (bools get --x/--no-x, tuples take several values)."""
+    for f in fields(cls):
+        if f.name in skip:
+            continue
+        default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
+        name = "--" + f.name.replace("_", "-")
+        if isinstance(default, bool):
+            parser.add_argument(name, action=argparse.BooleanOptionalAction, default=default)
+        elif isinstance(default, tuple):
+            parser.add_argument(name, type=type(default[0]), nargs="+", default=default)
+        elif default is None:
+            parser.add_argument(name, default=None)
+        else:
+            parser.add_argument(name, type=type(default), default=default)
+
+
+def pop_dataclass(args: dict, cls):
+    """Build `cls` from (and remove its fields from) a dict of parsed flags."""
+    return cls(**{f.name: args.pop(f.name) for f in fields(cls) if f.name in args})

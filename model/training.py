@@ -1,0 +1,135 @@
+"""Plumbing shared by the training scripts: devices, DDP, LR schedule, CSV logs, resumable state.
+
+A training state file (`last.safetensors`) holds the model weights, the optimizer moments and
+the step, written atomically, so a run killed at any moment resumes from its last checkpoint
+with at most one checkpoint interval lost.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+
+from model.checkpoint import (
+    load_checkpoint,
+    load_optimizer_tensors,
+    load_state_strict,
+    optimizer_tensors,
+    save_checkpoint,
+)
+
+
+@dataclass
+class Dist:
+    """Where this process sits in a (possibly single-process) run."""
+
+    rank: int = 0
+    world: int = 1
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """'auto' -> cuda if available else cpu; otherwise the named device (clear error if absent)."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} asked for, but CUDA is not available (use 'cpu' or 'auto')")
+    return torch.device(name)
+
+
+def setup_distributed(device: str = "auto", threads: int = 0) -> Dist:
+    """Join a torchrun group if RANK/WORLD_SIZE are set (gloo on CPU, nccl on GPU)."""
+    if threads > 0:
+        torch.set_num_threads(threads)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    dev = pick_device(device)
+    if world == 1:
+        return Dist(0, 1, dev)
+    rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    if dev.type == "cuda":
+        dev = torch.device("cuda", local)
+        torch.cuda.set_device(dev)
+    else:
+        # Share the machine's cores among the CPU workers instead of oversubscribing them.
+        torch.set_num_threads(max(1, (threads or os.cpu_count() or 1) // world))
+    dist.init_process_group("nccl" if dev.type == "cuda" else "gloo", rank=rank, world_size=world)
+    return Dist(rank, world, dev)
+
+
+def cleanup_distributed() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def autocast(device: torch.device, bf16: bool):
+    """bf16 autocast (about 4x faster matmuls on these CPUs); a no-op when disabled."""
+    return torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else nullcontext()
+
+
+def cosine_lr(step: int, base: float, warmup: int, total: int, floor: float = 0.1) -> float:
+    """Linear warmup then cosine decay to `floor * base`."""
+    if step < warmup:
+        return base * (step + 1) / warmup
+    p = min(1.0, (step - warmup) / max(1, total - warmup))
+    return base * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * p)))
+
+
+class CsvLogger:
+    """Appends rows of scalars to a CSV file (resumed runs keep appending)."""
+
+    def __init__(self, path: str | Path, enabled: bool = True):
+        self.path, self.enabled = Path(path), enabled
+        self.fields: list[str] | None = None
+        self.t0 = time.time()
+
+    def log(self, **row) -> None:
+        if not self.enabled:
+            return
+        row = {"time": round(time.time() - self.t0, 2), **row}
+        new = not self.path.exists()
+        if self.fields is None:
+            self.fields = list(row) if new else next(csv.reader(open(self.path)))
+        with open(self.path, "a", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=self.fields, extrasaction="ignore")
+            if new:
+                w.writeheader()
+            w.writerow(row)
+
+
+def param_names(model: torch.nn.Module) -> dict[torch.nn.Parameter, str]:
+    return {p: n for n, p in model.named_parameters()}
+
+
+def save_training_state(path: str | Path, model: torch.nn.Module, opt: torch.optim.Optimizer, step: int,
+                        kind: str, model_config, train_config) -> None:
+    """Weights + optimizer moments + step, atomically, as safetensors."""
+    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
+    tensors.update(optimizer_tensors(opt, param_names(model)))
+    save_checkpoint(path, tensors, f"{kind}/train", model_config, step=step, train_config=_jsonable(train_config))
+
+
+def load_training_state(path: str | Path, model: torch.nn.Module, opt: torch.optim.Optimizer, kind: str) -> int:
+    """Restore a `save_training_state` file into model and optimizer; returns the step."""
+    tensors, meta = load_checkpoint(path, f"{kind}/train")
+    weights = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
+    load_state_strict(model, weights, str(path))
+    load_optimizer_tensors(opt, param_names(model), tensors)
+    return int(meta["step"])
+
+
+def _jsonable(cfg) -> dict:
+    from dataclasses import asdict
+
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()}

@@ -1,0 +1,179 @@
+"""Train the VideoVAE on a recordings folder.
+
+    python scripts/train_vae.py --data data/crafter --out runs/vae --steps 20000
+    python scripts/train_vae.py --data data/crafter --out runs/vae --resume      # continue a run
+    torchrun --nproc_per_node=2 scripts/train_vae.py --data data/crafter ...      # DDP (gloo/nccl)
+
+Writes `<out>/last.safetensors` (weights + optimizer + step, every `--ckpt-every` steps,
+atomically), `<out>/vae.safetensors` (weights + latent shift/scale, for use) and `<out>/log.csv`.
+
+Loss = L1 + MSE + edge term (L1 between horizontal/vertical pixel differences, which keeps
+1-pixel pixel-art edges sharp) + a small KL. An adversarial term is not used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from model.cli import add_dataclass_flags, pop_dataclass  # noqa: E402
+from model.data import FrameBank  # noqa: E402
+from model.training import (  # noqa: E402
+    CsvLogger,
+    autocast,
+    cleanup_distributed,
+    cosine_lr,
+    load_training_state,
+    save_training_state,
+    setup_distributed,
+)
+from model.vae import VAEConfig, VideoVAE, frames_to_tensor  # noqa: E402
+
+KIND = "VideoVAE"
+
+
+@dataclass
+class TrainVAEConfig:
+    """Training run of the VideoVAE; every field is a flag (`--batch-size` for `batch_size`)."""
+
+    data: str = "data/crafter"
+    out: str = "runs/vae"
+    steps: int = 20_000
+    batch_size: int = 64
+    lr: float = 1e-3
+    warmup: int = 200
+    weight_decay: float = 0.0
+    groups: int = 2  # latent frames per training clip when temporal_factor > 1 (clip = 1 + groups*tf)
+    kl_weight: float = 1e-6
+    mse_weight: float = 1.0
+    edge_weight: float = 1.0
+    ckpt_every: int = 500
+    log_every: int = 50
+    max_frames: int = 0  # 0 = all frames of the folder
+    seed: int = 0
+    bf16: bool = True
+    compile: bool = False
+    device: str = "auto"
+    threads: int = 0
+    resume: bool = False
+    progress: bool = True
+    vae: VAEConfig = field(default_factory=VAEConfig)
+
+
+def vae_loss(vae: VideoVAE, x: torch.Tensor, cfg: TrainVAEConfig) -> tuple[torch.Tensor, dict]:
+    """Reconstruction + edge + KL loss of frames x (b, t, 3, H, W) in [-1, 1]."""
+    mean, logvar = vae.moments(x)
+    z = mean + torch.randn_like(mean) * (0.5 * logvar).exp()
+    y = vae.decode_raw(z).float()
+    l1 = (y - x).abs().mean()
+    mse = F.mse_loss(y, x)
+    edge = ((y.diff(dim=-1) - x.diff(dim=-1)).abs().mean() + (y.diff(dim=-2) - x.diff(dim=-2)).abs().mean())
+    kl = 0.5 * (mean.float() ** 2 + logvar.float().exp() - 1 - logvar.float()).mean()
+    loss = l1 + cfg.mse_weight * mse + cfg.edge_weight * edge + cfg.kl_weight * kl
+    psnr = 10 * torch.log10(4.0 / mse.detach().clamp_min(1e-10))  # range [-1, 1] -> peak^2 = 4
+    return loss, {"loss": loss.item(), "l1": l1.item(), "mse": mse.item(), "edge": edge.item(),
+                  "kl": kl.item(), "psnr": psnr.item()}
+
+
+class VAELoss(torch.nn.Module):
+    """The VAE with its loss as forward(), so DDP can wrap it and sync gradients."""
+
+    def __init__(self, vae: VideoVAE, cfg: TrainVAEConfig):
+        super().__init__()
+        self.vae, self.cfg = vae, cfg
+
+    def forward(self, x):
+        return vae_loss(self.vae, x, self.cfg)
+
+
+@torch.no_grad()
+def latent_stats(vae: VideoVAE, bank: FrameBank, clip_len: int, rng, n: int = 512, bf16: bool = True):
+    """Per-channel mean/std of the unnormalised latents on `n` clips."""
+    device = next(vae.parameters()).device
+    zs = []
+    for i in range(0, n, 64):
+        x = frames_to_tensor(bank.sample_clips(rng, min(64, n - i), clip_len)).to(device)
+        with autocast(device, bf16):
+            zs.append(vae.moments(x)[0].float())
+    z = torch.cat(zs).transpose(0, 2).flatten(1)  # c, everything
+    return z.mean(1), z.std(1).clamp_min(1e-4)
+
+
+def train(cfg: TrainVAEConfig) -> Path:
+    d = setup_distributed(cfg.device, cfg.threads)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(cfg.seed + d.rank)
+    clip_len = 1 if cfg.vae.temporal_factor == 1 else 1 + cfg.groups * cfg.vae.temporal_factor
+    bank = FrameBank(cfg.data, cfg.max_frames, progress=cfg.progress and d.main)
+    vae = VideoVAE(cfg.vae).to(d.device)
+    opt = torch.optim.AdamW(vae.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.99))
+    step = 0
+    state_path = out / "last.safetensors"
+    if cfg.resume and state_path.exists():
+        step = load_training_state(state_path, vae, opt, KIND)
+        if d.main:
+            print(f"resumed from {state_path} at step {step}")
+    elif cfg.resume and d.main:
+        print(f"--resume: no {state_path} yet, starting fresh")
+    # A new stream per (seed, rank, start step): a resumed run does not replay the same batches.
+    rng = np.random.default_rng([cfg.seed, d.rank, step])
+    model = VAELoss(vae, cfg)
+    if d.world > 1:
+        ids = [d.device.index] if d.device.type == "cuda" else None
+        model = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
+    if cfg.compile:
+        model = torch.compile(model)
+    log = CsvLogger(out / "log.csv", enabled=d.main)
+    bar = tqdm(total=cfg.steps, initial=step, desc="train vae", disable=not (cfg.progress and d.main))
+    per_rank = max(1, cfg.batch_size // d.world)
+    while step < cfg.steps:
+        for g in opt.param_groups:
+            g["lr"] = cosine_lr(step, cfg.lr, cfg.warmup, cfg.steps)
+        x = frames_to_tensor(bank.sample_clips(rng, per_rank, clip_len)).to(d.device)
+        with autocast(d.device, cfg.bf16):
+            loss, stats = model(x)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()  # DDP averages gradients across ranks here
+        torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
+        opt.step()
+        step += 1
+        bar.update(1)
+        if step % cfg.log_every == 0 or step == cfg.steps:
+            bar.set_postfix(loss=f"{stats['loss']:.4f}", psnr=f"{stats['psnr']:.1f}")
+            log.log(step=step, lr=opt.param_groups[0]["lr"], **stats)
+        if d.main and (step % cfg.ckpt_every == 0 or step == cfg.steps):
+            save_training_state(state_path, vae, opt, step, KIND, cfg.vae, cfg)
+    bar.close()
+    final = out / "vae.safetensors"
+    if d.main:
+        vae.eval()
+        shift, scale = latent_stats(vae, bank, clip_len, np.random.default_rng(cfg.seed), bf16=cfg.bf16)
+        vae.latent_shift.copy_(shift)
+        vae.latent_scale.copy_(scale)
+        vae.save(final, steps=step, data=str(cfg.data))
+        print(f"saved {final} ({final.stat().st_size / 1e6:.1f} MB) after {step} steps")
+    cleanup_distributed()
+    return final
+
+
+def parse_args(argv=None) -> TrainVAEConfig:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_dataclass_flags(p, TrainVAEConfig, skip=("vae",))
+    add_dataclass_flags(p, VAEConfig)
+    a = vars(p.parse_args(argv))
+    vae_cfg = pop_dataclass(a, VAEConfig)
+    return TrainVAEConfig(**a, vae=vae_cfg)
+
+
+if __name__ == "__main__":
+    train(parse_args())
