@@ -5,7 +5,7 @@ the whole-world `semantic` map is fine: this is data collection, not an agent to
 returns a crafter action id. Each step it takes the first rule that applies:
 
 1. With probability `epsilon`, a uniformly random action (all 17, useless ones included, for
-   coverage), except that it never walks into lava.
+   coverage), except that it never walks into lava nor falls asleep outdoors in the dark.
 2. While asleep: noop (crafter ignores actions until the player wakes up).
 3. Fight: a zombie or skeleton on a 4-neighbour tile is faced and hit; when hurt, back away
    from ones a few tiles off. (Danger comes before rule 1's noise.)
@@ -95,12 +95,13 @@ class ExplorePolicy:
         """Face direction d (a move into a blocked tile only turns), then act."""
         return act if tuple(self.facing) == tuple(d) else MOVES[tuple(d)]
 
-    def _random_action(self) -> int:
+    def _random_action(self, daylight: float) -> int:
+        """Uniform over all actions, but never into lava nor to sleep outdoors in the dark."""
         a = int(self.rng.integers(N_ACTIONS))
-        if a in (LEFT, RIGHT, UP, DOWN):
-            d = DIRS[a - 1]
-            if self._tile(self._ahead(d)) == MAT["lava"]:
-                return NOOP
+        if a in (LEFT, RIGHT, UP, DOWN) and self._tile(self._ahead(DIRS[a - 1])) == MAT["lava"]:
+            return NOOP
+        if a == SLEEP and daylight < 0.5 and self._region(self.pos) > 4:
+            return NOOP
         return a
 
     def _random_move(self) -> int:
@@ -149,11 +150,12 @@ class ExplorePolicy:
         """Size of the open area around `start` (as a zombie could walk it), counting at most cap + 1."""
         seen, todo = {tuple(int(v) for v in start)}, [tuple(int(v) for v in start)]
         wall = None if wall is None else tuple(int(v) for v in wall)
+        me = tuple(int(v) for v in self.pos)  # the player's own tile is open too
         while todo and len(seen) <= cap:
             x, y = todo.pop()
             for dx, dy in DIRS:
                 p = (x + dx, y + dy)
-                if p not in seen and p != wall and self._tile(p) in OPEN:
+                if p not in seen and p != wall and (self._tile(p) in OPEN or p == me):
                     seen.add(p)
                     todo.append(p)
         return len(seen)
@@ -175,13 +177,26 @@ class ExplorePolicy:
             return SLEEP
         if not inv["wood_pickaxe"]:
             return None
-        if self._tile(ahead) == MAT["stone"]:
-            return DO
-        side = [self._tile(ahead + (dy, dx)) for dx, dy in (self.facing, (-self.facing[0], -self.facing[1]))]
-        if self._tile(ahead) == MAT["path"] and self._tile(ahead + self.facing) == MAT["stone"] \
-                and not any(t in OPEN for t in side):
-            return MOVES[self.facing]  # tunnel on
-        return self._goto("dig", self._find([MAT["stone"]]))
+        f, stone = self.facing, MAT["stone"]
+        if self._tile(ahead) == stone and self._walled(self.pos, f):
+            return DO  # dig on
+        if self._tile(ahead) == MAT["path"] and self._tile(ahead + f) == stone and self._walled(ahead, f):
+            return MOVES[f]  # step into the tunnel
+        return self._goto("dig", self._burrows())
+
+    def _walled(self, p, d) -> bool:
+        """Whether both tiles beside p, across direction d, are closed to zombies."""
+        return all(self._tile(np.asarray(p) + s * np.array((d[1], d[0]))) not in OPEN for s in (1, -1))
+
+    def _burrows(self) -> np.ndarray:
+        """Rock faces to dig a 2-tile pocket into: stone with one open side and stone behind it."""
+        spots = []
+        for t in self._find([MAT["stone"]], 2 * self.radius):
+            opens = [np.array(d) for d in DIRS if self._tile(t + d) in OPEN]
+            if len(opens) == 1 and self._tile(t - opens[0]) == MAT["stone"] and self._walled(t - opens[0], opens[0]) \
+                    and self._tile(t - 2 * opens[0]) not in OPEN:
+                spots.append(t)
+        return np.array(spots, np.int64).reshape(-1, 2)
 
     def _explore(self) -> int:
         front = self._ahead(self.heading)
@@ -228,7 +243,7 @@ class ExplorePolicy:
             if action is not None:
                 return action
         if self.rng.random() < self.epsilon:
-            return self._random_action()
+            return self._random_action(info.get("daylight", 1.0))
         if info.get("sleeping", False):
             return NOOP
         return self._decide(info)

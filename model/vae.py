@@ -12,7 +12,7 @@
   in the checkpoint, so the DiT sees roughly unit-variance inputs.
 
 The spatial trunk is a plain residual conv net without normalisation layers: it is small
-(~2-3M parameters), fast on CPU in bf16, and pixel art has no need for more.
+(~1-2M parameters), fast on CPU in bf16, and pixel art has no need for more.
 """
 
 from __future__ import annotations
@@ -42,8 +42,7 @@ class VAEConfig:
     """Architecture of the VideoVAE."""
 
     latent_channels: int = 16
-    channels: tuple[int, ...] = (32, 64, 128)  # widths at full, 1/2 and 1/4 resolution
-    bottleneck_channels: int = 128  # width at 1/8 resolution
+    channels: tuple[int, ...] = (48, 96, 128)  # widths at 1/2, 1/4 and 1/8 resolution
     blocks_per_level: int = 1
     temporal_factor: int = 1
 
@@ -68,17 +67,20 @@ class ResBlock(nn.Module):
 
 
 class Encoder2d(nn.Module):
-    """(n, 3, H, W) -> (n, bottleneck, H/8, W/8)."""
+    """(n, 3, H, W) -> (n, channels[-1], H/8, W/8).
+
+    Starts with a 2x2 pixel-unshuffle: lossless for 1-pixel pixel-art edges, and it spares the
+    costly full-resolution convolutions.
+    """
 
     def __init__(self, cfg: VAEConfig):
         super().__init__()
         c = cfg.channels
-        layers: list[nn.Module] = [nn.Conv2d(3, c[0], 3, padding=1)]
-        widths = list(c) + [cfg.bottleneck_channels]
+        layers: list[nn.Module] = [nn.PixelUnshuffle(2), nn.Conv2d(12, c[0], 3, padding=1)]
         for i in range(3):
-            layers += [ResBlock(widths[i]) for _ in range(cfg.blocks_per_level)]
-            layers.append(nn.Conv2d(widths[i], widths[i + 1], 4, stride=2, padding=1))
-        layers += [ResBlock(widths[-1]) for _ in range(cfg.blocks_per_level)]
+            layers += [ResBlock(c[i]) for _ in range(cfg.blocks_per_level)]
+            if i < 2:
+                layers.append(nn.Conv2d(c[i], c[i + 1], 4, stride=2, padding=1))
         self.net = nn.Sequential(*layers)
 
     def forward(self, x):
@@ -86,16 +88,17 @@ class Encoder2d(nn.Module):
 
 
 class Decoder2d(nn.Module):
-    """(n, bottleneck, h, w) -> (n, 3, 8h, 8w)."""
+    """(n, channels[-1], h, w) -> (n, 3, 8h, 8w), ending in a 2x2 pixel-shuffle."""
 
     def __init__(self, cfg: VAEConfig):
         super().__init__()
-        widths = [cfg.bottleneck_channels] + list(reversed(cfg.channels))
-        layers: list[nn.Module] = [ResBlock(widths[0]) for _ in range(cfg.blocks_per_level)]
+        c = list(reversed(cfg.channels))
+        layers: list[nn.Module] = []
         for i in range(3):
-            layers += [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(widths[i], widths[i + 1], 3, padding=1)]
-            layers += [ResBlock(widths[i + 1]) for _ in range(cfg.blocks_per_level)]
-        layers += [nn.SiLU(), nn.Conv2d(widths[-1], 3, 3, padding=1)]
+            layers += [ResBlock(c[i]) for _ in range(cfg.blocks_per_level)]
+            if i < 2:
+                layers += [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c[i], c[i + 1], 3, padding=1)]
+        layers += [nn.SiLU(), nn.Conv2d(c[-1], 12, 3, padding=1), nn.PixelShuffle(2)]
         self.net = nn.Sequential(*layers)
 
     def forward(self, x):
@@ -108,7 +111,7 @@ class VideoVAE(nn.Module):
     def __init__(self, cfg: VAEConfig | None = None):
         super().__init__()
         self.cfg = cfg = cfg or VAEConfig()
-        tf, cb, lc = cfg.temporal_factor, cfg.bottleneck_channels, cfg.latent_channels
+        tf, cb, lc = cfg.temporal_factor, cfg.channels[-1], cfg.latent_channels
         self.encoder = Encoder2d(cfg)
         self.decoder = Decoder2d(cfg)
         # First frame alone; later frames in groups of tf packed along channels.

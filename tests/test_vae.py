@@ -9,7 +9,7 @@ import torch
 from model.checkpoint import CheckpointError
 from model.vae import VAEConfig, VideoVAE, frames_to_tensor, tensor_to_frames
 
-TINY = dict(channels=(8, 8, 16), bottleneck_channels=16, latent_channels=4)
+TINY = dict(channels=(8, 8, 16), latent_channels=4)
 
 
 @pytest.mark.parametrize("tf, t", [(1, 1), (1, 5), (2, 5), (4, 9)])

@@ -25,8 +25,10 @@ chroma of a pixel carries no noise at all). Sleeping maps the lit frame to half 
 plus a blue tint. The parser estimates one daylight `d` and the sleeping flag per frame (a
 grid search on the central tiles, where the noise is weakest), then classifies every tile
 by a noise-weighted distance to the templates rendered at that daylight: chroma counts
-fully, luma is down-weighted by its expected noise variance. Everything is matrix products
-over precomputed template features, so thousands of frames parse per second on a CPU.
+fully, luma is down-weighted by its expected noise variance. A weak prior (rough class
+frequencies, the player on the centre tile) only decides tiles the night noise leaves
+ambiguous. Everything is a few large matrix products over precomputed template features, so
+thousands of frames parse per second on a CPU.
 
 Inventory slots are matched against crafter's `ItemView` rendering of that slot's item with
 counts 0 (black) to 9; the inventory is drawn without daylight.
@@ -42,13 +44,21 @@ from crafter import constants, engine
 
 INVENTORY_ITEMS: tuple[str, ...] = tuple(constants.items)
 MATERIAL_CLASSES: dict[str, int] = {name: i + 1 for i, name in enumerate(constants.materials)}
-OBJECT_CLASSES: dict[str, int] = {"player": 13, "cow": 14, "zombie": 15, "skeleton": 16, "arrow": 17, "plant": 18}
+OBJECT_CLASSES: dict[str, int] = {
+    "player": 13,
+    "cow": 14,
+    "zombie": 15,
+    "skeleton": 16,
+    "arrow": 17,
+    "plant": 18,
+}
 VOID_CLASS = 0  # outside the world: crafter leaves the canvas grey 127
 CLASS_NAMES: tuple[str, ...] = ("void",) + tuple(constants.materials) + tuple(OBJECT_CLASSES)
 
-# Default threshold on `ParsedFrames.distance` for tile-class validity. Real frames stay
-# below about 2 (day) to 4 (the noisiest night tiles); uniform noise scores above 40.
-DEFAULT_TAU = 8.0
+# Default threshold on `ParsedFrames.distance` for tile-class validity. Real frames, day,
+# night and asleep, stay below about 1.1; real frames plus gaussian pixel noise of std s score
+# about s; blurred or shifted frames score 8-50 on most textured tiles, uniform noise 50-85.
+DEFAULT_TAU = 5.0
 
 _WALK = ("grass", "sand", "path")
 # (texture, class, backgrounds it can be drawn over); see crafter/objects.py for who walks where.
@@ -62,6 +72,31 @@ _OBJECTS: tuple[tuple[str, int, tuple[str, ...]], ...] = (
     ("plant-ripe", 18, ("grass",)),
 )
 
+# Rough class frequencies: a prior that only decides tiles the pixels leave ambiguous (the
+# darkest corners of the night view). The player is always drawn on the centre tile.
+_CLASS_PRIOR = {
+    "void": 0.02,
+    "water": 0.08,
+    "grass": 0.45,
+    "stone": 0.1,
+    "path": 0.05,
+    "sand": 0.08,
+    "tree": 0.08,
+    "lava": 0.01,
+    "coal": 0.01,
+    "iron": 0.003,
+    "diamond": 0.001,
+    "table": 0.002,
+    "furnace": 0.001,
+    "player": 1e-4,
+    "cow": 0.01,
+    "zombie": 0.005,
+    "skeleton": 0.003,
+    "arrow": 0.001,
+    "plant": 0.003,
+}
+_PLAYER_AT_CENTRE = 0.98
+
 _LUMA = np.array([0.299, 0.587, 0.114])  # PIL's "L" conversion, used by ImageEnhance.Color
 _NIGHT_TINT = np.array([0.0, 16.0, 64.0])
 _SLEEP_TINT = np.array([0.0, 0.0, 16.0])
@@ -74,8 +109,7 @@ _COLOR = np.array(
     [[1, 1, 1] / np.sqrt(3), [1, -1, 0] / np.sqrt(2), [1, 1, -2] / np.sqrt(6)], dtype=np.float64
 )
 _SIGMA0_SQ = 1.0  # variance of rounding and model error per colour component
-_COARSE = np.linspace(0.0, 1.0, 21)
-_FINE = np.linspace(-0.05, 0.05, 11)
+_GRID = np.linspace(0.0, 1.0, 11)  # daylight levels searched per frame
 _LIT, _SLEEP = 0, 1
 
 
@@ -84,8 +118,9 @@ class ParsedFrames(NamedTuple):
 
     tiles: (N, rows, cols) int64 tile classes of the local view (semantic ids, 0 = outside).
     inventory: (N, 16) int64 counts in `INVENTORY_ITEMS` order.
-    distance: (N, rows, cols) float32 RMS distance (pixel levels, luma noise-weighted) of
-        each tile to its nearest template at the frame's estimated lighting.
+    distance: (N, rows, cols) float32 RMS distance of each tile to its nearest template at the
+        frame's estimated lighting, in pixel levels per colour component (luma divided by its
+        expected night noise, so real frames score about 0.2-1 by day and by night).
     daylight: (N,) float32 estimated daylight in [0, 1].
     sleeping: (N,) bool, whether the frame looks like crafter's sleeping view.
     """
@@ -109,18 +144,24 @@ class CrafterFrameParser:
     (N, height, width, 3) or one (height, width, 3).
     """
 
-    def __init__(self, size: tuple[int, int] = (64, 64), view: tuple[int, int] = (9, 9), batch_size: int = 256):
+    def __init__(
+        self, size: tuple[int, int] = (64, 64), view: tuple[int, int] = (9, 9), batch_size: int = 512
+    ):
         size = (int(size[0]), int(size[1]))
         view = (int(view[0]), int(view[1]))
         if min(size) < 1 or min(view) < 1:
             raise ValueError(f"size and view must be positive, got size={size} view={view}")
         unit = size[0] // view[0]
         if unit != size[1] // view[1] or unit < 2:
-            raise ValueError(f"size {size} and view {view} must give square tiles of >= 2 px (size // view equal)")
+            raise ValueError(
+                f"size {size} and view {view} must give square tiles of >= 2 px (size // view equal)"
+            )
         item_rows = math.ceil(len(INVENTORY_ITEMS) / view[0])
         rows = view[1] - item_rows
         if rows < 1:
-            raise ValueError(f"view {view} leaves no room for the local view above {item_rows} inventory rows")
+            raise ValueError(
+                f"view {view} leaves no room for the local view above {item_rows} inventory rows"
+            )
         self.size, self.view, self.unit = size, view, unit
         self.rows, self.cols, self.item_rows = rows, view[0], item_rows
         self.batch_size = int(batch_size)
@@ -167,64 +208,75 @@ class CrafterFrameParser:
         base = 0.6 * _luma(day)[..., None] + 0.4 * day  # ImageEnhance.Color(0.4)
         night = 0.5 * base + 0.5 * _NIGHT_TINT  # ... then _tint(night, (0, 16, 64), 0.5)
         noise = 0.5 * (_NOISE_MEAN - base)  # what the mean noise adds per unit of mask
-        gray = np.ones(3)
 
-        def sleep(img: np.ndarray, offset: bool) -> np.ndarray:
-            return 0.5 * _luma(img)[..., None] * gray + (0.5 * _SLEEP_TINT if offset else 0.0)
+        def sleep(img: np.ndarray, tint: bool) -> np.ndarray:  # LocalView._sleep (linear part)
+            return 0.5 * _luma(img)[..., None] * np.ones(3) + (0.5 * _SLEEP_TINT if tint else 0.0)
 
-        def split(img: np.ndarray, centre: bool) -> tuple[np.ndarray, np.ndarray]:
+        def lc(img: np.ndarray, centre: bool) -> np.ndarray:
+            """(K, u, u, 3) RGB -> (K, 3 u u): luma axis of each pixel, then its two chroma axes."""
             img = (img - _CENTER if centre else img) @ _COLOR.T
-            return img[..., 0].reshape(K, npx), img[..., 1:].reshape(K, 2 * npx)
+            return np.concatenate([img[..., 0].reshape(K, npx), img[..., 1:].reshape(K, 2 * npx)], 1)
 
-        # Vignette of the local view (engine.LocalView._vignette), cut into tiles.
+        # Vignette of the local view (engine.LocalView._vignette) in frame layout, cut into tiles.
         w, h = self.cols * u, self.rows * u
-        xs, ys = np.meshgrid(np.linspace(-1, 1, w), np.linspace(-1, 1, h))  # (h, w): frame layout
+        xs, ys = np.meshgrid(np.linspace(-1, 1, w), np.linspace(-1, 1, h))
         vig = 1 - np.exp(-0.5 * (xs**2 + ys**2) / _VIGNETTE_STDDEV**2)
         vig = vig.reshape(self.rows, u, self.cols, u).transpose(0, 2, 1, 3).reshape(-1, npx)  # (P, u*u)
-        P = vig.shape[0]
-        self._vig_l = vig.astype(np.float32)
-        self._vig_c = np.repeat(vig, 2, axis=1).astype(np.float32)
-        self._vig_ms = (vig**2).mean(1)  # (P,) mean squared vignette, for the noise variance
+        P = len(vig)
+        vig3 = np.concatenate([vig, np.repeat(vig, 2, axis=1)], 1)  # (P, 3 u u)
+        self._vig_ms = (vig**2).mean(1)  # (P,) for the noise variance of each tile
 
-        # Basis vectors of the lighting model per part (luma / chroma): a = (d, 1-d, (1-d) q, delta)
-        # multiplies (c, G, v*h, -1); delta models the truncation to uint8 (about half a level).
-        c_l, c_c = split(day, True)
-        g_l, g_c = split(night, True)
-        h_l, h_c = split(noise, False)
-        sc_l, sc_c = split(sleep(day, True), True)
-        sg_l, _ = split(sleep(night, True), True)
-        sh_l, _ = split(sleep(noise, False), False)
-        minus_one = np.full(npx, -math.sqrt(3.0))  # the gray vector (-1, -1, -1) on the luma axis
-        self._sleep_chroma = sc_c[0].astype(np.float32)  # sleeping: every pixel has the tint's chroma
+        # The lighting model's basis per template: frame = sum_i a_i b_i with
+        # a = (d, 1 - d, (1 - d) q, delta) and b = (c, G, v * h, -gray); delta models the
+        # truncation to uint8. Sleeping frames only keep luma (chroma = the tint's).
+        lit_c, lit_g, lit_h = lc(day, True), lc(night, True), lc(noise, False)
+        slp = [lc(sleep(day, True), True), lc(sleep(night, True), True), lc(sleep(noise, False), False)]
+        self._sleep_chroma = slp[0][0, npx:].astype(np.float32)
+        slp_c, slp_g, slp_h = (b[:, :npx] for b in slp)
+        minus_gray = np.concatenate([np.full(npx, -math.sqrt(3.0)), np.zeros(2 * npx)])
 
-        def gram(b1, b2, b3, vig_part, b4):
-            # b1, b2, b3: (K, D); b3 is scaled per position by the vignette; b4: (D,) or None.
-            vb3 = vig_part[:, None, :] * b3[None]  # (P, K, D)
+        def gram(b1, b2, b3, v, b4):  # (P * K, 16) Gram matrices of the basis at each position
             basis = np.empty((P, K, 4, b1.shape[1]))
-            basis[:, :, 0] = b1[None]
-            basis[:, :, 1] = b2[None]
-            basis[:, :, 2] = vb3
-            basis[:, :, 3] = 0.0 if b4 is None else b4
-            return np.einsum("pkid,pkjd->pkij", basis, basis).reshape(P * K, 16)
+            basis[:, :, 0], basis[:, :, 1] = b1, b2
+            basis[:, :, 2] = v[:, None, :] * b3[None]
+            basis[:, :, 3] = b4
+            return np.einsum("pkid,pkjd->pkij", basis, basis).reshape(P * K, 16).astype(np.float32)
 
-        self._gram = {
-            (_LIT, "l"): gram(c_l, g_l, h_l, vig, minus_one),
-            (_LIT, "c"): gram(c_c, g_c, h_c, np.repeat(vig, 2, axis=1), None),
-            (_SLEEP, "l"): gram(sc_l, sg_l, sh_l, vig, minus_one),
-        }
+        L, C = slice(0, npx), slice(npx, 3 * npx)
+        self._gram_lit_l = gram(lit_c[:, L], lit_g[:, L], lit_h[:, L], vig, minus_gray[L])
+        self._gram_lit_c = gram(lit_c[:, C], lit_g[:, C], lit_h[:, C], vig3[:, C], minus_gray[C])
+        self._gram_slp = gram(slp_c, slp_g, slp_h, vig, minus_gray[L])
         f32 = np.float32
-        # Feature matrices: luma . [c, G, sleep c, sleep G], (v luma) . [h, sleep h],
-        # chroma . [c, G], (v chroma) . h.
-        self._w_l = np.concatenate([c_l, g_l, sc_l, sg_l]).T.astype(f32)  # (npx, 4K)
-        self._w_vl = np.concatenate([h_l, sh_l]).T.astype(f32)  # (npx, 2K)
-        self._w_c = np.concatenate([c_c, g_c]).T.astype(f32)  # (2npx, 2K)
-        self._w_vc = h_c.T.astype(f32)  # (2npx, K)
-        self.num_templates = K
-        self.num_positions = P
+        self._lit = (lit_c.astype(f32), lit_g.astype(f32), lit_h.astype(f32), minus_gray.astype(f32))
+        self._slp = (slp_c.astype(f32), slp_g.astype(f32), slp_h.astype(f32), minus_gray[L].astype(f32))
+        self._vig_l, self._vig_c = vig.astype(f32), vig3[:, C].astype(f32)
+        self._w_cls = {  # stage B (classification) features: tile . [c, G]
+            _LIT: np.concatenate([lit_c, lit_g]).T.astype(f32),
+            _SLEEP: np.concatenate([slp_c, slp_g]).T.astype(f32),
+        }
+        # Stage A (lighting) features of the central tiles: luma . [c, G, sleep c, sleep G],
+        # (v luma) . [h, sleep h], chroma . [c, G], (v chroma) . h.
+        self._wa_l = np.concatenate([lit_c[:, L], lit_g[:, L], slp_c, slp_g]).T.astype(f32)
+        self._wa_vl = np.concatenate([lit_h[:, L], slp_h]).T.astype(f32)
+        self._wa_c = np.concatenate([lit_c[:, C], lit_g[:, C]]).T.astype(f32)
+        self._wa_vc = lit_h[:, C].T.astype(f32)
+        self.num_templates, self.num_positions = K, P
+        # Prior penalty -2 sigma0^2 log(prior) per position and template, in distance units.
+        counts = np.bincount(self.template_classes, minlength=len(CLASS_NAMES))
+        prior = (
+            np.array([_CLASS_PRIOR[CLASS_NAMES[c]] for c in self.template_classes])
+            / counts[self.template_classes]
+        )
+        prior = np.tile(prior, (P, 1))
+        centre = (self.rows // 2) * self.cols + self.cols // 2
+        player = self.template_classes == OBJECT_CLASSES["player"]
+        prior[centre] *= (1 - _PLAYER_AT_CENTRE) / prior[centre][~player].sum()
+        prior[centre, player] = _PLAYER_AT_CENTRE / player.sum()
+        self._penalty = (-2 * _SIGMA0_SQ * np.log(prior)).astype(np.float32)  # (P, K)
         # The central 3x3 tiles (or fewer) estimate the frame's lighting: least noise there.
         r0, c0 = max(0, self.rows // 2 - 1), max(0, self.cols // 2 - 1)
-        grid = np.arange(P).reshape(self.rows, self.cols)
-        self._central = grid[r0 : r0 + 3, c0 : c0 + 3].ravel()
+        self._central = np.arange(P).reshape(self.rows, self.cols)[r0 : r0 + 3, c0 : c0 + 3].ravel()
+        self._build_light_search()
 
     def _build_inventory_templates(self) -> None:
         u, cols, n_items = self.unit, self.cols, len(INVENTORY_ITEMS)
@@ -243,7 +295,9 @@ class CrafterFrameParser:
     def _check(self, frames, name: str = "frames") -> tuple[np.ndarray, bool]:
         expected = f"(N, {self.frame_shape[0]}, {self.frame_shape[1]}, 3) or {self.frame_shape}"
         if not isinstance(frames, np.ndarray):
-            raise ValueError(f"{name} must be a numpy uint8 array of shape {expected}, got {type(frames).__name__}")
+            raise ValueError(
+                f"{name} must be a numpy uint8 array of shape {expected}, got {type(frames).__name__}"
+            )
         if frames.dtype != np.uint8:
             raise ValueError(f"{name} must be uint8 of shape {expected}, got dtype {frames.dtype}")
         single = frames.ndim == 3
@@ -282,121 +336,206 @@ class CrafterFrameParser:
         region = frames[:, top : top + self.item_rows * u, bx : bx + cols * u].astype(np.float32) - _CENTER
         region = region.reshape(len(frames), self.item_rows, u, cols, u, 3).transpose(0, 1, 3, 2, 4, 5)
         slots = region.reshape(len(frames), self.item_rows * cols, u * u * 3)[:, :n_items]  # (N, 16, D)
-        cross = np.matmul(slots.transpose(1, 0, 2), self._inv_templates.transpose(0, 2, 1))  # (16, N, 10)
-        d = self._inv_norms[:, None, :] - 2 * cross
-        return d.argmin(-1).T.astype(np.int64)
+        cross = np.einsum("nsd,scd->nsc", slots, self._inv_templates)  # (N, 16, 10)
+        return (self._inv_norms - 2 * cross).argmin(-1).astype(np.int64)
 
-    def _features(self, frames: np.ndarray) -> dict:
+    def _tiles_lc(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Local-view tiles in the luma/chroma basis: (n, P, u u) and (n, P, 2 u u), centred."""
         n, u, P = len(frames), self.unit, self.num_positions
-        K, npx = self.num_templates, u * u
         bx, by = self._border
-        x = frames[:, by : by + self.rows * u, bx : bx + self.cols * u].astype(np.float32) - _CENTER
-        x = x.reshape(n, self.rows, u, self.cols, u, 3).transpose(0, 1, 3, 2, 4, 5).reshape(n, P, npx, 3)
-        x = x @ _COLOR.T.astype(np.float32)
-        xl = np.ascontiguousarray(x[..., 0])  # (n, P, npx)
-        xc = x[..., 1:].reshape(n, P, 2 * npx)
-        fl = (xl.reshape(n * P, npx) @ self._w_l).reshape(n, P, 4, K)
-        fvl = ((xl * self._vig_l).reshape(n * P, npx) @ self._w_vl).reshape(n, P, 2, K)
-        fc = (xc.reshape(n * P, 2 * npx) @ self._w_c).reshape(n, P, 2, K)
-        fvc = ((xc * self._vig_c).reshape(n * P, 2 * npx) @ self._w_vc).reshape(n, P, 1, K)
-        minus_sum = -math.sqrt(3.0) * xl.sum(-1)  # (n, P): luma . b4
-        return {
-            (_LIT, "l"): np.concatenate([fl[:, :, :2], fvl[:, :, :1]], 2),  # (n, P, 3, K)
-            (_LIT, "c"): np.concatenate([fc, fvc], 2),
-            (_SLEEP, "l"): np.concatenate([fl[:, :, 2:], fvl[:, :, 1:]], 2),
-            "b4": minus_sum,
-            "xxl": (xl**2).sum(-1),
-            "xxc": (xc**2).sum(-1),
-            "sleep_c": ((xc - self._sleep_chroma) ** 2).sum(-1),
-        }
+        x = frames[:, by : by + self.rows * u, bx : bx + self.cols * u].astype(np.float32)
+        r, g, b = x[..., 0], x[..., 1], x[..., 2]
+        lum = (r + g + b - 3 * _CENTER) * np.float32(1 / math.sqrt(3))
+        chroma = np.stack(
+            [(r - g) * np.float32(1 / math.sqrt(2)), (r + g - 2 * b) * np.float32(1 / math.sqrt(6))], -1
+        )
+        lum = lum.reshape(n, self.rows, u, self.cols, u).transpose(0, 1, 3, 2, 4).reshape(n, P, u * u)
+        chroma = chroma.reshape(n, self.rows, u, self.cols, u, 2).transpose(0, 1, 3, 2, 4, 5)
+        return lum, chroma.reshape(n, P, 2 * u * u)
 
-    def _noise_var(self, d: np.ndarray, mode: int) -> np.ndarray:
-        """Luma-axis noise variance (n, P) of each tile at daylight d (n,)."""
+    def _weights(self, d: np.ndarray, mode: int, pos) -> tuple[np.ndarray, np.ndarray]:
+        """Luma weights and log-determinant terms (d.shape + (p,)) of the tiles `pos` at daylight d."""
         q = np.clip(1 - 2 * d, 0, None)
         amp = (1 - d) * 0.5 * q * _NOISE_STD * (0.5 if mode == _SLEEP else 1.0)
-        return 3 * (amp**2)[:, None] * self._vig_ms[None, :]
+        var = 3 * (amp**2)[..., None] * self._vig_ms[pos]  # noise variance on the luma axis
+        return (_SIGMA0_SQ / (_SIGMA0_SQ + var)).astype(np.float32), (self.unit**2) * np.log1p(
+            var / _SIGMA0_SQ
+        )
 
-    def _dist(self, feats: dict, d: np.ndarray, mode: int, pos: np.ndarray | None = None) -> np.ndarray:
-        """Noise-weighted squared distances (n, p, K) of the tiles `pos` to all templates at
-        per-frame daylight d (n,) in `mode`; also returns the log-determinant term (n, p)."""
-        K = self.num_templates
-        d = d.astype(np.float64)
+    @staticmethod
+    def _coefs(d: np.ndarray, mode: int) -> np.ndarray:
         q = np.clip(1 - 2 * d, 0, None)
         # uint8 truncation: about half a level lit, and again (after halving) when sleeping
-        delta = np.where(d < 1, 0.5, 0.0) * (0.5 if mode == _SLEEP else 1.0) + (0.5 if mode == _SLEEP else 0.0)
-        a = np.stack([d, 1 - d, (1 - d) * q, delta], 1)  # (n, 4)
-        aa = (a[:, :, None] * a[:, None, :]).reshape(len(d), 16)
-        sel = slice(None) if pos is None else pos
-        n_pos = self.num_positions if pos is None else len(pos)
-        var = self._noise_var(d, mode)[:, sel]  # (n, p)
-        w = (_SIGMA0_SQ / (_SIGMA0_SQ + var)).astype(np.float32)
-        logdet = (self.unit**2) * np.log1p(var / _SIGMA0_SQ)
-
-        def part(key, norm, b4):
-            f = feats[key][:, sel]  # (n, p, 3, K)
-            lin = np.einsum("npik,ni->npk", f, a[:, :3].astype(np.float32))
-            if b4 is not None:
-                lin = lin + (a[:, 3:4] * b4[:, sel]).astype(np.float32)[:, :, None]
-            gram = self._gram[key].reshape(self.num_positions, K, 16)[sel]  # (p, K, 16)
-            quad = (gram.reshape(n_pos * K, 16) @ aa.T).T.reshape(len(d), n_pos, K).astype(np.float32)
-            return norm[:, sel, None] - 2 * lin + quad
-
-        lum = part((mode, "l"), feats["xxl"], feats["b4"])
         if mode == _LIT:
-            rest = part((_LIT, "c"), feats["xxc"], None)
+            delta = np.where(d < 1, 0.5, 0.0)
         else:
-            rest = feats["sleep_c"][:, sel, None]
-        return w[:, :, None] * lum + rest, logdet
+            delta = np.where(d < 1, 0.25, 0.0) + 0.5
+        return np.stack([d, 1 - d, (1 - d) * q, delta], -1)
+
+    def _quad(self, gram: np.ndarray, a: np.ndarray, pos) -> np.ndarray:
+        """a^T Gram a for coefficients a (n, F, 4) at tiles pos: (n, p, K, F)."""
+        n, F = a.shape[:2]
+        K = self.num_templates
+        aa = (a[..., :, None] * a[..., None, :]).reshape(n * F, 16).astype(np.float32)
+        g = gram.reshape(self.num_positions, K, 16)[pos]
+        return (g.reshape(-1, 16) @ aa.T).reshape(len(g), K, n, F).transpose(2, 0, 1, 3)
+
+    def _build_light_search(self) -> None:
+        """Precompute the coarse grid search over daylight on the central tiles (both modes).
+        It weighs luma fully (the central tiles are the least noisy) so that each mode is one
+        matrix product; the finer search after it uses the noise weights."""
+        pos, grid = self._central, _GRID
+        self._search = {}
+        for mode in (_LIT, _SLEEP):
+            a = self._coefs(grid, mode)  # (F, 4)
+            lin = -2 * a[:, :3]  # (F, 3)
+            if mode == _LIT:
+                psi = np.concatenate([lin, lin], 1)  # (F, 6)
+                quad = (
+                    self._quad(self._gram_lit_l, a[None], pos)[0]
+                    + self._quad(self._gram_lit_c, a[None], pos)[0]
+                )
+            else:
+                psi = lin
+                quad = self._quad(self._gram_slp, a[None], pos)[0]  # (p, K, F)
+            self._search[mode] = (
+                psi.astype(np.float32),
+                np.ascontiguousarray(quad.transpose(2, 0, 1) + self._penalty[pos], np.float32)[:, :, None, :],
+                (-2 * a[:, 3]).astype(np.float32),  # (F,)
+            )
+
+    def _estimate_light(self, lum: np.ndarray, chroma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per-frame daylight and sleeping flag from the central tiles: the best fit over a grid of
+        daylight levels in both modes, then a finer search around it with each tile's best
+        template fixed. (Few, large matrix products: many small ones stall threaded BLAS.)"""
+        n, K, pos = len(lum), self.num_templates, self._central
+        xl = np.ascontiguousarray(lum[:, pos].transpose(1, 0, 2))  # (p, n, npx)
+        xc = np.ascontiguousarray(chroma[:, pos].transpose(1, 0, 2))
+        p = xl.shape[0]
+
+        def feats(x, wmat, rows):
+            out = (x.reshape(-1, x.shape[-1]) @ wmat).reshape(p, n, rows, K)
+            return out.transpose(2, 0, 1, 3)  # (rows, p, n, K)
+
+        fl = feats(xl, self._wa_l, 4)
+        fvl = feats(xl * self._vig_l[pos][:, None], self._wa_vl, 2)
+        fc = feats(xc, self._wa_c, 2)
+        fvc = feats(xc * self._vig_c[pos][:, None], self._wa_vc, 1)
+        phi = {
+            _LIT: np.concatenate([fl[:2], fvl[:1], fc, fvc]),  # (6, p, n, K)
+            _SLEEP: np.concatenate([fl[2:], fvl[1:]]),  # (3, p, n, K)
+        }
+        xxl, b4x = (xl**2).sum(-1), -math.sqrt(3.0) * xl.sum(-1)  # (p, n)
+        rest = {_LIT: (xc**2).sum(-1), _SLEEP: ((xc - self._sleep_chroma) ** 2).sum(-1)}
+        n_grid = len(_GRID)
+        scores = np.zeros((n, 2, n_grid))
+        for mode in (_LIT, _SLEEP):
+            psi, quad, a4 = self._search[mode]
+            J = psi.shape[-1]
+            dist = (psi @ phi[mode].reshape(J, -1)).reshape(n_grid, p, n, K)
+            dist += quad
+            const = xxl + rest[mode] + a4[:, None, None] * b4x  # (F, p, n)
+            scores[:, mode] = (dist.min(-1) + const).sum(1).T
+        flat = scores.reshape(n, -1).argmin(1)
+        mode_n, g = np.divmod(flat, n_grid)
+        daylight = _GRID[g].astype(np.float64)
+        step = _GRID[1] - _GRID[0]
+        for mode in (_LIT, _SLEEP):
+            m = np.flatnonzero(mode_n == mode)
+            if len(m) == 0:
+                continue
+            psi, quad, _ = self._search[mode]
+            ph = phi[mode][:, :, m]  # (J, p, n_m, K)
+            # each central tile's best template at the chosen grid level
+            fit = np.einsum("jpnk,nj->pnk", ph, psi[g[m]]) + quad[g[m], :, 0].transpose(1, 0, 2)
+            k = fit.argmin(-1)  # (p, n_m)
+            sel = np.take_along_axis(ph, k[None, :, :, None], 3)[..., 0].transpose(2, 1, 0)  # (n_m, p, J)
+            cand = np.clip(daylight[m, None] + np.linspace(-step, step, 41), 0.0, 1.0)  # (n_m, F)
+            a = self._coefs(cand, mode)
+            aa = (a[..., :, None] * a[..., None, :]).reshape(len(m), -1, 16)
+            w, logdet = self._weights(cand, mode, pos)  # (n_m, F, p)
+            kk = pos[:, None] * K + k  # rows of the (P * K, 16) Gram tables
+            b4 = b4x[:, m].T[:, None, :]  # (n_m, 1, p)
+            if mode == _LIT:
+                gl, gc = self._gram_lit_l[kk].transpose(1, 0, 2), self._gram_lit_c[kk].transpose(1, 0, 2)
+                lum_d = (
+                    xxl[:, m].T[:, None]
+                    - 2 * np.einsum("nfj,npj->nfp", a[..., :3], sel[..., :3])
+                    - 2 * a[..., 3:] * b4
+                    + np.einsum("nfj,npj->nfp", aa, gl)
+                )
+                other = (
+                    rest[mode][:, m].T[:, None]
+                    - 2 * np.einsum("nfj,npj->nfp", a[..., :3], sel[..., 3:])
+                    + np.einsum("nfj,npj->nfp", aa, gc)
+                )
+            else:
+                gs = self._gram_slp[kk].transpose(1, 0, 2)
+                lum_d = (
+                    xxl[:, m].T[:, None]
+                    - 2 * np.einsum("nfj,npj->nfp", a[..., :3], sel)
+                    - 2 * a[..., 3:] * b4
+                    + np.einsum("nfj,npj->nfp", aa, gs)
+                )
+                other = rest[mode][:, m].T[:, None]
+            total = ((w * lum_d + other) / _SIGMA0_SQ + logdet).sum(-1)  # (n_m, F)
+            daylight[m] = cand[np.arange(len(m)), total.argmin(1)]
+        return daylight, mode_n == _SLEEP
+
+    def _classify(self, lum, chroma, d: np.ndarray, mode: int) -> tuple[np.ndarray, np.ndarray]:
+        """Nearest template (n, P) and its squared weighted distance, at per-frame daylight d (n,)."""
+        n, P, _ = lum.shape
+        K = self.num_templates
+        all_pos = slice(None)
+        a = self._coefs(d, mode).astype(np.float32)  # (n, 4)
+        w, _ = self._weights(d, mode, all_pos)  # (n, P)
+        b_c, b_g, b_h, b_4 = self._lit if mode == _LIT else self._slp
+        if mode == _LIT:
+            z = np.concatenate([w[..., None] * lum, chroma], -1)  # (n, P, 3 u u)
+            quad = w[..., None] * self._quad(self._gram_lit_l, a[:, None], all_pos)[..., 0]
+            quad += self._quad(self._gram_lit_c, a[:, None], all_pos)[..., 0]
+            const = w * (lum**2).sum(-1) + (chroma**2).sum(-1)
+            vig = np.concatenate([self._vig_l, self._vig_c], 1)
+        else:
+            z = w[..., None] * lum
+            quad = w[..., None] * self._quad(self._gram_slp, a[:, None], all_pos)[..., 0]
+            const = w * (lum**2).sum(-1) + ((chroma - self._sleep_chroma) ** 2).sum(-1)
+            vig = self._vig_l
+        f = (z.reshape(n * P, -1) @ self._w_cls[mode]).reshape(n, P, 2, K)
+        cross = a[:, 0, None, None] * f[:, :, 0] + a[:, 1, None, None] * f[:, :, 1]
+        cross += (a[:, 3, None] * (z @ b_4))[..., None]
+        noisy = np.flatnonzero(a[:, 2] > 0)
+        if len(noisy):
+            zv = z[noisy] * vig
+            fh = (zv.reshape(-1, zv.shape[-1]) @ b_h.T).reshape(len(noisy), P, K)
+            cross[noisy] += a[noisy, 2, None, None] * fh
+        dist = quad - 2 * cross
+        k = (dist + self._penalty).argmin(-1)
+        best = np.take_along_axis(dist, k[..., None], -1)[..., 0] + const
+        return k, best
 
     def _parse_tiles(self, frames: np.ndarray):
         n = len(frames)
-        feats = self._features(frames)
-        central = self._central
-        # Coarse grid over daylight for both modes on the central tiles, then refine.
-        scores = np.empty((2, len(_COARSE), n))
-        for mode in (_LIT, _SLEEP):
-            for g, dl in enumerate(_COARSE):
-                dd, logdet = self._dist(feats, np.full(n, dl), mode, central)
-                scores[mode, g] = (dd.min(-1) / _SIGMA0_SQ + logdet).sum(-1)
-        flat = scores.reshape(-1, n).argmin(0)
-        mode_n, g_n = np.divmod(flat, len(_COARSE))
-        best_d = _COARSE[g_n]
-        best_score = np.full(n, np.inf)
-        refined = best_d.copy()
-        for mode in (_LIT, _SLEEP):
-            m = mode_n == mode
-            if not m.any():
-                continue
-            sub = {k: v[m] for k, v in feats.items()}
-            for off in _FINE:
-                cand = np.clip(best_d[m] + off, 0.0, 1.0)
-                dd, logdet = self._dist(sub, cand, mode, central)
-                sc = (dd.min(-1) / _SIGMA0_SQ + logdet).sum(-1)
-                better = sc < best_score[m]
-                idx = np.flatnonzero(m)[better]
-                best_score[idx] = sc[better]
-                refined[idx] = cand[better]
+        lum, chroma = self._tiles_lc(frames)
+        daylight, sleeping = self._estimate_light(lum, chroma)
         tiles = np.empty((n, self.num_positions), np.int64)
         dist = np.empty((n, self.num_positions), np.float32)
-        for mode in (_LIT, _SLEEP):
-            m = mode_n == mode
-            if not m.any():
-                continue
-            sub = {k: v[m] for k, v in feats.items()}
-            dd, _ = self._dist(sub, refined[m], mode)
-            k = dd.argmin(-1)
-            tiles[m] = self.template_classes[k]
-            best = np.take_along_axis(dd, k[..., None], -1)[..., 0]
-            dist[m] = np.sqrt(np.maximum(best, 0) / (3 * self.unit**2))
+        for mode, m in ((_LIT, ~sleeping), (_SLEEP, sleeping)):
+            if m.any():
+                k, best = self._classify(lum[m], chroma[m], daylight[m], mode)
+                tiles[m] = self.template_classes[k]
+                dist[m] = np.sqrt(np.maximum(best, 0) / (3 * self.unit**2))
         shape = (n, self.rows, self.cols)
-        return tiles.reshape(shape), dist.reshape(shape), refined.astype(np.float32), mode_n == _SLEEP
+        return tiles.reshape(shape), dist.reshape(shape), daylight.astype(np.float32), sleeping
 
     # ------------------------------------------------------------------ metrics
     def _pair(self, pred: np.ndarray, real: np.ndarray) -> tuple[ParsedFrames, ParsedFrames]:
         pred, _ = self._check(pred, "pred_frames")
         real, _ = self._check(real, "real_frames")
         if pred.shape != real.shape:
-            raise ValueError(f"pred_frames {pred.shape} and real_frames {real.shape} must have the same shape")
+            raise ValueError(
+                f"pred_frames {pred.shape} and real_frames {real.shape} must have the same shape"
+            )
         return self.parse(pred), self.parse(real)
 
     def tile_accuracy(self, pred_frames: np.ndarray, real_frames: np.ndarray) -> float:

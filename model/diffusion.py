@@ -1,0 +1,138 @@
+"""Rectified flow for the SpacetimeDiT: training loss with per-frame noise, and Euler sampling.
+
+    x_sigma = (1 - sigma) * x0 + sigma * eps,   sigma in [0, 1]     (sigma = 0: clean)
+    target velocity v = eps - x0                (dx/dsigma)
+
+Noise levels are drawn per frame (diffusion forcing) from a logit-normal. Half of the windows
+instead look like rollout: all frames but the last few are context, lightly noised
+(sigma <= `context_noise`, "noise augmentation", which makes the model robust to its own
+drift) and only the last frames are noised fully. Actions are dropped (set to -1) with
+probability `action_dropout` for classifier-free guidance.
+
+The reward/termination heads are trained on near-clean frames only (sigma <= 0.15), which is
+how rollout reads them (on the clean pass that also fills the KV cache).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from model.dit import KVCache, SpacetimeDiT
+
+
+@dataclass
+class FlowConfig:
+    """Training-noise and loss settings."""
+
+    logit_mean: float = 0.0
+    logit_std: float = 1.0
+    rollout_like: float = 0.5  # share of windows with clean-ish context and noisy last frames
+    context_noise: float = 0.1  # max sigma of context frames in those windows
+    action_dropout: float = 0.1
+    head_sigma: float = 0.15  # heads learn on frames at most this noisy
+    unlock_pos_weight: float = 20.0
+    done_pos_weight: float = 20.0
+    head_weight: float = 0.5
+
+
+def sample_sigmas(b: int, t: int, cfg: FlowConfig, device) -> torch.Tensor:
+    """Per-frame noise levels (b, t)."""
+    sigma = torch.sigmoid(torch.randn(b, t, device=device) * cfg.logit_std + cfg.logit_mean)
+    rollout = torch.rand(b, device=device) < cfg.rollout_like
+    if rollout.any():
+        k = torch.randint(1, 3, (b,), device=device)  # 1 or 2 noisy frames at the end
+        is_ctx = torch.arange(t, device=device)[None] < (t - k)[:, None]
+        ctx = torch.rand(b, t, device=device) * cfg.context_noise
+        sigma = torch.where(rollout[:, None] & is_ctx, ctx, sigma)
+    return sigma
+
+
+def flow_loss(model: SpacetimeDiT, z0: torch.Tensor, actions: torch.Tensor, rewards: torch.Tensor,
+              dones: torch.Tensor, cfg: FlowConfig, captions=None) -> tuple[torch.Tensor, dict]:
+    """Loss on a window: z0 (b, t, c, h, w) clean latents, actions (b, t, A) that led to each frame,
+    rewards (b, t) and dones (b, t) of arriving at each frame."""
+    b, t = z0.shape[:2]
+    sigma = sample_sigmas(b, t, cfg, z0.device)
+    eps = torch.randn_like(z0)
+    s = sigma[..., None, None, None]
+    zt = (1 - s) * z0 + s * eps
+    if cfg.action_dropout > 0:
+        drop = torch.rand(b, t, 1, device=z0.device) < cfg.action_dropout
+        actions = torch.where(drop, torch.full_like(actions, -1), actions)
+    v, heads = model(zt, sigma, actions, captions)
+    diff = (v.float() - (eps - z0)) ** 2
+    loss_flow = diff.mean()
+    heads = heads.float()
+    clean = (sigma <= cfg.head_sigma).float()
+    unlock = (rewards >= 0.5).float()
+    w_unlock = 1 + (cfg.unlock_pos_weight - 1) * unlock
+    bce_unlock = F.binary_cross_entropy_with_logits(heads[..., 0], unlock, weight=w_unlock, reduction="none")
+    mse_rest = (heads[..., 1] - (rewards - unlock)) ** 2 * 100  # health deltas are +-0.1 steps
+    w_done = 1 + (cfg.done_pos_weight - 1) * dones.float()
+    bce_done = F.binary_cross_entropy_with_logits(heads[..., 2], dones.float(), weight=w_done, reduction="none")
+    denom = clean.sum().clamp_min(1)
+    loss_heads = ((bce_unlock + mse_rest + bce_done) * clean).sum() / denom
+    loss = loss_flow + cfg.head_weight * loss_heads
+    return loss, {"loss": loss.item(), "flow": loss_flow.item(), "heads": loss_heads.item()}
+
+
+def sigma_schedule(steps: int, device=None) -> torch.Tensor:
+    """Noise levels from 1 to 0 for `steps` Euler steps (steps + 1 values)."""
+    if steps < 1:
+        raise ValueError(f"sampling steps must be >= 1, got {steps}")
+    return torch.linspace(1.0, 0.0, steps + 1, device=device)
+
+
+@torch.no_grad()
+def sample_next_frame(model: SpacetimeDiT, cache: KVCache, action: torch.Tensor, shape: tuple[int, ...],
+                      steps: int = 2, guidance: float = 1.0, generator: torch.Generator | None = None,
+                      noise: torch.Tensor | None = None) -> torch.Tensor:
+    """Denoise one new frame (b, 1, c, h, w) given the cached context and the action that leads to it.
+
+    Euler steps over `sigma_schedule(steps)`. With `guidance` != 1, classifier-free guidance on
+    the action: v = v(no action) + guidance * (v(action) - v(no action)).
+    """
+    device = action.device
+    z = noise if noise is not None else torch.randn(shape, generator=generator, device=device)
+    sig = sigma_schedule(steps, device)
+    b = shape[0]
+    for i in range(steps):
+        s = sig[i].expand(b)
+        v, _ = model.forward_frame(z, s, action, cache)
+        if guidance != 1.0:
+            v0, _ = model.forward_frame(z, s, torch.full_like(action, -1), cache)
+            v = v0 + guidance * (v - v0)
+        z = z + (sig[i + 1] - sig[i]) * v.float()
+    return z
+
+
+@torch.no_grad()
+def sample_window(model: SpacetimeDiT, z_known: torch.Tensor, known: torch.Tensor, actions: torch.Tensor,
+                  steps: int = 8, attention: str = "full", captions=None, generator=None,
+                  start_sigma: float = 1.0, z_init: torch.Tensor | None = None) -> torch.Tensor:
+    """Generate the unknown frames of a whole window at once (bidirectional tasks).
+
+    z_known (b, t, c, h, w) holds the given frames where `known` (b, t) is True; those stay clean
+    (sigma 0) while the others are denoised jointly from `start_sigma` (1 = from pure noise; lower,
+    with `z_init`, is SDEdit). This one function serves extension backward/forward, loops,
+    connecting clips, image animation and single-image generation: they differ only in which
+    frames are known and which mask is used.
+    """
+    b, t = z_known.shape[:2]
+    device = z_known.device
+    eps = torch.randn(z_known.shape, generator=generator, device=device)
+    if z_init is not None:
+        z = (1 - start_sigma) * z_init + start_sigma * eps
+    else:
+        z = eps
+    sig = torch.linspace(start_sigma, 0.0, steps + 1, device=device)
+    kn = known[..., None, None, None]
+    for i in range(steps):
+        z = torch.where(kn, z_known, z)
+        sigma = torch.where(known, torch.zeros_like(known, dtype=torch.float), sig[i].expand(b, t))
+        v, _ = model(z, sigma, actions, captions, attention=attention)
+        z = z + (sig[i + 1] - sig[i]) * v.float()
+    return torch.where(kn, z_known, z)

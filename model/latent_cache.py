@@ -1,0 +1,74 @@
+"""A recordings folder encoded by the VideoVAE: what the DiT trains on.
+
+One safetensors file holds every episode back to back (temporal factor 1: one latent frame per
+recorded frame):
+
+    latents      (N, c, h, w) float16   normalised latents
+    actions      (N, A) int64           action taken after each frame (0 where none)
+    has_action   (N,) uint8
+    rewards      (N,) float32           reward of arriving at each frame
+    dones        (N,) uint8
+    episode_starts, episode_lengths (E,) int64
+
+plus `captions.jsonl` (one caption per frame, same order) beside it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from model.checkpoint import load_checkpoint, save_checkpoint
+
+KIND = "LatentCache"
+
+
+@dataclass
+class LatentCache:
+    """Latents and per-frame arrays of many episodes (see module docstring)."""
+
+    latents: torch.Tensor
+    actions: torch.Tensor
+    has_action: torch.Tensor
+    rewards: torch.Tensor
+    dones: torch.Tensor
+    episode_starts: torch.Tensor
+    episode_lengths: torch.Tensor
+    captions: list[str]
+    meta: dict
+
+    def save(self, folder: str | Path) -> None:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        tensors = {k: getattr(self, k) for k in
+                   ("latents", "actions", "has_action", "rewards", "dones", "episode_starts", "episode_lengths")}
+        from model.recordings import atomic_write_text
+
+        atomic_write_text(folder / "captions.jsonl", "".join(json.dumps(c) + "\n" for c in self.captions))
+        save_checkpoint(folder / "latents.safetensors", tensors, KIND, None, **self.meta)
+
+    @classmethod
+    def load(cls, folder: str | Path) -> "LatentCache":
+        folder = Path(folder)
+        tensors, meta = load_checkpoint(folder / "latents.safetensors", KIND)
+        captions_path = folder / "captions.jsonl"
+        captions = [json.loads(line) for line in open(captions_path)] if captions_path.exists() else []
+        return cls(**tensors, captions=captions, meta=meta)
+
+    def __len__(self) -> int:
+        return len(self.latents)
+
+    def sample_windows(self, rng: np.random.Generator, n: int, length: int) -> np.ndarray:
+        """Start indices (into the flat arrays) of `n` random windows that stay inside one episode."""
+        lengths = self.episode_lengths.numpy()
+        ok = np.flatnonzero(lengths >= length)
+        if len(ok) == 0:
+            raise ValueError(f"no episode in the cache has {length} frames")
+        weights = (lengths[ok] - length + 1).astype(float)
+        eps = rng.choice(ok, size=n, p=weights / weights.sum())
+        offsets = (rng.random(n) * (lengths[eps] - length + 1)).astype(np.int64)
+        return self.episode_starts.numpy()[eps] + offsets

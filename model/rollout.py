@@ -1,0 +1,168 @@
+"""The dream: roll the world model forward one action at a time.
+
+`WorldModel` bundles a trained VideoVAE and SpacetimeDiT with the start frames they ship with.
+`DreamRollout` keeps a batch of dreams: `reset` encodes real start frames into the KV cache,
+`step` samples the next latent frame for each action (a few Euler steps against the cache),
+runs one clean pass that reads the reward/termination heads and writes the frame into the
+ring-buffer cache, and decodes the frame. Memory and time per step are constant.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from model.diffusion import sample_next_frame
+from model.dit import KVCache, SpacetimeDiT
+from model.training import autocast
+from model.vae import VideoVAE, frames_to_tensor, tensor_to_frames
+
+START_BANK_KIND = "StartBank"
+
+
+@dataclass
+class WorldModel:
+    """A trained world: VAE + DiT + a bank of real start clips (k frames and the actions into them)."""
+
+    vae: VideoVAE
+    dit: SpacetimeDiT
+    start_frames: torch.Tensor  # (n, k, H, W, 3) uint8
+    start_actions: torch.Tensor  # (n, k, A) int64, action that led to each frame (-1 = none)
+    meta: dict
+
+    @classmethod
+    def load(cls, folder: str | Path, device: str | torch.device = "cpu") -> "WorldModel":
+        """Load `<folder>/vae.safetensors`, `dit.safetensors`, `start_bank.safetensors`."""
+        folder = Path(folder)
+        missing = [f for f in ("vae.safetensors", "dit.safetensors", "start_bank.safetensors")
+                   if not (folder / f).exists()]
+        if missing:
+            raise CheckpointError(
+                f"{folder}: world model files missing: {missing}. Train one with scripts/train_world.py "
+                "(see README, 'Reproduce the shipped model') or pass the folder of a trained world."
+            )
+        vae = VideoVAE.load(folder / "vae.safetensors").to(device)
+        dit, meta = SpacetimeDiT.load(folder / "dit.safetensors")
+        dit = dit.to(device)
+        if dit.cfg.latent_channels != vae.cfg.latent_channels:
+            raise CheckpointError(
+                f"{folder}: DiT expects {dit.cfg.latent_channels} latent channels, VAE gives {vae.cfg.latent_channels}"
+            )
+        bank, _ = load_checkpoint(folder / "start_bank.safetensors", START_BANK_KIND)
+        return cls(vae, dit, bank["frames"], bank["actions"], meta)
+
+    def save(self, folder: str | Path, dit_dtype: torch.dtype = torch.bfloat16, **meta) -> None:
+        folder = Path(folder)
+        self.vae.save(folder / "vae.safetensors")
+        self.dit.save(folder / "dit.safetensors", dtype=dit_dtype, **{**self.meta, **meta})
+        save_checkpoint(folder / "start_bank.safetensors",
+                        {"frames": self.start_frames, "actions": self.start_actions}, START_BANK_KIND)
+
+    @property
+    def frame_shape(self) -> tuple[int, int, int]:
+        return tuple(self.start_frames.shape[2:])
+
+    @property
+    def action_nvec(self) -> tuple[int, ...]:
+        return self.dit.cfg.action_nvec
+
+
+@dataclass
+class StepResult:
+    frames: np.ndarray  # (b, H, W, 3) uint8
+    rewards: np.ndarray  # (b,) float32
+    terminated: np.ndarray  # (b,) bool
+    unlock_prob: np.ndarray  # (b,) float32
+
+
+class DreamRollout:
+    """A batch of `batch` dreams stepping together (see module docstring).
+
+    steps: Euler denoising steps per frame (the speed knob); context: cached frames (defaults to
+    the model's window - 1); context_sigma: noise level at which generated frames enter the cache
+    (noise augmentation against drift; must match training, 0..FlowConfig.context_noise).
+    """
+
+    def __init__(self, world: WorldModel, batch: int = 1, steps: int = 2, context: int | None = None,
+                 context_sigma: float = 0.05, guidance: float = 1.0, bf16: bool = True, seed: int = 0,
+                 device: str | torch.device = "cpu"):
+        self.world, self.batch, self.steps = world, batch, steps
+        self.context = context or world.dit.cfg.window - 1
+        if not 1 <= self.context < world.dit.cfg.window:
+            raise ValueError(f"context must be in [1, {world.dit.cfg.window - 1}], got {self.context}")
+        if steps < 1:
+            raise ValueError(f"steps must be >= 1, got {steps}")
+        self.context_sigma, self.guidance, self.bf16 = context_sigma, guidance, bf16
+        self.device = torch.device(device)
+        self.gen = torch.Generator(device=self.device).manual_seed(seed)
+        self.cache = KVCache(self.context)
+        self.latent_shape: tuple[int, ...] | None = None
+
+    def seed(self, seed: int) -> None:
+        self.gen.manual_seed(seed)
+
+    def _check_actions(self, actions, lead) -> torch.Tensor:
+        nvec = self.world.action_nvec
+        a = torch.as_tensor(np.asarray(actions), dtype=torch.int64, device=self.device)
+        if a.ndim == len(lead) and len(nvec) == 1:
+            a = a[..., None]
+        want = (*lead, len(nvec))
+        if tuple(a.shape) != want:
+            raise ValueError(f"actions must have shape {want}, got {tuple(a.shape)}")
+        hi = torch.tensor(nvec, device=self.device)
+        if ((a < -1) | (a >= hi)).any():
+            raise ValueError(f"actions out of range: part i must be in [0, {list(nvec)}[i])")
+        return a
+
+    @torch.no_grad()
+    def reset(self, frames, actions=None) -> None:
+        """Start from real frames (b, k, H, W, 3) uint8 and the actions that led to them (b, k, A)."""
+        frames = torch.as_tensor(np.asarray(frames))
+        if frames.ndim != 5 or frames.shape[0] != self.batch or frames.shape[-1] != 3:
+            raise ValueError(f"start frames must be ({self.batch}, k, H, W, 3) uint8, got {tuple(frames.shape)}")
+        b, k = frames.shape[:2]
+        if actions is None:
+            actions = -np.ones((b, k, len(self.world.action_nvec)), np.int64)
+        actions = self._check_actions(actions, (b, k))
+        k_use = min(k, self.context)
+        frames, actions = frames[:, -k_use:], actions[:, -k_use:]
+        with autocast(self.device, self.bf16):
+            z = self.world.vae.encode(frames_to_tensor(frames.to(self.device)).flatten(0, 1)[:, None])
+        z = z[:, 0].float().unflatten(0, (b, k_use))  # (b, k, c, h, w)
+        self.latent_shape = (b, 1, *z.shape[2:])
+        self.cache = KVCache(self.context)
+        for t in range(k_use):
+            self._write(z[:, t : t + 1], actions[:, t])
+
+    def _write(self, z, action):
+        """Clean pass: put frame z into the cache; returns the heads (b, 3)."""
+        sigma = torch.full((z.shape[0],), self.context_sigma, device=self.device)
+        if self.context_sigma > 0:
+            eps = torch.randn(z.shape, generator=self.gen, device=self.device)
+            z = (1 - self.context_sigma) * z + self.context_sigma * eps
+        with autocast(self.device, self.bf16):
+            _, heads = self.world.dit.forward_frame(z, sigma, action, self.cache, write=True)
+        return heads[:, 0].float()
+
+    @torch.no_grad()
+    def step(self, actions) -> StepResult:
+        """Advance every dream by one action (b,) or (b, A); returns frames, rewards, terminations."""
+        if self.latent_shape is None:
+            raise RuntimeError("call reset() before step()")
+        a = self._check_actions(actions, (self.batch,))
+        with autocast(self.device, self.bf16):
+            z = sample_next_frame(self.world.dit, self.cache, a, self.latent_shape, self.steps,
+                                  self.guidance, self.gen)
+        heads = self._write(z, a)
+        with autocast(self.device, self.bf16):
+            x = self.world.vae.decode(z.float())
+        frames = tensor_to_frames(x[:, 0]).cpu().numpy()
+        unlock = torch.sigmoid(heads[:, 0])
+        # health changes come in steps of 0.1 in Crafter: round the regression to that grid
+        reward = (unlock > 0.5).float() + torch.round(heads[:, 1] * 10) / 10
+        done = torch.sigmoid(heads[:, 2]) > 0.5
+        return StepResult(frames, reward.cpu().numpy(), done.cpu().numpy(), unlock.cpu().numpy())

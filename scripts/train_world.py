@@ -1,0 +1,204 @@
+"""Train the SpacetimeDiT world model on a latent cache (see scripts/encode_latents.py).
+
+    python scripts/train_world.py --latents data/crafter_latents --vae runs/vae_crafter/vae.safetensors \
+        --recordings data/crafter --out runs/world --preset S --steps 20000
+    python scripts/train_world.py ... --resume                 # continue from <out>/last.safetensors
+    torchrun --nproc_per_node=2 scripts/train_world.py ...     # DDP (gloo on CPU, nccl on GPU)
+
+Writes `<out>/last.safetensors` (weights + optimizer + step; atomically every --ckpt-every steps),
+`<out>/log.csv`, and at the end (and every --export-every steps) a playable world folder
+`<out>/world/` = vae.safetensors + dit.safetensors (bf16) + start_bank.safetensors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from model.cli import add_dataclass_flags, pop_dataclass  # noqa: E402
+from model.diffusion import FlowConfig, flow_loss  # noqa: E402
+from model.dit import SpacetimeDiT, preset  # noqa: E402
+from model.latent_cache import LatentCache  # noqa: E402
+from model.training import (  # noqa: E402
+    CsvLogger,
+    autocast,
+    cleanup_distributed,
+    cosine_lr,
+    load_training_state,
+    save_training_state,
+    setup_distributed,
+)
+
+KIND = "SpacetimeDiT"
+
+
+@dataclass
+class TrainWorldConfig:
+    """Training run of the world model; every field is a flag."""
+
+    latents: str = "data/crafter_latents"
+    vae: str = "runs/vae_crafter/vae.safetensors"
+    recordings: str = "data/crafter"  # for the start-frame bank of the exported world
+    out: str = "runs/world"
+    preset: str = "S"
+    window: int = 8
+    patch: int = 2
+    steps: int = 20_000
+    batch_size: int = 32
+    lr: float = 3e-4
+    warmup: int = 500
+    weight_decay: float = 0.01
+    ckpt_every: int = 250
+    export_every: int = 2000
+    log_every: int = 25
+    start_bank: int = 64  # start clips in the exported world
+    seed: int = 0
+    bf16: bool = True
+    compile: bool = False
+    device: str = "auto"
+    threads: int = 0
+    resume: bool = False
+    progress: bool = True
+    flow: FlowConfig = field(default_factory=FlowConfig)
+
+
+class WorldLoss(torch.nn.Module):
+    """The DiT with its loss as forward(), so DDP can wrap it."""
+
+    def __init__(self, dit: SpacetimeDiT, flow: FlowConfig):
+        super().__init__()
+        self.dit, self.flow = dit, flow
+
+    def forward(self, z, actions, rewards, dones):
+        return flow_loss(self.dit, z, actions, rewards, dones, self.flow)
+
+
+def previous_actions(cache: LatentCache) -> torch.Tensor:
+    """Action that led to each frame: the previous frame's action, -1 at episode starts."""
+    prev = torch.roll(cache.actions, 1, 0).clone()
+    prev[cache.episode_starts] = -1
+    return prev
+
+
+def batch_from_cache(cache: LatentCache, prev: torch.Tensor, rng, n: int, window: int, device):
+    starts = torch.from_numpy(cache.sample_windows(rng, n, window))
+    idx = starts[:, None] + torch.arange(window)[None]
+    z = cache.latents[idx].float().to(device)
+    return z, prev[idx].to(device), cache.rewards[idx].to(device), cache.dones[idx].bool().to(device)
+
+
+def build_start_bank(recordings: str, n: int, k: int, nvec_len: int, seed: int = 0):
+    """`n` real start clips of `k` frames from episode beginnings (frames + actions into them)."""
+    from model.data import episode_arrays
+    from model.recordings import list_episodes
+
+    episodes = list_episodes(recordings)
+    rng = np.random.default_rng(seed)
+    frames, actions = [], []
+    for i in rng.permutation(len(episodes))[:n]:
+        ep = episode_arrays(recordings, episodes[i])
+        if len(ep.frames) < k:
+            continue
+        frames.append(ep.frames[:k])
+        a = np.full((k, nvec_len), -1, np.int64)
+        a[1:] = ep.actions[: k - 1]
+        actions.append(a)
+    return torch.from_numpy(np.stack(frames)), torch.from_numpy(np.stack(actions))
+
+
+def export_world(dit: SpacetimeDiT, cfg: TrainWorldConfig, step: int, bank) -> Path:
+    from model.rollout import WorldModel
+    from model.vae import VideoVAE
+
+    folder = Path(cfg.out) / "world"
+    tmp = Path(cfg.out) / "world.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    world = WorldModel(VideoVAE.load(cfg.vae), dit, bank[0], bank[1], {})
+    world.save(tmp, steps=step, latents=cfg.latents, preset=cfg.preset)
+    shutil.rmtree(folder, ignore_errors=True)
+    tmp.rename(folder)
+    return folder
+
+
+def train(cfg: TrainWorldConfig) -> Path:
+    d = setup_distributed(cfg.device, cfg.threads)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(cfg.seed + d.rank)
+    cache = LatentCache.load(cfg.latents)
+    prev = previous_actions(cache)
+    c, h, w = cache.latents.shape[1:]
+    nvec = tuple(cache.meta["action_nvec"])
+    dit_cfg = preset(cfg.preset, latent_channels=c, patch=cfg.patch, window=cfg.window, action_nvec=nvec)
+    dit = SpacetimeDiT(dit_cfg).to(d.device)
+    if d.main:
+        n_params = sum(p.numel() for p in dit.parameters())
+        print(f"SpacetimeDiT-{cfg.preset}: {n_params / 1e6:.1f}M params; cache {len(cache)} frames, latents {c}x{h}x{w}")
+    decay = [p for n, p in dit.named_parameters() if p.ndim >= 2]
+    no_decay = [p for n, p in dit.named_parameters() if p.ndim < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                             {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.99))
+    step = 0
+    state_path = out / "last.safetensors"
+    if cfg.resume and state_path.exists():
+        step = load_training_state(state_path, dit, opt, KIND)
+        if d.main:
+            print(f"resumed from {state_path} at step {step}")
+    rng = np.random.default_rng([cfg.seed, d.rank, step])
+    model = WorldLoss(dit, cfg.flow)
+    if d.world > 1:
+        ids = [d.device.index] if d.device.type == "cuda" else None
+        model = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
+    if cfg.compile:
+        model = torch.compile(model)
+    bank = build_start_bank(cfg.recordings, cfg.start_bank, cfg.window - 1, len(nvec), cfg.seed) if d.main else None
+    log = CsvLogger(out / "log.csv", enabled=d.main)
+    bar = tqdm(total=cfg.steps, initial=step, desc="train world", disable=not (cfg.progress and d.main))
+    per_rank = max(1, cfg.batch_size // d.world)
+    while step < cfg.steps:
+        for g in opt.param_groups:
+            g["lr"] = cosine_lr(step, cfg.lr, cfg.warmup, cfg.steps)
+        z, actions, rewards, dones = batch_from_cache(cache, prev, rng, per_rank, cfg.window, d.device)
+        with autocast(d.device, cfg.bf16):
+            loss, stats = model(z, actions, rewards, dones)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        gnorm = torch.nn.utils.clip_grad_norm_(dit.parameters(), 1.0)
+        opt.step()
+        step += 1
+        bar.update(1)
+        if step % cfg.log_every == 0 or step == cfg.steps:
+            bar.set_postfix(loss=f"{stats['loss']:.4f}", flow=f"{stats['flow']:.4f}")
+            log.log(step=step, lr=opt.param_groups[0]["lr"], gnorm=float(gnorm), **stats)
+        if d.main and (step % cfg.ckpt_every == 0 or step == cfg.steps):
+            save_training_state(state_path, dit, opt, step, KIND, dit_cfg, cfg)
+        if d.main and (step % cfg.export_every == 0 or step == cfg.steps):
+            export_world(dit, cfg, step, bank)
+    bar.close()
+    world = out / "world"
+    if d.main:
+        print(f"world model: {world} (step {step})")
+    cleanup_distributed()
+    return world
+
+
+def parse_args(argv=None) -> TrainWorldConfig:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_dataclass_flags(p, TrainWorldConfig, skip=("flow",))
+    add_dataclass_flags(p, FlowConfig)
+    a = vars(p.parse_args(argv))
+    flow = pop_dataclass(a, FlowConfig)
+    return TrainWorldConfig(**a, flow=flow)
+
+
+if __name__ == "__main__":
+    train(parse_args())

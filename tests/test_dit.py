@@ -1,0 +1,160 @@
+"""SpacetimeDiT, rectified flow and KV-cache rollout: shapes, masks, cache equivalence, bad input, learning."""
+
+import numpy as np
+import pytest
+import torch
+
+from model.checkpoint import CheckpointError
+from model.diffusion import FlowConfig, flow_loss, sample_next_frame, sample_window
+from model.dit import DiTConfig, KVCache, SpacetimeDiT, preset
+from model.latents import patchify, unpatchify
+
+TINY = dict(latent_channels=4, patch=2, dim=32, depth=2, heads=2, window=6)
+
+
+def tiny(**kw):
+    torch.manual_seed(0)
+    m = SpacetimeDiT(DiTConfig(**{**TINY, **kw})).eval()
+    for p in m.parameters():  # zero-initialised output layers would hide bugs: perturb everything
+        p.data += 0.05 * torch.randn_like(p)
+    return m
+
+
+@pytest.mark.parametrize("h, w", [(8, 8), (10, 16), (4, 6)])
+def test_patchify_round_trip_any_size(h, w):
+    z = torch.randn(2, 3, 4, h, w)
+    assert torch.equal(unpatchify(patchify(z, 2), 2, h, w), z)
+
+
+@pytest.mark.parametrize("h, w", [(8, 8), (10, 16)])
+def test_forward_shapes_native_sizes(h, w):
+    m = tiny()
+    v, heads = m(torch.randn(2, 5, 4, h, w), torch.rand(2, 5), torch.randint(-1, 17, (2, 5, 1)))
+    assert v.shape == (2, 5, 4, h, w) and heads.shape == (2, 5, 3)
+
+
+def test_causal_mask_hides_the_future_and_full_does_not():
+    m = tiny()
+    z, s, a = torch.randn(1, 4, 4, 8, 8), torch.rand(1, 4), torch.randint(0, 17, (1, 4, 1))
+    z2 = z.clone()
+    z2[:, 3] += 1.0
+    with torch.no_grad():
+        vc, vc2 = m(z, s, a)[0], m(z2, s, a)[0]
+        vf, vf2 = m(z, s, a, attention="full")[0], m(z2, s, a, attention="full")[0]
+    assert torch.allclose(vc[:, :3], vc2[:, :3], atol=1e-5)
+    assert not torch.allclose(vf[:, :3], vf2[:, :3], atol=1e-4)
+
+
+def test_actions_change_the_prediction():
+    m = tiny()
+    z, s = torch.randn(1, 3, 4, 8, 8), torch.rand(1, 3)
+    with torch.no_grad():
+        v1 = m(z, s, torch.tensor([[[1], [2], [3]]]))[0]
+        v2 = m(z, s, torch.tensor([[[1], [2], [4]]]))[0]
+    assert not torch.allclose(v1[:, 2], v2[:, 2], atol=1e-4)
+    assert torch.allclose(v1[:, :2], v2[:, :2], atol=1e-5)
+
+
+def test_kv_cache_matches_the_full_window():
+    m = tiny()
+    b, T = 2, 4
+    z, a = torch.randn(b, T, 4, 8, 8), torch.randint(-1, 17, (b, T, 1))
+    sigma = torch.zeros(b, T)
+    sigma[:, -1] = 0.6
+    with torch.no_grad():
+        v_full, h_full = m(z, sigma, a)
+        cache = KVCache(5)
+        for t in range(T - 1):
+            m.forward_frame(z[:, t : t + 1], torch.zeros(b), a[:, t], cache, write=True)
+        v, h = m.forward_frame(z[:, -1:], torch.full((b,), 0.6), a[:, -1], cache)
+    assert torch.allclose(v, v_full[:, -1:], atol=1e-4) and torch.allclose(h, h_full[:, -1:], atol=1e-4)
+
+
+def test_ring_buffer_keeps_memory_constant():
+    m = tiny()
+    cache = KVCache(3)
+    with torch.no_grad():
+        for t in range(10):
+            m.forward_frame(torch.randn(1, 1, 4, 8, 8), torch.zeros(1), torch.tensor([[t % 17]]), cache, write=True)
+            if t >= 2:
+                assert cache.frames == 3
+    assert cache.k[0].shape[2] == 3 * 17  # 3 frames x (1 action + 16 patches)
+
+
+def test_bad_inputs_are_named():
+    m = tiny()
+    z, s = torch.randn(1, 2, 4, 8, 8), torch.rand(1, 2)
+    with pytest.raises(ValueError, match="out of range"):
+        m(z, s, torch.tensor([[[3], [17]]]))
+    with pytest.raises(ValueError, match="actions must have shape"):
+        m(z, s, torch.tensor([[3, 4]]))
+    with pytest.raises(ValueError, match="int64"):
+        m(z, s, torch.tensor([[[3.0], [4.0]]]))
+    with pytest.raises(ValueError, match="longer than the model's"):
+        m(torch.randn(1, 7, 4, 8, 8), torch.rand(1, 7), torch.zeros(1, 7, 1, dtype=torch.long))
+    with pytest.raises(ValueError, match="4 channels"):
+        m(torch.randn(1, 2, 3, 8, 8), s, torch.zeros(1, 2, 1, dtype=torch.long))
+    with pytest.raises(ValueError, match="divisible by the patch"):
+        m(torch.randn(1, 2, 4, 9, 8), s, torch.zeros(1, 2, 1, dtype=torch.long))
+    with pytest.raises(ValueError, match="without captions"):
+        m(z, s, torch.zeros(1, 2, 1, dtype=torch.long), captions=torch.randn(1, 3, 8))
+    mc = tiny(caption_dim=8, max_caption_tokens=4)
+    with pytest.raises(ValueError, match="at most 4"):
+        mc(z, s, torch.zeros(1, 2, 1, dtype=torch.long), captions=torch.randn(1, 5, 8))
+    with pytest.raises(ValueError, match="unknown DiT preset"):
+        preset("XXL")
+
+
+def test_captions_condition_and_stay_causal():
+    m = tiny(caption_dim=8, max_caption_tokens=4)
+    z, s, a = torch.randn(1, 3, 4, 8, 8), torch.rand(1, 3), torch.zeros(1, 3, 1, dtype=torch.long)
+    with torch.no_grad():
+        v1 = m(z, s, a, captions=torch.randn(1, 4, 8))[0]
+        v2 = m(z, s, a, captions=torch.randn(1, 2, 8))[0]
+    assert v1.shape == v2.shape and not torch.allclose(v1, v2, atol=1e-4)
+
+
+def test_checkpoint_round_trip_and_config_mismatch(tmp_path):
+    m = tiny()
+    m.save(tmp_path / "dit.safetensors", dtype=torch.bfloat16, steps=3)
+    loaded, meta = SpacetimeDiT.load(tmp_path / "dit.safetensors")
+    assert meta["steps"] == 3 and loaded.cfg == m.cfg
+    with pytest.raises(CheckpointError, match="dim"):
+        SpacetimeDiT.load(tmp_path / "dit.safetensors", expect=DiTConfig(**{**TINY, "dim": 64}))
+
+
+def test_sampling_shapes_and_known_frames_stay():
+    m = tiny()
+    cache = KVCache(3)
+    with torch.no_grad():
+        m.forward_frame(torch.randn(2, 1, 4, 8, 8), torch.zeros(2), torch.tensor([[-1], [-1]]), cache, write=True)
+        z = sample_next_frame(m, cache, torch.tensor([[1], [2]]), (2, 1, 4, 8, 8), steps=2, guidance=1.5)
+    assert z.shape == (2, 1, 4, 8, 8) and torch.isfinite(z).all()
+    known = torch.tensor([[True, False, False, True]])
+    zk = torch.randn(1, 4, 4, 8, 8)
+    out = sample_window(m, zk, known, torch.zeros(1, 4, 1, dtype=torch.long), steps=2)
+    assert torch.equal(out[:, 0], zk[:, 0]) and torch.equal(out[:, 3], zk[:, 3])
+
+
+def test_a_few_training_steps_lower_the_loss():
+    torch.manual_seed(0)
+    m = SpacetimeDiT(DiTConfig(**TINY))
+    opt = torch.optim.AdamW(m.parameters(), lr=3e-3)
+    # a learnable toy world: each frame is the previous frame shifted by the action
+    base = torch.randn(16, 1, 4, 8, 8)
+    acts = torch.randint(0, 2, (16, 5, 1))
+    frames = [base]
+    for t in range(4):
+        frames.append(torch.roll(frames[-1], shifts=int(1), dims=-1) * 0.9)
+    z0 = torch.cat(frames, 1)
+    rewards, dones = torch.zeros(16, 5), torch.zeros(16, 5, dtype=torch.bool)
+    losses = []
+    g = torch.Generator().manual_seed(0)
+    for _ in range(60):
+        torch.manual_seed(int(torch.randint(0, 10_000, (1,), generator=g)))
+        loss, stats = flow_loss(m, z0, acts, rewards, dones, FlowConfig())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(stats["flow"])
+    assert np.mean(losses[-10:]) < 0.8 * np.mean(losses[:10])
