@@ -461,6 +461,25 @@ class KVCache:
         self._staged.clear()
         self._trig = None
 
+    def copy_rows(self, rows: list[int], other: "KVCache") -> None:
+        """Overwrite batch rows `rows` with the rows of `other` (a full cache of the same size).
+
+        Slots are matched by age, so each frame keeps its window-relative position; this is how
+        one dream of a batch restarts while the others go on.
+        """
+        if self.frames != self.size or other.frames != other.size or other.size != self.size:
+            raise ValueError("copy_rows needs two full caches of the same size")
+        if other.k[0].shape[0] != len(rows):
+            raise ValueError(f"other cache has batch {other.k[0].shape[0]}, expected {len(rows)}")
+        tok = self.tokens
+        src = torch.argsort(other.age)  # slot of age 0, 1, ...
+        dst = torch.argsort(self.age)
+        for layer in range(len(self.k)):
+            for s_slot, d_slot in zip(src.tolist(), dst.tolist(), strict=True):
+                sl_s, sl_d = slice(s_slot * tok, (s_slot + 1) * tok), slice(d_slot * tok, (d_slot + 1) * tok)
+                self.k[layer][rows, :, sl_d] = other.k[layer][:, :, sl_s]
+                self.v[layer][rows, :, sl_d] = other.v[layer][:, :, sl_s]
+
     def reset(self) -> None:
         """Forget all frames (keeps the buffers)."""
         if self.age is not None:

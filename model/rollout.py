@@ -138,6 +138,25 @@ class DreamRollout:
         for t in range(k_use):
             self._write(z[:, t : t + 1], actions[:, t])
 
+    @torch.no_grad()
+    def reset_rows(self, rows: list[int], frames, actions) -> None:
+        """Restart only the dreams in `rows` from start clips of exactly `context` frames.
+
+        The others keep their state. Needs a full cache (true after any reset with a full clip).
+        """
+        frames = np.asarray(frames)
+        if frames.shape[:2] != (len(rows), self.context):
+            raise ValueError(f"reset_rows needs clips of shape ({len(rows)}, {self.context}, H, W, 3), "
+                             f"got {frames.shape}")
+        if self.cache.frames != self.context:
+            raise ValueError("reset_rows needs every dream to have a full context; reset() them all first")
+        part = DreamRollout(self.world, batch=len(rows), steps=self.steps, context=self.context,
+                            context_sigma=self.context_sigma, guidance=self.guidance, bf16=self.bf16,
+                            device=self.device)
+        part.gen = self.gen
+        part.reset(frames, actions)
+        self.cache.copy_rows(list(rows), part.cache)
+
     def _write(self, z, action):
         """Clean pass: put frame z into the cache; returns the heads (b, 3)."""
         sigma = torch.full((z.shape[0],), self.context_sigma, device=self.device)

@@ -16,3 +16,46 @@ import torch  # noqa: E402
 
 # Tests use tiny tensors: one thread avoids OpenMP spin-waiting (and oversubscription on a busy box).
 torch.set_num_threads(1)
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+
+def build_tiny_world(folder, k: int = 3, seed: int = 0):
+    """An untrained tiny world (VAE + DiT + a start bank of real Crafter frames) saved to `folder`.
+
+    The env, vector env and play tests exercise the real code paths with it; quality is not the point.
+    """
+    from model.dit import DiTConfig, SpacetimeDiT
+    from model.rollout import WorldModel
+    from model.vae import VAEConfig, VideoVAE
+    from worldenv.games.crafter import CrafterEnv
+
+    torch.manual_seed(seed)
+    vae = VideoVAE(VAEConfig(channels=(8, 8, 16), latent_channels=4))
+    dit = SpacetimeDiT(DiTConfig(latent_channels=4, patch=2, dim=32, depth=2, heads=2, window=k + 1))
+    with torch.no_grad():  # wake the zero-initialised output layers so frames and heads vary
+        for p in list(dit.patch_out.parameters()) + list(dit.final_ada.parameters()):
+            p.normal_(0, 0.05)
+        dit.heads_mlp[-1].bias[2] = -20.0  # never terminate by itself: tests control episode ends
+    env = CrafterEnv(area=(32, 32))
+    clips, acts = [], []
+    rng = np.random.default_rng(seed)
+    for s in range(4):
+        obs, _ = env.reset(seed=s)
+        frames, a = [obs], [-1]
+        for _ in range(k - 1):
+            action = int(rng.integers(17))
+            obs, *_ = env.step(action)
+            frames.append(obs)
+            a.append(action)
+        clips.append(np.stack(frames))
+        acts.append(np.array(a)[:, None])
+    world = WorldModel(vae, dit, torch.from_numpy(np.stack(clips)), torch.from_numpy(np.stack(acts)), {})
+    world.save(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_world(tmp_path_factory):
+    return build_tiny_world(tmp_path_factory.mktemp("world"))

@@ -1,16 +1,27 @@
-"""SoraWorld environments: the real games and (later) their dreams, with one Gymnasium interface.
+"""SoraWorld environments: the real games and their dreams, with one Gymnasium interface.
 
 Importing this package registers the env ids with Gymnasium:
 
+- `SoraWorld-v0`: the dream (`worldenv.dream_env.DreamEnv`; `gym.make_vec("SoraWorld-v0",
+  num_envs=N)` gives the batched `worldenv.dream_vector_env.DreamVectorEnv`).
 - `SoraWorld/Crafter-v1`: the real Crafter game (`worldenv.games.crafter.CrafterEnv`).
 
 Gymnasium 1.x has no plugin entry points, so either `import worldenv` first or use the
-module-qualified id, e.g. `gym.make("worldenv:SoraWorld/Crafter-v1")`.
+module-qualified id, e.g. `gym.make("worldenv:SoraWorld-v0")`.
 """
 
 from gymnasium.envs.registration import register, registry
 
+DREAM_ID = "SoraWorld-v0"
 CRAFTER_ID = "SoraWorld/Crafter-v1"
+
+if DREAM_ID not in registry:
+    register(
+        id=DREAM_ID,
+        entry_point="worldenv.dream_env:DreamEnv",
+        vector_entry_point="worldenv.dream_vector_env:DreamVectorEnv",
+        # DreamEnv truncates itself at max_episode_steps (10,000 by default, like Crafter).
+    )
 
 if CRAFTER_ID not in registry:
     register(

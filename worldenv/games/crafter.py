@@ -15,6 +15,7 @@ import numpy as np
 from gymnasium import spaces
 
 from worldenv.games.crafter_caption import caption_from_game
+from worldenv.window import FrameWindow
 
 ACTION_NAMES: tuple[str, ...] = tuple(crafter.constants.actions)
 ACHIEVEMENTS: tuple[str, ...] = tuple(crafter.constants.achievements)
@@ -72,7 +73,7 @@ class CrafterEnv(gym.Env):
         self.action_space = spaces.Discrete(len(ACTION_NAMES))
         self._env = crafter.Env(area=self.area, view=view, size=size, length=length, seed=0)
         self._obs: np.ndarray | None = None
-        self._window = None
+        self._window = FrameWindow("Crafter")
 
     # The crafter game state, for captions, the explore policy and the play HUD.
     @property
@@ -128,27 +129,9 @@ class CrafterEnv(gym.Env):
         if self._obs is None:
             return None
         if self.render_mode == "human":
-            self._render_human(self._obs)
+            self._window.show(self._obs)
             return None
         return self._obs.copy()
 
-    def _render_human(self, frame: np.ndarray) -> None:
-        import pygame  # lazily: rgb_array users need no display
-
-        scale = 8
-        h, w = frame.shape[:2]
-        if self._window is None:
-            pygame.init()
-            self._window = pygame.display.set_mode((w * scale, h * scale))
-            pygame.display.set_caption("Crafter")
-        surf = pygame.surfarray.make_surface(frame.transpose(1, 0, 2))
-        self._window.blit(pygame.transform.scale(surf, (w * scale, h * scale)), (0, 0))
-        pygame.event.pump()
-        pygame.display.flip()
-
     def close(self):
-        if self._window is not None:
-            import pygame
-
-            pygame.display.quit()
-            self._window = None
+        self._window.close()

@@ -1,0 +1,115 @@
+"""SoraWorld-v0: registration, env checkers, determinism, start modes, vector env, bad input."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+import worldenv
+from worldenv.dream_env import DreamEnv
+
+
+def test_make_and_gymnasium_env_checker(tiny_world):
+    env = gym.make(worldenv.DREAM_ID, world=str(tiny_world))
+    assert env.action_space == gym.spaces.Discrete(17)
+    assert env.observation_space.shape == (64, 64, 3)
+    check_env(env.unwrapped, skip_render_check=False)
+
+
+def test_module_qualified_id(tiny_world):
+    env = gym.make("worldenv:SoraWorld-v0", world=str(tiny_world))
+    obs, info = env.reset(seed=0)
+    assert obs.dtype == np.uint8 and set(info["inventory"]) >= {"health", "wood"}
+
+
+def test_sb3_env_checker(tiny_world):
+    from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+    sb3_check_env(DreamEnv(world=tiny_world), warn=True)
+
+
+def test_seeded_episodes_are_identical(tiny_world):
+    env = DreamEnv(world=tiny_world)
+
+    def run(seed):
+        obs, _ = env.reset(seed=seed)
+        out = [obs]
+        for a in [1, 2, 5, 0, 3]:
+            obs, r, *_ = env.step(a)
+            out.append(obs)
+        return np.stack(out)
+
+    a, b, c = run(7), run(7), run(8)
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_start_from_image_of_any_size_and_mode(tiny_world):
+    env = DreamEnv(world=tiny_world)
+    rgb = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    obs, _ = env.reset(seed=0, options={"image": rgb})
+    assert np.array_equal(obs, rgb)
+    for img in [np.zeros((32, 48, 3), np.uint8), np.zeros((64, 64, 4), np.uint8), np.zeros((64, 64), np.uint8),
+                np.full((64, 64, 3), 12.0)]:
+        obs, _ = env.reset(options={"image": img})
+        assert obs.shape == (64, 64, 3)
+    for bad, msg in [(np.full((64, 64, 3), np.nan), "NaN"), (np.zeros((64, 64, 5), np.uint8), "shape"),
+                     (np.full((64, 64, 3), 300.0), "0..255"), ("/no/such.png", "does not exist")]:
+        with pytest.raises(ValueError, match=msg):
+            env.reset(options={"image": bad})
+    with pytest.raises(ValueError, match="without captions"):
+        env.reset(options={"prompt": "a forest at night"})
+    with pytest.raises(ValueError, match="unknown reset options"):
+        env.reset(options={"imagee": rgb})
+
+
+@pytest.mark.parametrize("bad", [17, -1, 1.5, "do", None, np.array([1, 2])])
+def test_bad_actions_name_the_space(tiny_world, bad):
+    env = DreamEnv(world=tiny_world)
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match="Discrete\\(17\\)"):
+        env.step(bad)
+
+
+def test_missing_world_says_how_to_get_one(tmp_path):
+    with pytest.raises(ValueError, match="train_world.py"):
+        DreamEnv(world=tmp_path / "nothing")
+
+
+def test_truncation(tiny_world):
+    env = DreamEnv(world=tiny_world, max_episode_steps=3)
+    env.reset(seed=0)
+    flags = [env.step(0)[3] for _ in range(3)]
+    assert flags == [False, False, True]
+
+
+def test_vector_env_matches_single_envs(tiny_world):
+    venv = gym.make_vec(worldenv.DREAM_ID, num_envs=3, world=str(tiny_world), context_sigma=0.0)
+    assert type(venv).__name__ == "DreamVectorEnv"
+    obs, _ = venv.reset(seed=[11, 12, 13])
+    assert obs.shape == (3, 64, 64, 3)
+    actions = [np.array([1, 2, 3]), np.array([5, 0, 4])]
+    vec = [obs] + [venv.step(a)[0] for a in actions]
+    # the same start clips as single envs: each sub-env's first observation is a bank frame
+    bank_last = venv.unwrapped.world.start_frames[:, -1].numpy()
+    assert all(any(np.array_equal(o, b) for b in bank_last) for o in obs)
+    assert all(v.shape == (3, 64, 64, 3) and v.dtype == np.uint8 for v in vec)
+
+
+def test_vector_env_autoreset_and_bad_actions(tiny_world):
+    from worldenv.dream_vector_env import DreamVectorEnv
+
+    venv = DreamVectorEnv(num_envs=2, world=tiny_world, max_episode_steps=2)
+    venv.reset(seed=0)
+    venv.step(np.array([0, 1]))
+    obs, rew, term, trunc, info = venv.step(np.array([0, 1]))
+    assert (term | trunc).all() and info["_final_obs"].all()
+    bank_last = venv.world.start_frames[:, -1].numpy()
+    assert all(any(np.array_equal(o, b) for b in bank_last) for o in obs)  # restarted in the same step
+    venv.step(np.array([2, 3]))  # the restarted dreams go on
+    with pytest.raises(ValueError, match="batched action space"):
+        venv.step(np.array([0, 17]))
+    with pytest.raises(ValueError, match="batched action space"):
+        venv.step(np.array([0, 1, 2]))
+    with pytest.raises(ValueError, match="integers"):
+        venv.step(np.array([0.5, 1.0]))

@@ -1,0 +1,219 @@
+"""SoraWorld-v0: the game as the world model dreams it, with the Gymnasium API."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from worldenv.window import FrameWindow
+
+SHIPPED_WORLD = Path(__file__).resolve().parent / "worlds" / "crafter"
+
+
+def load_world(world: str | Path | None, device: str):
+    """Load a world folder (vae/dit/start_bank safetensors); the shipped Crafter world by default."""
+    from model.rollout import WorldModel
+
+    return WorldModel.load(Path(world) if world else SHIPPED_WORLD, device=device)
+
+
+def resolve_device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} asked for, but CUDA is not available (use 'cpu' or 'auto')")
+    return device
+
+
+def action_space_for(nvec: tuple[int, ...]) -> spaces.Space:
+    """The world's own action space: Discrete for one part (Crafter), MultiDiscrete otherwise (MineRL)."""
+    return spaces.Discrete(nvec[0]) if len(nvec) == 1 else spaces.MultiDiscrete(np.array(nvec))
+
+
+def image_to_frame(image: Any, shape: tuple[int, int, int]) -> np.ndarray:
+    """A user start image (array or path; RGB, RGBA or gray; any size) -> (H, W, 3) uint8.
+
+    Images of another size are resized with nearest-neighbour sampling (keeps pixel art crisp);
+    RGBA drops alpha; gray is repeated to RGB. Anything else is a ValueError naming the problem.
+    """
+    from PIL import Image
+
+    if isinstance(image, (str, Path)):
+        path = Path(image)
+        if not path.exists():
+            raise ValueError(f"start image {path} does not exist")
+        image = np.asarray(Image.open(path).convert("RGB"))
+    arr = np.asarray(image)
+    if arr.dtype != np.uint8:
+        if not np.issubdtype(arr.dtype, np.number) or not np.isfinite(arr).all():
+            raise ValueError(f"start image must be finite numbers (uint8 0..255), got dtype {arr.dtype} with NaN/inf")
+        if arr.min() < 0 or arr.max() > 255:
+            raise ValueError(f"start image values must be in 0..255, got {arr.min()}..{arr.max()}")
+        arr = arr.astype(np.uint8)
+    if arr.ndim == 2:
+        arr = np.repeat(arr[..., None], 3, -1)
+    if arr.ndim != 3 or arr.shape[2] not in (1, 3, 4) or min(arr.shape[:2]) < 1:
+        raise ValueError(f"start image must be (H, W, 3) RGB (or RGBA / gray), got shape {arr.shape}")
+    if arr.shape[2] == 1:
+        arr = np.repeat(arr, 3, -1)
+    arr = arr[..., :3]
+    h, w = shape[:2]
+    if arr.shape[:2] != (h, w):
+        arr = np.asarray(Image.fromarray(arr).resize((w, h), Image.NEAREST))
+    return np.ascontiguousarray(arr)
+
+
+class DreamEnv(gym.Env):
+    """
+    ## Description
+    A Minecraft-style game that exists only inside a world model. Each step, a spacetime
+    diffusion transformer (SpacetimeDiT) generates the next frame from the recent frames and your
+    action, a few denoising steps against a KV cache of the last frames; a video VAE decodes it.
+    Reward and termination come from the model's heads. The default world is the shipped Crafter
+    world model (`worldenv/worlds/crafter`), trained on recorded Crafter play.
+
+    ## Action Space
+    The world's own: Crafter `Discrete(17)` (crafter's action order: noop, move left/right/up/down,
+    do, sleep, place stone/table/furnace/plant, make wood/stone/iron pickaxe, wood/stone/iron
+    sword); MineRL worlds `MultiDiscrete` (23 buttons + 2 camera bins). Anything outside the space
+    raises `ValueError` naming the space.
+
+    ## Observation Space
+    `Box(0, 255, (H, W, 3), uint8)`: the RGB frame as the game renders it (64x64 for Crafter).
+
+    ## Rewards
+    Predicted by the model: +1 when it predicts an achievement unlock, plus the predicted health
+    change / 10 (Crafter's reward), read from the clean frame's tokens.
+
+    ## Starting State
+    `reset()` starts from a real start clip drawn from the bank shipped with the model (the
+    default), `reset(options={"image": array_or_path})` from a still image (resized with nearest
+    sampling if needed), or `reset(options={"prompt": "..."})` from a caption on worlds trained
+    with captions. Deterministic for a given seed.
+
+    ## Episode End
+    Terminated when the termination head fires; truncated after `max_episode_steps`.
+
+    ## Arguments
+    `world` (folder with vae/dit/start_bank safetensors; None = shipped Crafter world),
+    `steps` (denoising steps per frame, 1-4: the speed knob), `context` (frames in the KV cache),
+    `device` ("cpu", "cuda", "auto"), `max_episode_steps` (10,000), `render_mode`
+    ("rgb_array" or "human"), `bf16` (bfloat16 autocast), `context_sigma` (noise on cached
+    frames against drift).
+
+    ## Version History
+    - v0: first release (Crafter world model, Discrete(17)).
+    """
+
+    metadata = {"render_modes": ["rgb_array", "human"], "render_fps": 10}
+
+    def __init__(self, world: str | Path | None = None, steps: int = 2, context: int | None = None,
+                 device: str = "cpu", max_episode_steps: int = 10_000, render_mode: str | None = None,
+                 bf16: bool = True, context_sigma: float = 0.05, _world_model=None):
+        from model.rollout import DreamRollout
+
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']}, got {render_mode!r}")
+        self.device = resolve_device(device)
+        self.world = _world_model or load_world(world, self.device)
+        self.rollout = DreamRollout(self.world, batch=1, steps=steps, context=context, bf16=bf16,
+                                    context_sigma=context_sigma, device=self.device)
+        self.observation_space = spaces.Box(0, 255, self.world.frame_shape, np.uint8)
+        self.action_space = action_space_for(self.world.action_nvec)
+        self.max_episode_steps = max_episode_steps
+        self.render_mode = render_mode
+        self._obs: np.ndarray | None = None
+        self._t = 0
+        self._window = FrameWindow("SoraWorld dream")
+        self._parser = None
+
+    # ------------------------------------------------------------------ start states
+    def _start_clip(self, options: dict | None) -> tuple[np.ndarray, np.ndarray]:
+        """(k, H, W, 3) frames and (k, A) actions into them."""
+        options = options or {}
+        unknown = set(options) - {"image", "prompt", "start"}
+        if unknown:
+            raise ValueError(f"unknown reset options {sorted(unknown)}; use 'image', 'prompt' or 'start'")
+        if "prompt" in options:
+            raise ValueError(
+                "this world was trained without captions, so it cannot start from a prompt; "
+                "use options={'image': ...} or the default start bank"
+            )
+        if "image" in options:
+            frame = image_to_frame(options["image"], self.world.frame_shape)
+            k = self.rollout.context
+            # A still image as a clip of the player standing still (noop) fills the context.
+            actions = np.zeros((k, len(self.world.action_nvec)), np.int64)
+            actions[0] = -1
+            return np.repeat(frame[None], k, 0), actions
+        bank = self.world.start_frames
+        i = int(options.get("start", self.np_random.integers(len(bank))))
+        if not 0 <= i < len(bank):
+            raise ValueError(f"start clip index {i} outside the bank of {len(bank)}")
+        return bank[i].numpy(), self.world.start_actions[i].numpy()
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        frames, actions = self._start_clip(options)
+        self.rollout.seed(int(self.np_random.integers(2**31 - 1)))
+        self.rollout.reset(frames[None], actions[None])
+        self._obs = frames[-1].copy()
+        self._t = 0
+        if self.render_mode == "human":
+            self.render()
+        return self._obs.copy(), self._info(None)
+
+    # ------------------------------------------------------------------ stepping
+    def _check_action(self, action) -> np.ndarray:
+        if not self.action_space.contains(action if not isinstance(action, list) else np.array(action)):
+            raise ValueError(f"action {action!r} is not in the action space {self.action_space}")
+        return np.asarray(action, np.int64).reshape(1, -1)
+
+    def step(self, action):
+        if self._obs is None:
+            raise RuntimeError("call reset() before step()")
+        a = self._check_action(action)
+        r = self.rollout.step(a)
+        self._obs = r.frames[0]
+        self._t += 1
+        terminated = bool(r.terminated[0])
+        truncated = self._t >= self.max_episode_steps
+        if self.render_mode == "human":
+            self.render()
+        return self._obs.copy(), float(r.rewards[0]), terminated, truncated, self._info(r)
+
+    def _info(self, r) -> dict:
+        info: dict[str, Any] = {"step": self._t}
+        if r is not None:
+            info["unlock_prob"] = float(r.unlock_prob[0])
+        if self.world.action_nvec == (17,):
+            info["inventory"] = self.predicted_inventory(self._obs)
+        return info
+
+    def predicted_inventory(self, frame: np.ndarray) -> dict[str, int]:
+        """The inventory as the dream shows it (read from the frame with the Crafter parser)."""
+        from worldenv.games.crafter_parse import INVENTORY_ITEMS, CrafterFrameParser
+
+        if self._parser is None:
+            h, w = frame.shape[:2]
+            self._parser = CrafterFrameParser(size=(w, h))
+        counts = self._parser.parse(frame).inventory
+        return {k: int(v) for k, v in zip(INVENTORY_ITEMS, counts, strict=True)}
+
+    # ------------------------------------------------------------------ rendering
+    def render(self):
+        if self._obs is None:
+            return None
+        if self.render_mode == "human":
+            self._window.show(self._obs)
+            return None
+        return self._obs.copy()
+
+    def close(self):
+        self._window.close()
