@@ -4,12 +4,14 @@
 whole-world `semantic` map is fine: this is data collection, not an agent to evaluate) and returns
 a crafter action id. Each step it takes the first rule that applies:
 
-1. Fight: a zombie or skeleton on a 4-neighbour tile is faced and hit; when hurt (health <= 5),
-   back away from ones a few tiles off. Danger comes before noise.
+1. Fight: a zombie or skeleton on a 4-neighbour tile is faced and hit; skeletons within 4 tiles
+   are hunted, or, when hurt (health <= 5), it backs away from them and zombies. Danger comes
+   before noise.
 2. With probability `epsilon`, a uniformly random action (all 17, useless ones included, for
-   coverage), except that it never walks into lava nor falls asleep outdoors in the dark.
+   coverage), except that it never walks into lava nor falls asleep outdoors in the dark, and
+   not while a bunker plan (rule 4) is under way.
 3. While asleep: noop (crafter ignores actions until the player wakes up).
-4. Sleep when energy is low (<= 2) or at night when it is not full, but walled in: close the last
+4. Sleep when energy is low (<= 2, or < 8 at night), but walled in: close the last
    gap with a stone, step to a spot that one stone closes, or build a 2x2 bunker from 8 stones
    (a fixed 15-step plan); with a pickaxe and too few stones it mines stone first. Sleeps in the
    open only when exhausted (energy <= 1) and no zombie is near.
@@ -78,7 +80,6 @@ class ExplorePolicy:
         self.plan: list[tuple[int, np.ndarray]] = []  # (action, where the player must stand)
         self.thirsty = self.hungry = False
 
-    # ---------------------------------------------------------------- helpers
     def _tile(self, p) -> int:
         x, y = int(p[0]), int(p[1])
         return int(self.sem[x, y]) if 0 <= x < self.sem.shape[0] and 0 <= y < self.sem.shape[1] else -1
@@ -124,7 +125,6 @@ class ExplorePolicy:
         free = [d for d in DIRS if self._free(self._ahead(d))]
         return MOVES[free[self.rng.integers(len(free))]] if free else NOOP
 
-    # ------------------------------------------------------------- navigation
     def _goto(self, name: str, targets: np.ndarray) -> int | None:
         """Walk to the nearest of `targets`, face it and `do`; None if there is none (or it is ignored)."""
         if self.ignore.get(name, -1) > self.t or len(targets) == 0:
@@ -180,7 +180,6 @@ class ExplorePolicy:
         self.heading = DIRS[self.rng.choice(4, p=weight / weight.sum())]
         self.heading_left = int(self.rng.integers(3, 11))
 
-    # ----------------------------------------------------------------- policy
     def act(self, info: dict) -> int:
         """The action id (0..16) for the state described by CrafterEnv's `info` dict."""
         self.t += 1
@@ -206,8 +205,10 @@ class ExplorePolicy:
         for d in DIRS:
             if self._tile(self._ahead(d)) in (OBJ["zombie"], OBJ["skeleton"]):
                 return self._face_do(d)
+        if self.inv["health"] > 5:
+            return self._goto("skeleton", self._find([OBJ["skeleton"]], 4))
         threats = self._find([OBJ["zombie"], OBJ["skeleton"]], 4)
-        if self.inv["health"] > 5 or len(threats) == 0:
+        if len(threats) == 0:
             return None
         gap = {d: np.abs(threats - self._ahead(d)).sum(1).min() for d in DIRS if self._free(self._ahead(d))}
         best = max(gap, key=gap.get, default=None)
@@ -280,32 +281,25 @@ class ExplorePolicy:
         return self._pursue()
 
     def _pursue(self) -> int:
-        inv, near = self.inv, self._near
+        inv, r = self.inv, self.radius
         self.plants = {p: t for p, t in self.plants.items() if self._tile(p) == OBJ["plant"]}
         ripe = np.array([p for p, t in self.plants.items() if self.t - t > 320], np.int64).reshape(-1, 2)
-        goals = [("water", self._find([MAT["water"]], 2 * self.radius))] if self.thirsty else []  # 7. needs
-        goals += [("plant", ripe)]
-        goals += [("cow", self._find([OBJ["cow"]], 2 * self.radius))] if self.hungry else []
-        missing = [k for k in TOOLS if inv[k] == 0]
-        craftable = [k for k in missing if self._has(k)]
-        wanted = set()  # 8. progress
-        if craftable and near("table", self.radius):
-            wanted.add("table")
-        if any("furnace" in NEEDS[k] for k in craftable) and near("furnace", self.radius):
-            wanted.add("furnace")
-        if inv["wood"] < min(COST["table"]["wood"] * (not near("table", self.radius)) + len(missing) + 1, 9):
-            wanted.add("tree")
-        if inv["wood_pickaxe"] and inv["stone"] < 8:  # enough for a furnace or a bunker
-            wanted.add("stone")
-        if inv["wood_pickaxe"] and inv["coal"] < 2:
-            wanted.add("coal")
-        if inv["stone_pickaxe"] and inv["iron"] < 2:
-            wanted.add("iron")
-        if inv["iron_pickaxe"]:
-            wanted.add("diamond")
-        order = ("table", "furnace", "tree", "stone", "coal", "iron", "diamond")
-        goals += [(name, self._find([MAT[name]])) for name in order if name in wanted]
-        for name, targets in goals:
+        craftable = [k for k in TOOLS if inv[k] == 0 and self._has(k)]
+        wood_need = COST["table"]["wood"] * (not self._near("table", r)) + sum(inv[k] == 0 for k in TOOLS) + 1
+        wanted = {
+            "water": self.thirsty, "plant": len(ripe) > 0, "cow": self.hungry,  # 7. needs
+            "table": bool(craftable), "furnace": any("furnace" in NEEDS[k] for k in craftable),  # 8. progress
+            "tree": inv["wood"] < min(wood_need, 9),
+            "stone": inv["wood_pickaxe"] and inv["stone"] < 8,  # enough for a furnace or a bunker
+            "coal": inv["wood_pickaxe"] and inv["coal"] < 2,
+            "iron": inv["stone_pickaxe"] and inv["iron"] < 2,
+            "diamond": inv["iron_pickaxe"] > 0,
+        }
+        for name in (n for n, w in wanted.items() if w):
+            if name == "plant":
+                targets = ripe
+            else:
+                targets = self._find([MAT.get(name, OBJ.get(name))], 2 * r if name in ("water", "cow") else r)
             action = self._goto(name, targets)
             if action is not None:
                 return action

@@ -1,7 +1,9 @@
 """Play a world with the keyboard in a pygame window.
 
-    python scripts/play.py            # the shipped dream if one exists, else the real game
+    python scripts/play.py            # the shipped dream (SoraWorld-v0)
     python scripts/play.py --real     # the real Crafter game through the same loop
+    python scripts/play.py --compare  # the real game and the dream side by side, same keys
+    python scripts/play.py --world runs/world/world --steps 1   # another world, 1 denoising step
     python scripts/play.py --record runs/me.mp4   # also save the play as a recording
 
 Keys (Crafter, as in crafter's own GUI): W/A/S/D move, Space do (collect, attack, drink, eat),
@@ -54,6 +56,9 @@ class PlayConfig:
     """Flags of the play loop."""
 
     real: bool = False
+    compare: bool = False  # real game (left) and dream (right), started from the same frame
+    world: str = ""  # world folder (default: the shipped Crafter world)
+    steps: int = 2  # denoising steps per dream frame
     env_id: str = ""  # overrides --real: any registered env id with Crafter's action space
     seed: int | None = None
     fps: float = 10.0
@@ -70,12 +75,14 @@ class PlaySession:
     scripted pygame key events.
     """
 
-    def __init__(self, env, cfg: PlayConfig, on_tick: Callable[["PlaySession", int], None] | None = None):
+    def __init__(self, env, cfg: PlayConfig, on_tick: Callable[["PlaySession", int], None] | None = None,
+                 companion=None):
         import pygame
 
         pygame.init()
         self.pg = pygame
         self.env, self.cfg, self.on_tick = env, cfg, on_tick
+        self.companion, self.companion_obs, self.companion_reward = companion, None, 0.0
         names = list(env.unwrapped.action_names) if hasattr(env.unwrapped, "action_names") else None
         from worldenv.games.crafter import ACTION_NAMES
 
@@ -94,7 +101,8 @@ class PlaySession:
         h, w = frame.shape[:2]
         self.game_px = (w * self.cfg.scale, h * self.cfg.scale)
         self.hud_h = 64
-        self.screen = pg.display.set_mode((self.game_px[0], self.game_px[1] + self.hud_h))
+        panes = 2 if self.companion is not None else 1
+        self.screen = pg.display.set_mode((self.game_px[0] * panes, self.game_px[1] + self.hud_h))
         pg.display.set_caption("SoraWorld")
         self.font = pg.font.Font(None, 20)
         self.clock = pg.time.Clock()
@@ -106,6 +114,9 @@ class PlaySession:
         self.step_count, self.total_reward, self.last_reward = 0, 0.0, 0.0
         self.caption = info.get("caption", "")
         self.info = info
+        if self.companion is not None:  # the dream starts from the real game's frame
+            self.companion_obs, _ = self.companion.reset(seed=seed, options={"image": obs})
+            self.companion_reward = 0.0
         return obs
 
     # -------------------------------------------------------------- loop
@@ -135,6 +146,8 @@ class PlaySession:
                         self.writer.add(self.obs, {"action": action, "reward": self.last_reward,
                                               "done": False, "caption": self.caption})
                     self.obs, reward, terminated, truncated, info = self.env.step(action)
+                    if self.companion is not None:
+                        self.companion_obs, self.companion_reward, *_ = self.companion.step(action)
                     self.info = info
                     self.step_count += 1
                     self.steps_taken += 1
@@ -196,11 +209,14 @@ class PlaySession:
         surf = pg.surfarray.make_surface(np.ascontiguousarray(obs.transpose(1, 0, 2)))
         self.screen.fill((20, 20, 28))
         self.screen.blit(pg.transform.scale(surf, self.game_px), (0, 0))
+        if self.companion_obs is not None:
+            other = pg.surfarray.make_surface(np.ascontiguousarray(self.companion_obs.transpose(1, 0, 2)))
+            self.screen.blit(pg.transform.scale(other, self.game_px), (self.game_px[0], 0))
         fps = 1000.0 / max(1e-6, float(np.median(self.tick_ms[-30:])))
         status = "PAUSED  " if self.paused else ""
         lines = [
             f"{status}step {self.step_count}  reward {self.last_reward:+.2f}  return {self.total_reward:.2f}  "
-            f"{fps:.0f} fps",
+            f"{fps:.0f} fps" + (f"  | dream reward {self.companion_reward:+.2f}" if self.companion else ""),
             *_wrap(self.caption, self.game_px[0] // 8),
         ]
         for i, text in enumerate(lines[:4]):
@@ -239,21 +255,37 @@ def _wrap(text: str, width: int) -> list[str]:
 
 
 def make_env(cfg: PlayConfig):
-    """The env to play: `--env-id`, else the real game (the dream arrives with a trained model)."""
+    """(env, companion): `--env-id`, the real game (`--real`), or the dream; `--compare` pairs both."""
     import gymnasium as gym
 
     import worldenv
 
-    env_id = cfg.env_id or worldenv.CRAFTER_ID
-    if not cfg.env_id and not cfg.real:
-        print("no dream model is shipped yet: playing the real Crafter game through the same loop")
-    return gym.make(env_id)
+    from worldenv.dream_env import SHIPPED_WORLD
+
+    def dream():
+        kwargs = {"steps": cfg.steps, "world": cfg.world or None}
+        return gym.make(worldenv.DREAM_ID, **kwargs)
+
+    if not cfg.world and not cfg.env_id and not cfg.real and not (SHIPPED_WORLD / "dit.safetensors").exists():
+        print(f"no shipped world model in {SHIPPED_WORLD}: playing the real Crafter game through the same loop")
+        cfg.real, cfg.compare = True, False
+
+    if cfg.env_id:
+        return gym.make(cfg.env_id), None
+    if cfg.compare:
+        return gym.make(worldenv.CRAFTER_ID), dream()
+    if cfg.real:
+        return gym.make(worldenv.CRAFTER_ID), None
+    return dream(), None
 
 
 def parse_args(argv=None) -> PlayConfig:
     d = PlayConfig()
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--real", action="store_true", help="play the real game instead of the dream")
+    p.add_argument("--compare", action="store_true", help="real game and dream side by side, same keys")
+    p.add_argument("--world", default=d.world, help="world folder (default: the shipped Crafter world)")
+    p.add_argument("--steps", type=int, default=d.steps, help="denoising steps per dream frame (1-4)")
     p.add_argument("--env-id", default=d.env_id, help="any registered env id with Crafter's actions")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--fps", type=float, default=d.fps, help="game ticks per second")
@@ -264,17 +296,20 @@ def parse_args(argv=None) -> PlayConfig:
     a = p.parse_args(argv)
     if a.fps <= 0 or a.scale < 1:
         p.error("--fps must be > 0 and --scale >= 1")
-    return PlayConfig(a.real, a.env_id, a.seed, a.fps, a.scale, a.max_steps, a.record, a.screenshot_dir)
+    return PlayConfig(a.real, a.compare, a.world, a.steps, a.env_id, a.seed, a.fps, a.scale, a.max_steps,
+                      a.record, a.screenshot_dir)
 
 
 def main(argv=None, on_tick=None) -> dict:
     cfg = parse_args(argv)
     os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
-    env = make_env(cfg)
+    env, companion = make_env(cfg)
     try:
-        summary = PlaySession(env, cfg, on_tick=on_tick).run()
+        summary = PlaySession(env, cfg, on_tick=on_tick, companion=companion).run()
     finally:
         env.close()
+        if companion is not None:
+            companion.close()
     print(f"played {summary['steps']} steps; tick p50 {summary['p50_ms']:.1f} ms, p95 {summary['p95_ms']:.1f} ms")
     return summary
 

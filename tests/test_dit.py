@@ -140,12 +140,12 @@ def test_a_few_training_steps_lower_the_loss():
     torch.manual_seed(0)
     m = SpacetimeDiT(DiTConfig(**TINY))
     opt = torch.optim.AdamW(m.parameters(), lr=3e-3)
-    # a learnable toy world: each frame is the previous frame shifted by the action
+    # a learnable toy world: each frame is the previous one shifted right and damped
     base = torch.randn(16, 1, 4, 8, 8)
     acts = torch.randint(0, 2, (16, 5, 1))
     frames = [base]
-    for t in range(4):
-        frames.append(torch.roll(frames[-1], shifts=int(1), dims=-1) * 0.9)
+    for _ in range(4):
+        frames.append(torch.roll(frames[-1], shifts=1, dims=-1) * 0.9)
     z0 = torch.cat(frames, 1)
     rewards, dones = torch.zeros(16, 5), torch.zeros(16, 5, dtype=torch.bool)
     losses = []

@@ -32,3 +32,21 @@ def test_scripted_keys_move_the_player_and_record(tmp_path):
     image = pygame.image.load(str(shots[0]))
     assert image.get_width() == 64 * 8
     assert np.asarray(pygame.surfarray.array3d(image)).std() > 10  # drawn, not blank
+
+
+def test_play_the_dream_and_compare_side_by_side(tiny_world, tmp_path):
+    shots = tmp_path / "shots"
+
+    def on_tick(session, tick):
+        if tick == 2:
+            pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=pygame.K_d, mod=0, unicode="", scancode=0))
+        if tick == 4:
+            pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=pygame.K_F12, mod=0, unicode="", scancode=0))
+
+    summary = play.main(["--world", str(tiny_world), "--seed", "1", "--fps", "1000", "--max-steps", "6",
+                         "--screenshot-dir", str(shots)], on_tick=on_tick)
+    assert summary["steps"] == 6
+    summary = play.main(["--compare", "--world", str(tiny_world), "--seed", "1", "--fps", "1000", "--max-steps", "5",
+                         "--screenshot-dir", str(shots / "cmp")], on_tick=on_tick)
+    image = pygame.image.load(str(next((shots / "cmp").glob("*.png"))))
+    assert image.get_width() == 2 * 64 * 8  # real game and dream side by side
