@@ -168,6 +168,19 @@ class DreamRollout:
         return heads[:, 0].float()
 
     @torch.no_grad()
+    def observe(self, frames, actions) -> np.ndarray:
+        """Teacher forcing: write real frames (b, H, W, 3) reached by `actions` (b,) or (b, A) into
+        the context instead of generated ones; returns the heads on them (b, 3): unlock logit,
+        rest of the reward, termination logit."""
+        if self.latent_shape is None:
+            raise RuntimeError("call reset() before observe()")
+        a = self._check_actions(actions, (self.batch,))
+        frames = torch.as_tensor(np.asarray(frames)).to(self.device)
+        with autocast(self.device, self.bf16):
+            z = self.world.vae.encode(frames_to_tensor(frames)[:, None]).float()
+        return self._write(z, a).cpu().numpy()
+
+    @torch.no_grad()
     def step(self, actions) -> StepResult:
         """Advance every dream by one action (b,) or (b, A); returns frames, rewards, terminations."""
         if self.latent_shape is None:

@@ -16,6 +16,8 @@ import multiprocessing as mp
 import os
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -129,28 +131,42 @@ def collect(cfg: CollectConfig, progress: bool = True) -> list[EpisodeInfo]:
         print(f"all {cfg.episodes} episodes already in {out / INDEX_NAME}")
         return list(done.values())
 
+    # Partial files of a crashed earlier run: those episodes are in `todo` again.
+    for stale in out.glob(".*.part"):
+        stale.unlink(missing_ok=True)
     t0, frames, failures = time.time(), 0, []
     bar = tqdm(total=len(todo), desc=f"collect {cfg.game}/{cfg.policy}", unit="ep", disable=not progress)
     jobs = [(cfg, i) for i in todo]
     workers = min(cfg.workers, len(todo))
-    ctx = mp.get_context("spawn")
-    pool = ctx.Pool(workers) if workers > 1 else None
+
+    def record(index, info, error):
+        nonlocal frames
+        if error is not None:
+            failures.append(f"{episode_name(cfg, index)}: {error}")
+            tqdm.write(f"episode {episode_name(cfg, index)} failed and was skipped: {error}")
+        else:
+            done[info.name] = info
+            frames += info.frames
+            write_index(out, sorted(done.values(), key=lambda e: e.name), **meta)
+        bar.update(1)
+        bar.set_postfix(frames=frames, fps=f"{frames / max(1e-9, time.time() - t0):.0f}")
+
     try:
-        results = pool.imap_unordered(_worker, jobs) if pool else map(_worker, jobs)
-        for index, info, error in results:
-            if error is not None:
-                failures.append(f"{episode_name(cfg, index)}: {error}")
-                tqdm.write(f"episode {episode_name(cfg, index)} failed and was skipped: {error}")
-            else:
-                done[info.name] = info
-                frames += info.frames
-                write_index(out, sorted(done.values(), key=lambda e: e.name), **meta)
-            bar.update(1)
-            bar.set_postfix(frames=frames, fps=f"{frames / max(1e-9, time.time() - t0):.0f}")
+        if workers == 1:
+            for job in jobs:
+                record(*_worker(job))
+        else:
+            with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+                futures = {pool.submit(_worker, job): job[1] for job in jobs}
+                for fut in as_completed(futures):
+                    try:
+                        record(*fut.result())
+                    except BrokenProcessPool:
+                        # A worker died (killed, out of memory): its episode and the ones not yet
+                        # started are reported; the index only lists complete episodes.
+                        record(futures[fut], None, "worker process died; run the same command again to resume")
     finally:
         bar.close()
-        if pool is not None:
-            pool.terminate()
     seconds = time.time() - t0
     nbytes = sum(e.bytes for e in done.values())
     total_frames = sum(e.frames for e in done.values())

@@ -22,14 +22,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from model.data import FrameBank  # noqa: E402
+from model.metrics import psnr  # noqa: E402
 from model.training import autocast, pick_device  # noqa: E402
 from model.vae import VideoVAE, frames_to_tensor, tensor_to_frames  # noqa: E402
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Per-frame PSNR in dB of uint8 frames (n, H, W, 3)."""
-    mse = ((a.astype(np.float32) - b.astype(np.float32)) ** 2).reshape(len(a), -1).mean(1)
-    return 10 * np.log10(255.0**2 / np.maximum(mse, 1e-10))
 
 
 @torch.no_grad()

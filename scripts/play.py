@@ -259,7 +259,6 @@ def make_env(cfg: PlayConfig):
     import gymnasium as gym
 
     import worldenv
-
     from worldenv.dream_env import SHIPPED_WORLD
 
     def dream():

@@ -7,6 +7,7 @@ are interchangeable for agents, the collector and `scripts/play.py`.
 
 from __future__ import annotations
 
+import collections
 from typing import Any
 
 import crafter
@@ -20,6 +21,30 @@ from worldenv.window import FrameWindow
 ACTION_NAMES: tuple[str, ...] = tuple(crafter.constants.actions)
 ACHIEVEMENTS: tuple[str, ...] = tuple(crafter.constants.achievements)
 INVENTORY_ITEMS: tuple[str, ...] = tuple(crafter.constants.items)
+
+
+class _OrderedSet(dict):
+    """A set that iterates in insertion order (a dict with None values)."""
+
+    def add(self, item) -> None:
+        self[item] = None
+
+    def remove(self, item) -> None:
+        del self[item]
+
+
+def _make_deterministic(world) -> None:
+    """Crafter keeps each chunk's objects in a Python `set` and picks creatures to despawn by
+    index into it; set order follows object addresses, so the same seed and actions could give
+    different games. Insertion-ordered chunks make a seeded episode exactly reproducible."""
+    original_reset = world.reset
+
+    def reset(seed=None):
+        original_reset(seed)
+        world._chunks = collections.defaultdict(_OrderedSet)
+
+    world.reset = reset
+    world._chunks = collections.defaultdict(_OrderedSet)
 
 
 class CrafterEnv(gym.Env):
@@ -72,6 +97,7 @@ class CrafterEnv(gym.Env):
         self.observation_space = spaces.Box(0, 255, (size[1], size[0], 3), np.uint8)
         self.action_space = spaces.Discrete(len(ACTION_NAMES))
         self._env = crafter.Env(area=self.area, view=view, size=size, length=length, seed=0)
+        _make_deterministic(self._env._world)
         self._obs: np.ndarray | None = None
         self._window = FrameWindow("Crafter")
 

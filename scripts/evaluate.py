@@ -1,0 +1,272 @@
+"""Evaluate a world model on held-out recordings (metrics as defined in shared/DESIGN.md).
+
+    python scripts/evaluate.py --model worldenv/worlds/crafter --data data/crafter_heldout --out runs/eval
+
+- Teacher-forced fidelity at horizons 1, 8, 32, 128: start from real frames, feed the real
+  actions, generate without seeing real frames again; compare frame k with the real frame k
+  (PSNR, tile accuracy, inventory accuracy).
+- Reward prediction: precision/recall of the unlock head on real frames (teacher forcing).
+- Action controllability: from real states, each of the 4 moves whose target tile is walkable is
+  dreamed for one step; an inverse-dynamics check recovers the move from the tile shift.
+- Stability: a closed-loop rollout with random actions (10,000 steps by default); tile-class
+  validity and mean frame change every 1000 steps.
+Prints a table, writes `<out>/eval.json`, a filmstrip PNG (real row vs dream row) and an mp4
+with real and dream side by side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from model.data import episode_arrays  # noqa: E402
+from model.metrics import psnr  # noqa: E402
+from model.recordings import list_episodes  # noqa: E402
+from model.rollout import DreamRollout, WorldModel  # noqa: E402
+from worldenv.games.crafter_parse import CrafterFrameParser  # noqa: E402
+
+WALKABLE = (2, 4, 5)  # grass, path, sand: tiles the player can step onto
+MOVES = {1: (-1, 0), 2: (1, 0), 3: (0, -1), 4: (0, 1)}  # crafter action id -> (dx, dy) of the player
+
+
+def load_starts(data: str, k: int, horizon: int, n: int, seed: int):
+    """`n` windows of k + horizon frames from held-out episodes (frames, actions into each frame)."""
+    rng = np.random.default_rng(seed)
+    episodes = [e for e in list_episodes(data)]
+    clips, acts = [], []
+    for i in rng.permutation(len(episodes)):
+        ep = episode_arrays(data, episodes[i])
+        L = len(ep.frames)
+        if L < k + horizon:
+            continue
+        s = int(rng.integers(0, L - k - horizon + 1))
+        frames = ep.frames[s : s + k + horizon]
+        into = np.full((k + horizon, ep.actions.shape[1]), -1, np.int64)
+        into[1:] = ep.actions[s : s + k + horizon - 1]
+        if s > 0:
+            into[0] = ep.actions[s - 1]
+        clips.append(frames)
+        acts.append(into)
+        if len(clips) == n:
+            break
+    if not clips:
+        raise ValueError(f"{data}: no episode has {k + horizon} frames")
+    return np.stack(clips), np.stack(acts)
+
+
+def teacher_forced(world: WorldModel, parser, clips, acts, k: int, horizons, steps: int, seed: int):
+    """Generate `max(horizons)` frames from each clip's first k real frames with the real actions."""
+    b = len(clips)
+    roll = DreamRollout(world, batch=b, steps=steps, seed=seed)
+    roll.reset(clips[:, :k], acts[:, :k])
+    H = max(horizons)
+    dream = []
+    for t in range(H):
+        dream.append(roll.step(acts[:, k + t]).frames)
+    dream = np.stack(dream, 1)  # (b, H, h, w, 3)
+    out = {}
+    for h in horizons:
+        real, fake = clips[:, k + h - 1], dream[:, h - 1]
+        pr, pf = parser.parse(real), parser.parse(fake)
+        out[str(h)] = {"psnr_db": float(psnr(real, fake).mean()),
+                       "tile_accuracy": float((pr.tiles == pf.tiles).mean()),
+                       "inventory_accuracy": float((pr.inventory == pf.inventory).mean())}
+    return out, dream
+
+
+def reward_precision_recall(world: WorldModel, data: str, k: int, max_frames: int, seed: int) -> dict:
+    """Unlock-head precision/recall on real frames of whole episodes (teacher forcing)."""
+    tp = fp = fn = 0
+    done_tp = done_fp = done_fn = 0
+    frames_seen = 0
+    for info in list_episodes(data):
+        ep = episode_arrays(data, info)
+        if len(ep.frames) <= k:
+            continue
+        roll = DreamRollout(world, batch=1, seed=seed)
+        into = np.full((len(ep.frames), ep.actions.shape[1]), -1, np.int64)
+        into[1:] = ep.actions[:-1]
+        roll.reset(ep.frames[None, :k], into[None, :k])
+        for t in range(k, len(ep.frames)):
+            heads = roll.observe(ep.frames[t][None], into[t][None])[0]
+            pred, real = heads[0] > 0, ep.rewards[t] >= 0.5
+            tp += pred and real
+            fp += pred and not real
+            fn += real and not pred
+            # a real termination is the last frame of an episode that ended in death (not truncation)
+            pd, rd = heads[2] > 0, bool(ep.dones[t]) and bool(info.extra.get("died", True))
+            done_tp += pd and rd
+            done_fp += pd and not rd
+            done_fn += rd and not pd
+            frames_seen += 1
+        if frames_seen >= max_frames:
+            break
+    return {"frames": frames_seen, "unlocks": int(tp + fn),
+            "unlock_precision": tp / max(1, tp + fp), "unlock_recall": tp / max(1, tp + fn),
+            "termination_precision": done_tp / max(1, done_tp + done_fp),
+            "termination_recall": done_tp / max(1, done_tp + done_fn)}
+
+
+def view_shift(before: np.ndarray, after: np.ndarray) -> tuple[int, int]:
+    """The player move (dx, dy) that best explains the change of local-view tiles (7, 9)."""
+    best, best_score = (0, 0), -1.0
+    rows, cols = before.shape
+    for dx, dy in [(0, 0), *MOVES.values()]:
+        # the view moves with the player: after[r, c] == before[r + dy, c + dx]
+        r0, r1 = max(0, -dy), rows - max(0, dy)
+        c0, c1 = max(0, -dx), cols - max(0, dx)
+        a = after[r0:r1, c0:c1]
+        b = before[r0 + dy : r1 + dy, c0 + dx : c1 + dx]
+        keep = np.ones_like(a, bool)
+        keep[rows // 2 - r0, cols // 2 - c0] = False  # the player's own tile
+        score = float((a == b)[keep].mean())
+        if score > best_score + 1e-9:
+            best, best_score = (dx, dy), score
+    return best
+
+
+def controllability(world: WorldModel, parser, clips, acts, k: int, steps: int, seed: int) -> dict:
+    """Share of dreamed moves whose direction the inverse-dynamics check recovers."""
+    b = len(clips)
+    start_tiles = parser.parse(clips[:, k - 1]).tiles
+    rows, cols = start_tiles.shape[1:]
+    correct = total = 0
+    per_action = {}
+    for action, (dx, dy) in MOVES.items():
+        roll = DreamRollout(world, batch=b, steps=steps, seed=seed)
+        roll.reset(clips[:, :k], acts[:, :k])
+        gen = parser.parse(roll.step(np.full(b, action)).frames).tiles
+        ok = n = 0
+        for i in range(b):
+            target = start_tiles[i, rows // 2 + dy, cols // 2 + dx]
+            if target not in WALKABLE:
+                continue  # the real game would only turn the player
+            n += 1
+            ok += view_shift(start_tiles[i], gen[i]) == (dx, dy)
+        per_action[str(action)] = ok / max(1, n)
+        correct += ok
+        total += n
+    return {"move_accuracy": correct / max(1, total), "cases": total, "per_action": per_action}
+
+
+def stability(world: WorldModel, parser, clips, acts, k: int, n_steps: int, every: int, steps: int, seed: int):
+    """Closed-loop random-action rollout: validity and mean frame change per window of `every` steps."""
+    roll = DreamRollout(world, batch=1, steps=steps, seed=seed)
+    roll.reset(clips[:1, :k], acts[:1, :k])
+    rng = np.random.default_rng(seed)
+    prev = clips[0, k - 1]
+    curve, window, changes = [], [], []
+    curve.append({"step": 0, "validity": float(parser.tile_validity(prev[None])), "frame_change": 0.0})
+    for t in tqdm(range(1, n_steps + 1), desc="stability", unit="step", leave=False):
+        frame = roll.step(np.array([rng.integers(17)])).frames[0]
+        changes.append(float(np.abs(frame.astype(np.int16) - prev).mean()))
+        window.append(frame)
+        prev = frame
+        if t % every == 0:
+            sample = np.stack(window[:: max(1, len(window) // 50)])
+            curve.append({"step": t, "validity": float(parser.tile_validity(sample)),
+                          "frame_change": float(np.mean(changes[-every:]))})
+            window = []
+    return curve
+
+
+def filmstrip(real: np.ndarray, dream: np.ndarray, path: Path, scale: int = 2) -> None:
+    """PNG with the real frames on top and the dreamed ones below."""
+    from PIL import Image
+
+    top, bottom = np.concatenate(list(real), 1), np.concatenate(list(dream), 1)
+    img = np.concatenate([top, np.full((4, top.shape[1], 3), 255, np.uint8), bottom], 0)
+    Image.fromarray(img).resize((img.shape[1] * scale, img.shape[0] * scale), Image.NEAREST).save(path)
+
+
+def side_by_side_video(real: np.ndarray, dream: np.ndarray, path: Path, scale: int = 4, fps: int = 10) -> None:
+    import av
+
+    frames = np.concatenate([real, np.full((len(real), real.shape[1], 2, 3), 255, np.uint8), dream], 2)
+    frames = frames.repeat(scale, 1).repeat(scale, 2)
+    h, w = frames.shape[1:3]
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=fps)
+        s.width, s.height, s.pix_fmt = w - w % 2, h - h % 2, "yuv420p"
+        for f in frames:
+            for pkt in s.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(f[: h - h % 2, : w - w % 2]),
+                                                           format="rgb24")):
+                c.mux(pkt)
+        for pkt in s.encode():
+            c.mux(pkt)
+
+
+def evaluate(model: str, data: str, out: str, starts: int = 16, horizons=(1, 8, 32, 128), steps: int = 2,
+             stability_steps: int = 10_000, every: int = 1000, reward_frames: int = 3000, seed: int = 0) -> dict:
+    world = WorldModel.load(model)
+    k = world.dit.cfg.window - 1
+    h, w = world.frame_shape[:2]
+    parser = CrafterFrameParser(size=(w, h))
+    out_dir = Path(out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    clips, acts = load_starts(data, k, max(horizons), starts, seed)
+    fidelity, dream = teacher_forced(world, parser, clips, acts, k, horizons, steps, seed)
+    n_show = min(16, dream.shape[1])
+    filmstrip(clips[0, k : k + n_show], dream[0, :n_show], out_dir / "filmstrip.png")
+    side_by_side_video(clips[0, k:], dream[0], out_dir / "real_vs_dream.mp4")
+    result = {
+        "model": model, "data": data, "starts": int(len(clips)), "context": k, "denoise_steps": steps,
+        "fidelity": fidelity,
+        "reward": reward_precision_recall(world, data, k, reward_frames, seed),
+        "controllability": controllability(world, parser, clips, acts, k, steps, seed),
+    }
+    if stability_steps:
+        result["stability"] = stability(world, parser, clips, acts, k, stability_steps, every, steps, seed)
+    result["seconds"] = time.time() - t0
+    (out_dir / "eval.json").write_text(json.dumps(result, indent=1))
+    print_table(result)
+    print(f"wrote {out_dir / 'eval.json'}, {out_dir / 'filmstrip.png'}, {out_dir / 'real_vs_dream.mp4'}")
+    return result
+
+
+def print_table(r: dict) -> None:
+    print(f"{'horizon':>8}{'PSNR dB':>10}{'tile acc':>10}{'inv acc':>10}")
+    for hz, m in r["fidelity"].items():
+        print(f"{hz:>8}{m['psnr_db']:>10.2f}{m['tile_accuracy']:>10.3f}{m['inventory_accuracy']:>10.3f}")
+    rw = r["reward"]
+    print(f"unlock head: precision {rw['unlock_precision']:.3f}, recall {rw['unlock_recall']:.3f} "
+          f"({rw['unlocks']} unlocks in {rw['frames']} frames)")
+    c = r["controllability"]
+    print(f"move accuracy (inverse dynamics): {c['move_accuracy']:.3f} over {c['cases']} moves")
+    if "stability" in r:
+        print("stability:", ", ".join(f"{p['step']}: {p['validity']:.3f}/{p['frame_change']:.1f}" for p in r["stability"]),
+              "(step: validity/mean frame change)")
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default="worldenv/worlds/crafter", help="world folder")
+    p.add_argument("--data", required=True, help="held-out recordings folder (collector format)")
+    p.add_argument("--out", default="runs/eval")
+    p.add_argument("--starts", type=int, default=16)
+    p.add_argument("--horizons", type=int, nargs="+", default=[1, 8, 32, 128])
+    p.add_argument("--steps", type=int, default=2, help="denoising steps per frame")
+    p.add_argument("--stability-steps", type=int, default=10_000)
+    p.add_argument("--every", type=int, default=1000)
+    p.add_argument("--reward-frames", type=int, default=3000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=0)
+    a = p.parse_args(argv)
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    return evaluate(a.model, a.data, a.out, a.starts, tuple(a.horizons), a.steps, a.stability_steps, a.every,
+                    a.reward_frames, a.seed)
+
+
+if __name__ == "__main__":
+    main()
