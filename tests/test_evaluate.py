@@ -2,9 +2,8 @@
 
 import json
 
-import numpy as np
-
 import evaluate
+import numpy as np
 from collect import CollectConfig, collect
 
 

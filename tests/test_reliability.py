@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from collect import CollectConfig, collect
+
 from model.checkpoint import load_checkpoint
 from model.recordings import list_episodes, read_index
 
