@@ -1,0 +1,144 @@
+"""PPO (stable-baselines3, CNN policy) trained inside the dream, or in the real game as a baseline.
+
+    python -m agents.dream_ppo --env dream --timesteps 200000 --out runs/agent_dream
+    python -m agents.dream_ppo --env real --timesteps 170000 --out runs/agent_real   # baseline
+    python -m agents.dream_ppo ... --resume            # continue from <out>/last.safetensors
+
+The dream is `DreamVectorEnv` (all envs in one model call) behind the SB3 VecEnv adapter; dream
+episodes restart from real start clips every `--dream-horizon` steps at most, which limits how
+far an agent can exploit model errors. Logs go to `<out>/progress.csv` (SB3's CSV logger: dream
+episode reward `rollout/ep_rew_mean`, and with `--real-eval-every` the real game's reward of the
+same policy, so a dream/real gap shows up per checkpoint). Checkpoints are safetensors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from stable_baselines3 import PPO
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.logger import configure
+from stable_baselines3.common.vec_env import DummyVecEnv, VecMonitor
+from tqdm import tqdm
+
+from agents.policy_io import load_policy, save_policy
+
+
+@dataclass
+class AgentConfig:
+    """A PPO run; every field is a flag."""
+
+    env: str = "dream"  # "dream" (SoraWorld-v0) or "real" (Crafter)
+    world: str = ""  # world folder for the dream (default: shipped)
+    out: str = "runs/agent_dream"
+    timesteps: int = 200_000
+    num_envs: int = 16
+    dream_horizon: int = 500
+    denoise_steps: int = 1
+    n_steps: int = 128
+    batch_size: int = 512
+    n_epochs: int = 3
+    lr: float = 3e-4
+    ent_coef: float = 0.01
+    gamma: float = 0.95
+    ckpt_every: int = 20_000
+    real_eval_every: int = 0  # 0 = off; else evaluate in the real game every N steps
+    real_eval_episodes: int = 5
+    seed: int = 0
+    resume: bool = False
+
+
+def make_vec_env(cfg: AgentConfig):
+    if cfg.env == "dream":
+        from agents.sb3_vec_env import GymVectorToSB3
+        from worldenv.dream_vector_env import DreamVectorEnv
+
+        venv = GymVectorToSB3(DreamVectorEnv(num_envs=cfg.num_envs, world=cfg.world or None,
+                                             steps=cfg.denoise_steps, max_episode_steps=cfg.dream_horizon))
+    elif cfg.env == "real":
+        from worldenv.games.crafter import CrafterEnv
+
+        venv = DummyVecEnv([lambda: CrafterEnv(captions=False) for _ in range(cfg.num_envs)])
+    else:
+        raise ValueError(f"env must be 'dream' or 'real', got {cfg.env!r}")
+    venv.seed(cfg.seed)
+    return VecMonitor(venv)
+
+
+class Progress(BaseCallback):
+    """tqdm bar, safetensors checkpoints, and optional real-game evaluation of the current policy."""
+
+    def __init__(self, cfg: AgentConfig, start: int, spaces):
+        super().__init__()
+        self.cfg, self.start, self.spaces = cfg, start, spaces
+        self.bar = None
+        self.next_ckpt = start + cfg.ckpt_every
+        self.next_eval = start + cfg.real_eval_every if cfg.real_eval_every else None
+
+    def _on_training_start(self) -> None:
+        self.bar = tqdm(total=self.cfg.timesteps, initial=self.start, desc=f"ppo {self.cfg.env}", unit="step")
+
+    def _on_step(self) -> bool:
+        self.bar.update(self.training_env.num_envs)
+        if self.num_timesteps >= self.next_ckpt:
+            save_policy(self.model, Path(self.cfg.out) / "last.safetensors", *self.spaces, env=self.cfg.env)
+            self.next_ckpt += self.cfg.ckpt_every
+        if self.next_eval is not None and self.num_timesteps >= self.next_eval:
+            from agents.evaluate import run_episodes
+
+            r = run_episodes(lambda o: self.model.predict(o, deterministic=False)[0], self.cfg.real_eval_episodes,
+                             seed=10_000 + self.num_timesteps)
+            self.logger.record("real/ep_rew_mean", r["mean_reward"])
+            self.logger.record("real/score", r["crafter_score"])
+            self.next_eval += self.cfg.real_eval_every
+        return True
+
+    def _on_training_end(self) -> None:
+        self.bar.close()
+
+
+def train(cfg: AgentConfig) -> Path:
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    venv = make_vec_env(cfg)
+    last = out / "last.safetensors"
+    spaces = (venv.observation_space, venv.action_space)
+    if cfg.resume and last.exists():
+        model = load_policy(last, venv)
+        print(f"resumed from {last} at {model.num_timesteps} steps")
+    else:
+        model = PPO("CnnPolicy", venv, n_steps=cfg.n_steps, batch_size=cfg.batch_size, n_epochs=cfg.n_epochs,
+                    learning_rate=cfg.lr, ent_coef=cfg.ent_coef, gamma=cfg.gamma, seed=cfg.seed, device="cpu")
+    model.set_logger(configure(str(out), ["csv"]))
+    start = model.num_timesteps
+    if start < cfg.timesteps:
+        model.learn(total_timesteps=cfg.timesteps - start, callback=Progress(cfg, start, spaces),
+                    reset_num_timesteps=False)
+    final = out / "policy.safetensors"
+    save_policy(model, last, *spaces, env=cfg.env)
+    save_policy(model, final, *spaces, env=cfg.env)
+    (out / "config.json").write_text(json.dumps(asdict(cfg), indent=1))
+    print(f"saved {final} after {model.num_timesteps} steps")
+    venv.close()
+    return final
+
+
+def parse_args(argv=None) -> AgentConfig:
+    from model.cli import add_dataclass_flags
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_dataclass_flags(p, AgentConfig)
+    return AgentConfig(**vars(p.parse_args(argv)))
+
+
+def main(argv=None) -> Path:
+    np.set_printoptions(precision=3)
+    return train(parse_args(argv))
+
+
+if __name__ == "__main__":
+    main()

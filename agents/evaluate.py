@@ -1,0 +1,123 @@
+"""Score a policy in the **real** Crafter game: Crafter score, reward, achievements, episode length.
+
+    python -m agents.evaluate --policy runs/agent_dream/policy.safetensors --episodes 50 --out runs/eval_agent
+    python -m agents.evaluate --policy random --episodes 50 --out runs/eval_random
+
+Crafter score = exp(mean(log(1 + success_rate_%))) - 1 over the 22 achievements' success rates.
+Writes `<out>/agent_eval.json` and a bar chart `<out>/success_rates.png`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from tqdm import tqdm
+
+from worldenv.games.crafter import ACHIEVEMENTS, CrafterEnv
+
+
+def crafter_score(success_rates_percent: np.ndarray) -> float:
+    """Crafter's aggregate: geometric mean of (1 + success rate in %) minus 1."""
+    return float(np.exp(np.mean(np.log(1 + np.asarray(success_rates_percent)))) - 1)
+
+
+def run_episodes(act: Callable[[np.ndarray], np.ndarray], episodes: int, seed: int = 0, num_envs: int = 8,
+                 max_steps: int = 10_000, progress: bool = False) -> dict:
+    """Play `episodes` real Crafter episodes with `act` (batched obs -> actions); same seeds for every policy."""
+    envs = [CrafterEnv(captions=False, length=max_steps) for _ in range(min(num_envs, episodes))]
+    next_seed, started = seed, 0
+    obs = []
+    for env in envs:
+        obs.append(env.reset(seed=next_seed)[0])
+        next_seed += 1
+        started += 1
+    returns, lengths, unlocked = [], [], []
+    ret = np.zeros(len(envs))
+    length = np.zeros(len(envs), int)
+    active = np.ones(len(envs), bool)
+    bar = tqdm(total=episodes, desc="real episodes", unit="ep", disable=not progress)
+    while active.any():
+        idx = np.flatnonzero(active)
+        actions = act(np.stack([obs[i] for i in idx]))
+        for j, i in enumerate(idx):
+            o, r, term, trunc, info = envs[i].step(int(actions[j]))
+            obs[i] = o
+            ret[i] += r
+            length[i] += 1
+            if term or trunc:
+                returns.append(ret[i])
+                lengths.append(length[i])
+                unlocked.append({k for k, v in info["achievements"].items() if v > 0})
+                bar.update(1)
+                ret[i], length[i] = 0.0, 0
+                if started < episodes:
+                    obs[i] = envs[i].reset(seed=next_seed)[0]
+                    next_seed += 1
+                    started += 1
+                else:
+                    active[i] = False
+    bar.close()
+    rates = np.array([100.0 * np.mean([a in u for u in unlocked]) for a in ACHIEVEMENTS])
+    return {
+        "episodes": len(returns), "crafter_score": crafter_score(rates),
+        "mean_reward": float(np.mean(returns)), "std_reward": float(np.std(returns)),
+        "mean_length": float(np.mean(lengths)),
+        "success_rates": {a: float(r) for a, r in zip(ACHIEVEMENTS, rates, strict=True)},
+    }
+
+
+def bar_chart(results: dict[str, dict], path: Path) -> None:
+    """Success rate per achievement for one or more policies."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(12, 4))
+    width = 0.8 / len(results)
+    x = np.arange(len(ACHIEVEMENTS))
+    for i, (name, r) in enumerate(results.items()):
+        ax.bar(x + i * width, [r["success_rates"][a] for a in ACHIEVEMENTS], width,
+               label=f"{name} (score {r['crafter_score']:.2f})")
+    ax.set_xticks(x + 0.4 - width / 2, ACHIEVEMENTS, rotation=60, ha="right", fontsize=8)
+    ax.set_ylabel("success rate %")
+    ax.set_yscale("symlog", linthresh=1)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def evaluate_policy(policy: str, episodes: int = 50, seed: int = 0, out: str = "", progress: bool = True) -> dict:
+    from agents.policy_io import Actor
+
+    probe = CrafterEnv(captions=False)
+    actor = Actor(policy, probe.observation_space, probe.action_space, seed=seed)
+    r = run_episodes(actor.act, episodes, seed=seed, progress=progress)
+    r["policy"] = policy
+    if out:
+        Path(out).mkdir(parents=True, exist_ok=True)
+        Path(out, "agent_eval.json").write_text(json.dumps(r, indent=1))
+        bar_chart({Path(policy).parent.name or policy: r}, Path(out) / "success_rates.png")
+    return r
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--policy", required=True, help="policy .safetensors (agents.dream_ppo) or 'random'")
+    p.add_argument("--episodes", type=int, default=50)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="runs/eval_agent")
+    a = p.parse_args(argv)
+    r = evaluate_policy(a.policy, a.episodes, a.seed, a.out)
+    print(f"Crafter score {r['crafter_score']:.2f}%, reward {r['mean_reward']:.2f} ± {r['std_reward']:.2f}, "
+          f"length {r['mean_length']:.0f} over {r['episodes']} episodes")
+    return r
+
+
+if __name__ == "__main__":
+    main()
