@@ -39,7 +39,7 @@ class AgentConfig:
     num_envs: int = 16
     dream_horizon: int = 500
     denoise_steps: int = 1
-    n_steps: int = 128
+    n_steps: int = 128  # per env; batch 16 x 128 = 2048 steps per update
     batch_size: int = 512
     n_epochs: int = 3
     lr: float = 3e-4

@@ -49,3 +49,13 @@ def test_random_policy_in_real_game_same_seeds_same_result():
     a = run_episodes(rng_policy, 2, seed=3, num_envs=2, max_steps=50)
     b = run_episodes(rng_policy, 2, seed=3, num_envs=2, max_steps=50)
     assert a == b and a["mean_length"] == 50
+
+
+def test_compare_agents_table(tiny_world, tmp_path, capsys):
+    import compare_agents
+
+    rows = compare_agents.main(["--world", str(tiny_world), "--real-frames", "32", "--dream-steps", "32",
+                                "--episodes", "2", "--num-envs", "2", "--out", str(tmp_path / "cmp")])
+    assert set(rows) == {"random", "ppo_real", "ppo_dream"}
+    assert json.loads((tmp_path / "cmp" / "compare.json").read_text())["random"]["episodes"] == 2
+    assert "ppo_dream" in capsys.readouterr().out

@@ -1,0 +1,79 @@
+"""One command for the agent comparison table and plot (all scored in the real Crafter game).
+
+    python scripts/compare_agents.py --real-frames 174000 --dream-steps 400000 --episodes 50 --out runs/compare
+
+Rows, all evaluated on the same real-game seeds:
+  (a) random policy
+  (b) PPO trained in real Crafter on `--real-frames` steps (the number of real frames the world
+      model was trained on)
+  (c) PPO trained only in the dream for `--dream-steps` dream steps
+  (d) optionally (c) fine-tuned in real Crafter for `--finetune-steps` steps
+Each training run resumes from its own folder if interrupted. Prints the table with wall-clock per
+row, writes `<out>/compare.json` and `<out>/success_rates.png`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from agents.dream_ppo import AgentConfig, train  # noqa: E402
+from agents.evaluate import bar_chart, evaluate_policy  # noqa: E402
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--world", default="", help="world folder (default: shipped)")
+    p.add_argument("--real-frames", type=int, default=174_000)
+    p.add_argument("--dream-steps", type=int, default=400_000)
+    p.add_argument("--finetune-steps", type=int, default=0)
+    p.add_argument("--episodes", type=int, default=50)
+    p.add_argument("--num-envs", type=int, default=16)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="runs/compare")
+    a = p.parse_args(argv)
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows: dict[str, dict] = {}
+
+    def timed(name, train_fn, policy_fn):
+        t0 = time.time()
+        policy = train_fn()
+        t_train = time.time() - t0
+        r = evaluate_policy(policy_fn(policy), a.episodes, a.seed)
+        r["train_seconds"], r["eval_seconds"] = t_train, time.time() - t0 - t_train
+        rows[name] = r
+
+    timed("random", lambda: None, lambda _: "random")
+    timed("ppo_real", lambda: train(AgentConfig(env="real", out=str(out / "ppo_real"), timesteps=a.real_frames,
+                                                num_envs=a.num_envs, seed=a.seed, resume=True)), str)
+    dream_cfg = AgentConfig(env="dream", world=a.world, out=str(out / "ppo_dream"), timesteps=a.dream_steps,
+                            num_envs=a.num_envs, seed=a.seed, resume=True)
+    timed("ppo_dream", lambda: train(dream_cfg), str)
+    if a.finetune_steps:
+        import shutil
+
+        ft = out / "ppo_dream_finetuned"
+        ft.mkdir(exist_ok=True)
+        if not (ft / "last.safetensors").exists():
+            shutil.copy(out / "ppo_dream" / "policy.safetensors", ft / "last.safetensors")
+        cfg = AgentConfig(env="real", out=str(ft), timesteps=a.dream_steps + a.finetune_steps, num_envs=a.num_envs,
+                          seed=a.seed, resume=True)
+        timed("ppo_dream+finetune", lambda: train(cfg), str)
+    (out / "compare.json").write_text(json.dumps(rows, indent=1))
+    bar_chart(rows, out / "success_rates.png")
+    print(f"{'policy':<20}{'score %':>9}{'reward':>16}{'length':>8}{'train s':>9}{'eval s':>8}")
+    for name, r in rows.items():
+        print(f"{name:<20}{r['crafter_score']:>9.2f}{r['mean_reward']:>9.2f} ± {r['std_reward']:<5.2f}"
+              f"{r['mean_length']:>8.0f}{r['train_seconds']:>9.0f}{r['eval_seconds']:>8.0f}")
+    print(f"wrote {out / 'compare.json'} and {out / 'success_rates.png'}")
+    return rows
+
+
+if __name__ == "__main__":
+    main()
