@@ -28,6 +28,7 @@ from model.cli import add_dataclass_flags, pop_dataclass  # noqa: E402
 from model.diffusion import FlowConfig, flow_loss  # noqa: E402
 from model.dit import SpacetimeDiT, preset  # noqa: E402
 from model.latent_cache import LatentCache  # noqa: E402
+from model.text import VOCAB, caption_ids, ids_to_tokens  # noqa: E402
 from model.training import (  # noqa: E402
     CsvLogger,
     autocast,
@@ -61,6 +62,8 @@ class TrainWorldConfig:
     export_every: int = 2000
     log_every: int = 25
     start_bank: int = 64  # start clips in the exported world
+    captions: bool = True  # condition on caption fact tokens (model/text.py)
+    caption_dropout: float = 0.3  # share of batches without captions (the rollout's condition)
     seed: int = 0
     bf16: bool = True
     compile: bool = False
@@ -78,8 +81,8 @@ class WorldLoss(torch.nn.Module):
         super().__init__()
         self.dit, self.flow = dit, flow
 
-    def forward(self, z, actions, rewards, dones):
-        return flow_loss(self.dit, z, actions, rewards, dones, self.flow)
+    def forward(self, z, actions, rewards, dones, captions=None):
+        return flow_loss(self.dit, z, actions, rewards, dones, self.flow, captions)
 
 
 def previous_actions(cache: LatentCache) -> torch.Tensor:
@@ -93,7 +96,7 @@ def batch_from_cache(cache: LatentCache, prev: torch.Tensor, rng, n: int, window
     starts = torch.from_numpy(cache.sample_windows(rng, n, window))
     idx = starts[:, None] + torch.arange(window)[None]
     z = cache.latents[idx].float().to(device)
-    return z, prev[idx].to(device), cache.rewards[idx].to(device), cache.dones[idx].bool().to(device)
+    return starts, z, prev[idx].to(device), cache.rewards[idx].to(device), cache.dones[idx].bool().to(device)
 
 
 def build_start_bank(recordings: str, n: int, k: int, nvec_len: int, seed: int = 0):
@@ -138,7 +141,14 @@ def train(cfg: TrainWorldConfig) -> Path:
     prev = previous_actions(cache)
     c, h, w = cache.latents.shape[1:]
     nvec = tuple(cache.meta["action_nvec"])
-    dit_cfg = preset(cfg.preset, latent_channels=c, patch=cfg.patch, window=cfg.window, action_nvec=nvec)
+    text = {}
+    if cfg.captions:
+        if len(cache.captions) != len(cache):
+            raise ValueError(f"{cfg.latents}: captions.jsonl has {len(cache.captions)} lines for {len(cache)} frames")
+        # Fact ids of every frame's caption, computed once (the window's first frame conditions it).
+        text = {"caption_dim": len(VOCAB), "max_caption_tokens": 16}
+        cap_ids = caption_ids(cache.captions, 16)
+    dit_cfg = preset(cfg.preset, latent_channels=c, patch=cfg.patch, window=cfg.window, action_nvec=nvec, **text)
     dit = SpacetimeDiT(dit_cfg).to(d.device)
     if d.main:
         n_params = sum(p.numel() for p in dit.parameters())
@@ -167,9 +177,12 @@ def train(cfg: TrainWorldConfig) -> Path:
     while step < cfg.steps:
         for g in opt.param_groups:
             g["lr"] = cosine_lr(step, cfg.lr, cfg.warmup, cfg.steps)
-        z, actions, rewards, dones = batch_from_cache(cache, prev, rng, per_rank, cfg.window, d.device)
+        starts, z, actions, rewards, dones = batch_from_cache(cache, prev, rng, per_rank, cfg.window, d.device)
+        captions = None
+        if cfg.captions and rng.random() >= cfg.caption_dropout:
+            captions = ids_to_tokens(cap_ids[starts]).to(d.device)
         with autocast(d.device, cfg.bf16):
-            loss, stats = model(z, actions, rewards, dones)
+            loss, stats = model(z, actions, rewards, dones, captions)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         gnorm = torch.nn.utils.clip_grad_norm_(dit.parameters(), 1.0)

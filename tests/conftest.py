@@ -21,7 +21,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 
-def build_tiny_world(folder, k: int = 3, seed: int = 0):
+def build_tiny_world(folder, k: int = 5, seed: int = 0):
     """An untrained tiny world (VAE + DiT + a start bank of real Crafter frames) saved to `folder`.
 
     The env, vector env and play tests exercise the real code paths with it; quality is not the point.
@@ -33,7 +33,10 @@ def build_tiny_world(folder, k: int = 3, seed: int = 0):
 
     torch.manual_seed(seed)
     vae = VideoVAE(VAEConfig(channels=(8, 8, 16), latent_channels=4))
-    dit = SpacetimeDiT(DiTConfig(latent_channels=4, patch=2, dim=32, depth=2, heads=2, window=k + 1))
+    from model.text import VOCAB
+
+    dit = SpacetimeDiT(DiTConfig(latent_channels=4, patch=2, dim=32, depth=2, heads=2, window=k + 1,
+                                 caption_dim=len(VOCAB), max_caption_tokens=16))
     with torch.no_grad():  # wake the zero-initialised output layers so frames and heads vary
         for p in list(dit.patch_out.parameters()) + list(dit.final_ada.parameters()):
             p.normal_(0, 0.05)
