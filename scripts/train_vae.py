@@ -65,6 +65,8 @@ class TrainVAEConfig:
     device: str = "auto"
     threads: int = 0
     resume: bool = False
+    init: str = ""  # start from this trained VideoVAE's weights (its config is used)
+    decoder_only: bool = False  # train only the decoder: the latent space (and any DiT on it) stays valid
     progress: bool = True
     vae: VAEConfig = field(default_factory=VAEConfig)
 
@@ -115,8 +117,24 @@ def train(cfg: TrainVAEConfig) -> Path:
     torch.manual_seed(cfg.seed + d.rank)
     clip_len = 1 if cfg.vae.temporal_factor == 1 else 1 + cfg.groups * cfg.vae.temporal_factor
     bank = FrameBank(cfg.data, cfg.max_frames, progress=cfg.progress and d.main)
-    vae = VideoVAE(cfg.vae).to(d.device)
-    opt = torch.optim.AdamW(vae.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.99))
+    if cfg.init:
+        vae = VideoVAE.load(cfg.init).train()
+        cfg.vae = vae.cfg
+        vae = vae.to(d.device)
+    else:
+        if cfg.decoder_only:
+            raise SystemExit("error: --decoder-only needs --init (the VAE whose latent space to keep)")
+        vae = VideoVAE(cfg.vae).to(d.device)
+    trained = list(vae.parameters())
+    if cfg.decoder_only:
+        # Encoder and latent statistics stay fixed, so latents encoded before remain valid.
+        trained = [*vae.decoder.parameters(), *vae.from_latent_first.parameters()]
+        if vae.from_latent_group is not None:
+            trained += list(vae.from_latent_group.parameters())
+        keep = {id(p) for p in trained}
+        for p in vae.parameters():
+            p.requires_grad_(id(p) in keep)
+    opt = torch.optim.AdamW(trained, lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.99))
     step = 0
     state_path = out / "last.safetensors"
     if cfg.resume and state_path.exists():
@@ -157,9 +175,10 @@ def train(cfg: TrainVAEConfig) -> Path:
     final = out / "vae.safetensors"
     if d.main:
         vae.eval()
-        shift, scale = latent_stats(vae, bank, clip_len, np.random.default_rng(cfg.seed), bf16=cfg.bf16)
-        vae.latent_shift.copy_(shift)
-        vae.latent_scale.copy_(scale)
+        if not cfg.decoder_only:
+            shift, scale = latent_stats(vae, bank, clip_len, np.random.default_rng(cfg.seed), bf16=cfg.bf16)
+            vae.latent_shift.copy_(shift)
+            vae.latent_scale.copy_(scale)
         vae.save(final, steps=step, data=str(cfg.data))
         print(f"saved {final} ({final.stat().st_size / 1e6:.1f} MB) after {step} steps")
     cleanup_distributed()

@@ -110,3 +110,23 @@ def test_a_few_training_steps_lower_the_loss(tmp_path):
     cfg.steps, cfg.resume = 70, True
     train(cfg)
     assert (tmp_path / "run" / "log.csv").read_text().splitlines()[-1].split(",")[1] == "70"
+
+
+def test_decoder_only_finetune_keeps_the_latent_space(tmp_path):
+    from collect import CollectConfig, collect
+    from train_vae import TrainVAEConfig, train
+
+    data = tmp_path / "rec"
+    collect(CollectConfig(episodes=1, policy="random", out=str(data), seed=4, workers=1, max_steps=32,
+                          area=(32, 32)), progress=False)
+    base = VideoVAE(VAEConfig(**TINY))
+    base.latent_scale.fill_(3.0)
+    base.save(tmp_path / "base.safetensors")
+    final = train(TrainVAEConfig(data=str(data), out=str(tmp_path / "dec"), steps=5, batch_size=4, progress=False,
+                                 init=str(tmp_path / "base.safetensors"), decoder_only=True))
+    tuned = VideoVAE.load(final)
+    x = torch.randn(2, 1, 3, 64, 64)
+    assert torch.equal(tuned.encode(x), base.eval().encode(x))  # same latents
+    assert not torch.equal(tuned.decode(base.encode(x)), base.decode(base.encode(x)))  # new decoder
+    with pytest.raises(SystemExit, match="needs --init"):
+        train(TrainVAEConfig(data=str(data), out=str(tmp_path / "x"), steps=1, decoder_only=True, progress=False))
