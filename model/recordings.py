@@ -290,4 +290,8 @@ def load_episode(folder: str | Path, info: EpisodeInfo | str, size: tuple[int, i
         )
     if info.frames >= 0 and len(frames) != info.frames:
         raise RecordingError(f"{video}: index.json says {info.frames} frames, found {len(frames)}")
+    if info.fps > 0:
+        fps = probe_video(video)[2]
+        if fps > 0 and abs(fps - info.fps) > 0.01 * info.fps:
+            raise RecordingError(f"{video}: index.json says {info.fps:g} fps, the video has {fps:g} fps")
     return Episode(info, frames, records)
