@@ -10,7 +10,8 @@ Keys (Crafter, as in crafter's own GUI): W/A/S/D move, Space do (collect, attack
 Tab sleep, R/T/F/P place stone/table/furnace/plant, 1-6 make wood/stone/iron pickaxe then
 wood/stone/iron sword. Game keys are sampled every tick (`--fps`); held keys repeat, no key
 is a noop. Controls: H help, Esc pause (P is crafter's place-plant), Backspace reset,
-F12 screenshot, Q or closing the window quits.
+F12 screenshot, M switches between you and `--agent` (a trained policy), Q or closing the
+window quits.
 
 Headless (tests, servers): set `SDL_VIDEODRIVER=dummy`; `--max-steps` ends the session.
 """
@@ -48,7 +49,7 @@ CRAFTER_KEYMAP = {
     "5": "make_stone_sword",
     "6": "make_iron_sword",
 }
-CONTROL_HELP = "H help | Esc pause | Backspace reset | F12 screenshot | Q quit"
+CONTROL_HELP = "H help | Esc pause | Backspace reset | F12 screenshot | M agent/human | Q quit"
 
 
 @dataclass
@@ -66,6 +67,7 @@ class PlayConfig:
     max_steps: int = 0  # 0 = play until quit
     record: str = ""  # write the session as a recording (<stem>.mp4 + .jsonl)
     screenshot_dir: str = "runs/screenshots"
+    agent: str = ""  # a policy checkpoint (agents.dream_ppo); M toggles who plays
 
 
 class PlaySession:
@@ -92,6 +94,12 @@ class PlaySession:
         self.step_count, self.total_reward, self.last_reward = 0, 0.0, 0.0
         self.caption, self.tick_ms = "", [0.0]
         self.pending: int | None = None  # a key pressed since the last tick
+        self.agent, self.agent_playing = None, False
+        if cfg.agent:
+            from agents.policy_io import Actor
+
+            self.agent = Actor(cfg.agent, env.observation_space, env.action_space)
+            self.agent_playing = True
         self.writer = None
         self.steps_taken = 0
 
@@ -142,6 +150,8 @@ class PlaySession:
                     break
                 if not self.paused:
                     action = self._current_action()
+                    if self.agent is not None and self.agent_playing:
+                        action = int(self.agent.act(self.obs[None])[0])
                     if self.writer is not None:
                         self.writer.add(self.obs, {"action": action, "reward": self.last_reward,
                                               "done": False, "caption": self.caption})
@@ -183,6 +193,8 @@ class PlaySession:
                     self.running = False
                 elif event.key == pg.K_ESCAPE:
                     self.paused = not self.paused
+                elif event.key == pg.K_m and self.agent is not None:
+                    self.agent_playing = not self.agent_playing
                 elif event.key == pg.K_h:
                     self.show_help = not self.show_help
                 elif event.key == pg.K_BACKSPACE:
@@ -213,7 +225,7 @@ class PlaySession:
             other = pg.surfarray.make_surface(np.ascontiguousarray(self.companion_obs.transpose(1, 0, 2)))
             self.screen.blit(pg.transform.scale(other, self.game_px), (self.game_px[0], 0))
         fps = 1000.0 / max(1e-6, float(np.median(self.tick_ms[-30:])))
-        status = "PAUSED  " if self.paused else ""
+        status = ("PAUSED  " if self.paused else "") + ("AGENT  " if self.agent_playing else "")
         lines = [
             f"{status}step {self.step_count}  reward {self.last_reward:+.2f}  return {self.total_reward:.2f}  "
             f"{fps:.0f} fps" + (f"  | dream reward {self.companion_reward:+.2f}" if self.companion else ""),
@@ -292,11 +304,12 @@ def parse_args(argv=None) -> PlayConfig:
     p.add_argument("--max-steps", type=int, default=d.max_steps, help="stop after this many steps (0: never)")
     p.add_argument("--record", default=d.record, help="save the session as <path>.mp4 + .jsonl")
     p.add_argument("--screenshot-dir", default=d.screenshot_dir)
+    p.add_argument("--agent", default=d.agent, help="policy checkpoint that plays while you watch (M toggles)")
     a = p.parse_args(argv)
     if a.fps <= 0 or a.scale < 1:
         p.error("--fps must be > 0 and --scale >= 1")
     return PlayConfig(a.real, a.compare, a.world, a.steps, a.env_id, a.seed, a.fps, a.scale, a.max_steps,
-                      a.record, a.screenshot_dir)
+                      a.record, a.screenshot_dir, a.agent)
 
 
 def main(argv=None, on_tick=None) -> dict:

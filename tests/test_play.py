@@ -50,3 +50,20 @@ def test_play_the_dream_and_compare_side_by_side(tiny_world, tmp_path):
                          "--screenshot-dir", str(shots / "cmp")], on_tick=on_tick)
     image = pygame.image.load(str(next((shots / "cmp").glob("*.png"))))
     assert image.get_width() == 2 * 64 * 8  # real game and dream side by side
+
+
+def test_agent_plays_and_m_hands_control_back(tiny_world, tmp_path):
+    from agents.dream_ppo import AgentConfig, train
+
+    policy = train(AgentConfig(env="dream", world=str(tiny_world), out=str(tmp_path / "agent"), timesteps=16,
+                               num_envs=2, n_steps=8, batch_size=16, n_epochs=1))
+    modes = []
+
+    def on_tick(session, tick):
+        modes.append(session.agent_playing)
+        if tick == 3:
+            pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=pygame.K_m, mod=0, unicode="", scancode=0))
+
+    play.main(["--world", str(tiny_world), "--agent", str(policy), "--fps", "1000", "--max-steps", "6"],
+              on_tick=on_tick)
+    assert modes[:4] == [True] * 4 and modes[-1] is False
