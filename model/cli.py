@@ -26,3 +26,13 @@ def add_dataclass_flags(parser: argparse.ArgumentParser, cls, skip: tuple[str, .
 def pop_dataclass(args: dict, cls):
     """Build `cls` from (and remove its fields from) a dict of parsed flags."""
     return cls(**{f.name: args.pop(f.name) for f in fields(cls) if f.name in args})
+
+
+def parse_nested_config(doc: str, cls, nested: str, nested_cls, argv=None):
+    """Parse flags for `cls` whose field `nested` is a `nested_cls` config (flags of both, flat)."""
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_dataclass_flags(p, cls, skip=(nested,))
+    add_dataclass_flags(p, nested_cls)
+    args = vars(p.parse_args(argv))
+    inner = pop_dataclass(args, nested_cls)
+    return cls(**args, **{nested: inner})

@@ -13,7 +13,6 @@ Loss = L1 + MSE + edge term (L1 between horizontal/vertical pixel differences, w
 
 from __future__ import annotations
 
-import argparse
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +24,7 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from model.cli import add_dataclass_flags, pop_dataclass  # noqa: E402
+from model.cli import parse_nested_config  # noqa: E402
 from model.data import FrameBank  # noqa: E402
 from model.training import (  # noqa: E402
     CsvLogger,
@@ -186,12 +185,7 @@ def train(cfg: TrainVAEConfig) -> Path:
 
 
 def parse_args(argv=None) -> TrainVAEConfig:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_dataclass_flags(p, TrainVAEConfig, skip=("vae",))
-    add_dataclass_flags(p, VAEConfig)
-    a = vars(p.parse_args(argv))
-    vae_cfg = pop_dataclass(a, VAEConfig)
-    return TrainVAEConfig(**a, vae=vae_cfg)
+    return parse_nested_config(__doc__, TrainVAEConfig, "vae", VAEConfig, argv)
 
 
 if __name__ == "__main__":

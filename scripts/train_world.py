@@ -12,7 +12,6 @@ Writes `<out>/last.safetensors` (weights + optimizer + step; atomically every --
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import sys
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from model.cli import add_dataclass_flags, pop_dataclass  # noqa: E402
+from model.cli import parse_nested_config  # noqa: E402
 from model.diffusion import FlowConfig, flow_loss  # noqa: E402
 from model.dit import SpacetimeDiT, preset  # noqa: E402
 from model.latent_cache import LatentCache  # noqa: E402
@@ -205,12 +204,7 @@ def train(cfg: TrainWorldConfig) -> Path:
 
 
 def parse_args(argv=None) -> TrainWorldConfig:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_dataclass_flags(p, TrainWorldConfig, skip=("flow",))
-    add_dataclass_flags(p, FlowConfig)
-    a = vars(p.parse_args(argv))
-    flow = pop_dataclass(a, FlowConfig)
-    return TrainWorldConfig(**a, flow=flow)
+    return parse_nested_config(__doc__, TrainWorldConfig, "flow", FlowConfig, argv)
 
 
 if __name__ == "__main__":

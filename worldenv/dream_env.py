@@ -9,7 +9,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from worldenv.window import FrameWindow
+from worldenv.window import FrameWindow, RendersFrames
 
 SHIPPED_WORLD = Path(__file__).resolve().parent / "worlds" / "crafter"
 
@@ -69,7 +69,7 @@ def image_to_frame(image: Any, shape: tuple[int, int, int]) -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
-class DreamEnv(gym.Env):
+class DreamEnv(RendersFrames, gym.Env):
     """
     ## Description
     A Minecraft-style game that exists only inside a world model. Each step, a spacetime
@@ -205,15 +205,3 @@ class DreamEnv(gym.Env):
             self._parser = CrafterFrameParser(size=(w, h))
         counts = self._parser.parse(frame).inventory
         return {k: int(v) for k, v in zip(INVENTORY_ITEMS, counts, strict=True)}
-
-    # ------------------------------------------------------------------ rendering
-    def render(self):
-        if self._obs is None:
-            return None
-        if self.render_mode == "human":
-            self._window.show(self._obs)
-            return None
-        return self._obs.copy()
-
-    def close(self):
-        self._window.close()

@@ -32,3 +32,22 @@ class FrameWindow:
 
             pygame.display.quit()
             self._screen = None
+
+
+class RendersFrames:
+    """render()/close() for envs that keep their last frame in `_obs` and a FrameWindow in `_window`."""
+
+    render_mode: str | None
+    _obs: np.ndarray | None
+    _window: FrameWindow
+
+    def render(self):
+        if self._obs is None:
+            return None
+        if self.render_mode == "human":
+            self._window.show(self._obs)
+            return None
+        return self._obs.copy()
+
+    def close(self):
+        self._window.close()

@@ -16,7 +16,7 @@ import numpy as np
 from gymnasium import spaces
 
 from worldenv.games.crafter_caption import caption_from_game
-from worldenv.window import FrameWindow
+from worldenv.window import FrameWindow, RendersFrames
 
 ACTION_NAMES: tuple[str, ...] = tuple(crafter.constants.actions)
 ACHIEVEMENTS: tuple[str, ...] = tuple(crafter.constants.achievements)
@@ -47,7 +47,7 @@ def _make_deterministic(world) -> None:
     world._chunks = collections.defaultdict(_OrderedSet)
 
 
-class CrafterEnv(gym.Env):
+class CrafterEnv(RendersFrames, gym.Env):
     """The real Crafter game with the Gymnasium API.
 
     ## Action Space
@@ -150,14 +150,3 @@ class CrafterEnv(gym.Env):
         if self.captions:
             info["caption"] = caption_from_game(env)
         return info
-
-    def render(self):
-        if self._obs is None:
-            return None
-        if self.render_mode == "human":
-            self._window.show(self._obs)
-            return None
-        return self._obs.copy()
-
-    def close(self):
-        self._window.close()
