@@ -49,6 +49,41 @@ CRAFTER_KEYMAP = {
     "5": "make_stone_sword",
     "6": "make_iron_sword",
 }
+
+
+class MinecraftControls:
+    """Keyboard and mouse -> MineRL's MultiDiscrete vector (23 buttons + 2 camera bins), with
+    VPT's key map (W/A/S/D, Space jump, Shift sneak, Ctrl sprint, E inventory, Q drop, F swap hands,
+    1-9 hotbar; left/right/middle mouse attack/use/pick; mouse motion turns the camera)."""
+
+    def __init__(self, pg):
+        from model.vpt import KEY_TO_BUTTON, MINERL_BUTTONS, MOUSE_TO_BUTTON
+
+        names = {"left.shift": "left shift", "left.control": "left ctrl"}
+        self.keys = {}
+        for vpt_key, button in KEY_TO_BUTTON.items():
+            name = vpt_key.removeprefix("key.keyboard.")
+            if name == "escape":  # Esc pauses the play loop
+                continue
+            self.keys[pg.key.key_code(names.get(name, name))] = MINERL_BUTTONS.index(button)
+        self.mouse = {b + 1: MINERL_BUTTONS.index(name) for b, name in MOUSE_TO_BUTTON.items()}  # pygame: 1-based
+        self.help = {pg.key.name(k): MINERL_BUTTONS[i] for k, i in self.keys.items()}
+
+    def action(self, held_keys: set, held_mouse: set, motion: tuple[float, float]) -> np.ndarray:
+        from model.vpt import ACTION_DIM, CAMERA_SCALE, N_BUTTONS, camera_to_bins
+
+        vec = np.zeros(ACTION_DIM, np.int64)
+        for key in held_keys:
+            if key in self.keys:
+                vec[self.keys[key]] = 1
+        for button in held_mouse:
+            if button in self.mouse:
+                vec[self.mouse[button]] = 1
+        dx, dy = motion
+        vec[N_BUTTONS:] = camera_to_bins(np.array([dy, dx], np.float64) * CAMERA_SCALE)
+        return vec
+
+
 CONTROL_HELP = "H help | Esc pause | Backspace reset | F12 screenshot | M agent/human | Q quit"
 
 
@@ -85,11 +120,20 @@ class PlaySession:
         self.pg = pygame
         self.env, self.cfg, self.on_tick = env, cfg, on_tick
         self.companion, self.companion_obs, self.companion_reward = companion, None, 0.0
-        names = list(env.unwrapped.action_names) if hasattr(env.unwrapped, "action_names") else None
+        from gymnasium import spaces
+
         from worldenv.games.crafter import ACTION_NAMES
 
-        names = names or list(ACTION_NAMES)
-        self.keymap = {pygame.key.key_code(k): names.index(a) for k, a in CRAFTER_KEYMAP.items()}
+        self.minecraft = None
+        self.keymap = {}
+        if isinstance(env.action_space, spaces.MultiDiscrete):
+            self.minecraft = MinecraftControls(pygame)
+        else:
+            self.keymap = {pygame.key.key_code(k): ACTION_NAMES.index(a) for k, a in CRAFTER_KEYMAP.items()}
+        # Key and mouse state tracked from events (works for short taps and for scripted events).
+        self.held_keys: set[int] = set()
+        self.held_mouse: set[int] = set()
+        self.motion = [0.0, 0.0]
         self.paused, self.show_help, self.running = False, False, True
         self.step_count, self.total_reward, self.last_reward = 0, 0.0, 0.0
         self.caption, self.tick_ms = "", [0.0]
@@ -153,7 +197,7 @@ class PlaySession:
                     if self.agent is not None and self.agent_playing:
                         action = int(self.agent.act(self.obs[None])[0])
                     if self.writer is not None:
-                        self.writer.add(self.obs, {"action": action, "reward": self.last_reward,
+                        self.writer.add(self.obs, {"action": np.asarray(action).tolist(), "reward": self.last_reward,
                                               "done": False, "caption": self.caption})
                     self.obs, reward, terminated, truncated, info = self.env.step(action)
                     if self.companion is not None:
@@ -188,7 +232,17 @@ class PlaySession:
         for event in pg.event.get():
             if event.type == pg.QUIT:
                 self.running = False
+            elif event.type == pg.KEYUP:
+                self.held_keys.discard(event.key)
+            elif event.type == pg.MOUSEBUTTONDOWN:
+                self.held_mouse.add(event.button)
+            elif event.type == pg.MOUSEBUTTONUP:
+                self.held_mouse.discard(event.button)
+            elif event.type == pg.MOUSEMOTION:
+                self.motion[0] += event.rel[0]
+                self.motion[1] += event.rel[1]
             elif event.type == pg.KEYDOWN:
+                self.held_keys.add(event.key)
                 if event.key == pg.K_q:
                     self.running = False
                 elif event.key == pg.K_ESCAPE:
@@ -204,15 +258,19 @@ class PlaySession:
                 elif event.key in self.keymap:
                     self.pending = self.keymap[event.key]
 
-    def _current_action(self) -> int:
-        """The key pressed since the last tick, else a held key, else noop."""
+    def _current_action(self):
+        """Crafter: the key pressed since the last tick, else a held key, else noop.
+        Minecraft: the vector of held keys/buttons and the mouse motion since the last tick."""
+        if self.minecraft is not None:
+            vec = self.minecraft.action(self.held_keys, self.held_mouse, tuple(self.motion))
+            self.motion = [0.0, 0.0]
+            return vec
         if self.pending is not None:
             action, self.pending = self.pending, None
             return action
-        pressed = self.pg.key.get_pressed()
-        for key, action in self.keymap.items():
-            if pressed[key]:
-                return action
+        for key in self.held_keys:
+            if key in self.keymap:
+                return self.keymap[key]
         return 0
 
     # -------------------------------------------------------------- drawing
@@ -242,7 +300,8 @@ class PlaySession:
         overlay = pg.Surface(self.game_px, pg.SRCALPHA)
         overlay.fill((0, 0, 0, 190))
         self.screen.blit(overlay, (0, 0))
-        rows = [f"{k.upper():>6}  {a}" for k, a in CRAFTER_KEYMAP.items()] + ["", *CONTROL_HELP.split(" | ")]
+        keys = self.minecraft.help if self.minecraft is not None else CRAFTER_KEYMAP
+        rows = [f"{k.upper():>10}  {a}" for k, a in keys.items()] + ["", *CONTROL_HELP.split(" | ")]
         for i, text in enumerate(rows):
             self.screen.blit(self.font.render(text, True, (255, 255, 255)), (16, 10 + 17 * i))
 

@@ -67,3 +67,54 @@ def test_agent_plays_and_m_hands_control_back(tiny_world, tmp_path):
     play.main(["--world", str(tiny_world), "--agent", str(policy), "--fps", "1000", "--max-steps", "6"],
               on_tick=on_tick)
     assert modes[:4] == [True] * 4 and modes[-1] is False
+
+
+def test_minecraft_controls_build_minerl_vectors():
+    from model.vpt import MINERL_BUTTONS, N_BUTTONS, bins_to_camera
+
+    pygame.init()
+    controls = play.MinecraftControls(pygame)
+    vec = controls.action({pygame.K_w, pygame.K_SPACE, pygame.K_LSHIFT, pygame.K_3}, {1}, (40.0, -10.0))
+    on = {MINERL_BUTTONS[i] for i in range(N_BUTTONS) if vec[i]}
+    assert on == {"forward", "jump", "sneak", "hotbar.3", "attack"}
+    pitch, yaw = bins_to_camera(vec[N_BUTTONS:])
+    assert yaw > 0 and pitch < 0  # mouse right turns right, mouse up looks up
+    assert controls.action(set(), set(), (0.0, 0.0)).tolist() == [0] * N_BUTTONS + [5, 5]
+
+
+def test_play_loop_drives_a_minecraft_action_space():
+    import gymnasium as gym
+
+    from model.vpt import MULTIDISCRETE_NVEC
+
+    class FakeMinecraft(gym.Env):
+        observation_space = gym.spaces.Box(0, 255, (32, 48, 3), np.uint8)
+        action_space = gym.spaces.MultiDiscrete(MULTIDISCRETE_NVEC)
+
+        def __init__(self):
+            self.actions = []
+
+        def reset(self, *, seed=None, options=None):
+            return np.zeros((32, 48, 3), np.uint8), {}
+
+        def step(self, action):
+            assert self.action_space.contains(np.asarray(action))
+            self.actions.append(np.asarray(action))
+            return np.zeros((32, 48, 3), np.uint8), 0.0, False, False, {}
+
+    env = FakeMinecraft()
+
+    def on_tick(session, tick):
+        if tick == 1:
+            pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=pygame.K_w, mod=0, unicode="w", scancode=0))
+            pygame.event.post(pygame.event.Event(pygame.MOUSEMOTION, pos=(10, 10), rel=(30, 0), buttons=(0, 0, 0)))
+        if tick == 3:
+            pygame.event.post(pygame.event.Event(pygame.KEYUP, key=pygame.K_w, mod=0, unicode="w", scancode=0))
+
+    cfg = play.PlayConfig(fps=1000, max_steps=4)
+    play.PlaySession(env, cfg, on_tick=on_tick).run()
+    from model.vpt import MINERL_BUTTONS
+
+    i = MINERL_BUTTONS.index("forward")
+    assert [int(a[i]) for a in env.actions] == [0, 1, 1, 0]
+    assert env.actions[1][-1] > 5 and env.actions[2][-1] == 5  # the turn happened on one tick only
