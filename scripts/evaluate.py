@@ -63,10 +63,11 @@ def load_starts(data: str, k: int, horizon: int, n: int, seed: int):
     return np.stack(clips), np.stack(acts)
 
 
-def teacher_forced(world: WorldModel, parser, clips, acts, k: int, horizons, steps: int, seed: int):
+def teacher_forced(world: WorldModel, parser, clips, acts, k: int, horizons, steps: int, seed: int,
+                   sigma: float = 0.05):
     """Generate `max(horizons)` frames from each clip's first k real frames with the real actions."""
     b = len(clips)
-    roll = DreamRollout(world, batch=b, steps=steps, seed=seed)
+    roll = DreamRollout(world, batch=b, steps=steps, seed=seed, context_sigma=sigma)
     roll.reset(clips[:, :k], acts[:, :k])
     H = max(horizons)
     dream = []
@@ -83,7 +84,8 @@ def teacher_forced(world: WorldModel, parser, clips, acts, k: int, horizons, ste
     return out, dream
 
 
-def reward_precision_recall(world: WorldModel, data: str, k: int, max_frames: int, seed: int) -> dict:
+def reward_precision_recall(world: WorldModel, data: str, k: int, max_frames: int, seed: int,
+                            sigma: float = 0.05) -> dict:
     """Unlock-head precision/recall on real frames of whole episodes (teacher forcing)."""
     tp = fp = fn = 0
     done_tp = done_fp = done_fn = 0
@@ -92,7 +94,7 @@ def reward_precision_recall(world: WorldModel, data: str, k: int, max_frames: in
         ep = episode_arrays(data, info)
         if len(ep.frames) <= k:
             continue
-        roll = DreamRollout(world, batch=1, seed=seed)
+        roll = DreamRollout(world, batch=1, seed=seed, context_sigma=sigma)
         into = np.full((len(ep.frames), ep.actions.shape[1]), -1, np.int64)
         into[1:] = ep.actions[:-1]
         roll.reset(ep.frames[None, :k], into[None, :k])
@@ -134,7 +136,8 @@ def view_shift(before: np.ndarray, after: np.ndarray) -> tuple[int, int]:
     return best
 
 
-def controllability(world: WorldModel, parser, clips, acts, k: int, steps: int, seed: int) -> dict:
+def controllability(world: WorldModel, parser, clips, acts, k: int, steps: int, seed: int,
+                    sigma: float = 0.05) -> dict:
     """Share of dreamed moves whose direction the inverse-dynamics check recovers."""
     b = len(clips)
     start_tiles = parser.parse(clips[:, k - 1]).tiles
@@ -142,7 +145,7 @@ def controllability(world: WorldModel, parser, clips, acts, k: int, steps: int, 
     correct = total = 0
     per_action = {}
     for action, (dx, dy) in MOVES.items():
-        roll = DreamRollout(world, batch=b, steps=steps, seed=seed)
+        roll = DreamRollout(world, batch=b, steps=steps, seed=seed, context_sigma=sigma)
         roll.reset(clips[:, :k], acts[:, :k])
         gen = parser.parse(roll.step(np.full(b, action)).frames).tiles
         ok = n = 0
@@ -158,9 +161,10 @@ def controllability(world: WorldModel, parser, clips, acts, k: int, steps: int, 
     return {"move_accuracy": correct / max(1, total), "cases": total, "per_action": per_action}
 
 
-def stability(world: WorldModel, parser, clips, acts, k: int, n_steps: int, every: int, steps: int, seed: int):
+def stability(world: WorldModel, parser, clips, acts, k: int, n_steps: int, every: int, steps: int, seed: int,
+              sigma: float = 0.05):
     """Closed-loop random-action rollout: validity and mean frame change per window of `every` steps."""
-    roll = DreamRollout(world, batch=1, steps=steps, seed=seed)
+    roll = DreamRollout(world, batch=1, steps=steps, seed=seed, context_sigma=sigma)
     roll.reset(clips[:1, :k], acts[:1, :k])
     rng = np.random.default_rng(seed)
     prev = clips[0, k - 1]
@@ -206,7 +210,8 @@ def side_by_side_video(real: np.ndarray, dream: np.ndarray, path: Path, scale: i
 
 
 def evaluate(model: str, data: str, out: str, starts: int = 16, horizons=(1, 8, 32, 128), steps: int = 2,
-             stability_steps: int = 10_000, every: int = 1000, reward_frames: int = 3000, seed: int = 0) -> dict:
+             stability_steps: int = 10_000, every: int = 1000, reward_frames: int = 3000, seed: int = 0,
+             context_sigma: float = 0.05) -> dict:
     world = WorldModel.load(model)
     k = world.dit.cfg.window - 1
     h, w = world.frame_shape[:2]
@@ -215,18 +220,20 @@ def evaluate(model: str, data: str, out: str, starts: int = 16, horizons=(1, 8, 
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     clips, acts = load_starts(data, k, max(horizons), starts, seed)
-    fidelity, dream = teacher_forced(world, parser, clips, acts, k, horizons, steps, seed)
+    fidelity, dream = teacher_forced(world, parser, clips, acts, k, horizons, steps, seed, context_sigma)
     n_show = min(16, dream.shape[1])
     filmstrip(clips[0, k : k + n_show], dream[0, :n_show], out_dir / "filmstrip.png")
     side_by_side_video(clips[0, k:], dream[0], out_dir / "real_vs_dream.mp4")
     result = {
         "model": model, "data": data, "starts": int(len(clips)), "context": k, "denoise_steps": steps,
         "fidelity": fidelity,
-        "reward": reward_precision_recall(world, data, k, reward_frames, seed),
-        "controllability": controllability(world, parser, clips, acts, k, steps, seed),
+        "context_sigma": context_sigma,
+        "reward": reward_precision_recall(world, data, k, reward_frames, seed, context_sigma),
+        "controllability": controllability(world, parser, clips, acts, k, steps, seed, context_sigma),
     }
     if stability_steps:
-        result["stability"] = stability(world, parser, clips, acts, k, stability_steps, every, steps, seed)
+        result["stability"] = stability(world, parser, clips, acts, k, stability_steps, every, steps, seed,
+                                        context_sigma)
     result["seconds"] = time.time() - t0
     (out_dir / "eval.json").write_text(json.dumps(result, indent=1))
     print_table(result)
@@ -260,12 +267,13 @@ def main(argv=None) -> dict:
     p.add_argument("--every", type=int, default=1000)
     p.add_argument("--reward-frames", type=int, default=3000)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--context-sigma", type=float, default=0.05, help="noise on cached frames (DreamEnv's default)")
     p.add_argument("--threads", type=int, default=0)
     a = p.parse_args(argv)
     if a.threads:
         torch.set_num_threads(a.threads)
     return evaluate(a.model, a.data, a.out, a.starts, tuple(a.horizons), a.steps, a.stability_steps, a.every,
-                    a.reward_frames, a.seed)
+                    a.reward_frames, a.seed, a.context_sigma)
 
 
 if __name__ == "__main__":
