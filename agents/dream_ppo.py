@@ -113,9 +113,13 @@ def train(cfg: AgentConfig) -> Path:
     else:
         model = PPO("CnnPolicy", venv, n_steps=cfg.n_steps, batch_size=cfg.batch_size, n_epochs=cfg.n_epochs,
                     learning_rate=cfg.lr, ent_coef=cfg.ent_coef, gamma=cfg.gamma, seed=cfg.seed, device="cpu")
-    model.set_logger(configure(str(out), ["csv"]))
     start = model.num_timesteps
     if start < cfg.timesteps:
+        # SB3's CSV logger truncates progress.csv: keep the log of the run we resume from.
+        log = out / "progress.csv"
+        if start > 0 and log.exists() and log.stat().st_size > 0:
+            log.rename(out / f"progress_until_{start}.csv")
+        model.set_logger(configure(str(out), ["csv"]))
         model.learn(total_timesteps=cfg.timesteps - start, callback=Progress(cfg, start, spaces),
                     reset_num_timesteps=False)
     final = out / "policy.safetensors"

@@ -27,6 +27,10 @@ def test_dream_ppo_trains_resumes_and_plays_the_real_game(tiny_world, tmp_path):
     assert "train/value_loss" in progress
     cfg.timesteps, cfg.resume = 96, True
     train(cfg)
+    assert "train/value_loss" in (tmp_path / "agent" / "progress_until_64.csv").read_text()  # not truncated
+    cfg.timesteps = 96
+    train(cfg)  # nothing left to learn: the logs stay as they are
+    assert (tmp_path / "agent" / "progress.csv").stat().st_size > 0
     meta = json.loads((tmp_path / "agent" / "config.json").read_text())
     assert meta["timesteps"] == 96
     r = evaluate_policy(str(policy), episodes=2, out=str(tmp_path / "eval"), progress=False)
