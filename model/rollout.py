@@ -98,12 +98,23 @@ class DreamRollout:
             raise ValueError(f"steps must be >= 1, got {steps}")
         self.context_sigma, self.guidance, self.bf16 = context_sigma, guidance, bf16
         self.device = torch.device(device)
-        self.gen = torch.Generator(device=self.device).manual_seed(seed)
+        # One generator per dream, so dream i of a batch draws the same noise as a lone dream
+        # with the same seed (a vector env equals N single envs).
+        self.gens = [torch.Generator(device=self.device).manual_seed(seed + i) for i in range(batch)]
         self.cache = KVCache(self.context)
         self.latent_shape: tuple[int, ...] | None = None
 
-    def seed(self, seed: int) -> None:
-        self.gen.manual_seed(seed)
+    def seed(self, seed: int | list[int]) -> None:
+        """Seed every dream's noise: a list gives one seed per dream, an int seeds dream i with seed + i."""
+        seeds = list(seed) if isinstance(seed, (list, tuple)) else [seed + i for i in range(self.batch)]
+        if len(seeds) != self.batch:
+            raise ValueError(f"need {self.batch} seeds, got {len(seeds)}")
+        for g, s in zip(self.gens, seeds, strict=True):
+            g.manual_seed(int(s))
+
+    def _randn(self, shape) -> torch.Tensor:
+        """Gaussian noise of `shape` (b, ...), row i from dream i's generator."""
+        return torch.cat([torch.randn((1, *shape[1:]), generator=g, device=self.device) for g in self.gens])
 
     def _check_actions(self, actions, lead) -> torch.Tensor:
         nvec = self.world.action_nvec
@@ -153,7 +164,7 @@ class DreamRollout:
         part = DreamRollout(self.world, batch=len(rows), steps=self.steps, context=self.context,
                             context_sigma=self.context_sigma, guidance=self.guidance, bf16=self.bf16,
                             device=self.device)
-        part.gen = self.gen
+        part.gens = [self.gens[r] for r in rows]
         part.reset(frames, actions)
         self.cache.copy_rows(list(rows), part.cache)
 
@@ -161,7 +172,7 @@ class DreamRollout:
         """Clean pass: put frame z into the cache; returns the heads (b, 3)."""
         sigma = torch.full((z.shape[0],), self.context_sigma, device=self.device)
         if self.context_sigma > 0:
-            eps = torch.randn(z.shape, generator=self.gen, device=self.device)
+            eps = self._randn(z.shape)
             z = (1 - self.context_sigma) * z + self.context_sigma * eps
         with autocast(self.device, self.bf16):
             _, heads = self.world.dit.forward_frame(z, sigma, action, self.cache, write=True)
@@ -188,7 +199,7 @@ class DreamRollout:
         a = self._check_actions(actions, (self.batch,))
         with autocast(self.device, self.bf16):
             z = sample_next_frame(self.world.dit, self.cache, a, self.latent_shape, self.steps,
-                                  self.guidance, self.gen)
+                                  self.guidance, noise=self._randn(self.latent_shape))
         heads = self._write(z, a)
         with autocast(self.device, self.bf16):
             x = self.world.vae.decode(z.float())

@@ -60,8 +60,9 @@ class DreamVectorEnv(VectorEnv):
             if len(seeds) != self.num_envs:
                 raise ValueError(f"need {self.num_envs} seeds, got {len(seeds)}")
             self._rngs = [np.random.default_rng(s) for s in seeds]
-            self.rollout.seed(int(seeds[0]))
+        # Same draws in the same order as DreamEnv.reset: start clip, then the dream's noise seed.
         frames, actions = self._start_clips(range(self.num_envs))
+        self.rollout.seed([int(rng.integers(2**31 - 1)) for rng in self._rngs])
         self.rollout.reset(frames, actions)
         self._t[:] = 0
         self._obs = frames[:, -1].copy()
