@@ -115,3 +115,12 @@ def test_vector_env_autoreset_and_bad_actions(tiny_world):
         venv.step(np.array([0, 1, 2]))
     with pytest.raises(ValueError, match="integers"):
         venv.step(np.array([0.5, 1.0]))
+
+
+def test_shipped_world_needs_no_arguments():
+    env = gym.make(worldenv.DREAM_ID)
+    obs, info = env.reset(seed=0)
+    assert obs.shape == (64, 64, 3) and env.action_space == gym.spaces.Discrete(17)
+    check_env(env.unwrapped, skip_render_check=True)
+    obs, reward, terminated, truncated, info = env.step(3)
+    assert obs.dtype == np.uint8 and isinstance(reward, float)
