@@ -133,3 +133,25 @@ def _jsonable(cfg) -> dict:
     from dataclasses import asdict
 
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()}
+
+
+def resume_state(path: Path, model: torch.nn.Module, opt: torch.optim.Optimizer, kind: str, resume: bool,
+                 announce: bool) -> int:
+    """The step to start from: the saved one when `resume` and a state file exists, else 0."""
+    if resume and path.exists():
+        step = load_training_state(path, model, opt, kind)
+        if announce:
+            print(f"resumed from {path} at step {step}")
+        return step
+    if resume and announce:
+        print(f"--resume: no {path} yet, starting fresh")
+    return 0
+
+
+def wrap_for_training(loss_module: torch.nn.Module, d: Dist, compile: bool) -> torch.nn.Module:
+    """DDP across ranks (gradients averaged in backward) and optional torch.compile."""
+    model = loss_module
+    if d.world > 1:
+        ids = [d.device.index] if d.device.type == "cuda" else None
+        model = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
+    return torch.compile(model) if compile else model

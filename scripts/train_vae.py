@@ -31,9 +31,10 @@ from model.training import (  # noqa: E402
     autocast,
     cleanup_distributed,
     cosine_lr,
-    load_training_state,
+    resume_state,
     save_training_state,
     setup_distributed,
+    wrap_for_training,
 )
 from model.vae import VAEConfig, VideoVAE, frames_to_tensor  # noqa: E402
 
@@ -134,22 +135,11 @@ def train(cfg: TrainVAEConfig) -> Path:
         for p in vae.parameters():
             p.requires_grad_(id(p) in keep)
     opt = torch.optim.AdamW(trained, lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.99))
-    step = 0
     state_path = out / "last.safetensors"
-    if cfg.resume and state_path.exists():
-        step = load_training_state(state_path, vae, opt, KIND)
-        if d.main:
-            print(f"resumed from {state_path} at step {step}")
-    elif cfg.resume and d.main:
-        print(f"--resume: no {state_path} yet, starting fresh")
+    step = resume_state(state_path, vae, opt, KIND, cfg.resume, d.main)
     # A new stream per (seed, rank, start step): a resumed run does not replay the same batches.
     rng = np.random.default_rng([cfg.seed, d.rank, step])
-    model = VAELoss(vae, cfg)
-    if d.world > 1:
-        ids = [d.device.index] if d.device.type == "cuda" else None
-        model = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
-    if cfg.compile:
-        model = torch.compile(model)
+    model = wrap_for_training(VAELoss(vae, cfg), d, cfg.compile)
     log = CsvLogger(out / "log.csv", enabled=d.main)
     bar = tqdm(total=cfg.steps, initial=step, desc="train vae", disable=not (cfg.progress and d.main))
     per_rank = max(1, cfg.batch_size // d.world)

@@ -33,9 +33,10 @@ from model.training import (  # noqa: E402
     autocast,
     cleanup_distributed,
     cosine_lr,
-    load_training_state,
+    resume_state,
     save_training_state,
     setup_distributed,
+    wrap_for_training,
 )
 
 KIND = "SpacetimeDiT"
@@ -156,19 +157,10 @@ def train(cfg: TrainWorldConfig) -> Path:
     no_decay = [p for n, p in dit.named_parameters() if p.ndim < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
                              {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.99))
-    step = 0
     state_path = out / "last.safetensors"
-    if cfg.resume and state_path.exists():
-        step = load_training_state(state_path, dit, opt, KIND)
-        if d.main:
-            print(f"resumed from {state_path} at step {step}")
+    step = resume_state(state_path, dit, opt, KIND, cfg.resume, d.main)
     rng = np.random.default_rng([cfg.seed, d.rank, step])
-    model = WorldLoss(dit, cfg.flow)
-    if d.world > 1:
-        ids = [d.device.index] if d.device.type == "cuda" else None
-        model = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
-    if cfg.compile:
-        model = torch.compile(model)
+    model = wrap_for_training(WorldLoss(dit, cfg.flow), d, cfg.compile)
     bank = build_start_bank(cfg.recordings, cfg.start_bank, cfg.window - 1, len(nvec), cfg.seed) if d.main else None
     log = CsvLogger(out / "log.csv", enabled=d.main)
     bar = tqdm(total=cfg.steps, initial=step, desc="train world", disable=not (cfg.progress and d.main))
