@@ -103,6 +103,7 @@ class PlayConfig:
     record: str = ""  # write the session as a recording (<stem>.mp4 + .jsonl)
     screenshot_dir: str = "runs/screenshots"
     agent: str = ""  # a policy checkpoint (agents.dream_ppo); M toggles who plays
+    threads: int = 1  # torch threads: 1 is fastest at batch 1 next to pygame (OpenMP spin-waits otherwise)
 
 
 class PlaySession:
@@ -364,16 +365,20 @@ def parse_args(argv=None) -> PlayConfig:
     p.add_argument("--record", default=d.record, help="save the session as <path>.mp4 + .jsonl")
     p.add_argument("--screenshot-dir", default=d.screenshot_dir)
     p.add_argument("--agent", default=d.agent, help="policy checkpoint that plays while you watch (M toggles)")
+    p.add_argument("--threads", type=int, default=d.threads, help="torch threads for the dream")
     a = p.parse_args(argv)
     if a.fps <= 0 or a.scale < 1:
         p.error("--fps must be > 0 and --scale >= 1")
     return PlayConfig(a.real, a.compare, a.world, a.steps, a.env_id, a.seed, a.fps, a.scale, a.max_steps,
-                      a.record, a.screenshot_dir, a.agent)
+                      a.record, a.screenshot_dir, a.agent, a.threads)
 
 
 def main(argv=None, on_tick=None) -> dict:
     cfg = parse_args(argv)
     os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+    import torch
+
+    torch.set_num_threads(max(1, cfg.threads))
     env, companion = make_env(cfg)
     try:
         summary = PlaySession(env, cfg, on_tick=on_tick, companion=companion).run()
