@@ -57,8 +57,10 @@ def test_start_from_image_of_any_size_and_mode(tiny_world):
                      (np.full((64, 64, 3), 300.0), "0..255"), ("/no/such.png", "does not exist")]:
         with pytest.raises(ValueError, match=msg):
             env.reset(options={"image": bad})
-    with pytest.raises(ValueError, match="without captions"):
-        env.reset(options={"prompt": "a forest at night"})
+    obs, _ = env.reset(seed=1, options={"prompt": "a forest at night"})  # the tiny world has captions
+    assert obs.shape == (64, 64, 3)
+    with pytest.raises(ValueError, match="at most"):
+        env.reset(options={"prompt": "night " * 1000})
     with pytest.raises(ValueError, match="unknown reset options"):
         env.reset(options={"imagee": rgb})
 
@@ -124,3 +126,14 @@ def test_shipped_world_needs_no_arguments():
     check_env(env.unwrapped, skip_render_check=True)
     obs, reward, terminated, truncated, info = env.step(3)
     assert obs.dtype == np.uint8 and isinstance(reward, float)
+
+
+def test_prompt_start_needs_a_caption_trained_world(tiny_world):
+    from model.dit import DiTConfig, SpacetimeDiT
+    from model.rollout import WorldModel
+
+    w = WorldModel.load(tiny_world)
+    w.dit = SpacetimeDiT(DiTConfig(latent_channels=4, patch=2, dim=32, depth=2, heads=2, window=6)).eval()
+    env = DreamEnv(_world_model=w)
+    with pytest.raises(ValueError, match="without captions"):
+        env.reset(options={"prompt": "a forest at night"})

@@ -95,7 +95,7 @@ class DreamEnv(RendersFrames, gym.Env):
     `reset()` starts from a real start clip drawn from the bank shipped with the model (the
     default), `reset(options={"image": array_or_path})` from a still image (resized with nearest
     sampling if needed), or `reset(options={"prompt": "..."})` from a caption on worlds trained
-    with captions. Deterministic for a given seed.
+    with captions (the start clip is generated from the caption). Deterministic for a given seed.
 
     ## Episode End
     Terminated when the termination head fires; truncated after `max_episode_steps`.
@@ -141,10 +141,19 @@ class DreamEnv(RendersFrames, gym.Env):
         if unknown:
             raise ValueError(f"unknown reset options {sorted(unknown)}; use 'image', 'prompt' or 'start'")
         if "prompt" in options:
-            raise ValueError(
-                "this world was trained without captions, so it cannot start from a prompt; "
-                "use options={'image': ...} or the default start bank"
-            )
+            if not self.world.dit.cfg.caption_dim:
+                raise ValueError(
+                    "this world was trained without captions, so it cannot start from a prompt; "
+                    "use options={'image': ...} or the default start bank"
+                )
+            from model.generate import text_to_video
+
+            # The start clip is dreamed from the caption (all frames denoised together), then the
+            # episode goes on with the causal rollout like any other start.
+            k = self.rollout.context
+            seed = int(self.np_random.integers(2**31 - 1))
+            frames = text_to_video(self.world, str(options["prompt"]), k, steps=8, seed=seed)
+            return frames, np.full((k, len(self.world.action_nvec)), -1, np.int64)
         if "image" in options:
             frame = image_to_frame(options["image"], self.world.frame_shape)
             k = self.rollout.context
