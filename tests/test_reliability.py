@@ -54,7 +54,6 @@ def run_kill_resume(cmd, out: Path, kind: str, every: int):
     reached = logged_steps(log)
     _, meta = load_checkpoint(out / "last.safetensors", kind)  # never corrupt
     assert reached - meta["step"] <= every + 10  # at most one checkpoint interval (+ one log interval) lost
-    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")] or True  # tmp files are hidden and harmless
     done = subprocess.run(cmd + ["--resume"], cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"resumed from {out / 'last.safetensors'} at step {meta['step']}" in done.stdout
