@@ -43,6 +43,14 @@ class EpisodeArrays:
     captions: list[str]
 
 
+def actions_into_frames(actions: np.ndarray) -> np.ndarray:
+    """Per-frame actions *after* each frame (T, A) -> the action that led *to* each frame:
+    row t is the action after frame t - 1, row 0 is -1 (none). The DiT's action tokens use this."""
+    into = np.full_like(actions, -1)
+    into[1:] = actions[:-1]
+    return into
+
+
 def is_vpt(records: list[dict]) -> bool:
     """VPT jsonl lines carry raw `keyboard`/`mouse` state instead of an `action`."""
     return bool(records) and "keyboard" in records[0] and "action" not in records[0]

@@ -17,21 +17,17 @@ from model.diffusion import sample_window
 from model.rollout import DreamRollout, WorldModel
 from model.text import encode_captions
 from model.training import autocast
-from model.vae import frames_to_tensor, tensor_to_frames
 
 
 def _encode(world: WorldModel, frames: np.ndarray) -> torch.Tensor:
     """(t, H, W, 3) uint8 -> (1, t, c, h, w) latents, each frame encoded as an image."""
-    x = frames_to_tensor(torch.as_tensor(np.asarray(frames)))[:, None]
     with autocast(torch.device("cpu"), True):
-        z = world.vae.encode(x)
-    return z[:, 0].float()[None]
+        return world.vae.encode_images(torch.as_tensor(np.asarray(frames)))[None]
 
 
 def _decode(world: WorldModel, z: torch.Tensor) -> np.ndarray:
     with autocast(torch.device("cpu"), True):
-        x = world.vae.decode(z[0][:, None].float())
-    return tensor_to_frames(x[:, 0]).numpy()
+        return world.vae.decode_images(z[0]).numpy()
 
 
 def _captions(world: WorldModel, prompt: str | None):

@@ -19,7 +19,7 @@ from model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from model.diffusion import sample_next_frame
 from model.dit import KVCache, SpacetimeDiT
 from model.training import autocast
-from model.vae import VideoVAE, frames_to_tensor, tensor_to_frames
+from model.vae import VideoVAE
 
 START_BANK_KIND = "StartBank"
 
@@ -142,8 +142,7 @@ class DreamRollout:
         k_use = min(k, self.context)
         frames, actions = frames[:, -k_use:], actions[:, -k_use:]
         with autocast(self.device, self.bf16):
-            z = self.world.vae.encode(frames_to_tensor(frames.to(self.device)).flatten(0, 1)[:, None])
-        z = z[:, 0].float().unflatten(0, (b, k_use))  # (b, k, c, h, w)
+            z = self.world.vae.encode_images(frames.flatten(0, 1)).unflatten(0, (b, k_use))  # (b, k, c, h, w)
         self.latent_shape = (b, 1, *z.shape[2:])
         self.cache = KVCache(self.context)
         for t in range(k_use):
@@ -186,9 +185,8 @@ class DreamRollout:
         if self.latent_shape is None:
             raise RuntimeError("call reset() before observe()")
         a = self._check_actions(actions, (self.batch,))
-        frames = torch.as_tensor(np.asarray(frames)).to(self.device)
         with autocast(self.device, self.bf16):
-            z = self.world.vae.encode(frames_to_tensor(frames)[:, None]).float()
+            z = self.world.vae.encode_images(torch.as_tensor(np.asarray(frames)))[:, None]
         return self._write(z, a).cpu().numpy()
 
     @torch.no_grad()
@@ -202,8 +200,7 @@ class DreamRollout:
                                   self.guidance, noise=self._randn(self.latent_shape))
         heads = self._write(z, a)
         with autocast(self.device, self.bf16):
-            x = self.world.vae.decode(z.float())
-        frames = tensor_to_frames(x[:, 0]).cpu().numpy()
+            frames = self.world.vae.decode_images(z[:, 0]).cpu().numpy()
         unlock = torch.sigmoid(heads[:, 0])
         # health changes come in steps of 0.1 in Crafter: round the regression to that grid
         reward = (unlock > 0.5).float() + torch.round(heads[:, 1] * 10) / 10

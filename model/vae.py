@@ -194,6 +194,15 @@ class VideoVAE(nn.Module):
             raise ValueError(f"latents must be (b, t, {self.cfg.latent_channels}, h, w), got {tuple(z.shape)}")
         return self.decode_raw(self.denormalize(z))
 
+    def encode_images(self, frames: torch.Tensor) -> torch.Tensor:
+        """uint8 frames (n, H, W, 3), each encoded as a one-frame video -> latents (n, c, h, w)."""
+        device = self.latent_shift.device
+        return self.encode(frames_to_tensor(torch.as_tensor(frames).to(device))[:, None])[:, 0].float()
+
+    def decode_images(self, z: torch.Tensor) -> torch.Tensor:
+        """Latents (n, c, h, w), one frame each -> uint8 frames (n, H, W, 3)."""
+        return tensor_to_frames(self.decode(z.float()[:, None])[:, 0])
+
     # ------------------------------------------------------------------ checkpoints
     def save(self, path: str | Path, **meta) -> None:
         save_checkpoint(path, self.state_dict(), CHECKPOINT_KIND, self.cfg, **meta)

@@ -22,7 +22,7 @@ from model.data import episode_arrays  # noqa: E402
 from model.latent_cache import LatentCache  # noqa: E402
 from model.recordings import RecordingError, list_episodes  # noqa: E402
 from model.training import autocast, pick_device  # noqa: E402
-from model.vae import VideoVAE, frames_to_tensor  # noqa: E402
+from model.vae import VideoVAE  # noqa: E402
 
 
 @torch.no_grad()
@@ -31,9 +31,8 @@ def encode_frames(vae: VideoVAE, frames: np.ndarray, batch: int = 256, bf16: boo
     device = next(vae.parameters()).device
     out = []
     for i in range(0, len(frames), batch):
-        x = frames_to_tensor(torch.from_numpy(frames[i : i + batch])).to(device)[:, None]  # (n, 1, 3, H, W)
         with autocast(device, bf16):
-            out.append(vae.encode(x)[:, 0].float().half().cpu())
+            out.append(vae.encode_images(torch.from_numpy(frames[i : i + batch])).half().cpu())
     return torch.cat(out)
 
 

@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from model.data import episode_arrays  # noqa: E402
+from model.data import actions_into_frames, episode_arrays  # noqa: E402
 from model.metrics import psnr  # noqa: E402
 from model.recordings import list_episodes  # noqa: E402
 from model.rollout import DreamRollout, WorldModel  # noqa: E402
@@ -41,7 +41,7 @@ MOVES = {1: (-1, 0), 2: (1, 0), 3: (0, -1), 4: (0, 1)}  # crafter action id -> (
 def load_starts(data: str, k: int, horizon: int, n: int, seed: int):
     """`n` windows of k + horizon frames from held-out episodes (frames, actions into each frame)."""
     rng = np.random.default_rng(seed)
-    episodes = [e for e in list_episodes(data)]
+    episodes = list_episodes(data)
     clips, acts = [], []
     for i in rng.permutation(len(episodes)):
         ep = episode_arrays(data, episodes[i])
@@ -49,13 +49,8 @@ def load_starts(data: str, k: int, horizon: int, n: int, seed: int):
         if L < k + horizon:
             continue
         s = int(rng.integers(0, L - k - horizon + 1))
-        frames = ep.frames[s : s + k + horizon]
-        into = np.full((k + horizon, ep.actions.shape[1]), -1, np.int64)
-        into[1:] = ep.actions[s : s + k + horizon - 1]
-        if s > 0:
-            into[0] = ep.actions[s - 1]
-        clips.append(frames)
-        acts.append(into)
+        clips.append(ep.frames[s : s + k + horizon])
+        acts.append(actions_into_frames(ep.actions)[s : s + k + horizon])
         if len(clips) == n:
             break
     if not clips:
@@ -95,8 +90,7 @@ def reward_precision_recall(world: WorldModel, data: str, k: int, max_frames: in
         if len(ep.frames) <= k:
             continue
         roll = DreamRollout(world, batch=1, seed=seed, context_sigma=sigma)
-        into = np.full((len(ep.frames), ep.actions.shape[1]), -1, np.int64)
-        into[1:] = ep.actions[:-1]
+        into = actions_into_frames(ep.actions)
         roll.reset(ep.frames[None, :k], into[None, :k])
         for t in range(k, len(ep.frames)):
             heads = roll.observe(ep.frames[t][None], into[t][None])[0]

@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from model.data import FrameBank  # noqa: E402
 from model.metrics import psnr  # noqa: E402
 from model.training import autocast, pick_device  # noqa: E402
-from model.vae import VideoVAE, frames_to_tensor, tensor_to_frames  # noqa: E402
+from model.vae import VideoVAE  # noqa: E402
 
 
 @torch.no_grad()
@@ -33,14 +33,14 @@ def reconstruct(vae: VideoVAE, frames: np.ndarray, batch: int, bf16: bool) -> tu
     device = next(vae.parameters()).device
     out, seconds = [], 0.0
     for i in range(0, len(frames), batch):
-        x = frames_to_tensor(torch.from_numpy(frames[i : i + batch])).to(device)[:, None]
+        x = torch.from_numpy(frames[i : i + batch])
         t0 = time.perf_counter()
         with autocast(device, bf16):
-            y = vae.decode(vae.encode(x))
+            y = vae.decode_images(vae.encode_images(x))
         if device.type == "cuda":
             torch.cuda.synchronize()
         seconds += time.perf_counter() - t0
-        out.append(tensor_to_frames(y[:, 0]).cpu().numpy())
+        out.append(y.cpu().numpy())
     return np.concatenate(out), 1000 * seconds / len(frames)
 
 

@@ -99,9 +99,9 @@ def batch_from_cache(cache: LatentCache, prev: torch.Tensor, rng, n: int, window
     return starts, z, prev[idx].to(device), cache.rewards[idx].to(device), cache.dones[idx].bool().to(device)
 
 
-def build_start_bank(recordings: str, n: int, k: int, nvec_len: int, seed: int = 0):
+def build_start_bank(recordings: str, n: int, k: int, seed: int = 0):
     """`n` real start clips of `k` frames from episode beginnings (frames + actions into them)."""
-    from model.data import episode_arrays
+    from model.data import actions_into_frames, episode_arrays
     from model.recordings import list_episodes
 
     episodes = list_episodes(recordings)
@@ -112,9 +112,7 @@ def build_start_bank(recordings: str, n: int, k: int, nvec_len: int, seed: int =
         if len(ep.frames) < k:
             continue
         frames.append(ep.frames[:k])
-        a = np.full((k, nvec_len), -1, np.int64)
-        a[1:] = ep.actions[: k - 1]
-        actions.append(a)
+        actions.append(actions_into_frames(ep.actions)[:k])
     return torch.from_numpy(np.stack(frames)), torch.from_numpy(np.stack(actions))
 
 
@@ -161,7 +159,7 @@ def train(cfg: TrainWorldConfig) -> Path:
     step = resume_state(state_path, dit, opt, KIND, cfg.resume, d.main)
     rng = np.random.default_rng([cfg.seed, d.rank, step])
     model = wrap_for_training(WorldLoss(dit, cfg.flow), d, cfg.compile)
-    bank = build_start_bank(cfg.recordings, cfg.start_bank, cfg.window - 1, len(nvec), cfg.seed) if d.main else None
+    bank = build_start_bank(cfg.recordings, cfg.start_bank, cfg.window - 1, cfg.seed) if d.main else None
     log = CsvLogger(out / "log.csv", enabled=d.main)
     bar = tqdm(total=cfg.steps, initial=step, desc="train world", disable=not (cfg.progress and d.main))
     per_rank = max(1, cfg.batch_size // d.world)
