@@ -30,7 +30,7 @@ class FlowConfig:
     logit_mean: float = 0.0
     logit_std: float = 1.0
     rollout_like: float = 0.5  # share of windows with clean-ish context and noisy last frames
-    context_noise: float = 0.1  # max sigma of context frames in those windows
+    context_noise: float = 0.2  # max sigma of context frames in those windows
     action_dropout: float = 0.1
     head_sigma: float = 0.15  # heads learn on frames at most this noisy
     unlock_pos_weight: float = 20.0

@@ -274,6 +274,17 @@ def list_episodes(folder: str | Path) -> list[EpisodeInfo]:
     return episodes
 
 
+def recorded_view(folder: str | Path, default: tuple[int, int] = (9, 9)) -> tuple[int, int]:
+    """The tile view (cols, rows) the game rendered with, from the first episode's extras.
+
+    Square Crafter recordings use 9x9; widescreen ones e.g. 13x9. Frame parsers need it.
+    """
+    view = list_episodes(folder)[0].extra.get("view", default)
+    if not (isinstance(view, (list, tuple)) and len(view) == 2 and all(isinstance(v, int) for v in view)):
+        raise RecordingError(f"{folder}: episode extra 'view' must be two ints, got {view!r}")
+    return int(view[0]), int(view[1])
+
+
 def load_episode(folder: str | Path, info: EpisodeInfo | str, size: tuple[int, int] | None = None) -> Episode:
     """Decode an episode and check that video and jsonl have the same number of frames."""
     folder = Path(folder)

@@ -70,6 +70,18 @@ class WorldModel:
     def action_nvec(self) -> tuple[int, ...]:
         return self.dit.cfg.action_nvec
 
+    @property
+    def rollout_defaults(self) -> dict:
+        """How this world is meant to be dreamed, stored with it (meta "rollout"): the noise level
+        of cached frames and whether generated frames are re-encoded (DreamRollout's arguments)."""
+        r = self.meta.get("rollout") or {}
+        if not isinstance(r, dict) or not set(r) <= {"context_sigma", "reground"}:
+            raise CheckpointError(f"world meta 'rollout' must be {{context_sigma, reground}}, got {r!r}")
+        sigma = float(r.get("context_sigma", 0.05))
+        if not 0.0 <= sigma < 1.0:
+            raise CheckpointError(f"world meta rollout.context_sigma must be in [0, 1), got {sigma}")
+        return {"context_sigma": sigma, "reground": bool(r.get("reground", False))}
+
 
 @dataclass
 class StepResult:
@@ -83,20 +95,29 @@ class DreamRollout:
     """A batch of `batch` dreams stepping together (see module docstring).
 
     steps: Euler denoising steps per frame (the speed knob); context: cached frames (defaults to
-    the model's window - 1); context_sigma: noise level at which generated frames enter the cache
-    (noise augmentation against drift; must match training, 0..FlowConfig.context_noise).
+    the model's window - 1). context_sigma and reground default to the world's `rollout_defaults`.
+    context_sigma: noise level at which generated frames enter the cache
+    (noise augmentation against drift; must match training, 0..FlowConfig.context_noise);
+    reground: re-encode each generated frame from its decoded uint8 pixels before it enters the
+    context, so the context holds latents of real-looking frames (as in training) rather than the
+    DiT's raw outputs, whose small errors otherwise compound over long dreams.
     """
 
     def __init__(self, world: WorldModel, batch: int = 1, steps: int = 2, context: int | None = None,
-                 context_sigma: float = 0.05, guidance: float = 1.0, bf16: bool = True, seed: int = 0,
-                 device: str | torch.device = "cpu"):
+                 context_sigma: float | None = None, guidance: float = 1.0, bf16: bool = True, seed: int = 0,
+                 device: str | torch.device = "cpu", reground: bool | None = None):
         self.world, self.batch, self.steps = world, batch, steps
         self.context = context or world.dit.cfg.window - 1
         if not 1 <= self.context < world.dit.cfg.window:
             raise ValueError(f"context must be in [1, {world.dit.cfg.window - 1}], got {self.context}")
         if steps < 1:
             raise ValueError(f"steps must be >= 1, got {steps}")
-        self.context_sigma, self.guidance, self.bf16 = context_sigma, guidance, bf16
+        defaults = world.rollout_defaults
+        self.context_sigma = defaults["context_sigma"] if context_sigma is None else float(context_sigma)
+        self.reground = defaults["reground"] if reground is None else bool(reground)
+        if not 0.0 <= self.context_sigma < 1.0:
+            raise ValueError(f"context_sigma must be in [0, 1), got {self.context_sigma}")
+        self.guidance, self.bf16 = guidance, bf16
         self.device = torch.device(device)
         # One generator per dream, so dream i of a batch draws the same noise as a lone dream
         # with the same seed (a vector env equals N single envs).
@@ -162,7 +183,7 @@ class DreamRollout:
             raise ValueError("reset_rows needs every dream to have a full context; reset() them all first")
         part = DreamRollout(self.world, batch=len(rows), steps=self.steps, context=self.context,
                             context_sigma=self.context_sigma, guidance=self.guidance, bf16=self.bf16,
-                            device=self.device)
+                            device=self.device, reground=self.reground)
         part.gens = [self.gens[r] for r in rows]
         part.reset(frames, actions)
         self.cache.copy_rows(list(rows), part.cache)
@@ -198,9 +219,12 @@ class DreamRollout:
         with autocast(self.device, self.bf16):
             z = sample_next_frame(self.world.dit, self.cache, a, self.latent_shape, self.steps,
                                   self.guidance, noise=self._randn(self.latent_shape))
-        heads = self._write(z, a)
         with autocast(self.device, self.bf16):
-            frames = self.world.vae.decode_images(z[:, 0]).cpu().numpy()
+            frames = self.world.vae.decode_images(z[:, 0])
+            if self.reground:
+                z = self.world.vae.encode_images(frames)[:, None]
+        heads = self._write(z, a)
+        frames = frames.cpu().numpy()
         unlock = torch.sigmoid(heads[:, 0])
         # health changes come in steps of 0.1 in Crafter: round the regression to that grid
         reward = (unlock > 0.5).float() + torch.round(heads[:, 1] * 10) / 10

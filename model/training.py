@@ -15,6 +15,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.distributed as dist
 
@@ -106,6 +107,35 @@ class CsvLogger:
             if new:
                 w.writeheader()
             w.writerow(row)
+
+
+def split_sources(sources: str, what: str = "--data") -> list[str]:
+    """Comma-separated folders (one per frame size: Sora-style size buckets) -> list."""
+    paths = [p.strip() for p in sources.split(",") if p.strip()]
+    if not paths:
+        raise ValueError(f"{what} names no folder")
+    return paths
+
+
+def bucket_probabilities(weights: str, sizes: list[int]) -> np.ndarray:
+    """Share of training steps per size bucket: `weights` comma-separated, or by `sizes` if empty."""
+    if weights:
+        try:
+            w = np.array([float(x) for x in weights.split(",")])
+        except ValueError:
+            w = np.array([])
+        if len(w) != len(sizes) or (w < 0).any() or w.sum() <= 0:
+            raise ValueError(f"--bucket-weights {weights!r}: need {len(sizes)} non-negative numbers, one per "
+                             "folder (at least one positive)")
+    else:
+        w = np.array(sizes, float)
+    return w / w.sum()
+
+
+def pick_bucket(seed: int, step: int, p: np.ndarray) -> int:
+    """The size bucket of a step. Seeded by the step alone, so every DDP rank runs the same shapes
+    and a resumed run draws what an uninterrupted one would."""
+    return int(np.random.default_rng([seed, step]).choice(len(p), p=p))
 
 
 def param_names(model: torch.nn.Module) -> dict[torch.nn.Parameter, str]:

@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from model.data import actions_into_frames, episode_arrays  # noqa: E402
 from model.metrics import psnr  # noqa: E402
-from model.recordings import list_episodes  # noqa: E402
+from model.recordings import list_episodes, recorded_view  # noqa: E402
 from model.rollout import DreamRollout, WorldModel  # noqa: E402
 from worldenv.games.crafter_parse import CrafterFrameParser  # noqa: E402
 
@@ -59,10 +59,10 @@ def load_starts(data: str, k: int, horizon: int, n: int, seed: int):
 
 
 def teacher_forced(world: WorldModel, parser, clips, acts, k: int, horizons, steps: int, seed: int,
-                   sigma: float = 0.05):
+                   roll_kw: dict | None = None):
     """Generate `max(horizons)` frames from each clip's first k real frames with the real actions."""
     b = len(clips)
-    roll = DreamRollout(world, batch=b, steps=steps, seed=seed, context_sigma=sigma)
+    roll = DreamRollout(world, batch=b, steps=steps, seed=seed, **(roll_kw or {}))
     roll.reset(clips[:, :k], acts[:, :k])
     H = max(horizons)
     dream = []
@@ -80,7 +80,7 @@ def teacher_forced(world: WorldModel, parser, clips, acts, k: int, horizons, ste
 
 
 def reward_precision_recall(world: WorldModel, data: str, k: int, max_frames: int, seed: int,
-                            sigma: float = 0.05) -> dict:
+                            roll_kw: dict | None = None) -> dict:
     """Unlock-head precision/recall on real frames of whole episodes (teacher forcing)."""
     tp = fp = fn = 0
     done_tp = done_fp = done_fn = 0
@@ -89,7 +89,7 @@ def reward_precision_recall(world: WorldModel, data: str, k: int, max_frames: in
         ep = episode_arrays(data, info)
         if len(ep.frames) <= k:
             continue
-        roll = DreamRollout(world, batch=1, seed=seed, context_sigma=sigma)
+        roll = DreamRollout(world, batch=1, seed=seed, **(roll_kw or {}))
         into = actions_into_frames(ep.actions)
         roll.reset(ep.frames[None, :k], into[None, :k])
         for t in range(k, len(ep.frames)):
@@ -131,7 +131,7 @@ def view_shift(before: np.ndarray, after: np.ndarray) -> tuple[int, int]:
 
 
 def controllability(world: WorldModel, parser, clips, acts, k: int, steps: int, seed: int,
-                    sigma: float = 0.05) -> dict:
+                    roll_kw: dict | None = None) -> dict:
     """Share of dreamed moves whose direction the inverse-dynamics check recovers."""
     b = len(clips)
     start_tiles = parser.parse(clips[:, k - 1]).tiles
@@ -139,7 +139,7 @@ def controllability(world: WorldModel, parser, clips, acts, k: int, steps: int, 
     correct = total = 0
     per_action = {}
     for action, (dx, dy) in MOVES.items():
-        roll = DreamRollout(world, batch=b, steps=steps, seed=seed, context_sigma=sigma)
+        roll = DreamRollout(world, batch=b, steps=steps, seed=seed, **(roll_kw or {}))
         roll.reset(clips[:, :k], acts[:, :k])
         gen = parser.parse(roll.step(np.full(b, action)).frames).tiles
         ok = n = 0
@@ -156,13 +156,15 @@ def controllability(world: WorldModel, parser, clips, acts, k: int, steps: int, 
 
 
 def stability(world: WorldModel, parser, clips, acts, k: int, n_steps: int, every: int, steps: int, seed: int,
-              sigma: float = 0.05):
-    """Closed-loop random-action rollout: validity and mean frame change per window of `every` steps."""
-    roll = DreamRollout(world, batch=1, steps=steps, seed=seed, context_sigma=sigma)
+              roll_kw: dict | None = None):
+    """Closed-loop random-action rollout: validity and mean frame change per window of `every` steps,
+    and the frames at those steps."""
+    roll = DreamRollout(world, batch=1, steps=steps, seed=seed, **(roll_kw or {}))
     roll.reset(clips[:1, :k], acts[:1, :k])
     rng = np.random.default_rng(seed)
     prev = clips[0, k - 1]
     curve, window, changes = [], [], []
+    snapshots = [prev]  # one frame per `every` steps, for the stability filmstrip
     curve.append({"step": 0, "validity": float(parser.tile_validity(prev[None])), "frame_change": 0.0})
     for t in tqdm(range(1, n_steps + 1), desc="stability", unit="step", leave=False):
         frame = roll.step(np.array([rng.integers(17)])).frames[0]
@@ -173,8 +175,9 @@ def stability(world: WorldModel, parser, clips, acts, k: int, n_steps: int, ever
             sample = np.stack(window[:: max(1, len(window) // 50)])
             curve.append({"step": t, "validity": float(parser.tile_validity(sample)),
                           "frame_change": float(np.mean(changes[-every:]))})
+            snapshots.append(frame)
             window = []
-    return curve
+    return curve, np.stack(snapshots)
 
 
 def filmstrip(real: np.ndarray, dream: np.ndarray, path: Path, scale: int = 2) -> None:
@@ -205,29 +208,35 @@ def side_by_side_video(real: np.ndarray, dream: np.ndarray, path: Path, scale: i
 
 def evaluate(model: str, data: str, out: str, starts: int = 16, horizons=(1, 8, 32, 128), steps: int = 2,
              stability_steps: int = 10_000, every: int = 1000, reward_frames: int = 3000, seed: int = 0,
-             context_sigma: float = 0.05) -> dict:
+             context_sigma: float | None = None, reground: bool | None = None) -> dict:
     world = WorldModel.load(model)
     k = world.dit.cfg.window - 1
-    h, w = world.frame_shape[:2]
-    parser = CrafterFrameParser(size=(w, h))
+    # How every dream here is run: the world's stored settings unless overridden.
+    roll_kw = {**world.rollout_defaults, **{k: v for k, v in (("context_sigma", context_sigma),
+                                                               ("reground", reground)) if v is not None}}
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     clips, acts = load_starts(data, k, max(horizons), starts, seed)
-    fidelity, dream = teacher_forced(world, parser, clips, acts, k, horizons, steps, seed, context_sigma)
+    # The data's own size and tile view (widescreen recordings are evaluated at their size).
+    h, w = clips.shape[2:4]
+    parser = CrafterFrameParser(size=(w, h), view=recorded_view(data))
+    fidelity, dream = teacher_forced(world, parser, clips, acts, k, horizons, steps, seed, roll_kw)
     n_show = min(16, dream.shape[1])
     filmstrip(clips[0, k : k + n_show], dream[0, :n_show], out_dir / "filmstrip.png")
     side_by_side_video(clips[0, k:], dream[0], out_dir / "real_vs_dream.mp4")
     result = {
-        "model": model, "data": data, "starts": int(len(clips)), "context": k, "denoise_steps": steps,
+        "model": model, "data": data, "frame_size": [int(w), int(h)], "starts": int(len(clips)), "context": k, "denoise_steps": steps,
         "fidelity": fidelity,
-        "context_sigma": context_sigma,
-        "reward": reward_precision_recall(world, data, k, reward_frames, seed, context_sigma),
-        "controllability": controllability(world, parser, clips, acts, k, steps, seed, context_sigma),
+        **roll_kw,
+        "reward": reward_precision_recall(world, data, k, reward_frames, seed, roll_kw),
+        "controllability": controllability(world, parser, clips, acts, k, steps, seed, roll_kw),
     }
     if stability_steps:
-        result["stability"] = stability(world, parser, clips, acts, k, stability_steps, every, steps, seed,
-                                        context_sigma)
+        result["stability"], snaps = stability(world, parser, clips, acts, k, stability_steps, every, steps,
+                                               seed, roll_kw)
+        # top: the real start frame repeated; bottom: the dream every `every` steps
+        filmstrip(np.repeat(snaps[:1], len(snaps), 0), snaps, out_dir / "stability_filmstrip.png")
     result["seconds"] = time.time() - t0
     (out_dir / "eval.json").write_text(json.dumps(result, indent=1))
     print_table(result)
@@ -261,13 +270,16 @@ def main(argv=None) -> dict:
     p.add_argument("--every", type=int, default=1000)
     p.add_argument("--reward-frames", type=int, default=3000)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--context-sigma", type=float, default=0.05, help="noise on cached frames (DreamEnv's default)")
+    p.add_argument("--context-sigma", type=float, default=None,
+                   help="noise on cached frames (default: the world's stored setting)")
+    p.add_argument("--reground", action=argparse.BooleanOptionalAction, default=None,
+                   help="re-encode each dreamed frame from its pixels before it enters the context")
     p.add_argument("--threads", type=int, default=0)
     a = p.parse_args(argv)
     if a.threads:
         torch.set_num_threads(a.threads)
     return evaluate(a.model, a.data, a.out, a.starts, tuple(a.horizons), a.steps, a.stability_steps, a.every,
-                    a.reward_frames, a.seed, a.context_sigma)
+                    a.reward_frames, a.seed, a.context_sigma, a.reground)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,9 @@
 - backward extension / connect: tile accuracy at the joins (generated frame next to a given one).
 - loop: tile accuracy between the last and the first frame.
 - edit: caption consistency of the edited clip and tile accuracy vs the input (structure kept).
+- sizes: text-to-video at each of SIZES (square and widescreen sizes seen in training, and a
+  wider one never seen): tile validity (share of tiles that look like a real Crafter tile) and
+  caption consistency, parsed with the tile view a Crafter render of that size has.
 """
 
 from __future__ import annotations
@@ -35,6 +38,12 @@ PROMPTS = [  # (training-style caption, paraphrase with the same facts)
     ("Day in stone and cave paths.", "daytime in rocky mountains with tunnels"),
     ("Day in sand and water.", "a sunny beach by the sea"),
 ]
+
+SIZES = {  # (W, H) -> Crafter tile view (cols, rows) that renders 7-px tiles at that size
+    "64x64": ((64, 64), (9, 9)),  # trained
+    "96x64": ((96, 64), (13, 9)),  # trained (widescreen recordings)
+    "128x64": ((128, 64), (18, 9)),  # never seen in training
+}
 
 
 def consistency(parser, frames: np.ndarray, prompt: str) -> float:
@@ -82,6 +91,16 @@ def main(argv=None) -> dict:
             r["text"]["paraphrased"].append(consistency(parser, gen.text_to_video(world, para, W, a.steps, s), para))
             # baseline: the same facts checked on frames generated without any prompt
             r["text"]["no_prompt"].append(consistency(parser, gen.text_to_video(world, "", W, a.steps, s), seen))
+    r["sizes"] = {}
+    for name, (size, view) in SIZES.items():
+        p_size = CrafterFrameParser(size=size, view=view)
+        valid, cons = [], []
+        for seen, _ in PROMPTS:
+            for s in range(a.seeds):
+                frames = gen.text_to_video(world, seen, W, a.steps, s, size)
+                valid.append(p_size.tile_validity(frames))
+                cons.append(consistency(p_size, frames, seen))
+        r["sizes"][name] = {"tile_validity": float(np.mean(valid)), "caption_consistency": float(np.nanmean(cons))}
     half = W // 2
     back, conn_a, conn_b, loops, edit_c, edit_t = [], [], [], [], [], []
     for i, c in enumerate(clips):
@@ -109,6 +128,9 @@ def main(argv=None) -> dict:
     for k, v in r.items():
         if not isinstance(v, dict):
             print(f"{k:<32} {v:.3f}" if isinstance(v, float) else f"{k:<32} {v}")
+    for name, m in r["sizes"].items():
+        print(f"text-to-video {name:<18} tile validity {m['tile_validity']:.3f}, "
+              f"caption consistency {m['caption_consistency']:.3f}")
     Path(a.json).parent.mkdir(parents=True, exist_ok=True)
     Path(a.json).write_text(json.dumps(r, indent=1))
     print(f"wrote {a.json}")

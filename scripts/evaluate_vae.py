@@ -54,10 +54,11 @@ def evaluate(vae_path: str, data: str, n_frames: int = 2000, batch: int = 256, b
     # warm-up so one-off allocation does not count as speed
     reconstruct(vae, real[:batch], batch, bf16)
     recon, ms = reconstruct(vae, real, batch, bf16)
+    from model.recordings import recorded_view
     from worldenv.games.crafter_parse import CrafterFrameParser
 
     h, w = real.shape[1:3]
-    parser = CrafterFrameParser(size=(w, h))
+    parser = CrafterFrameParser(size=(w, h), view=recorded_view(data))
     p_real, p_rec = parser.parse(real), parser.parse(recon)
     tile_acc = float((p_real.tiles == p_rec.tiles).mean())
     inv_acc = float((p_real.inventory == p_rec.inventory).mean())

@@ -2,6 +2,8 @@
 
     python scripts/train_vae.py --data data/crafter --out runs/vae --steps 20000
     python scripts/train_vae.py --data data/crafter --out runs/vae --resume      # continue a run
+    python scripts/train_vae.py --data data/crafter,data/crafter_wide --bucket-weights 0.7,0.3 ...
+                                     # several frame sizes: each step draws one folder's size
     torchrun --nproc_per_node=2 scripts/train_vae.py --data data/crafter ...      # DDP (gloo/nccl)
 
 Writes `<out>/last.safetensors` (weights + optimizer + step, every `--ckpt-every` steps,
@@ -29,11 +31,14 @@ from model.data import FrameBank  # noqa: E402
 from model.training import (  # noqa: E402
     CsvLogger,
     autocast,
+    bucket_probabilities,
     cleanup_distributed,
     cosine_lr,
+    pick_bucket,
     resume_state,
     save_training_state,
     setup_distributed,
+    split_sources,
     wrap_for_training,
 )
 from model.vae import VAEConfig, VideoVAE, frames_to_tensor  # noqa: E402
@@ -45,7 +50,8 @@ KIND = "VideoVAE"
 class TrainVAEConfig:
     """Training run of the VideoVAE; every field is a flag (`--batch-size` for `batch_size`)."""
 
-    data: str = "data/crafter"
+    data: str = "data/crafter"  # one recordings folder, or several (comma-separated) of other sizes
+    bucket_weights: str = ""  # comma-separated share of steps per folder; empty = by frame count
     out: str = "runs/vae"
     steps: int = 20_000
     batch_size: int = 64
@@ -116,7 +122,8 @@ def train(cfg: TrainVAEConfig) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed + d.rank)
     clip_len = 1 if cfg.vae.temporal_factor == 1 else 1 + cfg.groups * cfg.vae.temporal_factor
-    bank = FrameBank(cfg.data, cfg.max_frames, progress=cfg.progress and d.main)
+    banks = [FrameBank(f, cfg.max_frames, progress=cfg.progress and d.main) for f in split_sources(cfg.data)]
+    bank_p = bucket_probabilities(cfg.bucket_weights, [len(b) for b in banks])
     if cfg.init:
         vae = VideoVAE.load(cfg.init).train()
         cfg.vae = vae.cfg
@@ -146,6 +153,7 @@ def train(cfg: TrainVAEConfig) -> Path:
     while step < cfg.steps:
         for g in opt.param_groups:
             g["lr"] = cosine_lr(step, cfg.lr, cfg.warmup, cfg.steps)
+        bank = banks[pick_bucket(cfg.seed, step, bank_p)]
         x = frames_to_tensor(bank.sample_clips(rng, per_rank, clip_len)).to(d.device)
         with autocast(d.device, cfg.bf16):
             loss, stats = model(x)
@@ -165,7 +173,7 @@ def train(cfg: TrainVAEConfig) -> Path:
     if d.main:
         vae.eval()
         if not cfg.decoder_only:
-            shift, scale = latent_stats(vae, bank, clip_len, np.random.default_rng(cfg.seed), bf16=cfg.bf16)
+            shift, scale = latent_stats(vae, banks[0], clip_len, np.random.default_rng(cfg.seed), bf16=cfg.bf16)
             vae.latent_shift.copy_(shift)
             vae.latent_scale.copy_(scale)
         vae.save(final, steps=step, data=str(cfg.data))

@@ -3,6 +3,11 @@
     python scripts/train_world.py --latents data/crafter_latents --vae runs/vae_crafter/vae.safetensors \
         --recordings data/crafter --out runs/world --preset S --steps 20000
     python scripts/train_world.py ... --resume                 # continue from <out>/last.safetensors
+    python scripts/train_world.py ... --init runs/world/last.safetensors   # new run from trained weights
+
+Several sizes (Sora-style native aspect ratios, one model): give several caches, e.g.
+`--latents data/crafter_latents,data/crafter_wide_latents --bucket-weights 0.8,0.2`. Each step
+draws one cache (a size bucket) and a batch of windows from it; RoPE makes any token grid valid.
     torchrun --nproc_per_node=2 scripts/train_world.py ...     # DDP (gloo on CPU, nccl on GPU)
 
 Writes `<out>/last.safetensors` (weights + optimizer + step; atomically every --ckpt-every steps),
@@ -31,11 +36,14 @@ from model.text import VOCAB, caption_ids, ids_to_tokens  # noqa: E402
 from model.training import (  # noqa: E402
     CsvLogger,
     autocast,
+    bucket_probabilities,
     cleanup_distributed,
     cosine_lr,
+    pick_bucket,
     resume_state,
     save_training_state,
     setup_distributed,
+    split_sources,
     wrap_for_training,
 )
 
@@ -46,7 +54,8 @@ KIND = "SpacetimeDiT"
 class TrainWorldConfig:
     """Training run of the world model; every field is a flag."""
 
-    latents: str = "data/crafter_latents"
+    latents: str = "data/crafter_latents"  # one cache, or several (comma-separated) of other sizes
+    bucket_weights: str = ""  # comma-separated share of steps per cache; empty = by frame count
     vae: str = "runs/vae_crafter/vae.safetensors"
     recordings: str = "data/crafter"  # for the start-frame bank of the exported world
     out: str = "runs/world"
@@ -64,12 +73,17 @@ class TrainWorldConfig:
     start_bank: int = 64  # start clips in the exported world
     captions: bool = True  # condition on caption fact tokens (model/text.py)
     caption_dropout: float = 0.3  # share of batches without captions (the rollout's condition)
+    # How the exported world is dreamed (stored in it; DreamRollout's defaults): keep the cached
+    # frames' noise within the training range (--context-noise).
+    rollout_context_sigma: float = 0.15
+    rollout_reground: bool = True
     seed: int = 0
     bf16: bool = True
     compile: bool = False
     device: str = "auto"
     threads: int = 0
     resume: bool = False
+    init: str = ""  # start from these DiT weights (a training state or a world's dit.safetensors)
     progress: bool = True
     flow: FlowConfig = field(default_factory=FlowConfig)
 
@@ -99,6 +113,56 @@ def batch_from_cache(cache: LatentCache, prev: torch.Tensor, rng, n: int, window
     return starts, z, prev[idx].to(device), cache.rewards[idx].to(device), cache.dones[idx].bool().to(device)
 
 
+@dataclass
+class SizeBucket:
+    """One latent cache (all frames of one size) with what training reads from it."""
+
+    path: str
+    cache: LatentCache
+    prev: torch.Tensor  # action that led to each frame
+    cap_ids: torch.Tensor | None  # caption fact ids per frame
+
+
+def load_buckets(cfg: "TrainWorldConfig") -> tuple[list[SizeBucket], np.ndarray]:
+    """The caches named by --latents and the share of steps each gets; checks they agree."""
+    paths = split_sources(cfg.latents, "--latents")
+    buckets = []
+    for path in paths:
+        cache = LatentCache.load(path)
+        cap_ids = None
+        if cfg.captions:
+            if len(cache.captions) != len(cache):
+                raise ValueError(f"{path}: captions.jsonl has {len(cache.captions)} lines for {len(cache)} frames")
+            cap_ids = caption_ids(cache.captions, 16)  # computed once; a window's first frame conditions it
+        buckets.append(SizeBucket(path, cache, previous_actions(cache), cap_ids))
+    first = buckets[0].cache
+    for b in buckets[1:]:
+        if b.cache.latents.shape[1] != first.latents.shape[1]:
+            raise ValueError(f"{b.path}: {b.cache.latents.shape[1]} latent channels, {paths[0]} has "
+                             f"{first.latents.shape[1]}; all caches must come from one VAE")
+        if list(b.cache.meta["action_nvec"]) != list(first.meta["action_nvec"]):
+            raise ValueError(f"{b.path}: action parts {b.cache.meta['action_nvec']} differ from "
+                             f"{paths[0]}'s {first.meta['action_nvec']}")
+    return buckets, bucket_probabilities(cfg.bucket_weights, [len(b.cache) for b in buckets])
+
+
+def init_weights(dit: SpacetimeDiT, path: str) -> None:
+    """Copy trained weights into `dit`: from a training state (<out>/last.safetensors) or a DiT
+    checkpoint (a world's dit.safetensors). Shapes must match; the window may differ (RoPE)."""
+    from model.checkpoint import CheckpointError, load_checkpoint, load_state_strict
+
+    try:
+        tensors, _ = load_checkpoint(path, f"{KIND}/train")
+        weights = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
+    except CheckpointError as train_error:
+        try:
+            tensors, _ = load_checkpoint(path, KIND)
+        except CheckpointError:
+            raise train_error from None
+        weights = tensors
+    load_state_strict(dit, {k: v.float() if v.is_floating_point() else v for k, v in weights.items()}, path)
+
+
 def build_start_bank(recordings: str, n: int, k: int, seed: int = 0):
     """`n` real start clips of `k` frames from episode beginnings (frames + actions into them)."""
     from model.data import actions_into_frames, episode_arrays
@@ -124,7 +188,8 @@ def export_world(dit: SpacetimeDiT, cfg: TrainWorldConfig, step: int, bank) -> P
     tmp = Path(cfg.out) / "world.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     world = WorldModel(VideoVAE.load(cfg.vae), dit, bank[0], bank[1], {})
-    world.save(tmp, steps=step, latents=cfg.latents, preset=cfg.preset)
+    rollout = {"context_sigma": cfg.rollout_context_sigma, "reground": cfg.rollout_reground}
+    world.save(tmp, steps=step, latents=cfg.latents, preset=cfg.preset, rollout=rollout)
     shutil.rmtree(folder, ignore_errors=True)
     tmp.rename(folder)
     return folder
@@ -135,22 +200,22 @@ def train(cfg: TrainWorldConfig) -> Path:
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed + d.rank)
-    cache = LatentCache.load(cfg.latents)
-    prev = previous_actions(cache)
-    c, h, w = cache.latents.shape[1:]
-    nvec = tuple(cache.meta["action_nvec"])
-    text = {}
-    if cfg.captions:
-        if len(cache.captions) != len(cache):
-            raise ValueError(f"{cfg.latents}: captions.jsonl has {len(cache.captions)} lines for {len(cache)} frames")
-        # Fact ids of every frame's caption, computed once (the window's first frame conditions it).
-        text = {"caption_dim": len(VOCAB), "max_caption_tokens": 16}
-        cap_ids = caption_ids(cache.captions, 16)
+    buckets, bucket_p = load_buckets(cfg)
+    c = buckets[0].cache.latents.shape[1]
+    nvec = tuple(buckets[0].cache.meta["action_nvec"])
+    text = {"caption_dim": len(VOCAB), "max_caption_tokens": 16} if cfg.captions else {}
     dit_cfg = preset(cfg.preset, latent_channels=c, patch=cfg.patch, window=cfg.window, action_nvec=nvec, **text)
-    dit = SpacetimeDiT(dit_cfg).to(d.device)
+    dit = SpacetimeDiT(dit_cfg)
+    if cfg.init and not (cfg.resume and (out / "last.safetensors").exists()):
+        init_weights(dit, cfg.init)
+        if d.main:
+            print(f"initialised from {cfg.init}")
+    dit = dit.to(d.device)
     if d.main:
         n_params = sum(p.numel() for p in dit.parameters())
-        print(f"SpacetimeDiT-{cfg.preset}: {n_params / 1e6:.1f}M params; cache {len(cache)} frames, latents {c}x{h}x{w}")
+        sizes = ", ".join(f"{b.path} {len(b.cache)} frames {tuple(b.cache.latents.shape[1:])} p={p:.2f}"
+                          for b, p in zip(buckets, bucket_p, strict=True))
+        print(f"SpacetimeDiT-{cfg.preset}: {n_params / 1e6:.1f}M params; caches: {sizes}")
     decay = [p for n, p in dit.named_parameters() if p.ndim >= 2]
     no_decay = [p for n, p in dit.named_parameters() if p.ndim < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
@@ -166,10 +231,12 @@ def train(cfg: TrainWorldConfig) -> Path:
     while step < cfg.steps:
         for g in opt.param_groups:
             g["lr"] = cosine_lr(step, cfg.lr, cfg.warmup, cfg.steps)
-        starts, z, actions, rewards, dones = batch_from_cache(cache, prev, rng, per_rank, cfg.window, d.device)
+        bucket = buckets[pick_bucket(cfg.seed, step, bucket_p)]
+        starts, z, actions, rewards, dones = batch_from_cache(bucket.cache, bucket.prev, rng, per_rank,
+                                                              cfg.window, d.device)
         captions = None
         if cfg.captions and rng.random() >= cfg.caption_dropout:
-            captions = ids_to_tokens(cap_ids[starts]).to(d.device)
+            captions = ids_to_tokens(bucket.cap_ids[starts]).to(d.device)
         with autocast(d.device, cfg.bf16):
             loss, stats = model(z, actions, rewards, dones, captions)
         opt.zero_grad(set_to_none=True)
@@ -194,7 +261,11 @@ def train(cfg: TrainWorldConfig) -> Path:
 
 
 def parse_args(argv=None) -> TrainWorldConfig:
-    return parse_nested_config(__doc__, TrainWorldConfig, "flow", FlowConfig, argv)
+    cfg = parse_nested_config(__doc__, TrainWorldConfig, "flow", FlowConfig, argv)
+    if not 0.0 <= cfg.rollout_context_sigma <= cfg.flow.context_noise:
+        raise SystemExit(f"error: --rollout-context-sigma {cfg.rollout_context_sigma} must be in "
+                         f"[0, --context-noise {cfg.flow.context_noise}]: the model never saw noisier context")
+    return cfg
 
 
 if __name__ == "__main__":

@@ -150,7 +150,7 @@ def test_a_few_training_steps_lower_the_loss():
     rewards, dones = torch.zeros(16, 5), torch.zeros(16, 5, dtype=torch.bool)
     losses = []
     g = torch.Generator().manual_seed(0)
-    for _ in range(60):
+    for _ in range(100):
         torch.manual_seed(int(torch.randint(0, 10_000, (1,), generator=g)))
         loss, stats = flow_loss(m, z0, acts, rewards, dones, FlowConfig())
         opt.zero_grad()

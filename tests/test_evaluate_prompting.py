@@ -15,3 +15,5 @@ def test_prompting_evaluation_end_to_end(tiny_world, tmp_path):
     saved = json.loads((tmp_path / "p.json").read_text())
     assert 0 <= saved["loop_last_vs_first_tile_acc"] <= 1 and r["clips"] == 1
     assert len(saved["text"]["seen"]) == len(evaluate_prompting.PROMPTS)
+    assert set(saved["sizes"]) == set(evaluate_prompting.SIZES)
+    assert all(0 <= m["tile_validity"] <= 1 for m in saved["sizes"].values())

@@ -105,7 +105,8 @@ class DreamEnv(RendersFrames, gym.Env):
     `steps` (denoising steps per frame, 1-4: the speed knob), `context` (frames in the KV cache),
     `device` ("cpu", "cuda", "auto"), `max_episode_steps` (10,000), `render_mode`
     ("rgb_array" or "human"), `bf16` (bfloat16 autocast), `context_sigma` (noise on cached
-    frames against drift).
+    frames against drift) and `reground` (re-encode each dreamed frame from its pixels); these
+    two default to the settings stored with the world.
 
     ## Version History
     - v0: first release (Crafter world model, Discrete(17)).
@@ -115,7 +116,8 @@ class DreamEnv(RendersFrames, gym.Env):
 
     def __init__(self, world: str | Path | None = None, steps: int = 2, context: int | None = None,
                  device: str = "cpu", max_episode_steps: int = 10_000, render_mode: str | None = None,
-                 bf16: bool = True, context_sigma: float = 0.05, _world_model=None):
+                 bf16: bool = True, context_sigma: float | None = None, reground: bool | None = None,
+                 _world_model=None):
         from model.rollout import DreamRollout
 
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
@@ -123,7 +125,8 @@ class DreamEnv(RendersFrames, gym.Env):
         self.device = resolve_device(device)
         self.world = _world_model or load_world(world, self.device)
         self.rollout = DreamRollout(self.world, batch=1, steps=steps, context=context, bf16=bf16,
-                                    context_sigma=context_sigma, device=self.device)
+                                    context_sigma=context_sigma, reground=reground,
+                                    device=self.device)
         self.observation_space = spaces.Box(0, 255, self.world.frame_shape, np.uint8)
         self.action_space = action_space_for(self.world.action_nvec)
         self.max_episode_steps = max_episode_steps

@@ -26,8 +26,8 @@ class DreamVectorEnv(VectorEnv):
 
     def __init__(self, num_envs: int = 8, world: str | Path | None = None, steps: int = 2,
                  context: int | None = None, device: str = "cpu", max_episode_steps: int = 10_000,
-                 bf16: bool = True, context_sigma: float = 0.05, render_mode: str | None = None,
-                 _world_model=None):
+                 bf16: bool = True, context_sigma: float | None = None, reground: bool | None = None,
+                 render_mode: str | None = None, _world_model=None):
         from model.rollout import DreamRollout
 
         if num_envs < 1:
@@ -36,7 +36,8 @@ class DreamVectorEnv(VectorEnv):
         self.device = resolve_device(device)
         self.world = _world_model or load_world(world, self.device)
         self.rollout = DreamRollout(self.world, batch=num_envs, steps=steps, context=context, bf16=bf16,
-                                    context_sigma=context_sigma, device=self.device)
+                                    context_sigma=context_sigma, reground=reground,
+                                    device=self.device)
         self.single_observation_space = gym.spaces.Box(0, 255, self.world.frame_shape, np.uint8)
         self.single_action_space = action_space_for(self.world.action_nvec)
         self.observation_space = batch_space(self.single_observation_space, num_envs)

@@ -1,0 +1,47 @@
+"""DreamRollout options stored with a world: context noise and re-grounding of dreamed frames."""
+
+import numpy as np
+import pytest
+import torch
+
+from model.checkpoint import CheckpointError
+from model.rollout import DreamRollout, WorldModel
+
+
+def _start(world):
+    return world.start_frames[:1].numpy(), world.start_actions[:1].numpy()
+
+
+def test_reground_puts_the_encoding_of_the_shown_frame_into_the_context(tiny_world):
+    """With reground, stepping equals observing the frame the player was shown; without, it does not."""
+    world = WorldModel.load(tiny_world)
+    for reground in (True, False):
+        dreamer = DreamRollout(world, steps=1, seed=3, context_sigma=0.0, reground=reground)
+        dreamer.reset(*_start(world))
+        shown = dreamer.step(np.array([2])).frames
+        watcher = DreamRollout(world, steps=1, seed=3, context_sigma=0.0)
+        watcher.reset(*_start(world))
+        watcher.observe(shown, np.array([2]))
+        same = all(torch.equal(a, b) for a, b in zip(dreamer.cache.k, watcher.cache.k, strict=True))
+        assert same == reground
+
+
+def test_rollout_settings_come_from_the_world_unless_given(tiny_world):
+    world = WorldModel.load(tiny_world)
+    assert DreamRollout(world).context_sigma == 0.05 and not DreamRollout(world).reground  # no stored settings
+    world.meta["rollout"] = {"context_sigma": 0.15, "reground": True}
+    roll = DreamRollout(world)
+    assert roll.context_sigma == 0.15 and roll.reground
+    roll = DreamRollout(world, context_sigma=0.0, reground=False)
+    assert roll.context_sigma == 0.0 and not roll.reground
+    with pytest.raises(ValueError, match="context_sigma must be in"):
+        DreamRollout(world, context_sigma=1.5)
+    world.meta["rollout"] = {"context_sigma": 0.15, "regrund": True}
+    with pytest.raises(CheckpointError, match="rollout"):
+        DreamRollout(world)
+
+
+def test_stored_settings_survive_save_and_load(tiny_world, tmp_path):
+    world = WorldModel.load(tiny_world)
+    world.save(tmp_path / "w", rollout={"context_sigma": 0.1, "reground": True})
+    assert WorldModel.load(tmp_path / "w").rollout_defaults == {"context_sigma": 0.1, "reground": True}

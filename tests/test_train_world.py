@@ -1,0 +1,98 @@
+"""train_world.py: several frame sizes in one model (size buckets) and starting from trained weights."""
+
+import numpy as np
+import pytest
+import torch
+from collect import CollectConfig, collect
+from encode_latents import encode_folder
+from train_world import init_weights, load_buckets, parse_args, train
+
+from model.checkpoint import CheckpointError, load_checkpoint
+from model.dit import DiTConfig, SpacetimeDiT
+from model.rollout import WorldModel
+
+
+@pytest.fixture(scope="module")
+def two_sizes(tmp_path_factory, tiny_world):
+    """Latent caches of square 64x64 and widescreen 96x64 Crafter recordings (13x9 tile view)."""
+    root = tmp_path_factory.mktemp("sizes")
+    vae = str(tiny_world / "vae.safetensors")
+    caches = []
+    for name, size, view in (("square", (64, 64), (9, 9)), ("wide", (96, 64), (13, 9))):
+        rec = root / f"rec_{name}"
+        collect(CollectConfig(episodes=2, policy="random", out=str(rec), seed=3, workers=1, max_steps=24,
+                              area=(32, 32), size=size, view=view), progress=False)
+        encode_folder(vae, str(rec), str(root / f"lat_{name}"), progress=False)
+        caches.append(str(root / f"lat_{name}"))
+    return root, caches
+
+
+def test_buckets_load_with_their_sizes_and_weights(two_sizes):
+    _, caches = two_sizes
+    cfg = parse_args(["--latents", ",".join(caches), "--bucket-weights", "3,1"])
+    buckets, p = load_buckets(cfg)
+    assert [tuple(b.cache.latents.shape[2:]) for b in buckets] == [(8, 8), (8, 12)]
+    assert np.allclose(p, [0.75, 0.25])
+    with pytest.raises(ValueError, match="one per folder"):
+        load_buckets(parse_args(["--latents", ",".join(caches), "--bucket-weights", "1"]))
+    with pytest.raises(ValueError, match="names no folder"):
+        load_buckets(parse_args(["--latents", " , "]))
+
+
+def test_one_model_trains_on_two_sizes_then_continues_from_its_weights(two_sizes, tiny_world, capsys):
+    root, caches = two_sizes
+    common = ["--latents", ",".join(caches), "--bucket-weights", "1,1", "--vae", str(tiny_world / "vae.safetensors"),
+              "--recordings", str(root / "rec_square"), "--preset", "XS", "--window", "4", "--batch-size", "2",
+              "--start-bank", "2", "--log-every", "1", "--no-progress", "--threads", "1", "--warmup", "1"]
+    first = root / "first"
+    train(parse_args(common + ["--out", str(first), "--steps", "6"]))
+    assert "p=0.50" in capsys.readouterr().out
+    world = WorldModel.load(first / "world")
+    # The trained model samples both sizes (and one it never saw) through the same weights.
+    for h, w in ((8, 8), (8, 12), (6, 10)):
+        z = torch.randn(1, 2, world.dit.cfg.latent_channels, h, w)
+        v, heads = world.dit(z, torch.rand(1, 2), torch.zeros(1, 2, 1, dtype=torch.long))
+        assert v.shape == z.shape and torch.isfinite(v).all()
+
+    second = root / "second"
+    train(parse_args(common + ["--out", str(second), "--steps", "2", "--init", str(first / "last.safetensors")]))
+    assert "initialised from" in capsys.readouterr().out
+    # --init copies every weight, from a training state or from the exported (bf16) world.
+    state, _ = load_checkpoint(first / "last.safetensors", "SpacetimeDiT/train")
+    from_state, from_world = SpacetimeDiT(world.dit.cfg), SpacetimeDiT(world.dit.cfg)
+    init_weights(from_state, str(first / "last.safetensors"))
+    init_weights(from_world, str(first / "world" / "dit.safetensors"))
+    for name, a in from_state.state_dict().items():
+        assert torch.equal(a, state[f"model.{name}"]), name
+        assert torch.allclose(a, from_world.state_dict()[name], atol=1e-2, rtol=1e-2), name
+
+
+def test_init_rejects_weights_of_another_shape(tmp_path, tiny_world):
+    other = SpacetimeDiT(DiTConfig(latent_channels=4, patch=2, dim=64, depth=1, heads=2, window=4))
+    other.save(tmp_path / "other.safetensors")
+    dit = SpacetimeDiT(DiTConfig(latent_channels=4, patch=2, dim=32, depth=2, heads=2, window=4))
+    with pytest.raises(CheckpointError, match="do not fit"):
+        init_weights(dit, str(tmp_path / "other.safetensors"))
+    (tmp_path / "junk.safetensors").write_bytes(b"junk")
+    with pytest.raises(CheckpointError, match="corrupt"):
+        init_weights(dit, str(tmp_path / "junk.safetensors"))
+
+
+def test_vae_trains_on_two_sizes(two_sizes, tiny_world, tmp_path):
+    """Decoder-only VAE fine-tuning over square and widescreen recordings in one run."""
+    from train_vae import parse_args as vae_args
+    from train_vae import train as train_vae
+
+    from model.vae import VideoVAE
+
+    root, _ = two_sizes
+    out = tmp_path / "vae"
+    train_vae(vae_args(["--data", f"{root / 'rec_square'},{root / 'rec_wide'}", "--bucket-weights", "1,1",
+                        "--out", str(out), "--init", str(tiny_world / "vae.safetensors"), "--decoder-only",
+                        "--steps", "4", "--batch-size", "2", "--log-every", "1", "--no-progress", "--threads", "1"]))
+    vae = VideoVAE.load(out / "vae.safetensors")
+    before = VideoVAE.load(tiny_world / "vae.safetensors")
+    assert torch.equal(vae.latent_scale, before.latent_scale)  # the latent space is kept
+    for w in (64, 96):
+        x = torch.zeros(1, 1, 3, 64, w)
+        assert vae.decode(vae.encode(x)).shape == x.shape
