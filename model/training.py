@@ -183,5 +183,6 @@ def wrap_for_training(loss_module: torch.nn.Module, d: Dist, compile: bool) -> t
     model = loss_module
     if d.world > 1:
         ids = [d.device.index] if d.device.type == "cuda" else None
-        model = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
+        # Some steps leave parameters unused (e.g. caption layers on caption-dropped batches).
+        model = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids, find_unused_parameters=True)
     return torch.compile(model) if compile else model

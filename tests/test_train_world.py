@@ -96,3 +96,27 @@ def test_vae_trains_on_two_sizes(two_sizes, tiny_world, tmp_path):
     for w in (64, 96):
         x = torch.zeros(1, 1, 3, 64, w)
         assert vae.decode(vae.encode(x)).shape == x.shape
+
+
+def test_torchrun_two_ranks_with_captions_and_two_sizes(two_sizes, tiny_world, tmp_path):
+    """DDP over 2 CPU ranks (gloo): caption-dropped steps leave caption layers unused, and both
+    size buckets run; the run must finish and export a world."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root, caches = two_sizes
+    repo = Path(__file__).resolve().parents[1]
+    torchrun = Path(sys.executable).with_name("torchrun")
+    out = tmp_path / "ddp"
+    cmd = [str(torchrun), "--standalone", "--nproc_per_node=2", "scripts/train_world.py",
+           "--latents", ",".join(caches), "--bucket-weights", "1,1", "--vae", str(tiny_world / "vae.safetensors"),
+           "--recordings", str(root / "rec_square"), "--out", str(out), "--preset", "XS", "--window", "4",
+           "--steps", "6", "--batch-size", "4", "--caption-dropout", "0.5", "--start-bank", "2",
+           "--log-every", "1", "--no-progress", "--threads", "1"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    r = subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert (out / "world" / "dit.safetensors").exists()
+    assert len((out / "log.csv").read_text().splitlines()) == 7  # header + 6 steps
