@@ -22,6 +22,8 @@ from model.training import autocast
 from model.vae import VideoVAE
 
 START_BANK_KIND = "StartBank"
+# DreamRollout settings a world folder may store (its "rollout" meta); these are the defaults.
+ROLLOUT_SETTINGS = {"context_sigma": 0.05, "reground": False, "guidance": 1.0}
 
 
 @dataclass
@@ -73,14 +75,20 @@ class WorldModel:
     @property
     def rollout_defaults(self) -> dict:
         """How this world is meant to be dreamed, stored with it (meta "rollout"): the noise level
-        of cached frames and whether generated frames are re-encoded (DreamRollout's arguments)."""
+        of cached frames, whether generated frames are re-encoded, and the action guidance scale
+        (DreamRollout's arguments)."""
         r = self.meta.get("rollout") or {}
-        if not isinstance(r, dict) or not set(r) <= {"context_sigma", "reground"}:
-            raise CheckpointError(f"world meta 'rollout' must be {{context_sigma, reground}}, got {r!r}")
-        sigma = float(r.get("context_sigma", 0.05))
-        if not 0.0 <= sigma < 1.0:
-            raise CheckpointError(f"world meta rollout.context_sigma must be in [0, 1), got {sigma}")
-        return {"context_sigma": sigma, "reground": bool(r.get("reground", False))}
+        if not isinstance(r, dict) or not set(r) <= set(ROLLOUT_SETTINGS):
+            raise CheckpointError(f"world meta 'rollout' may only hold {sorted(ROLLOUT_SETTINGS)}, got {r!r}")
+        out = {**ROLLOUT_SETTINGS, **r}
+        try:
+            out = {"context_sigma": float(out["context_sigma"]), "reground": bool(out["reground"]),
+                   "guidance": float(out["guidance"])}
+        except (TypeError, ValueError):
+            raise CheckpointError(f"world meta 'rollout' has a value of the wrong type: {r!r}") from None
+        if not 0.0 <= out["context_sigma"] < 1.0 or out["guidance"] < 0:
+            raise CheckpointError(f"world meta 'rollout' out of range (context_sigma in [0, 1), guidance >= 0): {r!r}")
+        return out
 
 
 @dataclass
@@ -95,7 +103,9 @@ class DreamRollout:
     """A batch of `batch` dreams stepping together (see module docstring).
 
     steps: Euler denoising steps per frame (the speed knob); context: cached frames (defaults to
-    the model's window - 1). context_sigma and reground default to the world's `rollout_defaults`.
+    the model's window - 1). context_sigma, reground and guidance default to the world's
+    `rollout_defaults`. guidance: classifier-free guidance scale on the action (1 = none; larger
+    follows the action more strongly, at twice the denoising cost).
     context_sigma: noise level at which generated frames enter the cache
     (noise augmentation against drift; must match training, 0..FlowConfig.context_noise);
     reground: re-encode each generated frame from its decoded uint8 pixels before it enters the
@@ -104,7 +114,7 @@ class DreamRollout:
     """
 
     def __init__(self, world: WorldModel, batch: int = 1, steps: int = 2, context: int | None = None,
-                 context_sigma: float | None = None, guidance: float = 1.0, bf16: bool = True, seed: int = 0,
+                 context_sigma: float | None = None, guidance: float | None = None, bf16: bool = True, seed: int = 0,
                  device: str | torch.device = "cpu", reground: bool | None = None):
         self.world, self.batch, self.steps = world, batch, steps
         self.context = context or world.dit.cfg.window - 1
@@ -117,7 +127,8 @@ class DreamRollout:
         self.reground = defaults["reground"] if reground is None else bool(reground)
         if not 0.0 <= self.context_sigma < 1.0:
             raise ValueError(f"context_sigma must be in [0, 1), got {self.context_sigma}")
-        self.guidance, self.bf16 = guidance, bf16
+        self.guidance = defaults["guidance"] if guidance is None else float(guidance)
+        self.bf16 = bf16
         self.device = torch.device(device)
         # One generator per dream, so dream i of a batch draws the same noise as a lone dream
         # with the same seed (a vector env equals N single envs).

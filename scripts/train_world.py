@@ -77,6 +77,7 @@ class TrainWorldConfig:
     # frames' noise within the training range (--context-noise).
     rollout_context_sigma: float = 0.15
     rollout_reground: bool = True
+    rollout_guidance: float = 1.0  # action guidance; pick it with evaluate.py --guidance, set it with ship_world.py
     seed: int = 0
     bf16: bool = True
     compile: bool = False
@@ -188,7 +189,8 @@ def export_world(dit: SpacetimeDiT, cfg: TrainWorldConfig, step: int, bank) -> P
     tmp = Path(cfg.out) / "world.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     world = WorldModel(VideoVAE.load(cfg.vae), dit, bank[0], bank[1], {})
-    rollout = {"context_sigma": cfg.rollout_context_sigma, "reground": cfg.rollout_reground}
+    rollout = {"context_sigma": cfg.rollout_context_sigma, "reground": cfg.rollout_reground,
+               "guidance": cfg.rollout_guidance}
     world.save(tmp, steps=step, latents=cfg.latents, preset=cfg.preset, rollout=rollout)
     shutil.rmtree(folder, ignore_errors=True)
     tmp.rename(folder)

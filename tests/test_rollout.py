@@ -29,13 +29,16 @@ def test_reground_puts_the_encoding_of_the_shown_frame_into_the_context(tiny_wor
 def test_rollout_settings_come_from_the_world_unless_given(tiny_world):
     world = WorldModel.load(tiny_world)
     assert DreamRollout(world).context_sigma == 0.05 and not DreamRollout(world).reground  # no stored settings
-    world.meta["rollout"] = {"context_sigma": 0.15, "reground": True}
+    world.meta["rollout"] = {"context_sigma": 0.15, "reground": True, "guidance": 3.0}
     roll = DreamRollout(world)
-    assert roll.context_sigma == 0.15 and roll.reground
-    roll = DreamRollout(world, context_sigma=0.0, reground=False)
-    assert roll.context_sigma == 0.0 and not roll.reground
+    assert roll.context_sigma == 0.15 and roll.reground and roll.guidance == 3.0
+    roll = DreamRollout(world, context_sigma=0.0, reground=False, guidance=1.0)
+    assert roll.context_sigma == 0.0 and not roll.reground and roll.guidance == 1.0
     with pytest.raises(ValueError, match="context_sigma must be in"):
         DreamRollout(world, context_sigma=1.5)
+    world.meta["rollout"] = {"guidance": "strong"}
+    with pytest.raises(CheckpointError, match="wrong type"):
+        DreamRollout(world)
     world.meta["rollout"] = {"context_sigma": 0.15, "regrund": True}
     with pytest.raises(CheckpointError, match="rollout"):
         DreamRollout(world)
@@ -44,4 +47,5 @@ def test_rollout_settings_come_from_the_world_unless_given(tiny_world):
 def test_stored_settings_survive_save_and_load(tiny_world, tmp_path):
     world = WorldModel.load(tiny_world)
     world.save(tmp_path / "w", rollout={"context_sigma": 0.1, "reground": True})
-    assert WorldModel.load(tmp_path / "w").rollout_defaults == {"context_sigma": 0.1, "reground": True}
+    assert WorldModel.load(tmp_path / "w").rollout_defaults == {"context_sigma": 0.1, "reground": True,
+                                                                 "guidance": 1.0}

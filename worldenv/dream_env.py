@@ -105,8 +105,8 @@ class DreamEnv(RendersFrames, gym.Env):
     `steps` (denoising steps per frame, 1-4: the speed knob), `context` (frames in the KV cache),
     `device` ("cpu", "cuda", "auto"), `max_episode_steps` (10,000), `render_mode`
     ("rgb_array" or "human"), `bf16` (bfloat16 autocast), `context_sigma` (noise on cached
-    frames against drift) and `reground` (re-encode each dreamed frame from its pixels); these
-    two default to the settings stored with the world.
+    frames against drift), `reground` (re-encode each dreamed frame from its pixels) and
+    `guidance` (action guidance scale); these three default to the settings stored with the world.
 
     ## Version History
     - v0: first release (Crafter world model, Discrete(17)).
@@ -117,6 +117,7 @@ class DreamEnv(RendersFrames, gym.Env):
     def __init__(self, world: str | Path | None = None, steps: int = 2, context: int | None = None,
                  device: str = "cpu", max_episode_steps: int = 10_000, render_mode: str | None = None,
                  bf16: bool = True, context_sigma: float | None = None, reground: bool | None = None,
+                 guidance: float | None = None,
                  _world_model=None):
         from model.rollout import DreamRollout
 
@@ -125,7 +126,7 @@ class DreamEnv(RendersFrames, gym.Env):
         self.device = resolve_device(device)
         self.world = _world_model or load_world(world, self.device)
         self.rollout = DreamRollout(self.world, batch=1, steps=steps, context=context, bf16=bf16,
-                                    context_sigma=context_sigma, reground=reground,
+                                    context_sigma=context_sigma, reground=reground, guidance=guidance,
                                     device=self.device)
         self.observation_space = spaces.Box(0, 255, self.world.frame_shape, np.uint8)
         self.action_space = action_space_for(self.world.action_nvec)

@@ -27,6 +27,7 @@ class DreamVectorEnv(VectorEnv):
     def __init__(self, num_envs: int = 8, world: str | Path | None = None, steps: int = 2,
                  context: int | None = None, device: str = "cpu", max_episode_steps: int = 10_000,
                  bf16: bool = True, context_sigma: float | None = None, reground: bool | None = None,
+                 guidance: float | None = None,
                  render_mode: str | None = None, _world_model=None):
         from model.rollout import DreamRollout
 
@@ -36,7 +37,7 @@ class DreamVectorEnv(VectorEnv):
         self.device = resolve_device(device)
         self.world = _world_model or load_world(world, self.device)
         self.rollout = DreamRollout(self.world, batch=num_envs, steps=steps, context=context, bf16=bf16,
-                                    context_sigma=context_sigma, reground=reground,
+                                    context_sigma=context_sigma, reground=reground, guidance=guidance,
                                     device=self.device)
         self.single_observation_space = gym.spaces.Box(0, 255, self.world.frame_shape, np.uint8)
         self.single_action_space = action_space_for(self.world.action_nvec)

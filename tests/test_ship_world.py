@@ -1,0 +1,28 @@
+"""scripts/ship_world.py: copies a world and stores its rollout settings."""
+
+import pytest
+from ship_world import main
+
+from model.checkpoint import CheckpointError
+from model.rollout import DreamRollout, WorldModel
+
+
+def test_ship_stores_rollout_settings_and_replaces_the_destination(tiny_world, tmp_path):
+    dest = tmp_path / "shipped"
+    main(["--world", str(tiny_world), "--to", str(dest), "--guidance", "2.5", "--reground"])
+    world = WorldModel.load(dest)
+    assert world.rollout_defaults == {"context_sigma": 0.05, "reground": True, "guidance": 2.5}
+    roll = DreamRollout(world)
+    assert roll.guidance == 2.5 and roll.reground
+    main(["--world", str(dest), "--to", str(dest.with_name("again")), "--context-sigma", "0.1"])
+    again = WorldModel.load(dest.with_name("again")).rollout_defaults
+    assert again == {"context_sigma": 0.1, "reground": True, "guidance": 2.5}  # kept what was stored
+    main(["--world", str(tiny_world), "--to", str(dest)])  # replacing an existing folder
+    assert WorldModel.load(dest).rollout_defaults["guidance"] == 1.0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["again", "shipped"]  # no .tmp / .old left
+
+
+def test_ship_refuses_bad_settings(tiny_world, tmp_path):
+    with pytest.raises(CheckpointError, match="out of range"):
+        main(["--world", str(tiny_world), "--to", str(tmp_path / "w"), "--context-sigma", "1.5"])
+    assert list(tmp_path.iterdir()) == []  # nothing half-written left behind
