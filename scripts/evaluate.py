@@ -32,7 +32,7 @@ from model.data import actions_into_frames, episode_arrays  # noqa: E402
 from model.metrics import psnr  # noqa: E402
 from model.recordings import list_episodes, recorded_view  # noqa: E402
 from model.rollout import DreamRollout, WorldModel  # noqa: E402
-from worldenv.games.crafter_parse import CrafterFrameParser  # noqa: E402
+from worldenv.games.crafter_parse import DEFAULT_TAU, CrafterFrameParser  # noqa: E402
 
 WALKABLE = (2, 4, 5)  # grass, path, sand: tiles the player can step onto
 MOVES = {1: (-1, 0), 2: (1, 0), 3: (0, -1), 4: (0, 1)}  # crafter action id -> (dx, dy) of the player
@@ -165,7 +165,8 @@ def stability(world: WorldModel, parser, clips, acts, k: int, n_steps: int, ever
     prev = clips[0, k - 1]
     curve, window, changes = [], [], []
     snapshots = [prev]  # one frame per `every` steps, for the stability filmstrip
-    curve.append({"step": 0, "validity": float(parser.tile_validity(prev[None])), "frame_change": 0.0})
+    curve.append({"step": 0, "validity": float(parser.tile_validity(prev[None])), "frame_change": 0.0,
+                  "daylight": float(parser.parse(prev[None]).daylight[0])})
     for t in tqdm(range(1, n_steps + 1), desc="stability", unit="step", leave=False):
         frame = roll.step(np.array([rng.integers(17)])).frames[0]
         changes.append(float(np.abs(frame.astype(np.int16) - prev).mean()))
@@ -173,8 +174,12 @@ def stability(world: WorldModel, parser, clips, acts, k: int, n_steps: int, ever
         prev = frame
         if t % every == 0:
             sample = np.stack(window[:: max(1, len(window) // 50)])
-            curve.append({"step": t, "validity": float(parser.tile_validity(sample)),
-                          "frame_change": float(np.mean(changes[-every:]))})
+            parsed = parser.parse(sample)
+            # daylight too: deep-night frames are dark and grainy, and a dream stuck at night
+            # passes the validity check more easily than one in daylight
+            curve.append({"step": t, "validity": float((parsed.distance <= DEFAULT_TAU).mean()),
+                          "frame_change": float(np.mean(changes[-every:])),
+                          "daylight": float(parsed.daylight.mean())})
             snapshots.append(frame)
             window = []
     return curve, np.stack(snapshots)
@@ -255,8 +260,9 @@ def print_table(r: dict) -> None:
     c = r["controllability"]
     print(f"move accuracy (inverse dynamics): {c['move_accuracy']:.3f} over {c['cases']} moves")
     if "stability" in r:
-        print("stability:", ", ".join(f"{p['step']}: {p['validity']:.3f}/{p['frame_change']:.1f}" for p in r["stability"]),
-              "(step: validity/mean frame change)")
+        print("stability:", ", ".join(f"{p['step']}: {p['validity']:.3f}/{p['frame_change']:.1f}/{p['daylight']:.2f}"
+                                      for p in r["stability"]),
+              "(step: validity/mean frame change/daylight)")
 
 
 def main(argv=None) -> dict:

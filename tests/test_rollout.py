@@ -49,3 +49,13 @@ def test_stored_settings_survive_save_and_load(tiny_world, tmp_path):
     world.save(tmp_path / "w", rollout={"context_sigma": 0.1, "reground": True})
     assert WorldModel.load(tmp_path / "w").rollout_defaults == {"context_sigma": 0.1, "reground": True,
                                                                  "guidance": 1.0}
+
+
+def test_same_seed_same_dream_with_regrounding_and_guidance(tiny_world):
+    world = WorldModel.load(tiny_world)
+    runs = []
+    for _ in range(2):
+        roll = DreamRollout(world, batch=2, steps=2, seed=7, context_sigma=0.15, reground=True, guidance=3.0)
+        roll.reset(world.start_frames[:2].numpy(), world.start_actions[:2].numpy())
+        runs.append(np.stack([roll.step(np.array([a, 16 - a])).frames for a in range(6)]))
+    assert np.array_equal(runs[0], runs[1])
