@@ -250,3 +250,19 @@ def test_bad_inputs_raise(parser):
         CrafterFrameParser((117, 81), (13, 9)).parse(good)
     with pytest.raises(ValueError, match="square"):
         CrafterFrameParser((64, 64), (9, 7))
+
+
+def test_inventory_only_matches_the_full_parse():
+    from worldenv.games.crafter import CrafterEnv
+
+    env = CrafterEnv(area=(32, 32))
+    obs, _ = env.reset(seed=1)
+    frames = [obs]
+    rng = np.random.default_rng(1)
+    for _ in range(40):
+        obs, *_ = env.step(int(rng.integers(17)))
+        frames.append(obs)
+    frames = np.stack(frames)
+    parser = CrafterFrameParser()
+    assert np.array_equal(parser.inventory(frames), parser.parse(frames).inventory)
+    assert np.array_equal(parser.inventory(frames[3]), parser.parse(frames[3]).inventory)

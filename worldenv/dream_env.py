@@ -216,5 +216,5 @@ class DreamEnv(RendersFrames, gym.Env):
         if self._parser is None:
             h, w = frame.shape[:2]
             self._parser = CrafterFrameParser(size=(w, h))
-        counts = self._parser.parse(frame).inventory
+        counts = self._parser.inventory(frame)
         return {k: int(v) for k, v in zip(INVENTORY_ITEMS, counts, strict=True)}
