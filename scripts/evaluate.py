@@ -32,7 +32,7 @@ from model.data import actions_into_frames, episode_arrays  # noqa: E402
 from model.metrics import psnr  # noqa: E402
 from model.recordings import list_episodes, recorded_view  # noqa: E402
 from model.rollout import DreamRollout, WorldModel  # noqa: E402
-from worldenv.games.crafter_parse import DEFAULT_TAU, CrafterFrameParser  # noqa: E402
+from worldenv.games.crafter_parse import CrafterFrameParser  # noqa: E402
 
 WALKABLE = (2, 4, 5)  # grass, path, sand: tiles the player can step onto
 MOVES = {1: (-1, 0), 2: (1, 0), 3: (0, -1), 4: (0, 1)}  # crafter action id -> (dx, dy) of the player
@@ -165,8 +165,8 @@ def stability(world: WorldModel, parser, clips, acts, k: int, n_steps: int, ever
     prev = clips[0, k - 1]
     curve, window, changes = [], [], []
     snapshots = [prev]  # one frame per `every` steps, for the stability filmstrip
-    curve.append({"step": 0, "validity": float(parser.tile_validity(prev[None])), "frame_change": 0.0,
-                  "daylight": float(parser.parse(prev[None]).daylight[0])})
+    first = parser.parse(prev[None])
+    curve.append({"step": 0, "validity": first.validity(), "frame_change": 0.0, "daylight": float(first.daylight[0])})
     for t in tqdm(range(1, n_steps + 1), desc="stability", unit="step", leave=False):
         frame = roll.step(np.array([rng.integers(17)])).frames[0]
         changes.append(float(np.abs(frame.astype(np.int16) - prev).mean()))
@@ -177,7 +177,7 @@ def stability(world: WorldModel, parser, clips, acts, k: int, n_steps: int, ever
             parsed = parser.parse(sample)
             # daylight too: deep-night frames are dark and grainy, and a dream stuck at night
             # passes the validity check more easily than one in daylight
-            curve.append({"step": t, "validity": float((parsed.distance <= DEFAULT_TAU).mean()),
+            curve.append({"step": t, "validity": parsed.validity(),
                           "frame_change": float(np.mean(changes[-every:])),
                           "daylight": float(parsed.daylight.mean())})
             snapshots.append(frame)

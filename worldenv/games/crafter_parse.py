@@ -131,6 +131,10 @@ class ParsedFrames(NamedTuple):
     daylight: np.ndarray
     sleeping: np.ndarray
 
+    def validity(self, tau: float = DEFAULT_TAU) -> float:
+        """Share of local-view tiles within distance `tau` of some template (see `tile_validity`)."""
+        return float((self.distance <= tau).mean())
+
 
 def _luma(img: np.ndarray) -> np.ndarray:
     return img @ _LUMA
@@ -560,4 +564,4 @@ class CrafterFrameParser:
 
     def tile_validity(self, frames: np.ndarray, tau: float = DEFAULT_TAU) -> float:
         """Share of local-view tiles within distance `tau` of some template (at the frame's light)."""
-        return float((self.parse(frames).distance <= tau).mean())
+        return self.parse(frames).validity(tau)
