@@ -64,6 +64,29 @@ class WorldModel:
         save_checkpoint(folder / "start_bank.safetensors",
                         {"frames": self.start_frames, "actions": self.start_actions}, START_BANK_KIND)
 
+    def save_replacing(self, folder: str | Path, **meta) -> Path:
+        """`save` into `<folder>.tmp`, check that it loads, then swap it in for `folder`.
+
+        A crash or a failed check leaves `folder` as it was and no half-written files behind.
+        """
+        import shutil
+
+        folder = Path(folder)
+        tmp, old = folder.with_name(folder.name + ".tmp"), folder.with_name(folder.name + ".old")
+        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            self.save(tmp, **meta)
+            WorldModel.load(tmp).rollout_defaults  # noqa: B018 -- refuse a world that does not load
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        shutil.rmtree(old, ignore_errors=True)
+        if folder.exists():
+            folder.rename(old)
+        tmp.rename(folder)
+        shutil.rmtree(old, ignore_errors=True)
+        return folder
+
     @property
     def frame_shape(self) -> tuple[int, int, int]:
         return tuple(self.start_frames.shape[2:])

@@ -150,11 +150,15 @@ def save_training_state(path: str | Path, model: torch.nn.Module, opt: torch.opt
     save_checkpoint(path, tensors, f"{kind}/train", model_config, step=step, train_config=_jsonable(train_config))
 
 
+def model_weights(state_tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The model's state dict inside a `save_training_state` file's tensors."""
+    return {k[len("model."):]: v for k, v in state_tensors.items() if k.startswith("model.")}
+
+
 def load_training_state(path: str | Path, model: torch.nn.Module, opt: torch.optim.Optimizer, kind: str) -> int:
     """Restore a `save_training_state` file into model and optimizer; returns the step."""
     tensors, meta = load_checkpoint(path, f"{kind}/train")
-    weights = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
-    load_state_strict(model, weights, str(path))
+    load_state_strict(model, model_weights(tensors), str(path))
     load_optimizer_tensors(opt, param_names(model), tensors)
     return int(meta["step"])
 

@@ -12,7 +12,6 @@ unless told otherwise (`WorldModel.rollout_defaults`). Choose them with `scripts
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 from pathlib import Path
 
@@ -25,22 +24,8 @@ def ship(world: str, to: str, **rollout) -> Path:
     """Copy `world` to `to` with `rollout` settings merged into its stored ones; returns `to`."""
     src = WorldModel.load(world)
     settings = {**src.rollout_defaults, **{k: v for k, v in rollout.items() if v is not None}}
-    dest = Path(to)
-    tmp = dest.with_name(dest.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        src.save(tmp, rollout=settings)
-        shipped = WorldModel.load(tmp).rollout_defaults  # refuse to ship settings that do not load
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    old = dest.with_name(dest.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)
-    if dest.exists():
-        dest.rename(old)
-    tmp.rename(dest)
-    shutil.rmtree(old, ignore_errors=True)
-    print(f"shipped {world} -> {dest} with rollout settings {shipped}")
+    dest = src.save_replacing(to, rollout=settings)  # checks that the settings load
+    print(f"shipped {world} -> {dest} with rollout settings {settings}")
     return dest
 
 

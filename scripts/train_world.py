@@ -17,7 +17,6 @@ Writes `<out>/last.safetensors` (weights + optimizer + step; atomically every --
 
 from __future__ import annotations
 
-import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +38,7 @@ from model.training import (  # noqa: E402
     bucket_probabilities,
     cleanup_distributed,
     cosine_lr,
+    model_weights,
     pick_bucket,
     resume_state,
     save_training_state,
@@ -153,8 +153,7 @@ def init_weights(dit: SpacetimeDiT, path: str) -> None:
     from model.checkpoint import CheckpointError, load_checkpoint, load_state_strict
 
     try:
-        tensors, _ = load_checkpoint(path, f"{KIND}/train")
-        weights = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
+        weights = model_weights(load_checkpoint(path, f"{KIND}/train")[0])
     except CheckpointError as train_error:
         try:
             tensors, _ = load_checkpoint(path, KIND)
@@ -185,16 +184,11 @@ def export_world(dit: SpacetimeDiT, cfg: TrainWorldConfig, step: int, bank) -> P
     from model.rollout import WorldModel
     from model.vae import VideoVAE
 
-    folder = Path(cfg.out) / "world"
-    tmp = Path(cfg.out) / "world.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
     world = WorldModel(VideoVAE.load(cfg.vae), dit, bank[0], bank[1], {})
     rollout = {"context_sigma": cfg.rollout_context_sigma, "reground": cfg.rollout_reground,
                "guidance": cfg.rollout_guidance}
-    world.save(tmp, steps=step, latents=cfg.latents, preset=cfg.preset, rollout=rollout)
-    shutil.rmtree(folder, ignore_errors=True)
-    tmp.rename(folder)
-    return folder
+    return world.save_replacing(Path(cfg.out) / "world", steps=step, latents=cfg.latents, preset=cfg.preset,
+                                rollout=rollout)
 
 
 def train(cfg: TrainWorldConfig) -> Path:
