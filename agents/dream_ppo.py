@@ -6,7 +6,9 @@
 
 The dream is `DreamVectorEnv` (all envs in one model call) behind the SB3 VecEnv adapter; dream
 episodes restart from real start clips every `--dream-horizon` steps at most, which limits how
-far an agent can exploit model errors. Logs go to `<out>/progress.csv` (SB3's CSV logger: dream
+far an agent can exploit model errors; `--starts data/crafter` draws those clips from random points
+of recorded episodes instead of episode beginnings, so the agent also practises the states a long
+real episode reaches (night, low food, items in hand). Logs go to `<out>/progress.csv` (SB3's CSV logger: dream
 episode reward `rollout/ep_rew_mean`, and with `--real-eval-every` the real game's reward of the
 same policy, so a dream/real gap shows up per checkpoint). Checkpoints are safetensors.
 """
@@ -38,6 +40,8 @@ class AgentConfig:
     timesteps: int = 200_000
     num_envs: int = 16
     dream_horizon: int = 500
+    starts: str = ""  # recordings folder: start dreams at random points of its episodes (default: world's bank)
+    num_starts: int = 1024  # start clips drawn from --starts
     denoise_steps: int = 1
     n_steps: int = 128  # per env; batch 16 x 128 = 2048 steps per update
     batch_size: int = 512
@@ -58,7 +62,8 @@ def make_vec_env(cfg: AgentConfig):
         from worldenv.dream_vector_env import DreamVectorEnv
 
         venv = GymVectorToSB3(DreamVectorEnv(num_envs=cfg.num_envs, world=cfg.world or None,
-                                             steps=cfg.denoise_steps, max_episode_steps=cfg.dream_horizon))
+                                             steps=cfg.denoise_steps, max_episode_steps=cfg.dream_horizon,
+                                             starts=cfg.starts or None, num_starts=cfg.num_starts))
     elif cfg.env == "real":
         from worldenv.games.crafter import CrafterEnv
 

@@ -92,6 +92,33 @@ def episode_arrays(folder: str | Path, info: EpisodeInfo | str, size: tuple[int,
     return EpisodeArrays(ep.frames, actions, has_action, rewards, dones, gui, captions)
 
 
+def start_clips(folder: str | Path, n: int, k: int, seed: int = 0, anywhere: bool = False,
+                progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """`n` real clips of `k` frames to start dreams from: frames (n, k, H, W, 3) uint8 and the
+    actions into them (n, k, A) (-1 = none).
+
+    Clips open their episodes (how a game starts), or with `anywhere=True` start at random points
+    of play (mid-episode states: night, hurt, holding items), so that agents trained in the dream
+    see the states a real episode reaches, as DIAMOND and IRIS start imagination from real data.
+    Episodes shorter than `k` are skipped; an episode is decoded once however often it is drawn.
+    """
+    from tqdm import tqdm
+
+    episodes = [e for e in list_episodes(folder) if e.frames >= k]
+    if not episodes or n < 1:
+        raise ValueError(f"{folder}: need n >= 1 and an episode of at least {k} frames (have {len(episodes)}, n={n})")
+    rng = np.random.default_rng(seed)
+    picks = rng.choice(len(episodes), size=n, replace=n > len(episodes))
+    frames, actions = [None] * n, [None] * n
+    for e in tqdm(sorted(set(picks.tolist())), desc="start clips", unit="ep", disable=not progress):
+        ep = episode_arrays(folder, episodes[e])
+        into = actions_into_frames(ep.actions)
+        for j in np.flatnonzero(picks == e):
+            s = int(rng.integers(len(ep.frames) - k + 1)) if anywhere else 0
+            frames[j], actions[j] = ep.frames[s : s + k], into[s : s + k]
+    return np.stack(frames), np.stack(actions)
+
+
 class ClipDataset(Dataset):
     """Clips of `clip_len` frames from a recordings folder, at native resolution.
 

@@ -13,7 +13,8 @@ Sequence layout (one window of T latent frames, n = (h/p)(w/p) patches per frame
 - **Attention mask**: "causal" = block-causal over frames (a frame sees itself, earlier frames,
   their actions and the caption), "full" = every frame sees every frame. One model, two masks.
 - **Heads** on each frame's pooled tokens: unlock (reward >= 0.5) logit, the rest of the reward
-  (health change), and termination logit. They are meant to be read on clean frames.
+  (health change), termination logit, and (with `achievements` > 0) one logit per achievement
+  naming which one unlocked. They are meant to be read on clean frames.
 
 For rollout, `forward_frame` runs one new frame against a `KVCache` of earlier clean frames.
 The cache stores un-rotated keys and rotates them on use with window-relative positions, so
@@ -56,6 +57,7 @@ class DiTConfig:
     window: int = 16  # frames per training window = KV-cache frames + 1 at rollout
     caption_dim: int = 0  # width of caption embeddings; 0 = no caption conditioning
     max_caption_tokens: int = 16
+    achievements: int = 0  # extra head outputs naming which achievement unlocked (0 = none)
 
     def __post_init__(self):
         self.action_nvec = tuple(int(n) for n in self.action_nvec)
@@ -238,7 +240,7 @@ class SpacetimeDiT(nn.Module):
         self.final_norm = nn.LayerNorm(d, elementwise_affine=False, eps=1e-6)
         self.final_ada = nn.Linear(d, 2 * d)
         self.patch_out = nn.Linear(d, pdim)
-        self.heads_mlp = nn.Sequential(nn.LayerNorm(d), nn.Linear(d, d), nn.SiLU(), nn.Linear(d, 3))
+        self.heads_mlp = nn.Sequential(nn.LayerNorm(d), nn.Linear(d, d), nn.SiLU(), nn.Linear(d, 3 + cfg.achievements))
         nn.init.normal_(self.type_embed, std=0.02)
         for m in (self.final_ada, self.patch_out):
             nn.init.zeros_(m.weight)
@@ -273,7 +275,7 @@ class SpacetimeDiT(nn.Module):
         return ang.cos().float(), ang.sin().float()
 
     def _out(self, x, cond, b, t, n, h, w):
-        """Final layer on frame tokens x (b, t*(1+n), d): velocity (b, t, c, h, w) and heads (b, t, 3)."""
+        """Final layer on frame tokens x (b, t*(1+n), d): velocity (b, t, c, h, w) and heads (b, t, 3 + achievements)."""
         shift, scale = self.final_ada(F.silu(cond)).unsqueeze(2).chunk(2, -1)  # (b, t, 1, d)
         x = x.view(b, t, 1 + n, -1)
         y = self.final_norm(x) * (1 + scale) + shift
@@ -299,7 +301,7 @@ class SpacetimeDiT(nn.Module):
         z (b, t, c, h, w) noisy latents; sigma (b, t) noise levels; actions (b, t, A) the action
         that led to each frame (-1 = none); captions (b, L, caption_dim) or None;
         attention "causal" (block-causal over frames) or "full".
-        Returns velocity (b, t, c, h, w) and heads (b, t, 3).
+        Returns velocity (b, t, c, h, w) and heads (b, t, 3 + achievements).
         """
         check_latents(z, self.cfg.latent_channels, self.cfg.patch)
         b, t, _, h, w = z.shape
@@ -342,7 +344,7 @@ class SpacetimeDiT(nn.Module):
 
         z (b, 1, c, h, w); sigma (b,); action (b, A) that led to this frame. With `write`, this
         frame's keys/values are appended to the cache (do that on the clean pass).
-        Returns velocity (b, 1, c, h, w) and heads (b, 1, 3).
+        Returns velocity (b, 1, c, h, w) and heads (b, 1, 3 + achievements).
         """
         check_latents(z, self.cfg.latent_channels, self.cfg.patch)
         b, t, _, h, w = z.shape

@@ -62,6 +62,13 @@ class LatentCache:
     def __len__(self) -> int:
         return len(self.latents)
 
+    def actions_into_frames(self) -> torch.Tensor:
+        """(N, A) action that led to each frame: the previous frame's action, -1 at episode starts
+        (the DiT's action tokens)."""
+        prev = torch.roll(self.actions, 1, 0).clone()
+        prev[self.episode_starts] = -1
+        return prev
+
     def sample_windows(self, rng: np.random.Generator, n: int, length: int) -> np.ndarray:
         """Start indices (into the flat arrays) of `n` random windows that stay inside one episode."""
         lengths = self.episode_lengths.numpy()
@@ -72,3 +79,28 @@ class LatentCache:
         eps = rng.choice(ok, size=n, p=weights / weights.sum())
         offsets = (rng.random(n) * (lengths[eps] - length + 1)).astype(np.int64)
         return self.episode_starts.numpy()[eps] + offsets
+
+
+def unlock_labels(cache: LatentCache, recordings: str | Path | None = None) -> tuple[np.ndarray, list[str]]:
+    """Which achievement unlocked on arriving at each frame of the cache: (N,) int64 index into the
+    returned sorted names, -1 where none did.
+
+    Read from the recordings' jsonl (the `unlocked` field the Crafter recorder writes), only the
+    text, in the cache's episode order; `recordings` defaults to the folder the cache was encoded from.
+    """
+    from model.recordings import list_episodes, read_jsonl
+
+    folder = Path(recordings or cache.meta.get("data", ""))
+    episodes = list_episodes(folder)
+    lengths = cache.episode_lengths.tolist()
+    if [e.frames for e in episodes] != lengths:
+        raise ValueError(f"{folder} does not hold the episodes of this cache ({len(episodes)} episodes vs "
+                         f"{len(lengths)} cached, or their lengths differ); pass the recordings it was encoded from")
+    per_frame: list[str | None] = []
+    for e in episodes:
+        for r in read_jsonl(folder / f"{e.name}.jsonl"):
+            unlocked = r.get("unlocked") or []
+            per_frame.append(str(unlocked[0]) if unlocked else None)
+    names = sorted({n for n in per_frame if n is not None})
+    index = {n: i for i, n in enumerate(names)}
+    return np.array([-1 if n is None else index[n] for n in per_frame], np.int64), names

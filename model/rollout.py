@@ -88,6 +88,15 @@ class WorldModel:
         return folder
 
     @property
+    def achievements(self) -> list[str]:
+        """Names of the achievements the heads tell apart (meta "achievements"; empty if they do not)."""
+        names = self.meta.get("achievements") or []
+        if len(names) != self.dit.cfg.achievements:
+            raise CheckpointError(f"world names {len(names)} achievements but its DiT predicts "
+                                  f"{self.dit.cfg.achievements}")
+        return list(names)
+
+    @property
     def frame_shape(self) -> tuple[int, int, int]:
         return tuple(self.start_frames.shape[2:])
 
@@ -117,9 +126,12 @@ class WorldModel:
 @dataclass
 class StepResult:
     frames: np.ndarray  # (b, H, W, 3) uint8
-    rewards: np.ndarray  # (b,) float32
+    rewards: np.ndarray  # (b,) float32: predicted unlock (0/1) + predicted health change
     terminated: np.ndarray  # (b,) bool
     unlock_prob: np.ndarray  # (b,) float32
+    # (b,) int64: which achievement unlocked (index into the world's meta "achievements"), -1 for
+    # none or when the world's heads do not name achievements
+    achievement: np.ndarray | None = None
 
 
 class DreamRollout:
@@ -261,6 +273,11 @@ class DreamRollout:
         frames = frames.cpu().numpy()
         unlock = torch.sigmoid(heads[:, 0])
         # health changes come in steps of 0.1 in Crafter: round the regression to that grid
-        reward = (unlock > 0.5).float() + torch.round(heads[:, 1] * 10) / 10
+        unlocked = unlock > 0.5
+        reward = unlocked.float() + torch.round(heads[:, 1] * 10) / 10
         done = torch.sigmoid(heads[:, 2]) > 0.5
-        return StepResult(frames, reward.cpu().numpy(), done.cpu().numpy(), unlock.cpu().numpy())
+        which = torch.full(unlocked.shape, -1, dtype=torch.int64, device=unlocked.device)
+        if heads.shape[1] > 3:
+            which = torch.where(unlocked, heads[:, 3:].argmax(1), which)
+        return StepResult(frames, reward.cpu().numpy(), done.cpu().numpy(), unlock.cpu().numpy(),
+                          which.cpu().numpy())

@@ -33,6 +33,7 @@ def main(argv=None) -> dict:
     p.add_argument("--dream-steps", type=int, default=400_000)
     p.add_argument("--dream-horizon", type=int, default=AgentConfig.dream_horizon,
                    help="steps before a dream restarts from a real start clip")
+    p.add_argument("--starts", default="", help="recordings folder for mid-episode dream starts (default: world's bank)")
     p.add_argument("--finetune-steps", type=int, default=0)
     p.add_argument("--episodes", type=int, default=50)
     p.add_argument("--num-envs", type=int, default=16)
@@ -55,7 +56,8 @@ def main(argv=None) -> dict:
     timed("ppo_real", lambda: train(AgentConfig(env="real", out=str(out / "ppo_real"), timesteps=a.real_frames,
                                                 num_envs=a.num_envs, seed=a.seed, resume=True)), str)
     dream_cfg = AgentConfig(env="dream", world=a.world, out=str(out / "ppo_dream"), timesteps=a.dream_steps,
-                            num_envs=a.num_envs, dream_horizon=a.dream_horizon, seed=a.seed, resume=True)
+                            num_envs=a.num_envs, dream_horizon=a.dream_horizon, starts=a.starts, seed=a.seed,
+                            resume=True)
     timed("ppo_dream", lambda: train(dream_cfg), str)
     if a.finetune_steps:
         import shutil

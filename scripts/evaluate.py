@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from model.data import actions_into_frames, episode_arrays  # noqa: E402
 from model.metrics import psnr  # noqa: E402
-from model.recordings import list_episodes, recorded_view  # noqa: E402
+from model.recordings import list_episodes, read_jsonl, recorded_view  # noqa: E402
 from model.rollout import DreamRollout, WorldModel  # noqa: E402
 from worldenv.games.crafter_parse import CrafterFrameParser  # noqa: E402
 
@@ -84,11 +84,13 @@ def reward_precision_recall(world: WorldModel, data: str, k: int, max_frames: in
     """Unlock-head precision/recall on real frames of whole episodes (teacher forcing)."""
     tp = fp = fn = 0
     done_tp = done_fp = done_fn = 0
-    frames_seen = 0
+    frames_seen = named = named_right = 0
+    names = world.achievements
     for info in list_episodes(data):
         ep = episode_arrays(data, info)
         if len(ep.frames) <= k:
             continue
+        unlocked = [(r.get("unlocked") or [None])[0] for r in read_jsonl(Path(data) / f"{info.name}.jsonl")]
         roll = DreamRollout(world, batch=1, seed=seed, **(roll_kw or {}))
         into = actions_into_frames(ep.actions)
         roll.reset(ep.frames[None, :k], into[None, :k])
@@ -98,6 +100,9 @@ def reward_precision_recall(world: WorldModel, data: str, k: int, max_frames: in
             tp += pred and real
             fp += pred and not real
             fn += real and not pred
+            if names and unlocked[t] is not None:  # does the head name the right achievement?
+                named += 1
+                named_right += names[int(np.argmax(heads[3:]))] == unlocked[t]
             # a real termination is the last frame of an episode that ended in death (not truncation)
             pd, rd = heads[2] > 0, bool(ep.dones[t]) and bool(info.extra.get("died", True))
             done_tp += pd and rd
@@ -109,7 +114,8 @@ def reward_precision_recall(world: WorldModel, data: str, k: int, max_frames: in
     return {"frames": frames_seen, "unlocks": int(tp + fn),
             "unlock_precision": tp / max(1, tp + fp), "unlock_recall": tp / max(1, tp + fn),
             "termination_precision": done_tp / max(1, done_tp + done_fp),
-            "termination_recall": done_tp / max(1, done_tp + done_fn)}
+            "termination_recall": done_tp / max(1, done_tp + done_fn),
+            "achievement_named_accuracy": named_right / named if named else None}
 
 
 def view_shift(before: np.ndarray, after: np.ndarray) -> tuple[int, int]:
@@ -257,6 +263,9 @@ def print_table(r: dict) -> None:
     rw = r["reward"]
     print(f"unlock head: precision {rw['unlock_precision']:.3f}, recall {rw['unlock_recall']:.3f} "
           f"({rw['unlocks']} unlocks in {rw['frames']} frames)")
+    if rw.get("achievement_named_accuracy") is not None:
+        print(f"achievement named right on real unlocks: {rw['achievement_named_accuracy']:.3f}")
+    print(f"termination head: precision {rw['termination_precision']:.3f}, recall {rw['termination_recall']:.3f}")
     c = r["controllability"]
     print(f"move accuracy (inverse dynamics): {c['move_accuracy']:.3f} over {c['cases']} moves")
     if "stability" in r:

@@ -137,7 +137,7 @@ class PlaySession:
         self.motion = [0.0, 0.0]
         self.paused, self.show_help, self.running = False, False, True
         self.step_count, self.total_reward, self.last_reward = 0, 0.0, 0.0
-        self.caption, self.tick_ms = "", [0.0]
+        self.caption, self.tick_ms, self.last_unlock = "", [0.0], ""
         self.pending: int | None = None  # a key pressed since the last tick
         self.agent, self.agent_playing = None, False
         if cfg.agent:
@@ -166,7 +166,7 @@ class PlaySession:
         self.episode += 1
         self.step_count, self.total_reward, self.last_reward = 0, 0.0, 0.0
         self.caption = info.get("caption", "")
-        self.info = info
+        self.info, self.last_unlock = info, ""
         if self.companion is not None:  # the dream starts from the real game's frame
             self.companion_obs, _ = self.companion.reset(seed=seed, options={"image": obs})
             self.companion_reward = 0.0
@@ -209,6 +209,8 @@ class PlaySession:
                     self.last_reward = float(reward)
                     self.total_reward += float(reward)
                     self.caption = info.get("caption", "")
+                    if info.get("unlocked"):  # the dream names the achievement it just paid for
+                        self.last_unlock = f"  unlocked {info['unlocked']}"
                     if terminated or truncated:
                         print(f"episode over after {self.step_count} steps, return {self.total_reward:.2f}")
                         self.obs = self._reset()
@@ -287,7 +289,7 @@ class PlaySession:
         status = ("PAUSED  " if self.paused else "") + ("AGENT  " if self.agent_playing else "")
         lines = [
             f"{status}step {self.step_count}  reward {self.last_reward:+.2f}  return {self.total_reward:.2f}  "
-            f"{fps:.0f} fps" + (f"  | dream reward {self.companion_reward:+.2f}" if self.companion else ""),
+            f"{fps:.0f} fps{self.last_unlock}" + (f"  | dream reward {self.companion_reward:+.2f}" if self.companion else ""),
             *_wrap(self.caption, self.game_px[0] // 8),
         ]
         for i, text in enumerate(lines[:4]):

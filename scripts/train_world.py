@@ -28,6 +28,7 @@ from tqdm import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from model.cli import parse_nested_config  # noqa: E402
+from model.data import start_clips  # noqa: E402
 from model.diffusion import FlowConfig, flow_loss  # noqa: E402
 from model.dit import SpacetimeDiT, preset  # noqa: E402
 from model.latent_cache import LatentCache  # noqa: E402
@@ -100,13 +101,6 @@ class WorldLoss(torch.nn.Module):
         return flow_loss(self.dit, z, actions, rewards, dones, self.flow, captions)
 
 
-def previous_actions(cache: LatentCache) -> torch.Tensor:
-    """Action that led to each frame: the previous frame's action, -1 at episode starts."""
-    prev = torch.roll(cache.actions, 1, 0).clone()
-    prev[cache.episode_starts] = -1
-    return prev
-
-
 def batch_from_cache(cache: LatentCache, prev: torch.Tensor, rng, n: int, window: int, device):
     starts = torch.from_numpy(cache.sample_windows(rng, n, window))
     idx = starts[:, None] + torch.arange(window)[None]
@@ -135,7 +129,7 @@ def load_buckets(cfg: "TrainWorldConfig") -> tuple[list[SizeBucket], np.ndarray]
             if len(cache.captions) != len(cache):
                 raise ValueError(f"{path}: captions.jsonl has {len(cache.captions)} lines for {len(cache)} frames")
             cap_ids = caption_ids(cache.captions, 16)  # computed once; a window's first frame conditions it
-        buckets.append(SizeBucket(path, cache, previous_actions(cache), cap_ids))
+        buckets.append(SizeBucket(path, cache, cache.actions_into_frames(), cap_ids))
     first = buckets[0].cache
     for b in buckets[1:]:
         if b.cache.latents.shape[1] != first.latents.shape[1]:
@@ -163,28 +157,11 @@ def init_weights(dit: SpacetimeDiT, path: str) -> None:
     load_state_strict(dit, {k: v.float() if v.is_floating_point() else v for k, v in weights.items()}, path)
 
 
-def build_start_bank(recordings: str, n: int, k: int, seed: int = 0):
-    """`n` real start clips of `k` frames from episode beginnings (frames + actions into them)."""
-    from model.data import actions_into_frames, episode_arrays
-    from model.recordings import list_episodes
-
-    episodes = list_episodes(recordings)
-    rng = np.random.default_rng(seed)
-    frames, actions = [], []
-    for i in rng.permutation(len(episodes))[:n]:
-        ep = episode_arrays(recordings, episodes[i])
-        if len(ep.frames) < k:
-            continue
-        frames.append(ep.frames[:k])
-        actions.append(actions_into_frames(ep.actions)[:k])
-    return torch.from_numpy(np.stack(frames)), torch.from_numpy(np.stack(actions))
-
-
 def export_world(dit: SpacetimeDiT, cfg: TrainWorldConfig, step: int, bank) -> Path:
     from model.rollout import WorldModel
     from model.vae import VideoVAE
 
-    world = WorldModel(VideoVAE.load(cfg.vae), dit, bank[0], bank[1], {})
+    world = WorldModel(VideoVAE.load(cfg.vae), dit, torch.from_numpy(bank[0]), torch.from_numpy(bank[1]), {})
     rollout = {"context_sigma": cfg.rollout_context_sigma, "reground": cfg.rollout_reground,
                "guidance": cfg.rollout_guidance}
     return world.save_replacing(Path(cfg.out) / "world", steps=step, latents=cfg.latents, preset=cfg.preset,
@@ -220,7 +197,7 @@ def train(cfg: TrainWorldConfig) -> Path:
     step = resume_state(state_path, dit, opt, KIND, cfg.resume, d.main)
     rng = np.random.default_rng([cfg.seed, d.rank, step])
     model = wrap_for_training(WorldLoss(dit, cfg.flow), d, cfg.compile)
-    bank = build_start_bank(cfg.recordings, cfg.start_bank, cfg.window - 1, cfg.seed) if d.main else None
+    bank = start_clips(cfg.recordings, cfg.start_bank, cfg.window - 1, cfg.seed) if d.main else None
     log = CsvLogger(out / "log.csv", enabled=d.main)
     bar = tqdm(total=cfg.steps, initial=step, desc="train world", disable=not (cfg.progress and d.main))
     per_rank = max(1, cfg.batch_size // d.world)

@@ -9,6 +9,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from worldenv.achievements import FirstUnlockRewards
 from worldenv.window import FrameWindow, RendersFrames
 
 SHIPPED_WORLD = Path(__file__).resolve().parent / "worlds" / "crafter"
@@ -29,6 +30,20 @@ def resolve_device(device: str) -> str:
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"device {device!r} asked for, but CUDA is not available (use 'cpu' or 'auto')")
     return device
+
+
+def load_start_clips(world, starts: str | Path | None, num_starts: int, seed: int = 0):
+    """Start clips (frames (n, k, H, W, 3) uint8, actions (n, k, A)): the world's bank, or with
+    `starts` a recordings folder, `num_starts` clips from random points of its episodes."""
+    if starts is None:
+        return world.start_frames.numpy(), world.start_actions.numpy()
+    from model.data import start_clips
+
+    k = world.start_frames.shape[1]
+    frames, actions = start_clips(starts, num_starts, k, seed=seed, anywhere=True, progress=True)
+    if frames.shape[2:] != tuple(world.frame_shape):
+        raise ValueError(f"{starts}: recordings are {frames.shape[2:]} frames, this world dreams {world.frame_shape}")
+    return frames, actions
 
 
 def action_space_for(nvec: tuple[int, ...]) -> spaces.Space:
@@ -88,12 +103,15 @@ class DreamEnv(RendersFrames, gym.Env):
     `Box(0, 255, (H, W, 3), uint8)`: the RGB frame as the game renders it (64x64 for Crafter).
 
     ## Rewards
-    Predicted by the model: +1 when it predicts an achievement unlock, plus the predicted health
-    change / 10 (Crafter's reward), read from the clean frame's tokens.
+    Predicted by the model, read from the clean frame's tokens, with the game's rule: +1 the first
+    time in an episode that an achievement unlocks (the heads name which one), plus the predicted
+    health change / 10 (Crafter's reward). Worlds whose heads do not name achievements pay +1 for
+    every predicted unlock.
 
     ## Starting State
     `reset()` starts from a real start clip drawn from the bank shipped with the model (the
-    default), `reset(options={"image": array_or_path})` from a still image (resized with nearest
+    default; with `starts=RECORDINGS_DIR`, from `num_starts` clips taken at random points of those
+    recordings' episodes), `reset(options={"image": array_or_path})` from a still image (resized with nearest
     sampling if needed), or `reset(options={"prompt": "..."})` from a caption on worlds trained
     with captions (the start clip is generated from the caption). Deterministic for a given seed.
 
@@ -107,6 +125,11 @@ class DreamEnv(RendersFrames, gym.Env):
     ("rgb_array" or "human"), `bf16` (bfloat16 autocast), `context_sigma` (noise on cached
     frames against drift), `reground` (re-encode each dreamed frame from its pixels) and
     `guidance` (action guidance scale); these three default to the settings stored with the world.
+    `starts` (recordings folder for mid-episode start clips; None = the world's bank), `num_starts`.
+
+    ## Info
+    `step`, `unlock_prob`, `inventory` (read off the frame), `achievements` (unlocked so far this
+    episode) and `unlocked` (the achievement this step unlocked, if any).
 
     ## Version History
     - v0: first release (Crafter world model, Discrete(17)).
@@ -117,7 +140,7 @@ class DreamEnv(RendersFrames, gym.Env):
     def __init__(self, world: str | Path | None = None, steps: int = 2, context: int | None = None,
                  device: str = "cpu", max_episode_steps: int = 10_000, render_mode: str | None = None,
                  bf16: bool = True, context_sigma: float | None = None, reground: bool | None = None,
-                 guidance: float | None = None,
+                 guidance: float | None = None, starts: str | Path | None = None, num_starts: int = 512,
                  _world_model=None):
         from model.rollout import DreamRollout
 
@@ -128,6 +151,8 @@ class DreamEnv(RendersFrames, gym.Env):
         self.rollout = DreamRollout(self.world, batch=1, steps=steps, context=context, bf16=bf16,
                                     context_sigma=context_sigma, reground=reground, guidance=guidance,
                                     device=self.device)
+        self.start_frames, self.start_actions = load_start_clips(self.world, starts, num_starts)
+        self.rewarder = FirstUnlockRewards(1, self.world.achievements)
         self.observation_space = spaces.Box(0, 255, self.world.frame_shape, np.uint8)
         self.action_space = action_space_for(self.world.action_nvec)
         self.max_episode_steps = max_episode_steps
@@ -165,11 +190,11 @@ class DreamEnv(RendersFrames, gym.Env):
             actions = np.zeros((k, len(self.world.action_nvec)), np.int64)
             actions[0] = -1
             return np.repeat(frame[None], k, 0), actions
-        bank = self.world.start_frames
+        bank = self.start_frames
         i = int(options.get("start", self.np_random.integers(len(bank))))
         if not 0 <= i < len(bank):
             raise ValueError(f"start clip index {i} outside the bank of {len(bank)}")
-        return bank[i].numpy(), self.world.start_actions[i].numpy()
+        return bank[i], self.start_actions[i]
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
@@ -178,6 +203,7 @@ class DreamEnv(RendersFrames, gym.Env):
         self.rollout.reset(frames[None], actions[None])
         self._obs = frames[-1].copy()
         self._t = 0
+        self.rewarder.reset()
         if self.render_mode == "human":
             self.render()
         return self._obs.copy(), self._info(None)
@@ -193,18 +219,23 @@ class DreamEnv(RendersFrames, gym.Env):
             raise RuntimeError("call reset() before step()")
         a = self._check_action(action)
         r = self.rollout.step(a)
+        rewards, self._new = self.rewarder.rewards(r)
         self._obs = r.frames[0]
         self._t += 1
         terminated = bool(r.terminated[0])
         truncated = self._t >= self.max_episode_steps
         if self.render_mode == "human":
             self.render()
-        return self._obs.copy(), float(r.rewards[0]), terminated, truncated, self._info(r)
+        return self._obs.copy(), float(rewards[0]), terminated, truncated, self._info(r)
 
     def _info(self, r) -> dict:
         info: dict[str, Any] = {"step": self._t}
         if r is not None:
             info["unlock_prob"] = float(r.unlock_prob[0])
+            if self._new[0] is not None:
+                info["unlocked"] = self._new[0]
+        if self.rewarder.names:
+            info["achievements"] = sorted(self.rewarder.unlocked[0])
         if self.world.action_nvec == (17,):
             info["inventory"] = self.predicted_inventory(self._obs)
         return info

@@ -4,7 +4,9 @@
 KV cache and one DiT forward per denoising step, so RL throughput grows with N. Episodes that
 end are restarted in the same step (Gymnasium's SAME_STEP autoreset, which is also what
 stable-baselines3 expects): the returned observation is the new start frame and the last frame
-of the finished episode is in `infos["final_obs"]`.
+of the finished episode is in `infos["final_obs"]`. Start clips and rewards follow `DreamEnv`
+(`starts=RECORDINGS_DIR` for mid-episode starts; an achievement pays only on its first unlock in
+an episode).
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from worldenv.dream_env import action_space_for, load_world, resolve_device
+from worldenv.achievements import FirstUnlockRewards
+from worldenv.dream_env import action_space_for, load_start_clips, load_world, resolve_device
 
 
 class DreamVectorEnv(VectorEnv):
@@ -27,7 +30,7 @@ class DreamVectorEnv(VectorEnv):
     def __init__(self, num_envs: int = 8, world: str | Path | None = None, steps: int = 2,
                  context: int | None = None, device: str = "cpu", max_episode_steps: int = 10_000,
                  bf16: bool = True, context_sigma: float | None = None, reground: bool | None = None,
-                 guidance: float | None = None,
+                 guidance: float | None = None, starts: str | Path | None = None, num_starts: int = 512,
                  render_mode: str | None = None, _world_model=None):
         from model.rollout import DreamRollout
 
@@ -39,6 +42,8 @@ class DreamVectorEnv(VectorEnv):
         self.rollout = DreamRollout(self.world, batch=num_envs, steps=steps, context=context, bf16=bf16,
                                     context_sigma=context_sigma, reground=reground, guidance=guidance,
                                     device=self.device)
+        self.start_frames, self.start_actions = load_start_clips(self.world, starts, num_starts)
+        self.rewarder = FirstUnlockRewards(num_envs, self.world.achievements)
         self.single_observation_space = gym.spaces.Box(0, 255, self.world.frame_shape, np.uint8)
         self.single_action_space = action_space_for(self.world.action_nvec)
         self.observation_space = batch_space(self.single_observation_space, num_envs)
@@ -50,9 +55,8 @@ class DreamVectorEnv(VectorEnv):
         self._rngs: list[np.random.Generator] = [np.random.default_rng() for _ in range(num_envs)]
 
     def _start_clips(self, rows) -> tuple[np.ndarray, np.ndarray]:
-        bank = self.world.start_frames
-        idx = [int(self._rngs[i].integers(len(bank))) for i in rows]
-        return bank[idx].numpy(), self.world.start_actions[idx].numpy()
+        idx = [int(self._rngs[i].integers(len(self.start_frames))) for i in rows]
+        return self.start_frames[idx], self.start_actions[idx]
 
     def reset(self, *, seed: int | list[int] | None = None, options: dict | None = None):
         if options:
@@ -67,6 +71,7 @@ class DreamVectorEnv(VectorEnv):
         self.rollout.seed([int(rng.integers(2**31 - 1)) for rng in self._rngs])
         self.rollout.reset(frames, actions)
         self._t[:] = 0
+        self.rewarder.reset()
         self._obs = frames[:, -1].copy()
         return self._obs.copy(), {}
 
@@ -83,6 +88,7 @@ class DreamVectorEnv(VectorEnv):
             raise RuntimeError("call reset() before step()")
         a = self._check_actions(actions)
         r = self.rollout.step(a)
+        rewards, _ = self.rewarder.rewards(r)
         self._t += 1
         obs = r.frames.copy()
         terminated = r.terminated.astype(bool)
@@ -97,8 +103,9 @@ class DreamVectorEnv(VectorEnv):
             self.rollout.reset_rows(list(done), frames, acts)
             obs[done] = frames[:, -1]
             self._t[done] = 0
+            self.rewarder.reset(done)
         self._obs = obs
-        return obs.copy(), r.rewards.astype(np.float64), terminated, truncated, infos
+        return obs.copy(), rewards, terminated, truncated, infos
 
     def render(self):
         return None if self._obs is None else self._obs.copy()

@@ -1,0 +1,152 @@
+"""Heads that name achievements: labels from recordings, re-fitting on a frozen DiT, and the
+game's first-unlock reward rule in the dream envs."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from collect import CollectConfig, collect
+from encode_latents import encode_folder
+from train_heads import main as train_heads
+
+from model.checkpoint import CheckpointError
+from model.latent_cache import LatentCache, unlock_labels
+from model.rollout import StepResult, WorldModel
+from worldenv.achievements import FirstUnlockRewards
+from worldenv.dream_env import DreamEnv
+from worldenv.dream_vector_env import DreamVectorEnv
+
+
+@pytest.fixture(scope="module")
+def explored(tmp_path_factory, tiny_world):
+    """Explore-policy recordings (they unlock achievements early) and their latent cache."""
+    root = tmp_path_factory.mktemp("heads")
+    rec = root / "rec"
+    collect(CollectConfig(episodes=2, policy="explore", out=str(rec), seed=1, workers=1, max_steps=80,
+                          area=(32, 32)), progress=False)
+    encode_folder(str(tiny_world / "vae.safetensors"), str(rec), str(root / "lat"), progress=False)
+    return root, rec, root / "lat"
+
+
+def test_unlock_labels_follow_the_jsonl(explored):
+    _, rec, lat = explored
+    cache = LatentCache.load(lat)
+    labels, names = unlock_labels(cache)
+    assert labels.shape == (len(cache),) and names == sorted(names) and len(names) > 0
+    # Every labelled frame is a frame whose recorded reward holds an unlock, and vice versa.
+    assert np.array_equal(labels >= 0, cache.rewards.numpy() >= 0.5)
+    from model.recordings import list_episodes
+
+    first = [json.loads(line) for line in open(rec / f"{list_episodes(rec)[0].name}.jsonl")]
+    for t, r in enumerate(first):
+        assert (names[labels[t]] if labels[t] >= 0 else None) == (r.get("unlocked") or [None])[0]
+    other = explored[0] / "other"
+    collect(CollectConfig(episodes=1, policy="random", out=str(other), seed=5, workers=1, max_steps=10,
+                          area=(32, 32)), progress=False)
+    with pytest.raises(ValueError, match="does not hold the episodes of this cache"):
+        unlock_labels(cache, other)
+
+
+def test_refit_heads_name_achievements_and_the_world_still_plays(explored, tiny_world, tmp_path):
+    _, _, lat = explored
+    out = tmp_path / "world"
+    report = train_heads(["--world", str(tiny_world), "--latents", str(lat), "--heldout", str(lat),
+                          "--windows", "64", "--epochs", "40", "--out", str(out), "--threads", "1"])
+    assert report["loss"][-1] < report["loss"][0]
+    world = WorldModel.load(out)
+    assert world.achievements == report["achievements"] and world.dit.cfg.achievements == len(world.achievements)
+    # Only the heads changed: the rest of the DiT is the frozen original.
+    old = WorldModel.load(tiny_world).dit.state_dict()
+    for k, v in world.dit.state_dict().items():
+        if not k.startswith("heads_mlp"):
+            assert torch.equal(v, old[k].to(v.dtype)), k
+    assert "which_acc" in report["heldout_new"] and (out.parent / "heads_eval.json").exists()
+    env = DreamEnv(world=out)
+    env.reset(seed=0)
+    _, reward, *_, info = env.step(0)
+    assert np.isfinite(reward) and "achievements" in info
+
+
+def always_unlocking_world(tiny_world, folder):
+    """The tiny world with heads that always report achievement 0 unlocking and no health change."""
+    world = WorldModel.load(tiny_world)
+    from dataclasses import replace
+
+    dit = type(world.dit)(replace(world.dit.cfg, achievements=2))
+    dit.load_state_dict({k: v for k, v in world.dit.state_dict().items() if not k.startswith("heads_mlp.3.")},
+                        strict=False)
+    with torch.no_grad():
+        last = dit.heads_mlp[3]
+        last.weight.zero_()
+        last.bias.copy_(torch.tensor([20.0, 0.0, -20.0, 5.0, 0.0]))
+    world.dit = dit
+    world.save(folder, achievements=["collect_wood", "place_table"])
+    return folder
+
+
+def test_an_achievement_pays_once_per_episode(tiny_world, tmp_path):
+    folder = always_unlocking_world(tiny_world, tmp_path / "w")
+    env = DreamEnv(world=folder)
+    env.reset(seed=0)
+    rewards = []
+    for _ in range(3):
+        _, r, _, _, info = env.step(1)
+        rewards.append(r)
+    assert rewards == [1.0, 0.0, 0.0] and info["achievements"] == ["collect_wood"]
+    env.reset(seed=1)
+    assert env.step(1)[1] == 1.0  # a new episode pays again
+    venv = DreamVectorEnv(num_envs=2, world=folder, max_episode_steps=2)
+    venv.reset(seed=0)
+    got = [venv.step(np.array([1, 2]))[1].tolist() for _ in range(3)]
+    assert got == [[1.0, 1.0], [0.0, 0.0], [1.0, 1.0]]  # step 2 truncates, step 3 is a new episode
+
+
+def test_first_unlock_rule_and_worlds_without_names():
+    def result(ach, unlock=(0.9, 0.9), rewards=(1.1, 0.9)):
+        return StepResult(np.zeros((2, 4, 4, 3), np.uint8), np.array(rewards, np.float32), np.zeros(2, bool),
+                          np.array(unlock, np.float32), np.array(ach))
+
+    rule = FirstUnlockRewards(2, ["a", "b"])
+    r, new = rule.rewards(result([0, 1]))
+    assert np.allclose(r, [1.1, 0.9]) and new == ["a", "b"]
+    r, new = rule.rewards(result([0, 0]))
+    assert np.allclose(r, [0.1, 0.9]) and new == [None, "a"]  # the health change is kept
+    rule.reset([0])
+    assert rule.rewards(result([0, 0]))[1] == ["a", None]
+    # A world whose heads do not name achievements keeps the model's per-step reward.
+    assert np.allclose(FirstUnlockRewards(2, []).rewards(result([-1, -1]))[0], [1.1, 0.9])
+
+
+def test_world_with_mismatched_achievement_names_is_refused(tiny_world, tmp_path):
+    folder = always_unlocking_world(tiny_world, tmp_path / "w")
+    world = WorldModel.load(folder)
+    world.meta["achievements"] = ["only_one"]
+    with pytest.raises(CheckpointError, match="names 1 achievements but its DiT predicts 2"):
+        world.achievements  # noqa: B018
+
+
+def test_mid_episode_start_clips(explored, tiny_world):
+    from model.data import episode_arrays, start_clips
+    from model.recordings import list_episodes
+
+    _, rec, _ = explored
+    frames, actions = start_clips(rec, 6, 5, seed=0, anywhere=True)
+    assert frames.shape == (6, 5, 64, 64, 3) and actions.shape == (6, 5, 1)
+    eps = [episode_arrays(rec, e) for e in list_episodes(rec)]
+
+    def where(clip):
+        for ep in eps:
+            for s in range(len(ep.frames) - 4):
+                if np.array_equal(ep.frames[s : s + 5], clip):
+                    return s
+        return None
+
+    offsets = [where(c) for c in frames]
+    assert None not in offsets and max(offsets) > 0  # real clips, not only episode beginnings
+    assert where(start_clips(rec, 1, 5, seed=0)[0][0]) == 0
+    venv = DreamVectorEnv(num_envs=2, world=tiny_world, starts=str(rec), num_starts=4)
+    obs, _ = venv.reset(seed=0)
+    assert obs.shape == (2, 64, 64, 3) and len(venv.start_frames) == 4
+    with pytest.raises(ValueError, match="need n >= 1"):
+        start_clips(rec, 2, 10_000)

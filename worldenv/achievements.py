@@ -1,0 +1,41 @@
+"""The game's reward rule applied to dreams: an achievement pays +1 only the first time it is
+unlocked in an episode (Crafter's rule), plus the health change.
+
+The world's heads predict *that* an achievement unlocked and *which* one; the episode memory of
+what is already unlocked lives here, in the env, because the model only sees its last few frames.
+Worlds whose heads do not name achievements keep the model's own per-step reward.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class FirstUnlockRewards:
+    """Per-episode unlocked sets for `n` dreams and the reward they turn a rollout step into."""
+
+    def __init__(self, n: int, names: list[str]):
+        self.names = list(names)
+        self.unlocked: list[set[str]] = [set() for _ in range(n)]
+
+    def reset(self, rows=None) -> None:
+        """Forget what dreams `rows` (all by default) unlocked: their episodes start anew."""
+        for i in range(len(self.unlocked)) if rows is None else rows:
+            self.unlocked[i] = set()
+
+    def rewards(self, result) -> tuple[np.ndarray, list[str | None]]:
+        """(b,) rewards of a `StepResult` and the achievement each dream newly unlocked (or None)."""
+        if not self.names or result.achievement is None:
+            return result.rewards.astype(np.float64), [None] * len(result.rewards)
+        unlocked = result.unlock_prob > 0.5
+        rewards = result.rewards.astype(np.float64) - unlocked  # the health change alone
+        new: list[str | None] = []
+        for i, a in enumerate(result.achievement):
+            name = self.names[a] if a >= 0 else None
+            if name is not None and name not in self.unlocked[i]:
+                self.unlocked[i].add(name)
+                rewards[i] += 1.0
+                new.append(name)
+            else:
+                new.append(None)
+        return rewards, new
