@@ -2,6 +2,11 @@
 
     python -m agents.evaluate --policy runs/agent_dream/policy.safetensors --episodes 50 --out runs/eval_agent
     python -m agents.evaluate --policy random --episodes 50 --out runs/eval_random
+    python -m agents.evaluate --policy ... --dream-horizon 200      # the same scoring inside the dream
+
+Scoring a policy in the dream too shows whether the dream ranks policies as the game does (a
+policy good in the game should be good in the dream), which separates a dream that simulates the
+wrong game from an agent that cannot carry what it learned in the dream over to the game.
 
 Crafter score = exp(mean(log(1 + success_rate_%))) - 1 over the 22 achievements' success rates.
 Writes `<out>/agent_eval.json` and a bar chart `<out>/success_rates.png`.
@@ -26,9 +31,11 @@ def crafter_score(success_rates_percent: np.ndarray) -> float:
 
 
 def run_episodes(act: Callable[[np.ndarray], np.ndarray], episodes: int, seed: int = 0, num_envs: int = 8,
-                 max_steps: int = 10_000, progress: bool = False) -> dict:
-    """Play `episodes` real Crafter episodes with `act` (batched obs -> actions); same seeds for every policy."""
-    envs = [CrafterEnv(captions=False, length=max_steps) for _ in range(min(num_envs, episodes))]
+                 max_steps: int = 10_000, progress: bool = False, make_env: Callable | None = None) -> dict:
+    """Play `episodes` real Crafter episodes with `act` (batched obs -> actions); same seeds for every
+    policy. `make_env` builds another env with Crafter's info["achievements"] (e.g. the dream)."""
+    make_env = make_env or (lambda: CrafterEnv(captions=False, length=max_steps))
+    envs = [make_env() for _ in range(min(num_envs, episodes))]
     next_seed, started = seed, 0
     obs = []
     for env in envs:
@@ -39,7 +46,7 @@ def run_episodes(act: Callable[[np.ndarray], np.ndarray], episodes: int, seed: i
     ret = np.zeros(len(envs))
     length = np.zeros(len(envs), int)
     active = np.ones(len(envs), bool)
-    bar = tqdm(total=episodes, desc="real episodes", unit="ep", disable=not progress)
+    bar = tqdm(total=episodes, desc="episodes", unit="ep", disable=not progress)
     while active.any():
         idx = np.flatnonzero(active)
         actions = act(np.stack([obs[i] for i in idx]))
@@ -92,13 +99,27 @@ def bar_chart(results: dict[str, dict], path: Path) -> None:
     plt.close(fig)
 
 
-def evaluate_policy(policy: str, episodes: int = 50, seed: int = 0, out: str = "", progress: bool = True) -> dict:
+def dream_env_factory(world: str = "", horizon: int = 200, steps: int = 1) -> Callable:
+    """Builds dream envs (SoraWorld-v0) of `horizon` steps that share one loaded world."""
+    from worldenv.dream_env import DreamEnv, load_world
+
+    loaded = load_world(world or None, "cpu")
+    return lambda: DreamEnv(steps=steps, max_episode_steps=horizon, _world_model=loaded)
+
+
+def evaluate_policy(policy: str, episodes: int = 50, seed: int = 0, out: str = "", progress: bool = True,
+                    dream_horizon: int = 0, world: str = "") -> dict:
+    """Score `policy` (a .safetensors or 'random') in real Crafter, or with `dream_horizon` > 0 in
+    dreams of that many steps from the world's start bank."""
     from agents.policy_io import Actor
 
     probe = CrafterEnv(captions=False)
     actor = Actor(policy, probe.observation_space, probe.action_space, seed=seed)
-    r = run_episodes(actor.act, episodes, seed=seed, progress=progress)
-    r["policy"] = policy
+    make_env = dream_env_factory(world, dream_horizon) if dream_horizon else None
+    if make_env is not None and make_env().action_space != probe.action_space:
+        raise ValueError(f"the dream's action space {make_env().action_space} is not Crafter's {probe.action_space}")
+    r = run_episodes(actor.act, episodes, seed=seed, progress=progress, make_env=make_env)
+    r["policy"], r["game"] = policy, f"dream ({dream_horizon} steps)" if dream_horizon else "real"
     if out:
         Path(out).mkdir(parents=True, exist_ok=True)
         Path(out, "agent_eval.json").write_text(json.dumps(r, indent=1))
@@ -112,9 +133,11 @@ def main(argv=None) -> dict:
     p.add_argument("--episodes", type=int, default=50)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="runs/eval_agent")
+    p.add_argument("--dream-horizon", type=int, default=0, help="score in the dream, episodes of this many steps")
+    p.add_argument("--world", default="", help="world folder for --dream-horizon (default: shipped)")
     a = p.parse_args(argv)
-    r = evaluate_policy(a.policy, a.episodes, a.seed, a.out)
-    print(f"Crafter score {r['crafter_score']:.2f}%, reward {r['mean_reward']:.2f} ± {r['std_reward']:.2f}, "
+    r = evaluate_policy(a.policy, a.episodes, a.seed, a.out, dream_horizon=a.dream_horizon, world=a.world)
+    print(f"{r['game']}: Crafter score {r['crafter_score']:.2f}%, reward {r['mean_reward']:.2f} ± {r['std_reward']:.2f}, "
           f"length {r['mean_length']:.0f} over {r['episodes']} episodes")
     return r
 

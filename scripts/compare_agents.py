@@ -34,6 +34,8 @@ def main(argv=None) -> dict:
     p.add_argument("--dream-horizon", type=int, default=AgentConfig.dream_horizon,
                    help="steps before a dream restarts from a real start clip")
     p.add_argument("--starts", default="", help="recordings folder for mid-episode dream starts (default: world's bank)")
+    p.add_argument("--real-eval-every", type=int, default=0,
+                   help="score the dream policy in the real game every N dream steps (its progress.csv: dream vs real reward)")
     p.add_argument("--finetune-steps", type=int, default=0)
     p.add_argument("--episodes", type=int, default=50)
     p.add_argument("--num-envs", type=int, default=16)
@@ -57,7 +59,7 @@ def main(argv=None) -> dict:
                                                 num_envs=a.num_envs, seed=a.seed, resume=True)), str)
     dream_cfg = AgentConfig(env="dream", world=a.world, out=str(out / "ppo_dream"), timesteps=a.dream_steps,
                             num_envs=a.num_envs, dream_horizon=a.dream_horizon, starts=a.starts, seed=a.seed,
-                            resume=True)
+                            real_eval_every=a.real_eval_every, real_eval_episodes=10, resume=True)
     timed("ppo_dream", lambda: train(dream_cfg), str)
     if a.finetune_steps:
         import shutil

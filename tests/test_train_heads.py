@@ -93,7 +93,7 @@ def test_an_achievement_pays_once_per_episode(tiny_world, tmp_path):
     for _ in range(3):
         _, r, _, _, info = env.step(1)
         rewards.append(r)
-    assert rewards == [1.0, 0.0, 0.0] and info["achievements"] == ["collect_wood"]
+    assert rewards == [1.0, 0.0, 0.0] and info["achievements"] == {"collect_wood": 1, "place_table": 0}
     env.reset(seed=1)
     assert env.step(1)[1] == 1.0  # a new episode pays again
     venv = DreamVectorEnv(num_envs=2, world=folder, max_episode_steps=2)
@@ -150,3 +150,14 @@ def test_mid_episode_start_clips(explored, tiny_world):
     assert obs.shape == (2, 64, 64, 3) and len(venv.start_frames) == 4
     with pytest.raises(ValueError, match="need n >= 1"):
         start_clips(rec, 2, 10_000)
+
+
+def test_policies_are_scored_in_the_dream_like_in_the_game(tiny_world, tmp_path):
+    from agents.evaluate import evaluate_policy
+
+    folder = always_unlocking_world(tiny_world, tmp_path / "w")
+    r = evaluate_policy("random", episodes=3, dream_horizon=4, world=str(folder), progress=False)
+    # Every dream episode unlocks collect_wood once (paid once) and nothing else.
+    assert r["game"] == "dream (4 steps)" and r["episodes"] == 3 and r["mean_length"] == 4
+    assert r["mean_reward"] == 1.0 and r["success_rates"]["collect_wood"] == 100.0
+    assert sum(r["success_rates"].values()) == 100.0

@@ -128,8 +128,9 @@ class DreamEnv(RendersFrames, gym.Env):
     `starts` (recordings folder for mid-episode start clips; None = the world's bank), `num_starts`.
 
     ## Info
-    `step`, `unlock_prob`, `inventory` (read off the frame), `achievements` (unlocked so far this
-    episode) and `unlocked` (the achievement this step unlocked, if any).
+    `step`, `unlock_prob`, `inventory` (read off the frame), `achievements` (name -> 1 if unlocked
+    so far this episode, else 0; the real game's info counts repeats) and `unlocked` (the
+    achievement this step unlocked, if any).
 
     ## Version History
     - v0: first release (Crafter world model, Discrete(17)).
@@ -235,7 +236,8 @@ class DreamEnv(RendersFrames, gym.Env):
             if self._new[0] is not None:
                 info["unlocked"] = self._new[0]
         if self.rewarder.names:
-            info["achievements"] = sorted(self.rewarder.unlocked[0])
+            # Same shape as the real game's info: name -> count (the dream knows 0 or 1, first unlocks).
+            info["achievements"] = {n: int(n in self.rewarder.unlocked[0]) for n in self.rewarder.names}
         if self.world.action_nvec == (17,):
             info["inventory"] = self.predicted_inventory(self._obs)
         return info
