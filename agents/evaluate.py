@@ -99,27 +99,32 @@ def bar_chart(results: dict[str, dict], path: Path) -> None:
     plt.close(fig)
 
 
-def dream_env_factory(world: str = "", horizon: int = 200, steps: int = 1) -> Callable:
-    """Builds dream envs (SoraWorld-v0) of `horizon` steps that share one loaded world."""
+def dream_env_factory(world: str = "", horizon: int = 200, steps: int = 2, guidance: float | None = None) -> Callable:
+    """Builds dream envs (SoraWorld-v0) of `horizon` steps that share one loaded world; `steps`
+    denoising steps per frame and action `guidance` (None: the world's setting)."""
     from worldenv.dream_env import DreamEnv, load_world
 
     loaded = load_world(world or None, "cpu")
-    return lambda: DreamEnv(steps=steps, max_episode_steps=horizon, _world_model=loaded)
+    return lambda: DreamEnv(steps=steps, max_episode_steps=horizon, guidance=guidance, _world_model=loaded)
 
 
 def evaluate_policy(policy: str, episodes: int = 50, seed: int = 0, out: str = "", progress: bool = True,
-                    dream_horizon: int = 0, world: str = "") -> dict:
+                    dream_horizon: int = 0, world: str = "", dream_steps: int = 2,
+                    dream_guidance: float | None = None) -> dict:
     """Score `policy` (a .safetensors or 'random') in real Crafter, or with `dream_horizon` > 0 in
     dreams of that many steps from the world's start bank."""
     from agents.policy_io import Actor
 
     probe = CrafterEnv(captions=False)
     actor = Actor(policy, probe.observation_space, probe.action_space, seed=seed)
-    make_env = dream_env_factory(world, dream_horizon) if dream_horizon else None
+    make_env = dream_env_factory(world, dream_horizon, dream_steps, dream_guidance) if dream_horizon else None
     if make_env is not None and make_env().action_space != probe.action_space:
         raise ValueError(f"the dream's action space {make_env().action_space} is not Crafter's {probe.action_space}")
     r = run_episodes(actor.act, episodes, seed=seed, progress=progress, make_env=make_env)
-    r["policy"], r["game"] = policy, f"dream ({dream_horizon} steps)" if dream_horizon else "real"
+    r["policy"] = policy
+    r["game"] = f"dream ({dream_horizon} steps)" if dream_horizon else "real"
+    if dream_horizon:
+        r["dream"] = {"world": world or "shipped", "steps": dream_steps, "guidance": dream_guidance}
     if out:
         Path(out).mkdir(parents=True, exist_ok=True)
         Path(out, "agent_eval.json").write_text(json.dumps(r, indent=1))
@@ -135,8 +140,11 @@ def main(argv=None) -> dict:
     p.add_argument("--out", default="runs/eval_agent")
     p.add_argument("--dream-horizon", type=int, default=0, help="score in the dream, episodes of this many steps")
     p.add_argument("--world", default="", help="world folder for --dream-horizon (default: shipped)")
+    p.add_argument("--dream-steps", type=int, default=2, help="denoising steps per dreamed frame")
+    p.add_argument("--dream-guidance", type=float, default=None, help="action guidance (default: the world's)")
     a = p.parse_args(argv)
-    r = evaluate_policy(a.policy, a.episodes, a.seed, a.out, dream_horizon=a.dream_horizon, world=a.world)
+    r = evaluate_policy(a.policy, a.episodes, a.seed, a.out, dream_horizon=a.dream_horizon, world=a.world,
+                        dream_steps=a.dream_steps, dream_guidance=a.dream_guidance)
     print(f"{r['game']}: Crafter score {r['crafter_score']:.2f}%, reward {r['mean_reward']:.2f} ± {r['std_reward']:.2f}, "
           f"length {r['mean_length']:.0f} over {r['episodes']} episodes")
     return r
