@@ -99,11 +99,14 @@ def sample_next_frame(model: SpacetimeDiT, cache: KVCache, action: torch.Tensor,
     z = noise if noise is not None else torch.randn(shape, generator=generator, device=device)
     sig = sigma_schedule(steps, device)
     b = shape[0]
+    both = torch.cat([action, torch.full_like(action, -1)]) if guidance != 1.0 else None
     for i in range(steps):
         s = sig[i].expand(b)
-        v, _ = model.forward_frame(z, s, action, cache)
-        if guidance != 1.0:
-            v0, _ = model.forward_frame(z, s, torch.full_like(action, -1), cache)
+        if both is None:
+            v, _ = model.forward_frame(z, s, action, cache)
+        else:  # conditioned and unconditioned copies in one batched pass
+            v2, _ = model.forward_frame(torch.cat([z, z]), torch.cat([s, s]), both, cache.doubled())
+            v, v0 = v2.chunk(2)
             v = v0 + guidance * (v - v0)
         z = z + (sig[i + 1] - sig[i]) * v.float()
     return z

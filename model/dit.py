@@ -463,6 +463,11 @@ class KVCache:
         self._staged.clear()
         self._trig = None
 
+    def doubled(self) -> "DoubledCache":
+        """A read-only view of this cache with the batch repeated twice, so one forward pass can
+        run a batch's conditioned and unconditioned copies together (classifier-free guidance)."""
+        return DoubledCache(self)
+
     def copy_rows(self, rows: list[int], other: "KVCache") -> None:
         """Overwrite batch rows `rows` with the rows of `other` (a full cache of the same size).
 
@@ -487,3 +492,29 @@ class KVCache:
         if self.age is not None:
             self.age.fill_(-1)
         self._trig = None
+
+
+class DoubledCache:
+    """`KVCache.doubled()`: rows 0..b-1 and b..2b-1 both read the same cached frames (read only)."""
+
+    def __init__(self, cache: KVCache):
+        self.cache = cache
+
+    @property
+    def frames(self) -> int:
+        return self.cache.frames
+
+    def check(self, b: int, n: int, model: SpacetimeDiT) -> None:
+        if b % 2:
+            raise ValueError(f"a doubled cache serves an even batch, got {b}")
+        self.cache.check(b // 2, n, model)
+
+    def get(self, layer: int):
+        kv = self.cache.get(layer)
+        return None if kv is None else (torch.cat([kv[0], kv[0]]), torch.cat([kv[1], kv[1]]))
+
+    def trig(self, model: SpacetimeDiT, frame_pos: torch.Tensor):
+        return self.cache.trig(model, frame_pos)
+
+    def stage(self, layer: int, kv) -> None:
+        raise RuntimeError("a doubled cache is read only: write frames through the cache itself")

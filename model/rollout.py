@@ -140,7 +140,7 @@ class DreamRollout:
     steps: Euler denoising steps per frame (the speed knob); context: cached frames (defaults to
     the model's window - 1). context_sigma, reground and guidance default to the world's
     `rollout_defaults`. guidance: classifier-free guidance scale on the action (1 = none; larger
-    follows the action more strongly, at twice the denoising cost).
+    follows the action more strongly, at twice the denoising work, run as one batched pass).
     context_sigma: noise level at which generated frames enter the cache
     (noise augmentation against drift; must match training, 0..FlowConfig.context_noise);
     reground: re-encode each generated frame from its decoded uint8 pixels before it enters the

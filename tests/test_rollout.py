@@ -59,3 +59,27 @@ def test_same_seed_same_dream_with_regrounding_and_guidance(tiny_world):
         roll.reset(world.start_frames[:2].numpy(), world.start_actions[:2].numpy())
         runs.append(np.stack([roll.step(np.array([a, 16 - a])).frames for a in range(6)]))
     assert np.array_equal(runs[0], runs[1])
+
+
+def test_guidance_in_one_batched_pass_equals_two_passes(tiny_world):
+    """The conditioned and unconditioned copies share one forward through a doubled cache view;
+    the guided velocity must be what two separate passes give."""
+    from model.diffusion import sample_next_frame
+
+    world = WorldModel.load(tiny_world)
+    roll = DreamRollout(world, batch=2, bf16=False, context_sigma=0.0)
+    idx = [0, 1]
+    roll.reset(world.start_frames[idx].numpy(), world.start_actions[idx].numpy())
+    action = torch.tensor([[3], [5]])
+    noise = torch.randn(roll.latent_shape, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        got = sample_next_frame(world.dit, roll.cache, action, roll.latent_shape, steps=1, guidance=2.5,
+                                noise=noise)
+        s = torch.ones(2)
+        v, _ = world.dit.forward_frame(noise, s, action, roll.cache)
+        v0, _ = world.dit.forward_frame(noise, s, torch.full_like(action, -1), roll.cache)
+        want = noise - (v0 + 2.5 * (v - v0))
+    assert torch.allclose(got, want, atol=1e-5)
+    assert not torch.allclose(got, noise - v, atol=1e-3)  # guidance did change the frame
+    with pytest.raises(RuntimeError, match="read only"):
+        roll.cache.doubled().stage(0, (None, None))
