@@ -32,8 +32,8 @@ def crafter_score(success_rates_percent: np.ndarray) -> float:
 
 def run_episodes(act: Callable[[np.ndarray], np.ndarray], episodes: int, seed: int = 0, num_envs: int = 8,
                  max_steps: int = 10_000, progress: bool = False, make_env: Callable | None = None) -> dict:
-    """Play `episodes` real Crafter episodes with `act` (batched obs -> actions); same seeds for every
-    policy. `make_env` builds another env with Crafter's info["achievements"] (e.g. the dream)."""
+    """Play `episodes` episodes of real Crafter (or of `make_env`'s env, which must give Crafter's
+    info["achievements"], e.g. the dream) with `act` (batched obs -> actions); same seeds for every policy."""
     make_env = make_env or (lambda: CrafterEnv(captions=False, length=max_steps))
     envs = [make_env() for _ in range(min(num_envs, episodes))]
     next_seed, started = seed, 0
@@ -118,8 +118,13 @@ def evaluate_policy(policy: str, episodes: int = 50, seed: int = 0, out: str = "
     probe = CrafterEnv(captions=False)
     actor = Actor(policy, probe.observation_space, probe.action_space, seed=seed)
     make_env = dream_env_factory(world, dream_horizon, dream_steps, dream_guidance) if dream_horizon else None
-    if make_env is not None and make_env().action_space != probe.action_space:
-        raise ValueError(f"the dream's action space {make_env().action_space} is not Crafter's {probe.action_space}")
+    if make_env is not None:
+        dream = make_env()
+        if dream.action_space != probe.action_space:
+            raise ValueError(f"the dream's action space {dream.action_space} is not Crafter's {probe.action_space}")
+        if not dream.world.achievements:
+            raise ValueError("this world's heads do not name achievements, so a dream cannot be scored; "
+                             "re-fit them with scripts/train_heads.py")
     r = run_episodes(actor.act, episodes, seed=seed, progress=progress, make_env=make_env)
     r["policy"] = policy
     r["game"] = f"dream ({dream_horizon} steps)" if dream_horizon else "real"

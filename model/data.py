@@ -100,22 +100,30 @@ def start_clips(folder: str | Path, n: int, k: int, seed: int = 0, anywhere: boo
     Clips open their episodes (how a game starts), or with `anywhere=True` start at random points
     of play (mid-episode states: night, hurt, holding items), so that agents trained in the dream
     see the states a real episode reaches, as DIAMOND and IRIS start imagination from real data.
-    Episodes shorter than `k` are skipped; an episode is decoded once however often it is drawn.
+    Episodes shorter than `k` are skipped (so a folder without an index, whose lengths show only
+    on decoding, can give fewer than `n` clips); an episode is decoded once however often it is drawn.
     """
     from tqdm import tqdm
 
-    episodes = [e for e in list_episodes(folder) if e.frames >= k]
+    # Folders without an index do not know their lengths (frames = -1) until decoded.
+    episodes = [e for e in list_episodes(folder) if e.frames >= k or e.frames < 0]
     if not episodes or n < 1:
         raise ValueError(f"{folder}: need n >= 1 and an episode of at least {k} frames (have {len(episodes)}, n={n})")
     rng = np.random.default_rng(seed)
     picks = rng.choice(len(episodes), size=n, replace=n > len(episodes))
-    frames, actions = [None] * n, [None] * n
+    frames, actions = [], []
     for e in tqdm(sorted(set(picks.tolist())), desc="start clips", unit="ep", disable=not progress):
         ep = episode_arrays(folder, episodes[e])
+        if len(ep.frames) < k:
+            continue
         into = actions_into_frames(ep.actions)
-        for j in np.flatnonzero(picks == e):
-            s = int(rng.integers(len(ep.frames) - k + 1)) if anywhere else 0
-            frames[j], actions[j] = ep.frames[s : s + k], into[s : s + k]
+        for _ in range(int((picks == e).sum())):
+            # anywhere: any clip that ends before the episode's last (terminal) frame
+            s = int(rng.integers(max(1, len(ep.frames) - k))) if anywhere else 0
+            frames.append(ep.frames[s : s + k])
+            actions.append(into[s : s + k])
+    if not frames:
+        raise ValueError(f"{folder}: no episode has the {k} frames a start clip needs")
     return np.stack(frames), np.stack(actions)
 
 

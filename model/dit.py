@@ -465,7 +465,9 @@ class KVCache:
 
     def doubled(self) -> "DoubledCache":
         """A read-only view of this cache with the batch repeated twice, so one forward pass can
-        run a batch's conditioned and unconditioned copies together (classifier-free guidance)."""
+        run a batch's conditioned and unconditioned copies together (classifier-free guidance).
+        Each read concatenates a copy of the cached keys/values: twice the cache's memory traffic,
+        which costs less than a second forward pass (scripts/bench.py: batch 1 to 8 faster, 32 and 64 even)."""
         return DoubledCache(self)
 
     def copy_rows(self, rows: list[int], other: "KVCache") -> None:

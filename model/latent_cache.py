@@ -104,3 +104,14 @@ def unlock_labels(cache: LatentCache, recordings: str | Path | None = None) -> t
     names = sorted({n for n in per_frame if n is not None})
     index = {n: i for i, n in enumerate(names)}
     return np.array([-1 if n is None else index[n] for n in per_frame], np.int64), names
+
+
+def death_frames(cache: LatentCache, recordings: str | Path | None = None) -> np.ndarray:
+    """(N,) bool: the terminal frames of episodes that ended in death, not at a time limit (the
+    recordings' index says `died`; episodes without that field count as deaths, like evaluate.py)."""
+    from model.recordings import list_episodes
+
+    died = [bool(e.extra.get("died", True)) for e in list_episodes(recordings or cache.meta.get("data", ""))]
+    if len(died) != len(cache.episode_lengths):
+        raise ValueError(f"recordings hold {len(died)} episodes, the cache {len(cache.episode_lengths)}")
+    return cache.dones.numpy().astype(bool) & np.repeat(died, cache.episode_lengths.numpy())

@@ -32,15 +32,16 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from model.latent_cache import LatentCache, unlock_labels  # noqa: E402
+from model.latent_cache import LatentCache, death_frames, unlock_labels  # noqa: E402
 from model.rollout import WorldModel  # noqa: E402
 from model.training import autocast  # noqa: E402
 
 
-def window_starts(cache: LatentCache, labels: np.ndarray, n_random: int, window: int, rng) -> np.ndarray:
+def window_starts(cache: LatentCache, labels: np.ndarray, deaths: np.ndarray, n_random: int, window: int,
+                  rng) -> np.ndarray:
     """Start indices of windows whose last frame is every unlock and every death that has a full
     window before it in its episode, plus `n_random` random windows."""
-    last = np.flatnonzero((labels >= 0) | cache.dones.numpy().astype(bool))
+    last = np.flatnonzero((labels >= 0) | deaths)
     ep_start = np.repeat(cache.episode_starts.numpy(), cache.episode_lengths.numpy())
     events = last[last - (window - 1) >= ep_start[last]] - (window - 1)
     return np.concatenate([events, cache.sample_windows(rng, n_random, window)])
@@ -74,11 +75,12 @@ def reindex(labels: np.ndarray, old: list[str], new: list[str]) -> np.ndarray:
     return table[labels]  # label -1 picks the trailing -1
 
 
-def targets(cache: LatentCache, labels: np.ndarray, starts: np.ndarray, window: int) -> dict[str, torch.Tensor]:
+def targets(cache: LatentCache, labels: np.ndarray, deaths: np.ndarray, starts: np.ndarray,
+            window: int) -> dict[str, torch.Tensor]:
     last = torch.from_numpy(starts + window - 1)
     reward = cache.rewards[last].float()
     unlock = (reward >= 0.5).float()
-    return {"unlock": unlock, "health": reward - unlock, "done": cache.dones[last].float(),
+    return {"unlock": unlock, "health": reward - unlock, "done": torch.from_numpy(deaths)[last].float(),
             "which": torch.from_numpy(labels)[last]}
 
 
@@ -98,7 +100,7 @@ def head_loss(out: torch.Tensor, y: dict, pos_weight: float) -> torch.Tensor:
 
 def fit_heads(head: torch.nn.Module, x: torch.Tensor, y: dict, epochs: int, lr: float, pos_weight: float,
               seed: int) -> list[float]:
-    """Adam on minibatches of the cached features; returns the loss per epoch."""
+    """AdamW on minibatches of the cached features; returns the loss per epoch."""
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=0.01)
     losses = []
@@ -141,16 +143,16 @@ def gather_features(world: WorldModel, latents: str, heldout: str, n_random: int
     loaded = []
     for path in [s for s in latents.split(",") if s]:
         cache = LatentCache.load(path)
-        loaded.append((path, cache, *unlock_labels(cache)))
-    names = sorted(set().union(*(n for *_, n in loaded)))
+        loaded.append((path, cache, *unlock_labels(cache), death_frames(cache)))
+    names = sorted(set().union(*(n for *_, n, _ in loaded)))
     xs, ys = [], []
-    for path, cache, labels, cache_names in loaded:
+    for path, cache, labels, cache_names, deaths in loaded:
         labels = reindex(labels, cache_names, names)
-        starts = window_starts(cache, labels, n_random, window, rng)
+        starts = window_starts(cache, labels, deaths, n_random, window, rng)
         print(f"{path}: {len(cache)} frames, {int((labels >= 0).sum())} unlocks, "
-              f"{int(cache.dones.sum())} deaths, {len(starts)} windows")
+              f"{int(deaths.sum())} deaths, {len(starts)} windows")
         xs.append(head_features(world, cache, starts, sigma, seed))
-        ys.append(targets(cache, labels, starts, window))
+        ys.append(targets(cache, labels, deaths, starts, window))
     out = {"x": torch.cat(xs), "y": {k: torch.cat([d[k] for d in ys]) for k in ys[0]}, "names": names}
     if heldout:
         cache = LatentCache.load(heldout)
@@ -160,7 +162,7 @@ def gather_features(world: WorldModel, latents: str, heldout: str, n_random: int
         frames = np.arange(len(cache))
         starts = frames[frames - (window - 1) >= ep_start] - (window - 1)  # every frame with a full window
         out["hx"] = head_features(world, cache, starts, sigma, seed + 1)
-        out["hy"] = targets(cache, labels, starts, window)
+        out["hy"] = targets(cache, labels, death_frames(cache), starts, window)
     return out
 
 
@@ -187,6 +189,8 @@ def main(argv=None) -> dict:
     rng = np.random.default_rng(a.seed)
 
     key = {k: getattr(a, k) for k in ("world", "latents", "heldout", "windows", "seed")}
+    dit_file = (Path(a.world) / "dit.safetensors").stat()
+    key["dit_file"] = [dit_file.st_size, dit_file.st_mtime_ns]  # a retrained world is not reused
     feats = torch.load(a.features) if a.features and Path(a.features).exists() else {}
     if feats.get("key") == key:
         print(f"features from {a.features}")
@@ -201,9 +205,9 @@ def main(argv=None) -> dict:
     dit = type(world.dit)(cfg)
     state = {k: v for k, v in world.dit.state_dict().items() if not k.startswith("heads_mlp.3.")}
     dit.load_state_dict(state, strict=False)
-    with torch.no_grad():  # warm start: the old three outputs, fresh achievement logits
-        dit.heads_mlp[3].weight[:3] = old_head[3].weight
-        dit.heads_mlp[3].bias[:3] = old_head[3].bias
+    with torch.no_grad():  # warm start: the old three outputs (unlock, health, termination)
+        dit.heads_mlp[3].weight[:3] = old_head[3].weight[:3]
+        dit.heads_mlp[3].bias[:3] = old_head[3].bias[:3]
     head = dit.heads_mlp.float().train()
     losses = fit_heads(head, x, y, a.epochs, a.lr, a.pos_weight, a.seed)
     head.eval()

@@ -66,6 +66,23 @@ def test_refit_heads_name_achievements_and_the_world_still_plays(explored, tiny_
     env.reset(seed=0)
     _, reward, *_, info = env.step(0)
     assert np.isfinite(reward) and "achievements" in info
+    # A world whose heads already name achievements can be re-fitted again.
+    again = train_heads(["--world", str(out), "--latents", str(lat), "--windows", "16", "--epochs", "2",
+                         "--out", str(tmp_path / "again"), "--threads", "1"])
+    assert WorldModel.load(tmp_path / "again").achievements == again["achievements"]
+
+
+def test_only_deaths_count_as_terminations(explored):
+    from model.latent_cache import death_frames
+    from model.recordings import list_episodes
+
+    _, rec, lat = explored
+    cache = LatentCache.load(lat)
+    died = [e.extra["died"] for e in list_episodes(rec)]
+    deaths = death_frames(cache)
+    ends = cache.episode_starts.numpy() + cache.episode_lengths.numpy() - 1
+    assert deaths.sum() == sum(died) and all(deaths[end] == d for end, d in zip(ends, died, strict=True))
+    assert not any(died)  # these 80-step episodes hit the time limit: no frame may teach "terminate"
 
 
 def always_unlocking_world(tiny_world, folder):
@@ -154,6 +171,9 @@ def test_mid_episode_start_clips(explored, tiny_world):
 
 def test_policies_are_scored_in_the_dream_like_in_the_game(tiny_world, tmp_path):
     from agents.evaluate import evaluate_policy
+
+    with pytest.raises(ValueError, match="do not name achievements"):
+        evaluate_policy("random", episodes=1, dream_horizon=2, world=str(tiny_world), progress=False)
 
     folder = always_unlocking_world(tiny_world, tmp_path / "w")
     r = evaluate_policy("random", episodes=3, dream_horizon=4, world=str(folder), progress=False)

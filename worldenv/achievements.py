@@ -4,6 +4,9 @@ unlocked in an episode (Crafter's rule), plus the health change.
 The world's heads predict *that* an achievement unlocked and *which* one; the episode memory of
 what is already unlocked lives here, in the env, because the model only sees its last few frames.
 Worlds whose heads do not name achievements keep the model's own per-step reward.
+
+A dream is a new episode even when it starts mid-way through a recorded one: achievements the
+recording had already earned before the start clip pay again in the dream.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ end are restarted in the same step (Gymnasium's SAME_STEP autoreset, which is al
 stable-baselines3 expects): the returned observation is the new start frame and the last frame
 of the finished episode is in `infos["final_obs"]`. Start clips and rewards follow `DreamEnv`
 (`starts=RECORDINGS_DIR` for mid-episode starts; an achievement pays only on its first unlock in
-an episode).
+an episode); infos carry no per-dream inventory or achievements (use `DreamEnv` for those).
 """
 
 from __future__ import annotations
