@@ -36,6 +36,7 @@ class FlowConfig:
     unlock_pos_weight: float = 20.0
     done_pos_weight: float = 20.0
     head_weight: float = 0.5
+    event_weight: float = 1.0  # flow-loss weight of frames where an achievement unlocks (rare events)
 
 
 def sample_sigmas(b: int, t: int, cfg: FlowConfig, device) -> torch.Tensor:
@@ -64,10 +65,13 @@ def flow_loss(model: SpacetimeDiT, z0: torch.Tensor, actions: torch.Tensor, rewa
         actions = torch.where(drop, torch.full_like(actions, -1), actions)
     v, heads = model(zt, sigma, actions, captions)
     diff = (v.float() - (eps - z0)) ** 2
-    loss_flow = diff.mean()
+    unlock = (rewards >= 0.5).float()
+    # Rare events (an item appearing in the inventory) are a few latent cells of a few frames:
+    # weighting their frames up keeps the model from averaging them away.
+    w_frame = 1 + (cfg.event_weight - 1) * unlock
+    loss_flow = (diff.mean((2, 3, 4)) * w_frame).sum() / w_frame.sum()
     heads = heads.float()
     clean = (sigma <= cfg.head_sigma).float()
-    unlock = (rewards >= 0.5).float()
     w_unlock = 1 + (cfg.unlock_pos_weight - 1) * unlock
     bce_unlock = F.binary_cross_entropy_with_logits(heads[..., 0], unlock, weight=w_unlock, reduction="none")
     mse_rest = (heads[..., 1] - (rewards - unlock)) ** 2 * 100  # health deltas are +-0.1 steps

@@ -37,13 +37,17 @@ from model.rollout import WorldModel  # noqa: E402
 from model.training import autocast  # noqa: E402
 
 
+def full_window(cache: LatentCache, window: int) -> np.ndarray:
+    """(N,) bool: frame i has `window - 1` frames of its own episode before it."""
+    ep_start = np.repeat(cache.episode_starts.numpy(), cache.episode_lengths.numpy())
+    return np.arange(len(cache)) - (window - 1) >= ep_start
+
+
 def window_starts(cache: LatentCache, labels: np.ndarray, deaths: np.ndarray, n_random: int, window: int,
                   rng) -> np.ndarray:
     """Start indices of windows whose last frame is every unlock and every death that has a full
     window before it in its episode, plus `n_random` random windows."""
-    last = np.flatnonzero((labels >= 0) | deaths)
-    ep_start = np.repeat(cache.episode_starts.numpy(), cache.episode_lengths.numpy())
-    events = last[last - (window - 1) >= ep_start[last]] - (window - 1)
+    events = np.flatnonzero(((labels >= 0) | deaths) & full_window(cache, window)) - (window - 1)
     return np.concatenate([events, cache.sample_windows(rng, n_random, window)])
 
 
@@ -158,9 +162,7 @@ def gather_features(world: WorldModel, latents: str, heldout: str, n_random: int
         cache = LatentCache.load(heldout)
         labels, held_names = unlock_labels(cache)
         labels = reindex(labels, held_names, names)
-        ep_start = np.repeat(cache.episode_starts.numpy(), cache.episode_lengths.numpy())
-        frames = np.arange(len(cache))
-        starts = frames[frames - (window - 1) >= ep_start] - (window - 1)  # every frame with a full window
+        starts = np.flatnonzero(full_window(cache, window)) - (window - 1)  # every frame with a full window
         out["hx"] = head_features(world, cache, starts, sigma, seed + 1)
         out["hy"] = targets(cache, labels, death_frames(cache), starts, window)
     return out
