@@ -41,6 +41,7 @@ class EpisodeArrays:
     dones: np.ndarray
     gui: np.ndarray
     captions: list[str]
+    unlocked: list[str | None]  # achievement first unlocked on arriving at each frame (jsonl `unlocked`)
 
 
 def actions_into_frames(actions: np.ndarray) -> np.ndarray:
@@ -89,7 +90,8 @@ def episode_arrays(folder: str | Path, info: EpisodeInfo | str, size: tuple[int,
             raise RecordingError(f"{where}: bad reward/done value ({e})") from None
         gui = np.zeros(T, bool)
     captions = [str(r.get("caption", "")) for r in recs]
-    return EpisodeArrays(ep.frames, actions, has_action, rewards, dones, gui, captions)
+    unlocked = [str(r["unlocked"][0]) if r.get("unlocked") else None for r in recs]
+    return EpisodeArrays(ep.frames, actions, has_action, rewards, dones, gui, captions, unlocked)
 
 
 def start_clips(folder: str | Path, n: int, k: int, seed: int = 0, anywhere: bool = False,

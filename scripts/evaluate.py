@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from model.data import actions_into_frames, episode_arrays  # noqa: E402
 from model.metrics import psnr  # noqa: E402
-from model.recordings import list_episodes, read_jsonl, recorded_view  # noqa: E402
+from model.recordings import list_episodes, recorded_view  # noqa: E402
 from model.rollout import DreamRollout, WorldModel  # noqa: E402
 from worldenv.games.crafter_parse import CrafterFrameParser  # noqa: E402
 
@@ -90,7 +90,6 @@ def reward_precision_recall(world: WorldModel, data: str, k: int, max_frames: in
         ep = episode_arrays(data, info)
         if len(ep.frames) <= k:
             continue
-        unlocked = [(r.get("unlocked") or [None])[0] for r in read_jsonl(Path(data) / f"{info.name}.jsonl")]
         roll = DreamRollout(world, batch=1, seed=seed, **(roll_kw or {}))
         into = actions_into_frames(ep.actions)
         roll.reset(ep.frames[None, :k], into[None, :k])
@@ -100,9 +99,9 @@ def reward_precision_recall(world: WorldModel, data: str, k: int, max_frames: in
             tp += pred and real
             fp += pred and not real
             fn += real and not pred
-            if names and unlocked[t] is not None:  # does the head name the right achievement?
+            if names and ep.unlocked[t] is not None:  # does the head name the right achievement?
                 named += 1
-                named_right += names[int(np.argmax(heads[3:]))] == unlocked[t]
+                named_right += names[int(np.argmax(heads[3:]))] == ep.unlocked[t]
             # a real termination is the last frame of an episode that ended in death (not truncation)
             pd, rd = heads[2] > 0, bool(ep.dones[t]) and bool(info.extra.get("died", True))
             done_tp += pd and rd

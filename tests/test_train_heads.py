@@ -41,6 +41,9 @@ def test_unlock_labels_follow_the_jsonl(explored):
     first = [json.loads(line) for line in open(rec / f"{list_episodes(rec)[0].name}.jsonl")]
     for t, r in enumerate(first):
         assert (names[labels[t]] if labels[t] >= 0 else None) == (r.get("unlocked") or [None])[0]
+    from model.data import episode_arrays
+
+    assert episode_arrays(rec, list_episodes(rec)[0]).unlocked == [(r.get("unlocked") or [None])[0] for r in first]
     other = explored[0] / "other"
     collect(CollectConfig(episodes=1, policy="random", out=str(other), seed=5, workers=1, max_steps=10,
                           area=(32, 32)), progress=False)

@@ -30,8 +30,8 @@ class FirstUnlockRewards:
         """(b,) rewards of a `StepResult` and the achievement each dream newly unlocked (or None)."""
         if not self.names or result.achievement is None:
             return result.rewards.astype(np.float64), [None] * len(result.rewards)
-        unlocked = result.unlock_prob > 0.5
-        rewards = result.rewards.astype(np.float64) - unlocked  # the health change alone
+        # A named achievement (index >= 0) is exactly a predicted unlock, which `rewards` paid +1 for.
+        rewards = result.rewards.astype(np.float64) - (result.achievement >= 0)  # the health change alone
         new: list[str | None] = []
         for i, a in enumerate(result.achievement):
             name = self.names[a] if a >= 0 else None
