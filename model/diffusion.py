@@ -36,7 +36,7 @@ class FlowConfig:
     unlock_pos_weight: float = 20.0
     done_pos_weight: float = 20.0
     head_weight: float = 0.5
-    event_weight: float = 1.0  # flow-loss weight of frames where an achievement unlocks (rare events)
+    event_weight: float = 1.0  # flow-loss weight of event frames (rare events); 1 = off
 
 
 def sample_sigmas(b: int, t: int, cfg: FlowConfig, device) -> torch.Tensor:
@@ -52,9 +52,11 @@ def sample_sigmas(b: int, t: int, cfg: FlowConfig, device) -> torch.Tensor:
 
 
 def flow_loss(model: SpacetimeDiT, z0: torch.Tensor, actions: torch.Tensor, rewards: torch.Tensor,
-              dones: torch.Tensor, cfg: FlowConfig, captions=None) -> tuple[torch.Tensor, dict]:
+              dones: torch.Tensor, cfg: FlowConfig, captions=None,
+              events: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
     """Loss on a window: z0 (b, t, c, h, w) clean latents, actions (b, t, A) that led to each frame,
-    rewards (b, t) and dones (b, t) of arriving at each frame."""
+    rewards (b, t) and dones (b, t) of arriving at each frame; `events` (b, t) bool marks the frames
+    `cfg.event_weight` weights (default: the unlock frames, reward >= 0.5)."""
     b, t = z0.shape[:2]
     sigma = sample_sigmas(b, t, cfg, z0.device)
     eps = torch.randn_like(z0)
@@ -67,8 +69,10 @@ def flow_loss(model: SpacetimeDiT, z0: torch.Tensor, actions: torch.Tensor, rewa
     diff = (v.float() - (eps - z0)) ** 2
     unlock = (rewards >= 0.5).float()
     # Rare events (an item appearing in the inventory) are a few latent cells of a few frames:
-    # weighting their frames up keeps the model from averaging them away.
-    w_frame = 1 + (cfg.event_weight - 1) * unlock
+    # weighting their frames up keeps the model from averaging them away. For a random outcome this
+    # also raises its odds in the learned distribution (weight w turns odds p:(1-p) into wp:(1-p)).
+    event = unlock if events is None else events.float()
+    w_frame = 1 + (cfg.event_weight - 1) * event
     loss_flow = (diff.mean((2, 3, 4)) * w_frame).sum() / w_frame.sum()
     heads = heads.float()
     clean = (sigma <= cfg.head_sigma).float()

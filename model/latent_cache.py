@@ -115,3 +115,28 @@ def death_frames(cache: LatentCache, recordings: str | Path | None = None) -> np
     if len(died) != len(cache.episode_lengths):
         raise ValueError(f"recordings hold {len(died)} episodes, the cache {len(cache.episode_lengths)}")
     return cache.dones.numpy().astype(bool) & np.repeat(died, cache.episode_lengths.numpy())
+
+
+def item_gain_frames(cache: LatentCache, recordings: str | Path | None = None,
+                     ignore: tuple[str, ...] = ("health",)) -> np.ndarray:
+    """(N,) bool: some inventory count rose on arriving at each frame of the cache (a sapling, wood,
+    a drink, energy in sleep...), read from the recordings' jsonl `inventory` in the cache's
+    episode order. Health is ignored by default: it regenerates on its own every few steps.
+
+    These are the frames a world model must not average away (see `FlowConfig.event_weight`).
+    Recordings without `inventory` fields (e.g. VPT) have no gain frames."""
+    from model.recordings import list_episodes, read_jsonl
+
+    folder = Path(recordings or cache.meta.get("data", ""))
+    episodes = list_episodes(folder)
+    if [e.frames for e in episodes] != cache.episode_lengths.tolist():
+        raise ValueError(f"{folder} does not hold the episodes of this cache; pass the recordings it was "
+                         "encoded from")
+    gains: list[bool] = []
+    for e in episodes:
+        before: dict = {}
+        for r in read_jsonl(folder / f"{e.name}.jsonl"):
+            inv = r.get("inventory") or {}
+            gains.append(any(v > before.get(k, v) for k, v in inv.items() if k not in ignore))
+            before = inv
+    return np.array(gains, bool)

@@ -31,7 +31,7 @@ from model.cli import parse_nested_config  # noqa: E402
 from model.data import start_clips  # noqa: E402
 from model.diffusion import FlowConfig, flow_loss  # noqa: E402
 from model.dit import SpacetimeDiT, preset  # noqa: E402
-from model.latent_cache import LatentCache  # noqa: E402
+from model.latent_cache import LatentCache, item_gain_frames  # noqa: E402
 from model.text import VOCAB, caption_ids, ids_to_tokens  # noqa: E402
 from model.training import (  # noqa: E402
     CsvLogger,
@@ -87,6 +87,9 @@ class TrainWorldConfig:
     resume: bool = False
     init: str = ""  # start from these DiT weights (a training state or a world's dit.safetensors)
     progress: bool = True
+    # which frames --event-weight weights: "unlocks" (reward >= 0.5) or "gains" (also every
+    # inventory increase but health, read from the recordings' jsonl: e.g. each sapling, not only the first)
+    event_frames: str = "unlocks"
     flow: FlowConfig = field(default_factory=FlowConfig)
 
 
@@ -97,15 +100,20 @@ class WorldLoss(torch.nn.Module):
         super().__init__()
         self.dit, self.flow = dit, flow
 
-    def forward(self, z, actions, rewards, dones, captions=None):
-        return flow_loss(self.dit, z, actions, rewards, dones, self.flow, captions)
+    def forward(self, z, actions, rewards, dones, captions=None, events=None):
+        return flow_loss(self.dit, z, actions, rewards, dones, self.flow, captions, events)
 
 
-def batch_from_cache(cache: LatentCache, prev: torch.Tensor, rng, n: int, window: int, device):
+def batch_from_cache(cache: LatentCache, prev: torch.Tensor, rng, n: int, window: int, device,
+                     events: torch.Tensor | None = None):
+    """A batch of `n` windows: start indices, latents (n, window, c, h, w), the actions that led to
+    each frame, rewards, dones, and the event flags (None when `events` is None)."""
     starts = torch.from_numpy(cache.sample_windows(rng, n, window))
     idx = starts[:, None] + torch.arange(window)[None]
     z = cache.latents[idx].float().to(device)
-    return starts, z, prev[idx].to(device), cache.rewards[idx].to(device), cache.dones[idx].bool().to(device)
+    ev = None if events is None else events[idx].to(device)
+    return (starts, z, prev[idx].to(device), cache.rewards[idx].to(device), cache.dones[idx].bool().to(device),
+            ev)
 
 
 @dataclass
@@ -116,6 +124,7 @@ class SizeBucket:
     cache: LatentCache
     prev: torch.Tensor  # action that led to each frame
     cap_ids: torch.Tensor | None  # caption fact ids per frame
+    events: torch.Tensor | None = None  # (N,) bool frames the event weight applies to; None = unlocks
 
 
 def load_buckets(cfg: "TrainWorldConfig") -> tuple[list[SizeBucket], np.ndarray]:
@@ -129,7 +138,12 @@ def load_buckets(cfg: "TrainWorldConfig") -> tuple[list[SizeBucket], np.ndarray]
             if len(cache.captions) != len(cache):
                 raise ValueError(f"{path}: captions.jsonl has {len(cache.captions)} lines for {len(cache)} frames")
             cap_ids = caption_ids(cache.captions, 16)  # computed once; a window's first frame conditions it
-        buckets.append(SizeBucket(path, cache, cache.actions_into_frames(), cap_ids))
+        events = None
+        if cfg.flow.event_weight != 1 and cfg.event_frames == "gains":
+            # an item gain or an unlock; the jsonl beside the recordings the cache was encoded from
+            gains = torch.from_numpy(item_gain_frames(cache))
+            events = gains | (cache.rewards >= 0.5)
+        buckets.append(SizeBucket(path, cache, cache.actions_into_frames(), cap_ids, events))
     first = buckets[0].cache
     for b in buckets[1:]:
         if b.cache.latents.shape[1] != first.latents.shape[1]:
@@ -205,13 +219,13 @@ def train(cfg: TrainWorldConfig) -> Path:
         for g in opt.param_groups:
             g["lr"] = cosine_lr(step, cfg.lr, cfg.warmup, cfg.steps)
         bucket = buckets[pick_bucket(cfg.seed, step, bucket_p)]
-        starts, z, actions, rewards, dones = batch_from_cache(bucket.cache, bucket.prev, rng, per_rank,
-                                                              cfg.window, d.device)
+        starts, z, actions, rewards, dones, events = batch_from_cache(bucket.cache, bucket.prev, rng, per_rank,
+                                                                      cfg.window, d.device, bucket.events)
         captions = None
         if cfg.captions and rng.random() >= cfg.caption_dropout:
             captions = ids_to_tokens(bucket.cap_ids[starts]).to(d.device)
         with autocast(d.device, cfg.bf16):
-            loss, stats = model(z, actions, rewards, dones, captions)
+            loss, stats = model(z, actions, rewards, dones, captions, events)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         gnorm = torch.nn.utils.clip_grad_norm_(dit.parameters(), 1.0)
@@ -235,6 +249,8 @@ def train(cfg: TrainWorldConfig) -> Path:
 
 def parse_args(argv=None) -> TrainWorldConfig:
     cfg = parse_nested_config(__doc__, TrainWorldConfig, "flow", FlowConfig, argv)
+    if cfg.event_frames not in ("unlocks", "gains"):
+        raise SystemExit(f"error: --event-frames must be 'unlocks' or 'gains', got {cfg.event_frames!r}")
     if not 0.0 <= cfg.rollout_context_sigma <= cfg.flow.context_noise:
         raise SystemExit(f"error: --rollout-context-sigma {cfg.rollout_context_sigma} must be in "
                          f"[0, --context-noise {cfg.flow.context_noise}]: the model never saw noisier context")

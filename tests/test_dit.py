@@ -158,3 +158,27 @@ def test_a_few_training_steps_lower_the_loss():
         opt.step()
         losses.append(stats["flow"])
     assert np.mean(losses[-10:]) < 0.8 * np.mean(losses[:10])
+
+
+def test_event_weight_weights_only_the_marked_frames():
+    m = SpacetimeDiT(DiTConfig(**TINY))
+    z0 = torch.randn(2, 4, 4, 8, 8)
+    acts = torch.randint(0, 2, (2, 4, 1))
+    rewards, dones = torch.zeros(2, 4), torch.zeros(2, 4, dtype=torch.bool)
+
+    def flow(cfg, events=None):
+        torch.manual_seed(1)  # same noise levels and noise in every call
+        return flow_loss(m, z0, acts, rewards, dones, cfg, events=events)[1]["flow"]
+
+    plain = flow(FlowConfig(action_dropout=0))
+    weighted = FlowConfig(action_dropout=0, event_weight=5)
+    none = torch.zeros(2, 4, dtype=torch.bool)
+    # No marked frames, or all of them, is the unweighted mean; one marked frame moves it.
+    assert flow(weighted, none) == pytest.approx(plain, rel=1e-5)
+    assert flow(weighted, ~none) == pytest.approx(plain, rel=1e-5)
+    one = none.clone()
+    one[0, 3] = True
+    assert flow(weighted, one) != pytest.approx(plain, rel=1e-3)
+    # Without `events`, unlock frames (reward >= 0.5) are the marked ones.
+    rewards[0, 3] = 1.0
+    assert flow(weighted) == pytest.approx(flow(weighted, one), rel=1e-5)

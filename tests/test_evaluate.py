@@ -32,3 +32,30 @@ def test_evaluate_end_to_end(tiny_world, tmp_path):
 
     with av.open(str(tmp_path / "eval" / "real_vs_dream.mp4")) as c:
         assert sum(1 for _ in c.decode(video=0)) == 4
+
+
+def test_evaluate_events_finds_real_gains_and_dreams_them(tiny_world, tmp_path):
+    import evaluate_events
+    import pytest
+
+    from model.recordings import read_jsonl
+
+    data = tmp_path / "explore"
+    collect(CollectConfig(episodes=2, policy="explore", out=str(data), seed=1, workers=1, max_steps=80,
+                          area=(32, 32)), progress=False)
+    moments = evaluate_events.find_moments(data, ["wood", "sapling"], 4, 3, seed=0)
+    assert moments["wood"]["events"], "the explore policy collects wood within 80 steps"
+    for item, m in moments.items():
+        for (name, t), (other, u) in zip(m["events"], m["non_events"], strict=True):
+            recs, others = read_jsonl(data / f"{name}.jsonl"), read_jsonl(data / f"{other}.jsonl")
+            assert recs[t]["inventory"][item] > recs[t - 1]["inventory"][item]  # a real gain
+            assert others[u]["inventory"][item] <= others[u - 1]["inventory"][item]  # a real non-gain
+            assert others[u - 1]["action"] == recs[t - 1]["action"]  # after the same action
+    r = evaluate_events.main(["--model", str(tiny_world), "--data", str(data), "--items", "wood", "--cases", "2",
+                              "--samples", "2", "--out", str(tmp_path / "ev"), "--guidance", "1", "2"])
+    saved = json.loads((tmp_path / "ev" / "events.json").read_text())
+    assert saved == json.loads(json.dumps(r))
+    assert [(row["item"], row["guidance"]) for row in saved["rows"]] == [("wood", 1.0), ("wood", 2.0)]
+    assert all(0 <= row["hit_rate"] <= 1 and 0 <= row["false_rate"] <= 1 for row in saved["rows"])
+    with pytest.raises(SystemExit, match="unknown items"):
+        evaluate_events.main(["--model", str(tiny_world), "--data", str(data), "--items", "wool"])

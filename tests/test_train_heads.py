@@ -11,7 +11,7 @@ from encode_latents import encode_folder
 from train_heads import main as train_heads
 
 from model.checkpoint import CheckpointError
-from model.latent_cache import LatentCache, unlock_labels
+from model.latent_cache import LatentCache, item_gain_frames, unlock_labels
 from model.rollout import StepResult, WorldModel
 from worldenv.achievements import FirstUnlockRewards
 from worldenv.dream_env import DreamEnv
@@ -49,6 +49,27 @@ def test_unlock_labels_follow_the_jsonl(explored):
                           area=(32, 32)), progress=False)
     with pytest.raises(ValueError, match="does not hold the episodes of this cache"):
         unlock_labels(cache, other)
+
+
+def test_item_gain_frames_follow_the_inventory(explored):
+    _, rec, lat = explored
+    cache = LatentCache.load(lat)
+    gains = item_gain_frames(cache)
+    assert gains.shape == (len(cache),) and gains.any()
+    from model.recordings import list_episodes
+
+    t0 = 0
+    for info in list_episodes(rec):
+        records = [json.loads(line) for line in open(rec / f"{info.name}.jsonl")]
+        for t, r in enumerate(records):
+            before = records[t - 1]["inventory"] if t else r["inventory"]
+            rose = {k for k, v in r["inventory"].items() if v > before[k]}
+            assert gains[t0 + t] == bool(rose - {"health"}), (info.name, t, rose)
+        t0 += len(records)
+    # every unlock of an item is a gain (the explore policy collects wood early)
+    labels, names = unlock_labels(cache)
+    collected = np.isin(labels, [i for i, n in enumerate(names) if n.startswith("collect_")])
+    assert gains[collected].all()
 
 
 def test_refit_heads_name_achievements_and_the_world_still_plays(explored, tiny_world, tmp_path):

@@ -37,6 +37,13 @@ def test_buckets_load_with_their_sizes_and_weights(two_sizes):
         load_buckets(parse_args(["--latents", ",".join(caches), "--bucket-weights", "1"]))
     with pytest.raises(ValueError, match="names no folder"):
         load_buckets(parse_args(["--latents", " , "]))
+    # --event-frames gains: unlocks plus inventory gains, one flag per frame of each cache
+    gains = load_buckets(parse_args(["--latents", ",".join(caches), "--event-weight", "4", "--event-frames", "gains"]))[0]
+    assert [b.events.shape for b in gains] == [(len(b.cache),) for b in gains]
+    assert all(bool(b.events[b.cache.rewards >= 0.5].all()) for b in gains)
+    assert buckets[0].events is None  # event weight off: nothing to read
+    with pytest.raises(SystemExit, match="event-frames"):
+        parse_args(["--event-frames", "items"])
 
 
 def test_one_model_trains_on_two_sizes_then_continues_from_its_weights(two_sizes, tiny_world, capsys):
@@ -55,7 +62,8 @@ def test_one_model_trains_on_two_sizes_then_continues_from_its_weights(two_sizes
         assert v.shape == z.shape and torch.isfinite(v).all()
 
     second = root / "second"
-    train(parse_args(common + ["--out", str(second), "--steps", "2", "--init", str(first / "last.safetensors")]))
+    train(parse_args(common + ["--out", str(second), "--steps", "2", "--init", str(first / "last.safetensors"),
+                               "--event-weight", "4", "--event-frames", "gains"]))
     assert "initialised from" in capsys.readouterr().out
     # --init copies every weight, from a training state or from the exported (bf16) world.
     state, _ = load_checkpoint(first / "last.safetensors", "SpacetimeDiT/train")

@@ -1,0 +1,150 @@
+"""Can the world model produce the game's events? Item gains dreamed from real moments.
+
+    python scripts/evaluate_events.py --model worldenv/worlds/crafter --data data/crafter_heldout \
+        --out runs/eval_events
+
+Teacher-forced fidelity (scripts/evaluate.py) is dominated by movement; an agent in the dream
+needs the rare frames where something happens: a sapling, wood, a drink. For each inventory item:
+
+- **events**: up to --cases held-out moments where the real game raised the item's count. From
+  the real frames before each, the next frame is dreamed --samples times with the real action;
+  `hit rate` = share of dreamed frames whose parsed count rises (the real game: 100 %, or the
+  item's odds for a random outcome such as a sapling from grass, 10 % in Crafter).
+- **non-events**: as many moments with the same action where the real count did not rise;
+  `false rate` = share of dreamed frames whose count rises anyway (the real game: 0 %).
+
+Counts are read from the pixels with the Crafter frame parser, so this judges the frames, not
+the reward head. Prints a table and writes `<out>/events.json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from model.data import actions_into_frames, episode_arrays  # noqa: E402
+from model.recordings import list_episodes, read_jsonl, recorded_view  # noqa: E402
+from model.rollout import DreamRollout, WorldModel  # noqa: E402
+from worldenv.games.crafter_parse import INVENTORY_ITEMS, CrafterFrameParser  # noqa: E402
+
+DEFAULT_ITEMS = ("sapling", "wood", "stone", "drink", "food", "energy", "wood_pickaxe")
+
+
+def find_moments(data: Path, items: list[str], context: int, cases: int, seed: int) -> dict:
+    """{item: {"events": [(episode, t)], "non_events": [(episode, t)]}}: frames t >= context whose
+    count of `item` rose (events) or, after the same action, did not (non-events). Picked at random
+    (seeded) across the folder."""
+    gains: dict[str, list] = {i: [] for i in items}
+    by_action: dict[int, list] = {}
+    for info in list_episodes(data):
+        records = read_jsonl(data / f"{info.name}.jsonl")
+        for t in range(context, len(records)):
+            inv, before = records[t].get("inventory") or {}, records[t - 1].get("inventory") or {}
+            action = records[t - 1].get("action")
+            if not isinstance(action, int):
+                continue
+            rose = {i for i in items if inv.get(i, 0) > before.get(i, 0)}
+            for i in rose:
+                gains[i].append((info.name, t, action))
+            by_action.setdefault(action, []).append((info.name, t, frozenset(rose)))
+    rng = np.random.default_rng(seed)
+    moments = {}
+    for item, found in gains.items():
+        if not found:
+            continue
+        events = [found[j] for j in sorted(rng.choice(len(found), min(cases, len(found)), replace=False))]
+        non_events = []
+        for _, _, action in events:  # one moment with the same action and no gain of this item
+            pool = [m for m in by_action[action] if item not in m[2]]
+            if pool:
+                m = pool[rng.integers(len(pool))]
+                non_events.append((m[0], m[1]))
+        moments[item] = {"events": [(e, t) for e, t, _ in events], "non_events": non_events}
+    return moments
+
+
+def dreamed_rise_rate(world: WorldModel, data: Path, moments: list[tuple[str, int]], item: str,
+                      parser: CrafterFrameParser, samples: int, steps: int, guidance: float | None,
+                      seed: int, episodes: dict) -> float:
+    """Share of dreamed next frames, over all moments, whose parsed count of `item` is above the
+    real previous frame's."""
+    k = world.dit.cfg.window - 1
+    col = INVENTORY_ITEMS.index(item)
+    rises = total = 0
+    for name, t in moments:
+        if name not in episodes:
+            episodes[name] = episode_arrays(data, name)
+        ep = episodes[name]
+        into = actions_into_frames(ep.actions)
+        before = parser.inventory(ep.frames[t - 1:t])[0, col]
+        roll = DreamRollout(world, batch=samples, steps=steps, guidance=guidance, seed=seed + t)
+        roll.reset(np.repeat(ep.frames[None, t - k:t], samples, 0), np.repeat(into[None, t - k:t], samples, 0))
+        out = roll.step(np.repeat(into[t][None], samples, 0))
+        rises += int((parser.inventory(out.frames)[:, col] > before).sum())
+        total += samples
+    return rises / max(total, 1)
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default="worldenv/worlds/crafter", help="world folder")
+    p.add_argument("--data", required=True, help="held-out Crafter recordings (collector format)")
+    p.add_argument("--out", default="runs/eval_events")
+    p.add_argument("--items", default=",".join(DEFAULT_ITEMS), help="comma-separated inventory items")
+    p.add_argument("--cases", type=int, default=8, help="real moments per item (and as many non-events)")
+    p.add_argument("--samples", type=int, default=16, help="dreamed next frames per moment")
+    p.add_argument("--steps", type=int, default=2, help="denoising steps per frame")
+    p.add_argument("--guidance", type=float, nargs="+", default=[None],
+                   help="action guidance scales to compare (default: the world's own)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=0)
+    args = p.parse_args(argv)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    items = [i for i in args.items.split(",") if i]
+    unknown = [i for i in items if i not in INVENTORY_ITEMS]
+    if unknown:
+        raise SystemExit(f"error: unknown items {unknown}; Crafter's are {list(INVENTORY_ITEMS)}")
+    data = Path(args.data)
+    world = WorldModel.load(args.model)
+    first = episode_arrays(data, list_episodes(data)[0].name)
+    h, w = first.frames.shape[1:3]
+    parser = CrafterFrameParser(size=(w, h), view=recorded_view(data))
+    moments = find_moments(data, items, world.dit.cfg.window - 1, args.cases, args.seed)
+    missing = [i for i in items if i not in moments]
+    if missing:
+        print(f"no real gains of {missing} in {data}; skipped")
+    rows, episodes = [], {}
+    jobs = [(item, g) for item in moments for g in args.guidance]
+    for item, g in tqdm(jobs, desc="events"):
+        m = moments[item]
+        hit = dreamed_rise_rate(world, data, m["events"], item, parser, args.samples, args.steps, g, args.seed, episodes)
+        false = dreamed_rise_rate(world, data, m["non_events"], item, parser, args.samples, args.steps, g,
+                                  args.seed, episodes)
+        rows.append({"item": item, "guidance": g if g is not None else world.rollout_defaults["guidance"],
+                     "events": len(m["events"]), "non_events": len(m["non_events"]),
+                     "hit_rate": hit, "false_rate": false})
+    print(f"\n{args.model} on {data}: item count rises in dreamed next frames "
+          f"({args.samples} samples per moment, {args.steps} steps)")
+    print(f"{'item':<14}{'guidance':>9}{'events':>8}{'hit rate':>10}{'false rate':>12}")
+    for r in rows:
+        print(f"{r['item']:<14}{r['guidance']:>9.1f}{r['events']:>8}{r['hit_rate']:>10.1%}{r['false_rate']:>12.1%}")
+    result = {"model": args.model, "data": str(data), "samples": args.samples, "steps": args.steps, "rows": rows}
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "events.json").write_text(json.dumps(result, indent=1))
+    print(f"wrote {out / 'events.json'}")
+    return result
+
+
+if __name__ == "__main__":
+    main()
