@@ -124,14 +124,16 @@ def item_gain_frames(cache: LatentCache, recordings: str | Path | None = None,
     episode order. Health is ignored by default: it regenerates on its own every few steps.
 
     These are the frames a world model must not average away (see `FlowConfig.event_weight`).
-    Recordings without `inventory` fields (e.g. VPT) have no gain frames."""
+    Records without an `inventory` field (e.g. VPT) count as no gain. A cache of the first episodes
+    of a folder (`encode_latents --max-episodes`) reads those episodes."""
     from model.recordings import list_episodes, read_jsonl
 
     folder = Path(recordings or cache.meta.get("data", ""))
-    episodes = list_episodes(folder)
-    if [e.frames for e in episodes] != cache.episode_lengths.tolist():
-        raise ValueError(f"{folder} does not hold the episodes of this cache; pass the recordings it was "
-                         "encoded from")
+    lengths = cache.episode_lengths.tolist()
+    episodes = list_episodes(folder)[: len(lengths)]
+    if [e.frames for e in episodes] != lengths:
+        raise ValueError(f"{folder} does not hold the episodes of this cache ({len(lengths)} episodes, "
+                         f"{len(cache)} frames): item gains are read from the recordings it was encoded from")
     gains: list[bool] = []
     for e in episodes:
         before: dict = {}
@@ -139,4 +141,6 @@ def item_gain_frames(cache: LatentCache, recordings: str | Path | None = None,
             inv = r.get("inventory") or {}
             gains.append(any(v > before.get(k, v) for k, v in inv.items() if k not in ignore))
             before = inv
+    if len(gains) != len(cache):
+        raise ValueError(f"{folder}: the jsonl files hold {len(gains)} records for {len(cache)} cached frames")
     return np.array(gains, bool)

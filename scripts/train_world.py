@@ -141,7 +141,10 @@ def load_buckets(cfg: "TrainWorldConfig") -> tuple[list[SizeBucket], np.ndarray]
         events = None
         if cfg.flow.event_weight != 1 and cfg.event_frames == "gains":
             # an item gain or an unlock; the jsonl beside the recordings the cache was encoded from
-            gains = torch.from_numpy(item_gain_frames(cache))
+            try:
+                gains = torch.from_numpy(item_gain_frames(cache))
+            except ValueError as e:
+                raise ValueError(f"{path}: --event-frames gains: {e}") from None
             events = gains | (cache.rewards >= 0.5)
         buckets.append(SizeBucket(path, cache, cache.actions_into_frames(), cap_ids, events))
     first = buckets[0].cache
@@ -251,6 +254,8 @@ def parse_args(argv=None) -> TrainWorldConfig:
     cfg = parse_nested_config(__doc__, TrainWorldConfig, "flow", FlowConfig, argv)
     if cfg.event_frames not in ("unlocks", "gains"):
         raise SystemExit(f"error: --event-frames must be 'unlocks' or 'gains', got {cfg.event_frames!r}")
+    if cfg.event_frames != "unlocks" and cfg.flow.event_weight == 1:
+        print(f"note: --event-frames {cfg.event_frames} does nothing without --event-weight (it is 1)")
     if not 0.0 <= cfg.rollout_context_sigma <= cfg.flow.context_noise:
         raise SystemExit(f"error: --rollout-context-sigma {cfg.rollout_context_sigma} must be in "
                          f"[0, --context-noise {cfg.flow.context_noise}]: the model never saw noisier context")

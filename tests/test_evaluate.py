@@ -36,6 +36,7 @@ def test_evaluate_end_to_end(tiny_world, tmp_path):
 
 def test_evaluate_events_finds_real_gains_and_dreams_them(tiny_world, tmp_path):
     import evaluate_events
+    import numpy as np
     import pytest
 
     from model.recordings import read_jsonl
@@ -51,6 +52,46 @@ def test_evaluate_events_finds_real_gains_and_dreams_them(tiny_world, tmp_path):
             assert recs[t]["inventory"][item] > recs[t - 1]["inventory"][item]  # a real gain
             assert others[u]["inventory"][item] <= others[u - 1]["inventory"][item]  # a real non-gain
             assert others[u - 1]["action"] == recs[t - 1]["action"]  # after the same action
+    # With a "dream" that returns the real next frame, every event is a hit and no non-event rises:
+    # the context, the action and the parser line up with the recordings.
+    from model.data import actions_into_frames, episode_arrays
+
+    class RealNextFrame:
+        def __init__(self, world, batch, **kw):
+            self.batch = batch
+
+        def reset(self, frames, actions):
+            self.frames, self.actions = frames, actions
+
+        def step(self, action):
+            for name in episodes:
+                ep = episodes[name]
+                for t in range(k, len(ep.frames)):
+                    if np.array_equal(ep.frames[t - k:t], self.frames[0]):
+                        assert np.array_equal(actions_into_frames(ep.actions)[t - k:t], self.actions[0])
+                        assert np.array_equal(action[0], actions_into_frames(ep.actions)[t])
+                        return type("Step", (), {"frames": np.repeat(ep.frames[t][None], self.batch, 0)})
+            raise AssertionError("context not found in the recordings")
+
+    from model.recordings import list_episodes
+    from model.rollout import WorldModel
+
+    world = WorldModel.load(tiny_world)
+    k = world.dit.cfg.window - 1
+    episodes = {e.name: episode_arrays(data, e.name) for e in list_episodes(data)}
+    parser = evaluate_events.CrafterFrameParser(size=(64, 64))
+    moments = evaluate_events.find_moments(data, ["wood"], k, 3, seed=0)
+    real = evaluate_events.DreamRollout
+    evaluate_events.DreamRollout = RealNextFrame
+    try:
+        hit = evaluate_events.dreamed_rise_rate(world, data, moments["wood"]["events"], "wood", parser, 2, 1, None,
+                                                0, {})
+        false = evaluate_events.dreamed_rise_rate(world, data, moments["wood"]["non_events"], "wood", parser, 2, 1,
+                                                  None, 0, {})
+    finally:
+        evaluate_events.DreamRollout = real
+    assert (hit, false) == (1.0, 0.0)
+
     r = evaluate_events.main(["--model", str(tiny_world), "--data", str(data), "--items", "wood", "--cases", "2",
                               "--samples", "2", "--out", str(tmp_path / "ev"), "--guidance", "1", "2"])
     saved = json.loads((tmp_path / "ev" / "events.json").read_text())
