@@ -31,6 +31,12 @@ class FlowConfig:
     logit_std: float = 1.0
     rollout_like: float = 0.5  # share of windows with clean-ish context and noisy last frames
     context_noise: float = 0.2  # max sigma of context frames in those windows
+    # Noise of the last frames in those windows: logit-normal around this mean, and this share at
+    # exactly 1 (pure noise, where sampling starts). High noise is where the model must draw the
+    # next frame from its context; with mean 0 it rarely trains there and ends up copying worse
+    # than "repeat the last frame" (measured in README, stop 12).
+    rollout_logit_mean: float = 0.0
+    rollout_pure_noise: float = 0.0
     action_dropout: float = 0.1
     head_sigma: float = 0.15  # heads learn on frames at most this noisy
     unlock_pos_weight: float = 20.0
@@ -47,7 +53,9 @@ def sample_sigmas(b: int, t: int, cfg: FlowConfig, device) -> torch.Tensor:
         k = torch.randint(1, 3, (b,), device=device)  # 1 or 2 noisy frames at the end
         is_ctx = torch.arange(t, device=device)[None] < (t - k)[:, None]
         ctx = torch.rand(b, t, device=device) * cfg.context_noise
-        sigma = torch.where(rollout[:, None] & is_ctx, ctx, sigma)
+        end = torch.sigmoid(torch.randn(b, t, device=device) * cfg.logit_std + cfg.rollout_logit_mean)
+        end = torch.where(torch.rand(b, t, device=device) < cfg.rollout_pure_noise, torch.ones_like(end), end)
+        sigma = torch.where(rollout[:, None], torch.where(is_ctx, ctx, end), sigma)
     return sigma
 
 

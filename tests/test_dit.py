@@ -182,3 +182,17 @@ def test_event_weight_weights_only_the_marked_frames():
     # Without `events`, unlock frames (reward >= 0.5) are the marked ones.
     rewards[0, 3] = 1.0
     assert flow(weighted) == pytest.approx(flow(weighted, one), rel=1e-5)
+
+
+def test_rollout_windows_train_the_noise_levels_sampling_meets():
+    from model.diffusion import sample_sigmas
+
+    torch.manual_seed(0)
+    cfg = FlowConfig(rollout_like=1.0, rollout_pure_noise=1.0)
+    s = sample_sigmas(256, 6, cfg, "cpu")
+    last = s[:, -1]
+    assert torch.all(last == 1.0)  # the frame being generated starts from pure noise
+    assert torch.all(s[:, :4] <= cfg.context_noise)  # context frames stay clean-ish
+    high = sample_sigmas(4096, 6, FlowConfig(rollout_like=1.0, rollout_logit_mean=2.0), "cpu")[:, -1]
+    low = sample_sigmas(4096, 6, FlowConfig(rollout_like=1.0), "cpu")[:, -1]
+    assert high.median() > 0.8 and 0.4 < low.median() < 0.6

@@ -25,6 +25,7 @@ def test_evaluate_end_to_end(tiny_world, tmp_path):
                        "--reward-frames", "20"])
     saved = json.loads((tmp_path / "eval" / "eval.json").read_text())
     assert set(saved["fidelity"]) == {"1", "4"} and 0 <= saved["fidelity"]["4"]["tile_accuracy"] <= 1
+    assert all(0 <= saved["fidelity"][h]["repeat_last"]["tile_accuracy"] <= 1 for h in ("1", "4"))
     assert [p["step"] for p in saved["stability"]] == [0, 3, 6]
     assert 0 <= r["controllability"]["move_accuracy"] <= 1
     assert (tmp_path / "eval" / "filmstrip.png").stat().st_size > 0
