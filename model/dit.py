@@ -58,6 +58,10 @@ class DiTConfig:
     caption_dim: int = 0  # width of caption embeddings; 0 = no caption conditioning
     max_caption_tokens: int = 16
     achievements: int = 0  # extra head outputs naming which achievement unlocked (0 = none)
+    # Each frame's patch tokens also embed the previous frame's patch at the same place (as
+    # DIAMOND stacks past frames on the input): copying what did not change becomes a local
+    # operation instead of something attention must learn. The first frame of a window gets zeros.
+    prev_frame: bool = False
 
     def __post_init__(self):
         self.action_nvec = tuple(int(n) for n in self.action_nvec)
@@ -229,6 +233,10 @@ class SpacetimeDiT(nn.Module):
         self.cfg = cfg = cfg or DiTConfig()
         d, pdim = cfg.dim, cfg.patch * cfg.patch * cfg.latent_channels
         self.patch_in = nn.Linear(pdim, d)
+        if cfg.prev_frame:
+            self.prev_in = nn.Linear(pdim, d)  # zero-initialised: a trained model starts unchanged
+            nn.init.zeros_(self.prev_in.weight)
+            nn.init.zeros_(self.prev_in.bias)
         self.action_token = ActionEmbedding(cfg.action_nvec, d)
         self.action_cond = ActionEmbedding(cfg.action_nvec, d)
         self.type_embed = nn.Parameter(torch.zeros(2, d))  # 0: action token, 1: patch token
@@ -251,10 +259,13 @@ class SpacetimeDiT(nn.Module):
         return self.cfg.dim // self.cfg.heads
 
     # ------------------------------------------------------------------ helpers
-    def _frame_tokens(self, z, sigma, actions):
-        """Tokens (b, t, 1+n, d) and per-frame conditioning (b, t, d)."""
+    def _frame_tokens(self, z, sigma, actions, prev=None):
+        """Tokens (b, t, 1+n, d) and per-frame conditioning (b, t, d); `prev` (b, t, c, h, w) is
+        each frame's previous frame (used when cfg.prev_frame)."""
         b, t = z.shape[:2]
         patches = self.patch_in(patchify(z, self.cfg.patch)) + self.type_embed[1]
+        if self.cfg.prev_frame:
+            patches = patches + self.prev_in(patchify(prev, self.cfg.patch))
         act = self.action_token(actions)[:, :, None] + self.type_embed[0]
         tokens = torch.cat([act, patches], 2)
         cond = self.sigma_mlp(sigma_embedding(sigma, 256)) + self.action_cond(actions)
@@ -314,7 +325,8 @@ class SpacetimeDiT(nn.Module):
             raise ValueError(f"attention must be 'causal' or 'full', got {attention!r}")
         gh, gw = token_grid(h, w, self.cfg.patch)
         n = gh * gw
-        tokens, cond = self._frame_tokens(z, sigma, actions)
+        prev = torch.cat([torch.zeros_like(z[:, :1]), z[:, :-1]], 1) if self.cfg.prev_frame else None
+        tokens, cond = self._frame_tokens(z, sigma, actions, prev)
         x = tokens.reshape(b, t * (1 + n), -1)
         cos, sin = self._trig(self._positions(0, t, gh, gw, z.device))
         frame_of = torch.arange(t, device=z.device).repeat_interleave(1 + n)
@@ -354,7 +366,10 @@ class SpacetimeDiT(nn.Module):
         gh, gw = token_grid(h, w, self.cfg.patch)
         n = gh * gw
         cache.check(b, n, self)
-        tokens, cond = self._frame_tokens(z, sigma[:, None], action[:, None])
+        prev = None
+        if self.cfg.prev_frame:
+            prev = cache.last() if cache.frames else torch.zeros_like(z)
+        tokens, cond = self._frame_tokens(z, sigma[:, None], action[:, None], prev)
         x = tokens.reshape(b, 1 + n, -1)
         block_cond = (cond, None, 0, 1, 1 + n)
         frame_pos = self._positions(0, 1, gh, gw, z.device)
@@ -367,7 +382,7 @@ class SpacetimeDiT(nn.Module):
             if write:
                 cache.stage(i, kv)
         if write:
-            cache.commit()
+            cache.commit(z)
         return self._out(x, cond, b, 1, n, h, w)
 
     # ------------------------------------------------------------------ checkpoints
@@ -408,6 +423,7 @@ class KVCache:
         self.tokens = 0
         self._staged: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
         self._trig = None
+        self._last: torch.Tensor | None = None  # newest frame's latent (b, 1, c, h, w), as written
 
     @property
     def frames(self) -> int:
@@ -443,8 +459,14 @@ class KVCache:
     def stage(self, layer: int, kv) -> None:
         self._staged[layer] = (kv[0].detach(), kv[1].detach())
 
-    def commit(self) -> None:
-        """Write the staged frame into the oldest (or first empty) slot."""
+    def last(self) -> torch.Tensor:
+        """The newest frame's latent (b, 1, c, h, w) as it was written: the next frame's previous frame."""
+        if self._last is None or self.frames == 0:
+            raise ValueError("the cache holds no frame")
+        return self._last
+
+    def commit(self, z: torch.Tensor | None = None) -> None:
+        """Write the staged frame into the oldest (or first empty) slot; `z` is its latent."""
         layers = len(self._staged)
         k0 = self._staged[0][0]
         b, h, tok, hd = k0.shape
@@ -462,6 +484,8 @@ class KVCache:
         self.age[slot] = 0
         self._staged.clear()
         self._trig = None
+        if z is not None:
+            self._last = z.detach().clone()
 
     def doubled(self) -> "DoubledCache":
         """A read-only view of this cache with the batch repeated twice, so one forward pass can
@@ -488,12 +512,15 @@ class KVCache:
                 sl_s, sl_d = slice(s_slot * tok, (s_slot + 1) * tok), slice(d_slot * tok, (d_slot + 1) * tok)
                 self.k[layer][rows, :, sl_d] = other.k[layer][:, :, sl_s]
                 self.v[layer][rows, :, sl_d] = other.v[layer][:, :, sl_s]
+        if self._last is not None and other._last is not None:
+            self._last[rows] = other._last
 
     def reset(self) -> None:
         """Forget all frames (keeps the buffers)."""
         if self.age is not None:
             self.age.fill_(-1)
         self._trig = None
+        self._last = None
 
 
 class DoubledCache:
@@ -517,6 +544,10 @@ class DoubledCache:
 
     def trig(self, model: SpacetimeDiT, frame_pos: torch.Tensor):
         return self.cache.trig(model, frame_pos)
+
+    def last(self) -> torch.Tensor:
+        z = self.cache.last()
+        return torch.cat([z, z])
 
     def stage(self, layer: int, kv) -> None:
         raise RuntimeError("a doubled cache is read only: write frames through the cache itself")

@@ -63,6 +63,7 @@ class TrainWorldConfig:
     preset: str = "S"
     window: int = 8
     patch: int = 2
+    prev_frame: bool = False  # DiTConfig.prev_frame: tokens also embed the previous frame (frame stacking)
     steps: int = 20_000
     batch_size: int = 32
     lr: float = 3e-4
@@ -160,7 +161,8 @@ def load_buckets(cfg: "TrainWorldConfig") -> tuple[list[SizeBucket], np.ndarray]
 
 def init_weights(dit: SpacetimeDiT, path: str) -> None:
     """Copy trained weights into `dit`: from a training state (<out>/last.safetensors) or a DiT
-    checkpoint (a world's dit.safetensors). Shapes must match; the window may differ (RoPE)."""
+    checkpoint (a world's dit.safetensors). Shapes must match; the window may differ (RoPE). A model
+    with `prev_frame` can start from one without: its previous-frame input starts at zero."""
     from model.checkpoint import CheckpointError, load_checkpoint, load_state_strict
 
     try:
@@ -171,7 +173,11 @@ def init_weights(dit: SpacetimeDiT, path: str) -> None:
         except CheckpointError:
             raise train_error from None
         weights = tensors
-    load_state_strict(dit, {k: v.float() if v.is_floating_point() else v for k, v in weights.items()}, path)
+    weights = {k: v.float() if v.is_floating_point() else v for k, v in weights.items()}
+    if dit.cfg.prev_frame and "prev_in.weight" not in weights:
+        # weights of a model without the previous-frame input: it starts at zero (the same model)
+        weights.update({f"prev_in.{k}": v for k, v in dit.prev_in.state_dict().items()})
+    load_state_strict(dit, weights, path)
 
 
 def export_world(dit: SpacetimeDiT, cfg: TrainWorldConfig, step: int, bank) -> Path:
@@ -194,7 +200,8 @@ def train(cfg: TrainWorldConfig) -> Path:
     c = buckets[0].cache.latents.shape[1]
     nvec = tuple(buckets[0].cache.meta["action_nvec"])
     text = {"caption_dim": len(VOCAB), "max_caption_tokens": 16} if cfg.captions else {}
-    dit_cfg = preset(cfg.preset, latent_channels=c, patch=cfg.patch, window=cfg.window, action_nvec=nvec, **text)
+    dit_cfg = preset(cfg.preset, latent_channels=c, patch=cfg.patch, window=cfg.window, action_nvec=nvec,
+                     prev_frame=cfg.prev_frame, **text)
     dit = SpacetimeDiT(dit_cfg)
     if cfg.init and not (cfg.resume and (out / "last.safetensors").exists()):
         init_weights(dit, cfg.init)

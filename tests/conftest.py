@@ -21,7 +21,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 
-def build_tiny_world(folder, k: int = 5, seed: int = 0):
+def build_tiny_world(folder, k: int = 5, seed: int = 0, prev_frame: bool = False):
     """An untrained tiny world (VAE + DiT + a start bank of real Crafter frames) saved to `folder`.
 
     The env, vector env and play tests exercise the real code paths with it; quality is not the point.
@@ -36,9 +36,10 @@ def build_tiny_world(folder, k: int = 5, seed: int = 0):
     from model.text import VOCAB
 
     dit = SpacetimeDiT(DiTConfig(latent_channels=4, patch=2, dim=32, depth=2, heads=2, window=k + 1,
-                                 caption_dim=len(VOCAB), max_caption_tokens=16))
+                                 caption_dim=len(VOCAB), max_caption_tokens=16, prev_frame=prev_frame))
     with torch.no_grad():  # wake the zero-initialised output layers so frames and heads vary
-        for p in list(dit.patch_out.parameters()) + list(dit.final_ada.parameters()):
+        wake = list(dit.patch_out.parameters()) + list(dit.final_ada.parameters())
+        for p in wake + (list(dit.prev_in.parameters()) if prev_frame else []):
             p.normal_(0, 0.05)
         dit.heads_mlp[-1].bias[2] = -20.0  # never terminate by itself: tests control episode ends
     env = CrafterEnv(area=(32, 32))

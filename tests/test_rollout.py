@@ -83,3 +83,38 @@ def test_guidance_in_one_batched_pass_equals_two_passes(tiny_world):
     assert not torch.allclose(got, noise - v, atol=1e-3)  # guidance did change the frame
     with pytest.raises(RuntimeError, match="read only"):
         roll.cache.doubled().stage(0, (None, None))
+
+
+def test_previous_frame_world_rolls_out_guides_and_restarts_rows(tmp_path):
+    """A world whose DiT embeds the previous frame (DiTConfig.prev_frame): the cache hands each
+    new frame its predecessor, through the doubled view for guidance and across reset_rows."""
+    from conftest import build_tiny_world
+
+    from model.diffusion import sample_next_frame
+
+    world = WorldModel.load(build_tiny_world(tmp_path / "prev", prev_frame=True))
+    assert world.dit.cfg.prev_frame
+    roll = DreamRollout(world, batch=2, bf16=False, context_sigma=0.0)
+    roll.reset(world.start_frames[[0, 1]].numpy(), world.start_actions[[0, 1]].numpy())
+    action = torch.tensor([[3], [5]])
+    noise = torch.randn(roll.latent_shape, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        got = sample_next_frame(world.dit, roll.cache, action, roll.latent_shape, steps=1, guidance=2.5,
+                                noise=noise)
+        s = torch.ones(2)
+        v, _ = world.dit.forward_frame(noise, s, action, roll.cache)
+        v0, _ = world.dit.forward_frame(noise, s, torch.full_like(action, -1), roll.cache)
+        # the previous frame is an input: another one changes the prediction
+        roll.cache._last = roll.cache.last() + 1.0
+        v_other, _ = world.dit.forward_frame(noise, s, action, roll.cache)
+    assert torch.allclose(got, noise - (v0 + 2.5 * (v - v0)), atol=1e-5)
+    assert not torch.allclose(v, v_other, atol=1e-4)
+    for _ in range(3):
+        roll.step(np.array([[1], [2]]))
+    clip, acts = world.start_frames[[2]].numpy(), world.start_actions[[2]].numpy()
+    kept = roll.cache.last()[0].clone()
+    roll.reset_rows([1], clip, acts)
+    with torch.no_grad():
+        encoded = world.vae.encode_images(torch.as_tensor(clip[0, -1:]))
+    assert torch.allclose(roll.cache.last()[1], encoded, atol=1e-5)  # the restarted row's newest frame
+    assert torch.equal(roll.cache.last()[0], kept)  # the other row keeps its own
