@@ -65,6 +65,7 @@ class TrainWorldConfig:
     patch: int = 2
     prev_frame: bool = False  # DiTConfig.prev_frame: tokens also embed the previous frame (frame stacking)
     steps: int = 20_000
+    stop_at: int = 0  # end this run at this step (0 = at --steps); the lr schedule still spans --steps
     batch_size: int = 32
     lr: float = 3e-4
     warmup: int = 500
@@ -223,9 +224,10 @@ def train(cfg: TrainWorldConfig) -> Path:
     model = wrap_for_training(WorldLoss(dit, cfg.flow), d, cfg.compile)
     bank = start_clips(cfg.recordings, cfg.start_bank, cfg.window - 1, cfg.seed) if d.main else None
     log = CsvLogger(out / "log.csv", enabled=d.main)
-    bar = tqdm(total=cfg.steps, initial=step, desc="train world", disable=not (cfg.progress and d.main))
+    end = min(cfg.steps, cfg.stop_at) if cfg.stop_at > 0 else cfg.steps
+    bar = tqdm(total=end, initial=step, desc="train world", disable=not (cfg.progress and d.main))
     per_rank = max(1, cfg.batch_size // d.world)
-    while step < cfg.steps:
+    while step < end:
         for g in opt.param_groups:
             g["lr"] = cosine_lr(step, cfg.lr, cfg.warmup, cfg.steps)
         bucket = buckets[pick_bucket(cfg.seed, step, bucket_p)]
@@ -242,12 +244,12 @@ def train(cfg: TrainWorldConfig) -> Path:
         opt.step()
         step += 1
         bar.update(1)
-        if step % cfg.log_every == 0 or step == cfg.steps:
+        if step % cfg.log_every == 0 or step == end:
             bar.set_postfix(loss=f"{stats['loss']:.4f}", flow=f"{stats['flow']:.4f}")
             log.log(step=step, lr=opt.param_groups[0]["lr"], gnorm=float(gnorm), **stats)
-        if d.main and (step % cfg.ckpt_every == 0 or step == cfg.steps):
+        if d.main and (step % cfg.ckpt_every == 0 or step == end):
             save_training_state(state_path, dit, opt, step, KIND, dit_cfg, cfg)
-        if d.main and (step % cfg.export_every == 0 or step == cfg.steps):
+        if d.main and (step % cfg.export_every == 0 or step == end):
             export_world(dit, cfg, step, bank)
     bar.close()
     world = out / "world"

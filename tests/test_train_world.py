@@ -54,7 +54,11 @@ def test_one_model_trains_on_two_sizes_then_continues_from_its_weights(two_sizes
               "--recordings", str(root / "rec_square"), "--preset", "XS", "--window", "4", "--batch-size", "2",
               "--start-bank", "2", "--log-every", "1", "--no-progress", "--threads", "1", "--warmup", "1"]
     first = root / "first"
-    train(parse_args(common + ["--out", str(first), "--steps", "6"]))
+    # --stop-at ends a run early on the schedule of --steps; --resume goes on with that schedule
+    train(parse_args(common + ["--out", str(first), "--steps", "6", "--stop-at", "4"]))
+    assert load_checkpoint(first / "last.safetensors", "SpacetimeDiT/train")[1]["step"] == 4
+    assert WorldModel.load(first / "world").meta["steps"] == 4
+    train(parse_args(common + ["--out", str(first), "--steps", "6", "--resume"]))
     assert "p=0.50" in capsys.readouterr().out
     world = WorldModel.load(first / "world")
     # The trained model samples both sizes (and one it never saw) through the same weights.
