@@ -465,8 +465,8 @@ class KVCache:
             raise ValueError("the cache holds no frame")
         return self._last
 
-    def commit(self, z: torch.Tensor | None = None) -> None:
-        """Write the staged frame into the oldest (or first empty) slot; `z` is its latent."""
+    def commit(self, z: torch.Tensor) -> None:
+        """Write the staged frame into the oldest (or first empty) slot; `z` is its latent (b, 1, c, h, w)."""
         layers = len(self._staged)
         k0 = self._staged[0][0]
         b, h, tok, hd = k0.shape
@@ -484,8 +484,7 @@ class KVCache:
         self.age[slot] = 0
         self._staged.clear()
         self._trig = None
-        if z is not None:
-            self._last = z.detach().clone()
+        self._last = z.detach().clone()
 
     def doubled(self) -> "DoubledCache":
         """A read-only view of this cache with the batch repeated twice, so one forward pass can

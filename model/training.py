@@ -155,9 +155,15 @@ def model_weights(state_tensors: dict[str, torch.Tensor]) -> dict[str, torch.Ten
     return {k[len("model."):]: v for k, v in state_tensors.items() if k.startswith("model.")}
 
 
-def load_training_state(path: str | Path, model: torch.nn.Module, opt: torch.optim.Optimizer, kind: str) -> int:
-    """Restore a `save_training_state` file into model and optimizer; returns the step."""
+def load_training_state(path: str | Path, model: torch.nn.Module, opt: torch.optim.Optimizer, kind: str,
+                        same: dict | None = None) -> int:
+    """Restore a `save_training_state` file into model and optimizer; returns the step. `same`:
+    training settings that should match the saved run's (a warning names those that differ)."""
     tensors, meta = load_checkpoint(path, f"{kind}/train")
+    saved = meta.get("train_config") or {}
+    differ = {k: (saved[k], v) for k, v in (same or {}).items() if k in saved and saved[k] != v}
+    if differ:
+        print(f"warning: resuming {path} with other settings than it was trained with: {differ} (saved, now)")
     load_state_strict(model, model_weights(tensors), str(path))
     load_optimizer_tensors(opt, param_names(model), tensors)
     return int(meta["step"])
@@ -170,10 +176,10 @@ def _jsonable(cfg) -> dict:
 
 
 def resume_state(path: Path, model: torch.nn.Module, opt: torch.optim.Optimizer, kind: str, resume: bool,
-                 announce: bool) -> int:
+                 announce: bool, same: dict | None = None) -> int:
     """The step to start from: the saved one when `resume` and a state file exists, else 0."""
     if resume and path.exists():
-        step = load_training_state(path, model, opt, kind)
+        step = load_training_state(path, model, opt, kind, same if announce else None)
         if announce:
             print(f"resumed from {path} at step {step}")
         return step

@@ -196,7 +196,6 @@ def train(cfg: TrainWorldConfig) -> Path:
     d = setup_distributed(cfg.device, cfg.threads)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(cfg.seed + d.rank)
     buckets, bucket_p = load_buckets(cfg)
     c = buckets[0].cache.latents.shape[1]
     nvec = tuple(buckets[0].cache.meta["action_nvec"])
@@ -219,8 +218,10 @@ def train(cfg: TrainWorldConfig) -> Path:
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
                              {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.99))
     state_path = out / "last.safetensors"
-    step = resume_state(state_path, dit, opt, KIND, cfg.resume, d.main)
+    step = resume_state(state_path, dit, opt, KIND, cfg.resume, d.main, same={"steps": cfg.steps, "lr": cfg.lr})
     rng = np.random.default_rng([cfg.seed, d.rank, step])
+    # noise levels, noise and dropout draws continue from the step, not from step 0 again
+    torch.manual_seed(int(np.random.SeedSequence([cfg.seed, d.rank, step]).generate_state(1)[0]))
     model = wrap_for_training(WorldLoss(dit, cfg.flow), d, cfg.compile)
     bank = start_clips(cfg.recordings, cfg.start_bank, cfg.window - 1, cfg.seed) if d.main else None
     log = CsvLogger(out / "log.csv", enabled=d.main)

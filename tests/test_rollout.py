@@ -118,3 +118,19 @@ def test_previous_frame_world_rolls_out_guides_and_restarts_rows(tmp_path):
         encoded = world.vae.encode_images(torch.as_tensor(clip[0, -1:]))
     assert torch.allclose(roll.cache.last()[1], encoded, atol=1e-5)  # the restarted row's newest frame
     assert torch.equal(roll.cache.last()[0], kept)  # the other row keeps its own
+
+
+def test_previous_frame_is_the_noisy_latent_the_cache_holds(tmp_path):
+    """With context noise, the next frame's previous-frame input is the noised latent that was
+    written to the cache (as in training windows), not the clean encoding."""
+    from conftest import build_tiny_world
+
+    world = WorldModel.load(build_tiny_world(tmp_path / "prev", prev_frame=True))
+    roll = DreamRollout(world, batch=1, bf16=False, context_sigma=0.2)
+    frames, acts = _start(world)
+    roll.reset(frames, acts)
+    with torch.no_grad():
+        clean = world.vae.encode_images(torch.as_tensor(frames[0, -1:]))
+    noise = (roll.cache.last()[0] - 0.8 * clean) / 0.2
+    assert not torch.allclose(roll.cache.last()[0], clean, atol=1e-2)
+    assert 0.7 < float(noise.std()) < 1.3  # what was added is unit Gaussian noise at sigma 0.2
