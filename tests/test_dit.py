@@ -192,12 +192,15 @@ def test_rollout_windows_train_the_noise_levels_sampling_meets():
 
     torch.manual_seed(0)
     cfg = FlowConfig(rollout_like=1.0, rollout_pure_noise=1.0)
-    s = sample_sigmas(256, 6, cfg, "cpu")
+    s, w = sample_sigmas(256, 6, cfg, "cpu")
+    assert torch.all(w == 1.0)  # context frames keep their loss by default
+    _, w0 = sample_sigmas(256, 6, FlowConfig(rollout_like=1.0, rollout_context_weight=0.0), "cpu")
+    assert torch.all(w0[:, -1] == 1) and torch.all(w0[:, :4] == 0)  # only the generated frames count
     last = s[:, -1]
     assert torch.all(last == 1.0)  # the frame being generated starts from pure noise
     assert torch.all(s[:, :4] <= cfg.context_noise)  # context frames stay clean-ish
-    high = sample_sigmas(4096, 6, FlowConfig(rollout_like=1.0, rollout_logit_mean=2.0), "cpu")[:, -1]
-    low = sample_sigmas(4096, 6, FlowConfig(rollout_like=1.0), "cpu")[:, -1]
+    high = sample_sigmas(4096, 6, FlowConfig(rollout_like=1.0, rollout_logit_mean=2.0), "cpu")[0][:, -1]
+    low = sample_sigmas(4096, 6, FlowConfig(rollout_like=1.0), "cpu")[0][:, -1]
     assert high.median() > 0.8 and 0.4 < low.median() < 0.6
 
 
