@@ -39,8 +39,9 @@ WALKABLE = (2, 4, 5)  # grass, path, sand: tiles the player can step onto
 MOVES = {1: (-1, 0), 2: (1, 0), 3: (0, -1), 4: (0, 1)}  # crafter action id -> (dx, dy) of the player
 
 
-def load_starts(data: str, k: int, horizon: int, n: int, seed: int):
-    """`n` windows of k + horizon frames from held-out episodes (frames, actions into each frame)."""
+def load_starts(data: str, k: int, horizon: int, n: int, seed: int, per_episode: int = 1):
+    """`n` windows of k + horizon frames from held-out episodes (frames, actions into each frame),
+    `per_episode` from each episode drawn."""
     rng = np.random.default_rng(seed)
     episodes = list_episodes(data)
     clips, acts = [], []
@@ -49,9 +50,11 @@ def load_starts(data: str, k: int, horizon: int, n: int, seed: int):
         L = len(ep.frames)
         if L < k + horizon:
             continue
-        s = int(rng.integers(0, L - k - horizon + 1))
-        clips.append(ep.frames[s : s + k + horizon])
-        acts.append(actions_into_frames(ep.actions)[s : s + k + horizon])
+        into = actions_into_frames(ep.actions)
+        for _ in range(min(per_episode, n - len(clips))):
+            s = int(rng.integers(0, L - k - horizon + 1))
+            clips.append(ep.frames[s : s + k + horizon])
+            acts.append(into[s : s + k + horizon])
         if len(clips) == n:
             break
     if not clips:
@@ -139,6 +142,31 @@ def view_shift(before: np.ndarray, after: np.ndarray) -> tuple[int, int]:
     return best
 
 
+@torch.no_grad()
+def context_use(world: WorldModel, clips, acts, k: int, seed: int, sigma: float = 1.0) -> dict:
+    """How well the DiT draws the next frame from its context: from each clip's k real frames and
+    the next frame at noise `sigma` (1 = pure noise, where sampling starts), its one-step estimate
+    of the clean next latent, z - sigma * v. Mean squared error against the real next latent, and
+    the same for repeating the last latent (a model that uses its context must beat it), split
+    into moves (actions 1-4) and the rest."""
+    b = len(clips)
+    z = world.vae.encode_images(torch.as_tensor(clips[:, : k + 1]).flatten(0, 1)).unflatten(0, (b, k + 1)).float()
+    noise = torch.randn(z[:, -1].shape, generator=torch.Generator().manual_seed(seed))
+    zt = z.clone()
+    zt[:, -1] = (1 - sigma) * z[:, -1] + sigma * noise
+    s = torch.zeros(b, k + 1)
+    s[:, -1] = sigma
+    v, _ = world.dit(zt, s, torch.as_tensor(acts[:, : k + 1]))
+    est = zt[:, -1] - sigma * v[:, -1].float()
+    err = ((est - z[:, -1]) ** 2).mean((1, 2, 3)).numpy()
+    repeat = ((z[:, -2] - z[:, -1]) ** 2).mean((1, 2, 3)).numpy()
+    move = np.isin(np.asarray(acts)[:, k, 0], list(MOVES))
+    def split(x):
+        return {"all": float(x.mean()), "moves": float(x[move].mean()) if move.any() else None,
+                "other": float(x[~move].mean()) if (~move).any() else None}
+    return {"sigma": sigma, "windows": b, "model_mse": split(err), "repeat_last_mse": split(repeat)}
+
+
 def controllability(world: WorldModel, parser, clips, acts, k: int, steps: int, seed: int,
                     roll_kw: dict | None = None) -> dict:
     """Share of dreamed moves whose direction the inverse-dynamics check recovers."""
@@ -223,7 +251,7 @@ def side_by_side_video(real: np.ndarray, dream: np.ndarray, path: Path, scale: i
 def evaluate(model: str, data: str, out: str, starts: int = 16, horizons=(1, 8, 32, 128), steps: int = 2,
              stability_steps: int = 10_000, every: int = 1000, reward_frames: int = 3000, seed: int = 0,
              context_sigma: float | None = None, reground: bool | None = None,
-             guidance: float | None = None) -> dict:
+             guidance: float | None = None, context_windows: int = 256) -> dict:
     world = WorldModel.load(model)
     k = world.dit.cfg.window - 1
     # How every dream here is run: the world's stored settings unless overridden.
@@ -246,6 +274,8 @@ def evaluate(model: str, data: str, out: str, starts: int = 16, horizons=(1, 8, 
         **roll_kw,
         "reward": reward_precision_recall(world, data, k, reward_frames, seed, roll_kw),
         "controllability": controllability(world, parser, clips, acts, k, steps, seed, roll_kw),
+        "context_use": context_use(world, *load_starts(data, k, 1, context_windows, seed + 1, per_episode=16), k,
+                                   seed),
     }
     if stability_steps:
         result["stability"], snaps = stability(world, parser, clips, acts, k, stability_steps, every, steps,
@@ -273,6 +303,12 @@ def print_table(r: dict) -> None:
     print(f"termination head: precision {rw['termination_precision']:.3f}, recall {rw['termination_recall']:.3f}")
     c = r["controllability"]
     print(f"move accuracy (inverse dynamics): {c['move_accuracy']:.3f} over {c['cases']} moves")
+    cu = r["context_use"]
+
+    def fmt(d):
+        return " / ".join("-" if d[key] is None else f"{d[key]:.4f}" for key in ("all", "moves", "other"))
+    print(f"next latent from context at sigma {cu['sigma']:g} ({cu['windows']} windows), MSE all / moves / other: "
+          f"model {fmt(cu['model_mse'])}, repeat last {fmt(cu['repeat_last_mse'])}")
     if "stability" in r:
         print("stability:", ", ".join(f"{p['step']}: {p['validity']:.3f}/{p['frame_change']:.1f}/{p['daylight']:.2f}"
                                       for p in r["stability"]),

@@ -4,6 +4,8 @@ import json
 
 import evaluate
 import numpy as np
+import pytest
+import torch
 from collect import CollectConfig, collect
 
 
@@ -28,6 +30,20 @@ def test_evaluate_end_to_end(tiny_world, tmp_path):
     assert all(0 <= saved["fidelity"][h]["repeat_last"]["tile_accuracy"] <= 1 for h in ("1", "4"))
     assert [p["step"] for p in saved["stability"]] == [0, 3, 6]
     assert 0 <= r["controllability"]["move_accuracy"] <= 1
+    cu = r["context_use"]
+    assert cu["windows"] >= 2 and cu["model_mse"]["all"] > 0 and cu["repeat_last_mse"]["all"] >= 0
+    # a context-use estimate that repeats the last latent exactly scores what the baseline scores
+    clips, acts = evaluate.load_starts(str(data), 5, 1, 4, 0, per_episode=2)
+    assert len(clips) == 4 and clips.shape[1] == 6
+
+    class Repeat(torch.nn.Module):  # v such that z - sigma * v is the previous latent
+        def forward(self, z, sigma, actions):
+            return (z - torch.cat([z[:, :1], z[:, :-1]], 1)) / sigma.clamp_min(1e-6)[..., None, None, None], None
+
+    world = evaluate.WorldModel.load(tiny_world)
+    world.dit = Repeat()
+    rep = evaluate.context_use(world, clips, acts, 5, seed=0)
+    assert rep["model_mse"]["all"] == pytest.approx(rep["repeat_last_mse"]["all"], rel=1e-5)
     assert (tmp_path / "eval" / "filmstrip.png").stat().st_size > 0
     import av
 
