@@ -199,6 +199,7 @@ def main(argv=None) -> dict:
     else:
         feats = {"key": key, **gather_features(world, a.latents, a.heldout, a.windows, sigma, rng, a.seed)}
         if a.features:
+            Path(a.features).parent.mkdir(parents=True, exist_ok=True)
             torch.save(feats, a.features)
     x, y, names = feats["x"], feats["y"], feats["names"]
 

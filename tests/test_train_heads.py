@@ -92,8 +92,12 @@ def test_refit_heads_name_achievements_and_the_world_still_plays(explored, tiny_
     _, reward, *_, info = env.step(0)
     assert np.isfinite(reward) and "achievements" in info
     # A world whose heads already name achievements can be re-fitted again.
-    again = train_heads(["--world", str(out), "--latents", str(lat), "--windows", "16", "--epochs", "2",
-                         "--out", str(tmp_path / "again"), "--threads", "1"])
+    # The feature cache may go in a folder that does not exist yet; a rerun reads it back.
+    feats = tmp_path / "new" / "features.pt"
+    for _ in range(2):
+        again = train_heads(["--world", str(out), "--latents", str(lat), "--windows", "16", "--epochs", "2",
+                             "--out", str(tmp_path / "again"), "--threads", "1", "--features", str(feats)])
+    assert feats.exists()
     assert WorldModel.load(tmp_path / "again").achievements == again["achievements"]
 
 
