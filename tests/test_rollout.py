@@ -61,25 +61,28 @@ def test_same_seed_same_dream_with_regrounding_and_guidance(tiny_world):
     assert np.array_equal(runs[0], runs[1])
 
 
-def test_guidance_in_one_batched_pass_equals_two_passes(tiny_world):
-    """The conditioned and unconditioned copies share one forward through a doubled cache view;
-    the guided velocity must be what two separate passes give."""
+def _guided_and_two_pass(world):
+    """A 2-dream rollout of `world` after reset, and for one guided Euler step from pure noise:
+    the batched result, the conditioned and unconditioned velocities of two separate passes."""
     from model.diffusion import sample_next_frame
 
-    world = WorldModel.load(tiny_world)
     roll = DreamRollout(world, batch=2, bf16=False, context_sigma=0.0)
-    idx = [0, 1]
-    roll.reset(world.start_frames[idx].numpy(), world.start_actions[idx].numpy())
+    roll.reset(world.start_frames[[0, 1]].numpy(), world.start_actions[[0, 1]].numpy())
     action = torch.tensor([[3], [5]])
     noise = torch.randn(roll.latent_shape, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         got = sample_next_frame(world.dit, roll.cache, action, roll.latent_shape, steps=1, guidance=2.5,
                                 noise=noise)
-        s = torch.ones(2)
-        v, _ = world.dit.forward_frame(noise, s, action, roll.cache)
-        v0, _ = world.dit.forward_frame(noise, s, torch.full_like(action, -1), roll.cache)
-        want = noise - (v0 + 2.5 * (v - v0))
-    assert torch.allclose(got, want, atol=1e-5)
+        v, _ = world.dit.forward_frame(noise, torch.ones(2), action, roll.cache)
+        v0, _ = world.dit.forward_frame(noise, torch.ones(2), torch.full_like(action, -1), roll.cache)
+    return roll, noise, action, got, v, v0
+
+
+def test_guidance_in_one_batched_pass_equals_two_passes(tiny_world):
+    """The conditioned and unconditioned copies share one forward through a doubled cache view;
+    the guided velocity must be what two separate passes give."""
+    roll, noise, _, got, v, v0 = _guided_and_two_pass(WorldModel.load(tiny_world))
+    assert torch.allclose(got, noise - (v0 + 2.5 * (v - v0)), atol=1e-5)
     assert not torch.allclose(got, noise - v, atol=1e-3)  # guidance did change the frame
     with pytest.raises(RuntimeError, match="read only"):
         roll.cache.doubled().stage(0, (None, None))
@@ -90,23 +93,12 @@ def test_previous_frame_world_rolls_out_guides_and_restarts_rows(tmp_path):
     new frame its predecessor, through the doubled view for guidance and across reset_rows."""
     from conftest import build_tiny_world
 
-    from model.diffusion import sample_next_frame
-
     world = WorldModel.load(build_tiny_world(tmp_path / "prev", prev_frame=True))
     assert world.dit.cfg.prev_frame
-    roll = DreamRollout(world, batch=2, bf16=False, context_sigma=0.0)
-    roll.reset(world.start_frames[[0, 1]].numpy(), world.start_actions[[0, 1]].numpy())
-    action = torch.tensor([[3], [5]])
-    noise = torch.randn(roll.latent_shape, generator=torch.Generator().manual_seed(0))
-    with torch.no_grad():
-        got = sample_next_frame(world.dit, roll.cache, action, roll.latent_shape, steps=1, guidance=2.5,
-                                noise=noise)
-        s = torch.ones(2)
-        v, _ = world.dit.forward_frame(noise, s, action, roll.cache)
-        v0, _ = world.dit.forward_frame(noise, s, torch.full_like(action, -1), roll.cache)
-        # the previous frame is an input: another one changes the prediction
+    roll, noise, action, got, v, v0 = _guided_and_two_pass(world)
+    with torch.no_grad():  # the previous frame is an input: another one changes the prediction
         roll.cache._last = roll.cache.last() + 1.0
-        v_other, _ = world.dit.forward_frame(noise, s, action, roll.cache)
+        v_other, _ = world.dit.forward_frame(noise, torch.ones(2), action, roll.cache)
     assert torch.allclose(got, noise - (v0 + 2.5 * (v - v0)), atol=1e-5)
     assert not torch.allclose(v, v_other, atol=1e-4)
     for _ in range(3):
