@@ -196,6 +196,7 @@ def train(cfg: TrainWorldConfig) -> Path:
     d = setup_distributed(cfg.device, cfg.threads)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(cfg.seed)  # the same initial weights on every rank and every run
     buckets, bucket_p = load_buckets(cfg)
     c = buckets[0].cache.latents.shape[1]
     nvec = tuple(buckets[0].cache.meta["action_nvec"])

@@ -138,3 +138,15 @@ def test_torchrun_two_ranks_with_captions_and_two_sizes(two_sizes, tiny_world, t
     assert r.returncode == 0, r.stderr[-3000:]
     assert (out / "world" / "dit.safetensors").exists()
     assert len((out / "log.csv").read_text().splitlines()) == 7  # header + 6 steps
+
+
+def test_same_seed_same_run(two_sizes, tiny_world):
+    root, caches = two_sizes
+    args = ["--latents", caches[0], "--vae", str(tiny_world / "vae.safetensors"), "--recordings",
+            str(root / "rec_square"), "--preset", "XS", "--window", "4", "--batch-size", "2", "--start-bank", "1",
+            "--no-progress", "--threads", "1", "--warmup", "1", "--steps", "2"]
+    weights = []
+    for name in ("a", "b"):
+        train(parse_args(args + ["--out", str(root / f"seed_{name}")]))
+        weights.append(load_checkpoint(root / f"seed_{name}" / "last.safetensors", "SpacetimeDiT/train")[0])
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0] if k.startswith("model."))
