@@ -81,6 +81,28 @@ class LatentCache:
         return self.episode_starts.numpy()[eps] + offsets
 
 
+def episode_records(cache: LatentCache, recordings: str | Path | None = None,
+                    prefix: bool = False) -> list[list[dict]]:
+    """The jsonl records of the cache's episodes, one list per episode, in the cache's order (one
+    record per cached frame). `recordings` defaults to the folder the cache was encoded from; with
+    `prefix`, the cache may hold only the folder's first episodes (`encode_latents --max-episodes`)."""
+    from model.recordings import list_episodes, read_jsonl
+
+    folder = Path(recordings or cache.meta.get("data", ""))
+    lengths = cache.episode_lengths.tolist()
+    episodes = list_episodes(folder)
+    if prefix:
+        episodes = episodes[: len(lengths)]
+    if [e.frames for e in episodes] != lengths:
+        raise ValueError(f"{folder} does not hold the episodes of this cache ({len(episodes)} episodes vs "
+                         f"{len(lengths)} cached, or their lengths differ); pass the recordings it was encoded from")
+    records = [read_jsonl(folder / f"{e.name}.jsonl") for e in episodes]
+    if sum(map(len, records)) != len(cache):
+        raise ValueError(f"{folder}: the jsonl files hold {sum(map(len, records))} records for {len(cache)} "
+                         "cached frames")
+    return records
+
+
 def unlock_labels(cache: LatentCache, recordings: str | Path | None = None) -> tuple[np.ndarray, list[str]]:
     """Which achievement unlocked on arriving at each frame of the cache: (N,) int64 index into the
     returned sorted names, -1 where none did.
@@ -88,17 +110,9 @@ def unlock_labels(cache: LatentCache, recordings: str | Path | None = None) -> t
     Read from the recordings' jsonl (the `unlocked` field the Crafter recorder writes), only the
     text, in the cache's episode order; `recordings` defaults to the folder the cache was encoded from.
     """
-    from model.recordings import list_episodes, read_jsonl
-
-    folder = Path(recordings or cache.meta.get("data", ""))
-    episodes = list_episodes(folder)
-    lengths = cache.episode_lengths.tolist()
-    if [e.frames for e in episodes] != lengths:
-        raise ValueError(f"{folder} does not hold the episodes of this cache ({len(episodes)} episodes vs "
-                         f"{len(lengths)} cached, or their lengths differ); pass the recordings it was encoded from")
     per_frame: list[str | None] = []
-    for e in episodes:
-        for r in read_jsonl(folder / f"{e.name}.jsonl"):
+    for records in episode_records(cache, recordings):
+        for r in records:
             unlocked = r.get("unlocked") or []
             per_frame.append(str(unlocked[0]) if unlocked else None)
     names = sorted({n for n in per_frame if n is not None})
@@ -126,21 +140,11 @@ def item_gain_frames(cache: LatentCache, recordings: str | Path | None = None,
     These are the frames a world model must not average away (see `FlowConfig.event_weight`).
     Records without an `inventory` field (e.g. VPT) count as no gain. A cache of the first episodes
     of a folder (`encode_latents --max-episodes`) reads those episodes."""
-    from model.recordings import list_episodes, read_jsonl
-
-    folder = Path(recordings or cache.meta.get("data", ""))
-    lengths = cache.episode_lengths.tolist()
-    episodes = list_episodes(folder)[: len(lengths)]
-    if [e.frames for e in episodes] != lengths:
-        raise ValueError(f"{folder} does not hold the episodes of this cache ({len(lengths)} episodes, "
-                         f"{len(cache)} frames): item gains are read from the recordings it was encoded from")
     gains: list[bool] = []
-    for e in episodes:
+    for records in episode_records(cache, recordings, prefix=True):
         before: dict = {}
-        for r in read_jsonl(folder / f"{e.name}.jsonl"):
+        for r in records:
             inv = r.get("inventory") or {}
             gains.append(any(v > before.get(k, v) for k, v in inv.items() if k not in ignore))
             before = inv
-    if len(gains) != len(cache):
-        raise ValueError(f"{folder}: the jsonl files hold {len(gains)} records for {len(cache)} cached frames")
     return np.array(gains, bool)
