@@ -16,7 +16,9 @@ def add_dataclass_flags(parser: argparse.ArgumentParser, cls, skip: tuple[str, .
         if isinstance(default, bool):
             parser.add_argument(name, action=argparse.BooleanOptionalAction, default=default)
         elif isinstance(default, tuple):
-            parser.add_argument(name, type=type(default[0]), nargs="+", default=default)
+            # An empty default ("same as another field") takes its element type from the annotation.
+            elem = type(default[0]) if default else (int if "int" in str(f.type) else str)
+            parser.add_argument(name, type=elem, nargs="+", default=default)
         elif default is None:
             parser.add_argument(name, default=None)
         else:

@@ -34,6 +34,19 @@ def rss_mb() -> float:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3
 
 
+def cpu_name() -> str:
+    """The CPU model (Linux /proc/cpuinfo; else the platform's answer): speeds differ by machine."""
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or platform.machine()
+
+
 def bench_real(seconds: float, seed: int = 0) -> float:
     from worldenv.games.crafter import CrafterEnv
 
@@ -95,6 +108,7 @@ def main(argv=None) -> dict:
     a = p.parse_args(argv)
     if a.threads:
         torch.set_num_threads(a.threads)
+    from model.training import bf16_in_effect
     from worldenv.dream_env import load_world
 
     world = load_world(a.world or None, "cpu")
@@ -103,12 +117,13 @@ def main(argv=None) -> dict:
     single = bench_single(world, a.single_steps, a.denoise_steps, a.bf16)
     batched = {b: bench_batch(world, b, a.steps_per_env, a.denoise_steps, a.bf16) for b in a.batches}
     result = {
-        "world": a.world or "shipped", "denoise_steps": a.denoise_steps, "bf16": a.bf16,
-        "threads": torch.get_num_threads(), "real_crafter_steps_per_s": real,
+        "world": a.world or "shipped", "denoise_steps": a.denoise_steps, "bf16": bf16_in_effect(torch.device("cpu"), a.bf16),
+        "threads": torch.get_num_threads(), "cpu": cpu_name(), "real_crafter_steps_per_s": real,
         "dream_batch1": {**single, "ratio_to_real": single["steps_per_s"] / real},
         "dream_batched": {str(b): {**r, "ratio_to_real": r["env_steps_per_s"] / real} for b, r in batched.items()},
         "rss_mb_start": rss0, "rss_mb_end": rss_mb(),
     }
+    print(f"bf16: {'on' if result['bf16'] else 'off (fp32)'}, {result['threads']} threads, CPU: {cpu_name()}")
     print(f"{'run':<22}{'steps/s':>10}{'x real':>9}{'p50 ms':>9}{'p95 ms':>9}")
     print(f"{'real Crafter (resets)':<22}{real:>10.1f}{1.0:>9.2f}")
     print(f"{'dream batch 1':<22}{single['steps_per_s']:>10.1f}{single['steps_per_s'] / real:>9.2f}"

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from model.data import FrameBank  # noqa: E402
 from model.metrics import psnr  # noqa: E402
-from model.training import autocast, pick_device  # noqa: E402
+from model.training import autocast, bf16_in_effect, pick_device  # noqa: E402
 from model.vae import VideoVAE  # noqa: E402
 
 
@@ -72,7 +72,7 @@ def evaluate(vae_path: str, data: str, n_frames: int = 2000, batch: int = 256, b
         "tile_accuracy_day": float((p_real.tiles == p_rec.tiles)[~dark].mean()) if (~dark).any() else None,
         "tile_accuracy_night": float((p_real.tiles == p_rec.tiles)[dark].mean()) if dark.any() else None,
         "inventory_accuracy": inv_acc,
-        "encode_decode_ms_per_frame": ms, "batch": batch, "bf16": bf16, "threads": torch.get_num_threads(),
+        "encode_decode_ms_per_frame": ms, "batch": batch, "bf16": bf16_in_effect(pick_device(device), bf16), "threads": torch.get_num_threads(),
         "params": sum(p.numel() for p in vae.parameters()),
     }
 

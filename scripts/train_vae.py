@@ -54,6 +54,7 @@ class TrainVAEConfig:
     bucket_weights: str = ""  # comma-separated share of steps per folder; empty = by frame count
     out: str = "runs/vae"
     steps: int = 20_000
+    stop_at: int = 0  # end this run at this step (0 = at --steps); the lr schedule still spans --steps
     batch_size: int = 64
     lr: float = 1e-3
     warmup: int = 200
@@ -73,6 +74,9 @@ class TrainVAEConfig:
     resume: bool = False
     init: str = ""  # start from this trained VideoVAE's weights (its config is used)
     decoder_only: bool = False  # train only the decoder: the latent space (and any DiT on it) stays valid
+    # with --init --decoder-only: a fresh decoder of --decoder-channels/--decoder-blocks on the
+    # init's encoder, instead of fine-tuning the init's decoder
+    new_decoder: bool = False
     progress: bool = True
     vae: VAEConfig = field(default_factory=VAEConfig)
 
@@ -124,10 +128,14 @@ def train(cfg: TrainVAEConfig) -> Path:
     clip_len = 1 if cfg.vae.temporal_factor == 1 else 1 + cfg.groups * cfg.vae.temporal_factor
     banks = [FrameBank(f, cfg.max_frames, progress=cfg.progress and d.main) for f in split_sources(cfg.data)]
     bank_p = bucket_probabilities(cfg.bucket_weights, [len(b) for b in banks])
+    if cfg.new_decoder and not (cfg.init and cfg.decoder_only):
+        raise SystemExit("error: --new-decoder needs --init and --decoder-only (the encoder to keep)")
     if cfg.init:
-        vae = VideoVAE.load(cfg.init).train()
+        vae = VideoVAE.load(cfg.init)
+        if cfg.new_decoder:
+            vae = vae.with_new_decoder(cfg.vae.decoder_channels, cfg.vae.decoder_blocks)
         cfg.vae = vae.cfg
-        vae = vae.to(d.device)
+        vae = vae.train().to(d.device)
     else:
         if cfg.decoder_only:
             raise SystemExit("error: --decoder-only needs --init (the VAE whose latent space to keep)")
@@ -135,9 +143,7 @@ def train(cfg: TrainVAEConfig) -> Path:
     trained = list(vae.parameters())
     if cfg.decoder_only:
         # Encoder and latent statistics stay fixed, so latents encoded before remain valid.
-        trained = [*vae.decoder.parameters(), *vae.from_latent_first.parameters()]
-        if vae.from_latent_group is not None:
-            trained += list(vae.from_latent_group.parameters())
+        trained = vae.decoder_parameters()
         keep = {id(p) for p in trained}
         for p in vae.parameters():
             p.requires_grad_(id(p) in keep)
@@ -148,9 +154,10 @@ def train(cfg: TrainVAEConfig) -> Path:
     rng = np.random.default_rng([cfg.seed, d.rank, step])
     model = wrap_for_training(VAELoss(vae, cfg), d, cfg.compile)
     log = CsvLogger(out / "log.csv", enabled=d.main)
-    bar = tqdm(total=cfg.steps, initial=step, desc="train vae", disable=not (cfg.progress and d.main))
+    end = min(cfg.steps, cfg.stop_at) if cfg.stop_at > 0 else cfg.steps
+    bar = tqdm(total=end, initial=step, desc="train vae", disable=not (cfg.progress and d.main))
     per_rank = max(1, cfg.batch_size // d.world)
-    while step < cfg.steps:
+    while step < end:
         for g in opt.param_groups:
             g["lr"] = cosine_lr(step, cfg.lr, cfg.warmup, cfg.steps)
         bank = banks[pick_bucket(cfg.seed, step, bank_p)]
@@ -163,10 +170,10 @@ def train(cfg: TrainVAEConfig) -> Path:
         opt.step()
         step += 1
         bar.update(1)
-        if step % cfg.log_every == 0 or step == cfg.steps:
+        if step % cfg.log_every == 0 or step == end:
             bar.set_postfix(loss=f"{stats['loss']:.4f}", psnr=f"{stats['psnr']:.1f}")
             log.log(step=step, lr=opt.param_groups[0]["lr"], **stats)
-        if d.main and (step % cfg.ckpt_every == 0 or step == cfg.steps):
+        if d.main and (step % cfg.ckpt_every == 0 or step == end):
             save_training_state(state_path, vae, opt, step, KIND, cfg.vae, cfg)
     bar.close()
     final = out / "vae.safetensors"

@@ -130,3 +130,62 @@ def test_decoder_only_finetune_keeps_the_latent_space(tmp_path):
     assert not torch.equal(tuned.decode(base.encode(x)), base.decode(base.encode(x)))  # new decoder
     with pytest.raises(SystemExit, match="needs --init"):
         train(TrainVAEConfig(data=str(data), out=str(tmp_path / "x"), steps=1, decoder_only=True, progress=False))
+
+
+def test_grown_decoder_starts_as_the_old_one_and_keeps_the_encoder():
+    torch.manual_seed(0)
+    base = VideoVAE(VAEConfig(**TINY)).eval()
+    with torch.no_grad():  # wake the zero-initialised residual branches so every layer matters
+        for p in base.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    grown = base.with_new_decoder((), 3).eval()
+    assert grown.cfg.decoder_depth == 3 and len(grown.decoder.net) > len(base.decoder.net)
+    x = torch.randn(2, 3, 3, 16, 24)
+    z = base.encode(x)
+    assert torch.equal(grown.encode(x), z)
+    torch.testing.assert_close(grown.decode(z), base.decode(z))  # added blocks start as the identity
+    # other widths: a fresh decoder on the same encoder
+    wide = base.with_new_decoder((16, 16, 24), 1).eval()
+    assert torch.equal(wide.encode(x), z)
+    assert wide.decode(z).shape == x.shape and not torch.allclose(wide.decode(z), base.decode(z))
+    assert wide.from_latent_first.out_channels == 24
+
+
+def test_old_checkpoints_without_decoder_fields_load(tmp_path):
+    from model.checkpoint import save_checkpoint
+
+    vae = VideoVAE(VAEConfig(**TINY))
+    old_config = {k: v for k, v in vae.cfg.__dict__.items() if not k.startswith("decoder")}
+    save_checkpoint(tmp_path / "old.safetensors", vae.state_dict(), "VideoVAE", old_config)
+    loaded = VideoVAE.load(tmp_path / "old.safetensors")
+    assert loaded.cfg.decoder_widths == TINY["channels"] and loaded.cfg.decoder_depth == 1
+    with pytest.raises(ValueError, match="decoder_channels"):
+        VAEConfig(decoder_channels=(8, 16))
+
+
+def test_new_decoder_run_grows_the_decoder_and_keeps_the_latent_space(tmp_path):
+    from collect import CollectConfig, collect
+    from train_vae import TrainVAEConfig, parse_args, train
+
+    data = tmp_path / "rec"
+    collect(CollectConfig(episodes=1, policy="random", out=str(data), seed=4, workers=1, max_steps=32,
+                          area=(32, 32)), progress=False)
+    base = VideoVAE(VAEConfig(**TINY))
+    base.save(tmp_path / "base.safetensors")
+    cfg = parse_args(["--data", str(data), "--out", str(tmp_path / "grow"), "--steps", "6", "--stop-at", "4",
+                      "--batch-size", "4",
+                      "--no-progress", "--init", str(tmp_path / "base.safetensors"), "--decoder-only",
+                      "--new-decoder", "--decoder-blocks", "2"])
+    grown = VideoVAE.load(train(cfg))
+    assert (tmp_path / "grow" / "log.csv").read_text().splitlines()[-1].split(",")[1] == "4"  # --stop-at
+    assert grown.cfg.decoder_depth == 2 and grown.cfg.channels == TINY["channels"]
+    x = torch.randn(2, 1, 3, 64, 64)
+    assert torch.equal(grown.encode(x), base.eval().encode(x))
+    # resume rebuilds the grown model from the same flags and goes on with the schedule of --steps
+    cfg = parse_args(["--data", str(data), "--out", str(tmp_path / "grow"), "--steps", "6", "--batch-size", "4",
+                      "--no-progress", "--init", str(tmp_path / "base.safetensors"), "--decoder-only",
+                      "--new-decoder", "--decoder-blocks", "2", "--resume"])
+    train(cfg)
+    assert (tmp_path / "grow" / "log.csv").read_text().splitlines()[-1].split(",")[1] == "6"
+    with pytest.raises(SystemExit, match="--new-decoder needs"):
+        train(TrainVAEConfig(data=str(data), out=str(tmp_path / "x"), steps=1, new_decoder=True, progress=False))
