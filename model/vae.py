@@ -242,7 +242,7 @@ class VideoVAE(nn.Module):
         cfg = replace(self.cfg, decoder_channels=tuple(decoder_channels), decoder_blocks=decoder_blocks)
         vae = VideoVAE(cfg).to(self.latent_shift.device)
         own = self.state_dict()
-        kept = {k: v for k, v in own.items() if not k.startswith(_DECODER_PREFIXES)}
+        kept = self.encoder_state()
         if cfg.decoder_widths == self.cfg.decoder_widths and cfg.decoder_depth >= self.cfg.decoder_depth:
             kept.update({k: v for k, v in own.items() if k.startswith(_DECODER_PREFIXES[1:])})
             new_index = {role: i for i, role in enumerate(vae.decoder.roles)}
@@ -252,6 +252,16 @@ class VideoVAE(nn.Module):
         missing, unexpected = vae.load_state_dict(kept, strict=False)
         assert not unexpected and all(k.startswith(_DECODER_PREFIXES) for k in missing), (missing, unexpected)
         return vae
+
+    def encoder_state(self) -> dict[str, torch.Tensor]:
+        """Everything that defines the latent space: encoder weights and latent shift/scale."""
+        return {k: v for k, v in self.state_dict().items() if not k.startswith(_DECODER_PREFIXES)}
+
+    def same_latent_space(self, other: "VideoVAE") -> bool:
+        """True if `other` encodes every frame to the same latents (same encoder and statistics)."""
+        mine, theirs = self.encoder_state(), other.encoder_state()
+        return mine.keys() == theirs.keys() and all(
+            mine[k].shape == theirs[k].shape and torch.equal(mine[k].cpu(), theirs[k].cpu()) for k in mine)
 
     def decoder_parameters(self) -> list[nn.Parameter]:
         """The parameters that map latents to pixels (trained alone by a decoder-only run)."""

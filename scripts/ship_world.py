@@ -7,6 +7,12 @@ The rollout settings (noise on cached frames, re-encoding dreamed frames, action
 go into the DiT checkpoint's metadata; DreamEnv, play.py, bench.py and evaluate.py use them
 unless told otherwise (`WorldModel.rollout_defaults`). Choose them with `scripts/evaluate.py`
 (`--context-sigma`, `--reground`, `--guidance`). The destination is replaced atomically.
+
+    python scripts/ship_world.py --world worldenv/worlds/crafter --vae runs/vae_grow/vae.safetensors
+
+`--vae` swaps in another VAE with the *same latent space* (a decoder-only run of
+`train_vae.py` on the world's VAE): the DiT and its heads stay valid. A VAE whose encoder or
+latent statistics differ is refused, since the DiT was trained on the old latents.
 """
 
 from __future__ import annotations
@@ -18,11 +24,20 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from model.rollout import WorldModel  # noqa: E402
+from model.vae import VideoVAE  # noqa: E402
 
 
-def ship(world: str, to: str, **rollout) -> Path:
-    """Copy `world` to `to` with `rollout` settings merged into its stored ones; returns `to`."""
+def ship(world: str, to: str, vae: str = "", **rollout) -> Path:
+    """Copy `world` to `to` with `rollout` settings merged into its stored ones (and, with `vae`,
+    that VAE in place of the world's, if it has the same latent space); returns `to`."""
     src = WorldModel.load(world)
+    if vae:
+        new = VideoVAE.load(vae)
+        if not new.same_latent_space(src.vae):
+            raise SystemExit(f"error: {vae} encodes to other latents than {world}'s VAE (encoder or latent "
+                             "statistics differ); the DiT only knows the old ones. Train a decoder-only VAE "
+                             "from the world's VAE (train_vae.py --init ... --decoder-only).")
+        src.vae = new
     settings = {**src.rollout_defaults, **{k: v for k, v in rollout.items() if v is not None}}
     dest = src.save_replacing(to, rollout=settings)  # checks that the settings load
     print(f"shipped {world} -> {dest} with rollout settings {settings}")
@@ -36,8 +51,9 @@ def main(argv=None) -> Path:
     p.add_argument("--context-sigma", type=float, default=None)
     p.add_argument("--reground", action=argparse.BooleanOptionalAction, default=None)
     p.add_argument("--guidance", type=float, default=None)
+    p.add_argument("--vae", default="", help="a VAE with the world's latent space to ship instead of its own")
     a = p.parse_args(argv)
-    return ship(a.world, a.to, context_sigma=a.context_sigma, reground=a.reground, guidance=a.guidance)
+    return ship(a.world, a.to, a.vae, context_sigma=a.context_sigma, reground=a.reground, guidance=a.guidance)
 
 
 if __name__ == "__main__":

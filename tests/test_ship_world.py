@@ -26,3 +26,28 @@ def test_ship_refuses_bad_settings(tiny_world, tmp_path):
     with pytest.raises(CheckpointError, match="out of range"):
         main(["--world", str(tiny_world), "--to", str(tmp_path / "w"), "--context-sigma", "1.5"])
     assert list(tmp_path.iterdir()) == []  # nothing half-written left behind
+
+
+def test_ship_swaps_in_a_vae_of_the_same_latent_space_only(tiny_world, tmp_path):
+    import torch
+
+    from model.vae import VideoVAE
+
+    world = WorldModel.load(tiny_world)
+    grown = world.vae.with_new_decoder((), 2)
+    grown.save(tmp_path / "grown.safetensors")
+    dest = tmp_path / "shipped"
+    main(["--world", str(tiny_world), "--to", str(dest), "--vae", str(tmp_path / "grown.safetensors")])
+    shipped = WorldModel.load(dest)
+    assert shipped.vae.cfg.decoder_depth == 2 and shipped.vae.same_latent_space(world.vae)
+    roll = DreamRollout(shipped)  # the dream runs through it
+    roll.reset(shipped.start_frames[:1])
+    out = roll.step([[0]])
+    assert out.frames.shape[1:] == shipped.start_frames.shape[2:]
+    other = VideoVAE(world.vae.cfg)  # same config, other encoder: other latents
+    with torch.no_grad():
+        other.encoder.net[1].weight.add_(0.1)
+    other.save(tmp_path / "other.safetensors")
+    with pytest.raises(SystemExit, match="other latents"):
+        main(["--world", str(tiny_world), "--to", str(tmp_path / "x"), "--vae", str(tmp_path / "other.safetensors")])
+    assert not (tmp_path / "x").exists()
