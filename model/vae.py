@@ -35,7 +35,8 @@ from model.checkpoint import (
 
 SPATIAL_FACTOR = 8
 CHECKPOINT_KIND = "VideoVAE"
-_DECODER_PREFIXES = ("decoder.", "from_latent_first.", "from_latent_group.")
+_FROM_LATENT_PREFIXES = ("from_latent_first.", "from_latent_group.")  # latents -> decoder input
+_DECODER_PREFIXES = ("decoder.", *_FROM_LATENT_PREFIXES)
 
 
 @dataclass
@@ -244,7 +245,7 @@ class VideoVAE(nn.Module):
         own = self.state_dict()
         kept = self.encoder_state()
         if cfg.decoder_widths == self.cfg.decoder_widths and cfg.decoder_depth >= self.cfg.decoder_depth:
-            kept.update({k: v for k, v in own.items() if k.startswith(_DECODER_PREFIXES[1:])})
+            kept.update({k: v for k, v in own.items() if k.startswith(_FROM_LATENT_PREFIXES)})
             new_index = {role: i for i, role in enumerate(vae.decoder.roles)}
             for i, role in enumerate(self.decoder.roles):
                 for k, v in self.decoder.net[i].state_dict().items():
