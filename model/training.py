@@ -119,6 +119,11 @@ def autocast(device: torch.device, bf16: bool):
     return torch.autocast(device.type, dtype=torch.bfloat16) if bf16_in_effect(device, bf16) else nullcontext()
 
 
+def run_end(steps: int, stop_at: int) -> int:
+    """The step a run stops at: `--stop-at` if set (and earlier), else `--steps` (the lr schedule's length)."""
+    return min(steps, stop_at) if stop_at > 0 else steps
+
+
 def cosine_lr(step: int, base: float, warmup: int, total: int, floor: float = 0.1) -> float:
     """Linear warmup then cosine decay to `floor * base`."""
     if step < warmup:

@@ -123,7 +123,7 @@ def main(argv=None) -> dict:
         "dream_batched": {str(b): {**r, "ratio_to_real": r["env_steps_per_s"] / real} for b, r in batched.items()},
         "rss_mb_start": rss0, "rss_mb_end": rss_mb(),
     }
-    print(f"bf16: {'on' if result['bf16'] else 'off (fp32)'}, {result['threads']} threads, CPU: {cpu_name()}")
+    print(f"bf16: {'on' if result['bf16'] else 'off (fp32)'}, {result['threads']} threads, CPU: {result['cpu']}")
     print(f"{'run':<22}{'steps/s':>10}{'x real':>9}{'p50 ms':>9}{'p95 ms':>9}")
     print(f"{'real Crafter (resets)':<22}{real:>10.1f}{1.0:>9.2f}")
     print(f"{'dream batch 1':<22}{single['steps_per_s']:>10.1f}{single['steps_per_s'] / real:>9.2f}"

@@ -36,6 +36,7 @@ from model.training import (  # noqa: E402
     cosine_lr,
     pick_bucket,
     resume_state,
+    run_end,
     save_training_state,
     setup_distributed,
     split_sources,
@@ -154,7 +155,7 @@ def train(cfg: TrainVAEConfig) -> Path:
     rng = np.random.default_rng([cfg.seed, d.rank, step])
     model = wrap_for_training(VAELoss(vae, cfg), d, cfg.compile)
     log = CsvLogger(out / "log.csv", enabled=d.main)
-    end = min(cfg.steps, cfg.stop_at) if cfg.stop_at > 0 else cfg.steps
+    end = run_end(cfg.steps, cfg.stop_at)
     bar = tqdm(total=end, initial=step, desc="train vae", disable=not (cfg.progress and d.main))
     per_rank = max(1, cfg.batch_size // d.world)
     while step < end:

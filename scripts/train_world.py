@@ -42,6 +42,7 @@ from model.training import (  # noqa: E402
     model_weights,
     pick_bucket,
     resume_state,
+    run_end,
     save_training_state,
     setup_distributed,
     split_sources,
@@ -226,7 +227,7 @@ def train(cfg: TrainWorldConfig) -> Path:
     model = wrap_for_training(WorldLoss(dit, cfg.flow), d, cfg.compile)
     bank = start_clips(cfg.recordings, cfg.start_bank, cfg.window - 1, cfg.seed) if d.main else None
     log = CsvLogger(out / "log.csv", enabled=d.main)
-    end = min(cfg.steps, cfg.stop_at) if cfg.stop_at > 0 else cfg.steps
+    end = run_end(cfg.steps, cfg.stop_at)
     bar = tqdm(total=end, initial=step, desc="train world", disable=not (cfg.progress and d.main))
     per_rank = max(1, cfg.batch_size // d.world)
     while step < end:
