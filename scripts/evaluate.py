@@ -73,17 +73,23 @@ def teacher_forced(world: WorldModel, parser, clips, acts, k: int, horizons, ste
     for t in range(H):
         dream.append(roll.step(acts[:, k + t]).frames)
     dream = np.stack(dream, 1)  # (b, H, h, w, 3)
-    def metrics(real, pr, fake):
-        pf = parser.parse(fake)
+    def metrics(real, pr, pf, fake):
         return {"psnr_db": float(psnr(real, fake).mean()), "tile_accuracy": float((pr.tiles == pf.tiles).mean()),
                 "inventory_accuracy": float((pr.inventory == pf.inventory).mean())}
 
     out = {}
     for h in horizons:
-        real = clips[:, k + h - 1]
-        pr = parser.parse(real)
+        real, fake, last = clips[:, k + h - 1], dream[:, h - 1], clips[:, k - 1]
+        pr, pf, pl = parser.parse(real), parser.parse(fake), parser.parse(last)
         # baseline: a "world model" that repeats the last real frame; a model must beat it
-        out[str(h)] = {**metrics(real, pr, dream[:, h - 1]), "repeat_last": metrics(real, pr, clips[:, k - 1])}
+        out[str(h)] = {**metrics(real, pr, pf, fake), "repeat_last": metrics(real, pr, pl, last)}
+        if h == 1:  # split by the action into the frame: a move shifts the view, the other
+            # actions mostly keep it, where a model should lose little more than repeat_last does
+            move = np.isin(acts[:, k, 0], list(MOVES))
+            out["1"]["tile_accuracy_after"] = {
+                kind: {"frames": int(rows.sum()), "model": float((pr.tiles == pf.tiles)[rows].mean()),
+                       "repeat_last": float((pr.tiles == pl.tiles)[rows].mean())}
+                for kind, rows in (("move", move), ("other", ~move)) if rows.any()}
     return out, dream
 
 
@@ -176,6 +182,8 @@ def controllability(world: WorldModel, parser, clips, acts, k: int, steps: int, 
     rows, cols = start_tiles.shape[1:]
     correct = total = 0
     per_action = {}
+    # how the misses fail: the view did not move at all, or moved the wrong way
+    outcomes = {"right": 0, "none": 0, "wrong": 0}
     for action, (dx, dy) in MOVES.items():
         roll = DreamRollout(world, batch=b, steps=steps, seed=seed, **(roll_kw or {}))
         roll.reset(clips[:, :k], acts[:, :k])
@@ -186,11 +194,14 @@ def controllability(world: WorldModel, parser, clips, acts, k: int, steps: int, 
             if target not in WALKABLE:
                 continue  # the real game would only turn the player
             n += 1
-            ok += view_shift(start_tiles[i], gen[i]) == (dx, dy)
+            got = view_shift(start_tiles[i], gen[i])
+            ok += got == (dx, dy)
+            outcomes["right" if got == (dx, dy) else "none" if got == (0, 0) else "wrong"] += 1
         per_action[str(action)] = ok / max(1, n)
         correct += ok
         total += n
-    return {"move_accuracy": correct / max(1, total), "cases": total, "per_action": per_action}
+    return {"move_accuracy": correct / max(1, total), "cases": total, "per_action": per_action,
+            "outcomes": outcomes}
 
 
 def stability(world: WorldModel, parser, clips, acts, k: int, n_steps: int, every: int, steps: int, seed: int,
@@ -296,6 +307,9 @@ def print_table(r: dict) -> None:
         b = m["repeat_last"]
         print(f"{hz:>8}{m['psnr_db']:>10.2f}{m['tile_accuracy']:>10.3f}{m['inventory_accuracy']:>10.3f}"
               f"   {b['psnr_db']:>18.2f} / {b['tile_accuracy']:.3f} / {b['inventory_accuracy']:.3f}")
+    for kind, m in r["fidelity"].get("1", {}).get("tile_accuracy_after", {}).items():
+        print(f"  horizon 1 after {'a move' if kind == 'move' else 'other actions'}: tile acc "
+              f"{m['model']:.3f} (repeat last frame {m['repeat_last']:.3f})")
     rw = r["reward"]
     print(f"unlock head: precision {rw['unlock_precision']:.3f}, recall {rw['unlock_recall']:.3f} "
           f"({rw['unlocks']} unlocks in {rw['frames']} frames)")
@@ -303,7 +317,9 @@ def print_table(r: dict) -> None:
         print(f"achievement named right on real unlocks: {rw['achievement_named_accuracy']:.3f}")
     print(f"termination head: precision {rw['termination_precision']:.3f}, recall {rw['termination_recall']:.3f}")
     c = r["controllability"]
-    print(f"move accuracy (inverse dynamics): {c['move_accuracy']:.3f} over {c['cases']} moves")
+    o = c.get("outcomes") or {}
+    print(f"move accuracy (inverse dynamics): {c['move_accuracy']:.3f} over {c['cases']} moves"
+          + (f" (view did not move: {o['none']}, moved the wrong way: {o['wrong']})" if o else ""))
     cu = r["context_use"]
 
     def fmt(d):

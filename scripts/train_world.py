@@ -164,7 +164,8 @@ def load_buckets(cfg: "TrainWorldConfig") -> tuple[list[SizeBucket], np.ndarray]
 def init_weights(dit: SpacetimeDiT, path: str) -> None:
     """Copy trained weights into `dit`: from a training state (<out>/last.safetensors) or a DiT
     checkpoint (a world's dit.safetensors). Shapes must match; the window may differ (RoPE). A model
-    with `prev_frame` can start from one without: its previous-frame input starts at zero."""
+    with `prev_frame` can start from one without: its previous-frame input starts at zero. A world
+    whose heads name achievements gives its three base heads."""
     from model.checkpoint import CheckpointError, load_checkpoint, load_state_strict
 
     try:
@@ -176,6 +177,12 @@ def init_weights(dit: SpacetimeDiT, path: str) -> None:
             raise train_error from None
         weights = tensors
     weights = {k: v.float() if v.is_floating_point() else v for k, v in weights.items()}
+    head = "heads_mlp.3"  # the last heads layer: unlock, rest of reward, termination, then names
+    have, want = weights.get(f"{head}.weight"), dit.cfg.achievements + 3
+    if have is not None and have.shape[0] > want == 3:
+        # a shipped world whose heads also name achievements (scripts/train_heads.py): this run
+        # trains the three base heads; train_heads names them again afterwards
+        weights[f"{head}.weight"], weights[f"{head}.bias"] = have[:3], weights[f"{head}.bias"][:3]
     if dit.cfg.prev_frame and "prev_in.weight" not in weights:
         # weights of a model without the previous-frame input: it starts at zero (the same model)
         weights.update({f"prev_in.{k}": v for k, v in dit.prev_in.state_dict().items()})

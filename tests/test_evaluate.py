@@ -30,6 +30,13 @@ def test_evaluate_end_to_end(tiny_world, tmp_path):
     assert all(0 <= saved["fidelity"][h]["repeat_last"]["tile_accuracy"] <= 1 for h in ("1", "4"))
     assert [p["step"] for p in saved["stability"]] == [0, 3, 6]
     assert 0 <= r["controllability"]["move_accuracy"] <= 1
+    assert sum(r["controllability"]["outcomes"].values()) == r["controllability"]["cases"]
+    # the horizon-1 split by action kind recombines into the overall horizon-1 numbers
+    after = saved["fidelity"]["1"]["tile_accuracy_after"]
+    assert sum(m["frames"] for m in after.values()) == 2
+    for key, overall in (("model", saved["fidelity"]["1"]["tile_accuracy"]),
+                         ("repeat_last", saved["fidelity"]["1"]["repeat_last"]["tile_accuracy"])):
+        assert sum(m[key] * m["frames"] for m in after.values()) / 2 == pytest.approx(overall)
     cu = r["context_use"]
     assert cu["windows"] >= 2 and cu["model_mse"]["all"] > 0 and cu["repeat_last_mse"]["all"] >= 0
     # a context-use estimate that repeats the last latent exactly scores what the baseline scores

@@ -1,5 +1,7 @@
 """train_world.py: several frame sizes in one model (size buckets) and starting from trained weights."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -83,6 +85,23 @@ def test_one_model_trains_on_two_sizes_then_continues_from_its_weights(two_sizes
     for name, a in from_state.state_dict().items():
         assert torch.equal(a, state[f"model.{name}"]), name
         assert torch.allclose(a, from_world.state_dict()[name], atol=1e-2, rtol=1e-2), name
+
+
+def test_init_from_a_world_whose_heads_name_achievements(tmp_path):
+    """A shipped world's DiT (heads re-fitted to name achievements) starts a new run: every weight
+    is copied and the heads keep their three base outputs (unlock, rest of reward, termination)."""
+    cfg = DiTConfig(latent_channels=4, patch=2, dim=32, depth=1, heads=2, window=4)
+    named = SpacetimeDiT(replace(cfg, achievements=5))
+    named.save(tmp_path / "dit.safetensors")
+    dit = SpacetimeDiT(cfg)
+    init_weights(dit, str(tmp_path / "dit.safetensors"))
+    want = named.state_dict()
+    for name, a in dit.state_dict().items():
+        b = want[name][:3] if name.startswith("heads_mlp.3.") else want[name]
+        assert torch.equal(a, b), name
+    # any other mismatch is still refused
+    with pytest.raises(CheckpointError, match="do not fit"):
+        init_weights(SpacetimeDiT(replace(cfg, achievements=2)), str(tmp_path / "dit.safetensors"))
 
 
 def test_init_rejects_weights_of_another_shape(tmp_path, tiny_world):
