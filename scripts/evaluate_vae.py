@@ -4,8 +4,18 @@
         --frames 2000 --json runs/vae_crafter/eval.json
 
 Tile accuracy parses the reconstruction and the real frame with the Crafter frame parser
-(DESIGN.md, "Tile accuracy") and counts local-view tiles whose classes match. Speed is encode +
-decode of batches of `--batch` frames (bf16 autocast on CPU), in ms per frame.
+(DESIGN.md, "Tile accuracy") and counts local-view tiles whose classes match; recall per tile
+class shows which ones a VAE loses (small objects first). Speed is encode + decode of batches of
+`--batch` frames (bf16 autocast on CPU), in ms per frame.
+
+Latent move test: a player move shifts the view by one tile. Where latent cells line up with the
+tiles (8-px tiles: frames of 72x72 for a 9x9 view), that is a shift of the latent by one cell;
+at 64x64 a tile is 7 px, 7/8 of a cell, and a latent shift only approximates it. On held-out
+frame pairs where the player moved (jsonl `player_pos`), the latent of the frame before is shifted
+by the tile's size in cells and decoded; its tiles are compared with the real frame after, over
+the local view less the tiles that came into view and the player's own tile, next to the same for
+the unshifted latent. How well a shift explains a move is how easy moves are for a world model
+working in this latent space.
 """
 
 from __future__ import annotations
@@ -24,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from model.data import FrameBank  # noqa: E402
 from model.metrics import psnr  # noqa: E402
 from model.training import autocast, bf16_in_effect, pick_device  # noqa: E402
-from model.vae import VideoVAE  # noqa: E402
+from model.vae import SPATIAL_FACTOR, VideoVAE  # noqa: E402
 
 
 @torch.no_grad()
@@ -44,8 +54,79 @@ def reconstruct(vae: VideoVAE, frames: np.ndarray, batch: int, bf16: bool) -> tu
     return np.concatenate(out), 1000 * seconds / len(frames)
 
 
+def move_pairs(data: str, n: int, seed: int = 0):
+    """Up to `n` held-out (frame before, frame after, (dx, dy)) where the player moved one tile."""
+    from model.recordings import list_episodes, load_episode
+
+    rng = np.random.default_rng(seed)
+    before, after, moves = [], [], []
+    for info in rng.permutation(list_episodes(data)):
+        ep = load_episode(data, info)
+        pos = [r.get("player_pos") for r in ep.records]
+        for t in range(1, len(pos)):
+            if pos[t] is None or pos[t - 1] is None:
+                continue
+            d = (pos[t][0] - pos[t - 1][0], pos[t][1] - pos[t - 1][1])
+            if abs(d[0]) + abs(d[1]) == 1:
+                before.append(ep.frames[t - 1])
+                after.append(ep.frames[t])
+                moves.append(d)
+        if len(moves) >= 4 * n:
+            break
+    if not moves:
+        raise ValueError(f"{data}: no frame pairs where the player moved (needs jsonl player_pos)")
+    pick = np.sort(rng.choice(len(moves), size=min(n, len(moves)), replace=False))
+    return np.stack(before)[pick], np.stack(after)[pick], np.array(moves)[pick]
+
+
+def shift_latent(z: torch.Tensor, move: tuple[int, int], cells: float) -> torch.Tensor:
+    """Latent (c, h, w) of the view after the player moved by `move` (dx, dy) tiles, from the view
+    before: content moves the other way by `cells` latent cells (bilinear where fractional,
+    edge values where it runs out)."""
+    import torch.nn.functional as F
+
+    c, h, w = z.shape
+    ys = torch.arange(h, dtype=torch.float32) + move[1] * cells
+    xs = torch.arange(w, dtype=torch.float32) + move[0] * cells
+    gy, gx = torch.meshgrid(ys / max(1, h - 1) * 2 - 1, xs / max(1, w - 1) * 2 - 1, indexing="ij")
+    grid = torch.stack([gx, gy], -1)[None]
+    return F.grid_sample(z[None].float(), grid, mode="bilinear", padding_mode="border", align_corners=True)[0]
+
+
+@torch.no_grad()
+def latent_move_test(vae: VideoVAE, parser, before: np.ndarray, after: np.ndarray, moves: np.ndarray,
+                     bf16: bool) -> dict:
+    """Tile accuracy of decode(shift(encode(before))) against `after` (module docstring)."""
+    device = next(vae.parameters()).device
+    with autocast(device, bf16):
+        z = vae.encode_images(torch.from_numpy(before).to(device)).float().cpu()
+    cells = parser.unit / SPATIAL_FACTOR
+    # only the latent rows of the local view move; the inventory below stays where it is
+    view_rows = int(np.ceil(parser.view_bottom / SPATIAL_FACTOR))
+    shifted = z.clone()
+    for i, m in enumerate(moves):
+        shifted[i, :, :view_rows] = shift_latent(z[i], (int(m[0]), int(m[1])), cells)[:, :view_rows]
+    with autocast(device, bf16):
+        dec_shift = vae.decode_images(shifted.to(device)).cpu().numpy()
+        dec_keep = vae.decode_images(z.to(device)).cpu().numpy()
+    real = parser.parse(after).tiles
+    rows, cols = real.shape[1:]
+    keep = np.ones((len(moves), rows, cols), bool)
+    for i, (dx, dy) in enumerate(moves):
+        if dx:
+            keep[i, :, cols - 1 if dx > 0 else 0] = False  # the column that came into view
+        if dy:
+            keep[i, rows - 1 if dy > 0 else 0, :] = False
+        # the player: drawn at the centre, where its facing changes, and its old sprite, which the
+        # shift carried one tile away from the centre
+        keep[i, rows // 2, cols // 2] = keep[i, rows // 2 - dy, cols // 2 - dx] = False
+    acc = {name: float((parser.parse(d).tiles == real)[keep].mean())
+           for name, d in (("shifted", dec_shift), ("unshifted", dec_keep))}
+    return {"pairs": int(len(moves)), "cells_per_tile": cells, "tile_accuracy": acc}
+
+
 def evaluate(vae_path: str, data: str, n_frames: int = 2000, batch: int = 256, bf16: bool = True,
-             device: str = "cpu", seed: int = 0) -> dict:
+             device: str = "cpu", seed: int = 0, move_pairs_n: int = 500) -> dict:
     vae = VideoVAE.load(vae_path).to(pick_device(device))
     bank = FrameBank(data)
     rng = np.random.default_rng(seed)
@@ -64,6 +145,14 @@ def evaluate(vae_path: str, data: str, n_frames: int = 2000, batch: int = 256, b
     inv_acc = float((p_real.inventory == p_rec.inventory).mean())
     ps = psnr(real, recon)
     dark = p_real.daylight < 0.5
+    from worldenv.games.crafter_parse import CLASS_NAMES
+
+    hit = p_real.tiles == p_rec.tiles
+    recall = {CLASS_NAMES[c]: float(hit[p_real.tiles == c].mean()) for c in np.unique(p_real.tiles)
+              if (p_real.tiles == c).sum() >= 20}  # classes with too few tiles say nothing
+    move = None
+    if move_pairs_n:
+        move = latent_move_test(vae, parser, *move_pairs(data, move_pairs_n, seed), bf16)
     return {
         "vae": vae_path, "data": data, "frames": int(len(real)), "size": [int(w), int(h)],
         "psnr_db": float(ps.mean()), "psnr_db_day": float(ps[~dark].mean()) if (~dark).any() else None,
@@ -71,7 +160,9 @@ def evaluate(vae_path: str, data: str, n_frames: int = 2000, batch: int = 256, b
         "tile_accuracy": tile_acc,
         "tile_accuracy_day": float((p_real.tiles == p_rec.tiles)[~dark].mean()) if (~dark).any() else None,
         "tile_accuracy_night": float((p_real.tiles == p_rec.tiles)[dark].mean()) if dark.any() else None,
+        "tile_recall_by_class": recall,
         "inventory_accuracy": inv_acc,
+        "latent_move_test": move,
         "encode_decode_ms_per_frame": ms, "batch": batch, "bf16": bf16_in_effect(pick_device(device), bf16), "threads": torch.get_num_threads(),
         "params": sum(p.numel() for p in vae.parameters()),
     }
@@ -88,8 +179,15 @@ def print_table(r: dict) -> None:
         ("tile accuracy (all / day / night)",
          _fmt(r["tile_accuracy"], r["tile_accuracy_day"], r["tile_accuracy_night"], digits=4)),
         ("inventory accuracy", f"{r['inventory_accuracy']:.4f}"),
+        ("tile recall by class", ", ".join(f"{k} {v:.2f}" for k, v in
+                                          sorted(r.get("tile_recall_by_class", {}).items(), key=lambda kv: kv[1]))),
         ("encode+decode ms/frame", f"{r['encode_decode_ms_per_frame']:.3f} (batch {r['batch']}, {r['threads']} threads)"),
     ]
+    m = r.get("latent_move_test")
+    if m:
+        rows.append(("latent move test: tile acc shifted / not",
+                     f"{m['tile_accuracy']['shifted']:.4f} / {m['tile_accuracy']['unshifted']:.4f} "
+                     f"({m['pairs']} moves, {m['cells_per_tile']:g} cells per tile)"))
     width = max(len(k) for k, _ in rows)
     for k, v in rows:
         print(f"{k:<{width}}  {v}")
@@ -104,11 +202,13 @@ def main(argv=None) -> dict:
     p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=True)
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--move-pairs", type=int, default=500,
+                   help="frame pairs for the latent move test (0: skip it)")
     p.add_argument("--json", default="", help="write the results here")
     a = p.parse_args(argv)
     if a.threads:
         torch.set_num_threads(a.threads)
-    r = evaluate(a.vae, a.data, a.frames, a.batch, a.bf16, a.device)
+    r = evaluate(a.vae, a.data, a.frames, a.batch, a.bf16, a.device, move_pairs_n=a.move_pairs)
     print_table(r)
     if a.json:
         Path(a.json).parent.mkdir(parents=True, exist_ok=True)

@@ -314,6 +314,11 @@ class CrafterFrameParser:
             )
         return frames, single
 
+    @property
+    def view_bottom(self) -> int:
+        """The pixel row where the local view ends and the inventory begins."""
+        return self._border[1] + self.rows * self.unit
+
     def parse(self, frames: np.ndarray) -> ParsedFrames:
         """Tiles, inventory, distances and lighting of uint8 frames (N, H, W, 3) or (H, W, 3)."""
         frames, single = self._check(frames)

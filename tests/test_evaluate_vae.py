@@ -1,0 +1,76 @@
+"""evaluate_vae.py: per-class tile recall and the latent move test, checked with an exact
+"VAE" whose latent cells are the frame's own 8x8 pixel blocks."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from collect import CollectConfig, collect
+
+import evaluate_vae
+from model.vae import SPATIAL_FACTOR
+from worldenv.games.crafter_parse import CrafterFrameParser
+
+
+class PixelBlocks(torch.nn.Module):
+    """encode = each 8x8 pixel block as one latent cell (192 channels), decode = the inverse:
+    lossless, so the move test measures only how well a latent shift explains a move."""
+
+    def __init__(self):
+        super().__init__()
+        self.dummy = torch.nn.Parameter(torch.zeros(1))
+
+    def encode_images(self, frames: torch.Tensor) -> torch.Tensor:
+        x = frames.float().permute(0, 3, 1, 2)  # (n, 3, H, W)
+        return torch.nn.functional.pixel_unshuffle(x, SPATIAL_FACTOR)
+
+    def decode_images(self, z: torch.Tensor) -> torch.Tensor:
+        x = torch.nn.functional.pixel_shuffle(z, SPATIAL_FACTOR)
+        return x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
+
+
+def test_shift_latent_moves_content_against_the_player():
+    z = torch.arange(2 * 4 * 5, dtype=torch.float32).reshape(2, 4, 5)
+    right = evaluate_vae.shift_latent(z, (1, 0), 1.0)  # the player steps right: content moves left
+    assert torch.allclose(right[:, :, :-1], z[:, :, 1:]) and torch.allclose(right[:, :, -1], z[:, :, -1])
+    down = evaluate_vae.shift_latent(z, (0, 1), 1.0)
+    assert torch.allclose(down[:, :-1], z[:, 1:])
+    half = evaluate_vae.shift_latent(z, (-1, 0), 0.5)  # fractional: bilinear between neighbours
+    assert torch.allclose(half[:, :, 1:], (z[:, :, 1:] + z[:, :, :-1]) / 2)
+
+
+def test_latent_move_test_on_tile_aligned_and_unaligned_frames(tmp_path):
+    acc = {}
+    for size in (72, 64):  # the same play rendered with 8-px and 7-px tiles
+        data = tmp_path / f"d{size}"
+        collect(CollectConfig(episodes=2, policy="explore", out=str(data), seed=11, workers=1, max_steps=120,
+                              size=(size, size)), progress=False)
+        before, after, moves = evaluate_vae.move_pairs(str(data), 60)
+        assert len(moves) >= 20 and set(map(tuple, moves)) <= {(1, 0), (-1, 0), (0, 1), (0, -1)}
+        parser = CrafterFrameParser(size=(size, size))
+        r = evaluate_vae.latent_move_test(PixelBlocks(), parser, before, after, moves, bf16=False)
+        assert r["pairs"] == len(moves) and r["cells_per_tile"] == parser.unit / SPATIAL_FACTOR
+        acc[size] = r["tile_accuracy"]
+    # 8-px tiles: a move is exactly a one-cell shift of the latent (creatures that moved aside); a shift the wrong
+    # way or by the wrong amount would score far lower than not shifting at all
+    assert acc[72]["shifted"] > 0.95 and acc[72]["shifted"] > acc[72]["unshifted"] + 0.1
+    # 7-px tiles: a 7/8-cell shift only approximates a move
+    assert acc[64]["shifted"] < acc[72]["shifted"] - 0.05, acc
+
+
+def test_evaluate_reports_recall_by_class_and_the_move_test(tmp_path, tiny_world):
+    data = tmp_path / "heldout"
+    collect(CollectConfig(episodes=1, policy="explore", out=str(data), seed=5, workers=1, max_steps=80),
+            progress=False)
+    out = tmp_path / "eval.json"
+    r = evaluate_vae.main(["--vae", str(tiny_world / "vae.safetensors"), "--data", str(data), "--frames", "40",
+                           "--batch", "20", "--move-pairs", "10", "--json", str(out)])
+    saved = json.loads(out.read_text())
+    assert saved["tile_recall_by_class"] == r["tile_recall_by_class"] and "grass" in r["tile_recall_by_class"]
+    assert all(0 <= v <= 1 for v in r["tile_recall_by_class"].values())
+    assert 1 <= r["latent_move_test"]["pairs"] <= 10
+    assert r["latent_move_test"]["cells_per_tile"] == 7 / 8
+    skipped = evaluate_vae.main(["--vae", str(tiny_world / "vae.safetensors"), "--data", str(data),
+                                 "--frames", "20", "--batch", "20", "--move-pairs", "0"])
+    assert skipped["latent_move_test"] is None
