@@ -228,21 +228,32 @@ class FrameBank:
     """Every frame of a recordings folder decoded into one uint8 array (t h w 3), for VAE training.
 
     Crafter frames are 12 KB each, so 200k frames fit in 2.4 GB. `max_frames` caps the total
-    (episodes are taken in index order). Clips never cross episode boundaries.
+    (episodes are taken in index order). Clips never cross episode boundaries. With `tiles`, the
+    local view's semantic map of every frame (jsonl `tiles`, written by the Crafter recorder) is
+    kept too, as `self.tiles` (t, rows, cols) uint8, and the tile view as `self.view` (cols, rows).
     """
 
     def __init__(self, folder: str | Path, max_frames: int = 0, size: tuple[int, int] | None = None,
-                 progress: bool = False):
+                 progress: bool = False, tiles: bool = False):
         from tqdm import tqdm
 
-        chunks, self.starts, total = [], [], 0
+        from model.recordings import recorded_view
+
+        chunks, tile_chunks, self.starts, total = [], [], [], 0
         episodes = list_episodes(folder)
         for info in tqdm(episodes, desc="decode frames", unit="ep", disable=not progress):
-            frames = load_episode(folder, info, size=size).frames
+            ep = load_episode(folder, info, size=size)
+            frames = ep.frames
             if max_frames and total + len(frames) > max_frames:
                 frames = frames[: max_frames - total]
             if len(frames) == 0:
                 break
+            if tiles:
+                maps = [r.get("tiles") for r in ep.records[: len(frames)]]
+                if any(m is None for m in maps):
+                    raise RecordingError(f"{folder}/{info.name}.jsonl: records without a 'tiles' map "
+                                         "(only Crafter recordings have one)")
+                tile_chunks.append(np.asarray(maps, np.uint8))
             self.starts.append(total)
             chunks.append(frames)
             total += len(frames)
@@ -250,16 +261,25 @@ class FrameBank:
             raise RecordingError(f"{folder}: no frames")
         self.frames = np.concatenate(chunks)
         self.lengths = [len(c) for c in chunks]
+        self.tiles = np.concatenate(tile_chunks) if tiles else None
+        self.view = recorded_view(folder) if tiles else None
 
     def __len__(self) -> int:
         return len(self.frames)
 
-    def sample_clips(self, rng: np.random.Generator, n: int, length: int) -> torch.Tensor:
-        """(n, length, H, W, 3) uint8 clips from random episodes and starts."""
+    def sample_starts(self, rng: np.random.Generator, n: int, length: int) -> np.ndarray:
+        """(n,) first-frame indices of random clips of `length` frames (each inside one episode)."""
         ok = [i for i, L in enumerate(self.lengths) if L >= length]
         if not ok:
             raise RecordingError(f"no episode has {length} frames")
         weights = np.array([self.lengths[i] - length + 1 for i in ok], float)
         eps = rng.choice(ok, size=n, p=weights / weights.sum())
-        idx = [self.starts[e] + int(rng.integers(self.lengths[e] - length + 1)) for e in eps]
-        return torch.from_numpy(np.stack([self.frames[i : i + length] for i in idx]))
+        return np.array([self.starts[e] + int(rng.integers(self.lengths[e] - length + 1)) for e in eps])
+
+    def sample_clips(self, rng: np.random.Generator, n: int, length: int) -> torch.Tensor:
+        """(n, length, H, W, 3) uint8 clips from random episodes and starts."""
+        return self.clips(self.sample_starts(rng, n, length), length)
+
+    def clips(self, starts: np.ndarray, length: int) -> torch.Tensor:
+        """(n, length, H, W, 3) uint8 clips starting at frame indices `starts`."""
+        return torch.from_numpy(np.stack([self.frames[i : i + length] for i in starts]))

@@ -10,7 +10,9 @@ Writes `<out>/last.safetensors` (weights + optimizer + step, every `--ckpt-every
 atomically), `<out>/vae.safetensors` (weights + latent shift/scale, for use) and `<out>/log.csv`.
 
 Loss = L1 + MSE + edge term (L1 between horizontal/vertical pixel differences, which keeps
-1-pixel pixel-art edges sharp) + a small KL. An adversarial term is not used.
+1-pixel pixel-art edges sharp) + a small KL. An adversarial term is not used. With
+`--rare-tile-weight W` the pixel terms weight each tile by the rarity of its class (up to W;
+model/tile_weights.py), so cows, tables and ores are not averaged away.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from model.training import (  # noqa: E402
     split_sources,
     wrap_for_training,
 )
+from model.tile_weights import class_weights, pixel_weights  # noqa: E402
 from model.vae import VAEConfig, VideoVAE, frames_to_tensor  # noqa: E402
 
 KIND = "VideoVAE"
@@ -62,6 +65,9 @@ class TrainVAEConfig:
     weight_decay: float = 0.0
     groups: int = 2  # latent frames per training clip when temporal_factor > 1 (clip = 1 + groups*tf)
     kl_weight: float = 1e-6
+    # > 1: weight each local-view tile's pixels by how rare its class is, up to this factor
+    # (model/tile_weights.py; needs recordings with the jsonl `tiles` map); 0 = plain pixel loss
+    rare_tile_weight: float = 0.0
     mse_weight: float = 1.0
     edge_weight: float = 1.0
     ckpt_every: int = 500
@@ -82,16 +88,26 @@ class TrainVAEConfig:
     vae: VAEConfig = field(default_factory=VAEConfig)
 
 
-def vae_loss(vae: VideoVAE, x: torch.Tensor, cfg: TrainVAEConfig) -> tuple[torch.Tensor, dict]:
-    """Reconstruction + edge + KL loss of frames x (b, t, 3, H, W) in [-1, 1]."""
+def vae_loss(vae: VideoVAE, x: torch.Tensor, cfg: TrainVAEConfig,
+             weight: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
+    """Reconstruction + edge + KL loss of frames x (b, t, 3, H, W) in [-1, 1]; `weight`
+    (b, t, 1, H, W) weights the pixels of the reconstruction and edge terms (None = uniform)."""
     mean, logvar = vae.moments(x)
     z = mean + torch.randn_like(mean) * (0.5 * logvar).exp()
     y = vae.decode_raw(z).float()
-    l1 = (y - x).abs().mean()
-    mse = F.mse_loss(y, x)
-    edge = ((y.diff(dim=-1) - x.diff(dim=-1)).abs().mean() + (y.diff(dim=-2) - x.diff(dim=-2)).abs().mean())
+    w = torch.ones_like(x[:, :, :1]) if weight is None else weight
+
+    def wmean(err, wt):
+        return (err * wt).mean() / wt.mean()
+
+    l1 = wmean((y - x).abs(), w)
+    err2 = (y - x) ** 2
+    mse = err2.mean()  # unweighted: it also gives the logged PSNR
+    wmse = wmean(err2, w)
+    edge = (wmean((y.diff(dim=-1) - x.diff(dim=-1)).abs(), w[..., 1:])
+            + wmean((y.diff(dim=-2) - x.diff(dim=-2)).abs(), w[..., 1:, :]))
     kl = 0.5 * (mean.float() ** 2 + logvar.float().exp() - 1 - logvar.float()).mean()
-    loss = l1 + cfg.mse_weight * mse + cfg.edge_weight * edge + cfg.kl_weight * kl
+    loss = l1 + cfg.mse_weight * wmse + cfg.edge_weight * edge + cfg.kl_weight * kl
     psnr = 10 * torch.log10(4.0 / mse.detach().clamp_min(1e-10))  # range [-1, 1] -> peak^2 = 4
     return loss, {"loss": loss.item(), "l1": l1.item(), "mse": mse.item(), "edge": edge.item(),
                   "kl": kl.item(), "psnr": psnr.item()}
@@ -104,8 +120,8 @@ class VAELoss(torch.nn.Module):
         super().__init__()
         self.vae, self.cfg = vae, cfg
 
-    def forward(self, x):
-        return vae_loss(self.vae, x, self.cfg)
+    def forward(self, x, weight=None):
+        return vae_loss(self.vae, x, self.cfg, weight)
 
 
 @torch.no_grad()
@@ -127,8 +143,12 @@ def train(cfg: TrainVAEConfig) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed + d.rank)
     clip_len = 1 if cfg.vae.temporal_factor == 1 else 1 + cfg.groups * cfg.vae.temporal_factor
-    banks = [FrameBank(f, cfg.max_frames, progress=cfg.progress and d.main) for f in split_sources(cfg.data)]
+    weighted = cfg.rare_tile_weight > 0
+    banks = [FrameBank(f, cfg.max_frames, progress=cfg.progress and d.main, tiles=weighted)
+             for f in split_sources(cfg.data)]
     bank_p = bucket_probabilities(cfg.bucket_weights, [len(b) for b in banks])
+    # one class weighting for all folders, from the tile counts of all of them
+    tile_w = class_weights(np.concatenate([b.tiles.ravel() for b in banks]), cfg.rare_tile_weight) if weighted else None
     if cfg.new_decoder and not (cfg.init and cfg.decoder_only):
         raise SystemExit("error: --new-decoder needs --init and --decoder-only (the encoder to keep)")
     if cfg.init:
@@ -162,9 +182,16 @@ def train(cfg: TrainVAEConfig) -> Path:
         for g in opt.param_groups:
             g["lr"] = cosine_lr(step, cfg.lr, cfg.warmup, cfg.steps)
         bank = banks[pick_bucket(cfg.seed, step, bank_p)]
-        x = frames_to_tensor(bank.sample_clips(rng, per_rank, clip_len)).to(d.device)
+        starts = bank.sample_starts(rng, per_rank, clip_len)
+        x = frames_to_tensor(bank.clips(starts, clip_len)).to(d.device)
+        weight = None
+        if weighted:  # (b, t, 1, H, W) from the tile maps of the clips' frames
+            idx = (starts[:, None] + np.arange(clip_len)[None]).ravel()
+            H, W = x.shape[-2:]
+            pw = pixel_weights(bank.tiles[idx], tile_w, (W, H), bank.view)
+            weight = torch.from_numpy(pw).reshape(len(starts), clip_len, 1, H, W).to(d.device)
         with autocast(d.device, cfg.bf16):
-            loss, stats = model(x)
+            loss, stats = model(x, weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()  # DDP averages gradients across ranks here
         torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
