@@ -230,7 +230,8 @@ class FrameBank:
     Crafter frames are 12 KB each, so 200k frames fit in 2.4 GB. `max_frames` caps the total
     (episodes are taken in index order). Clips never cross episode boundaries. With `tiles`, the
     local view's semantic map of every frame (jsonl `tiles`, written by the Crafter recorder) is
-    kept too, as `self.tiles` (t, rows, cols) uint8, and the tile view as `self.view` (cols, rows).
+    kept too, as `self.tiles` (t, rows, cols) uint8 (class ids of the frame parser: the recorder's -1
+outside the world becomes void, 0), and the tile view as `self.view` (cols, rows).
     """
 
     def __init__(self, folder: str | Path, max_frames: int = 0, size: tuple[int, int] | None = None,
@@ -253,7 +254,8 @@ class FrameBank:
                 if any(m is None for m in maps):
                     raise RecordingError(f"{folder}/{info.name}.jsonl: records without a 'tiles' map "
                                          "(only Crafter recordings have one)")
-                tile_chunks.append(np.asarray(maps, np.uint8))
+                maps = np.asarray(maps, np.int64)
+                tile_chunks.append(np.where(maps < 0, 0, maps).astype(np.uint8))  # outside the world: -1 -> void (0)
             self.starts.append(total)
             chunks.append(frames)
             total += len(frames)
