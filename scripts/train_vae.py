@@ -65,7 +65,7 @@ class TrainVAEConfig:
     weight_decay: float = 0.0
     groups: int = 2  # latent frames per training clip when temporal_factor > 1 (clip = 1 + groups*tf)
     kl_weight: float = 1e-6
-    # > 1: weight each local-view tile's pixels by how rare its class is, up to this factor
+    # >= 1: weight each local-view tile's pixels by how rare its class is, up to this factor
     # (model/tile_weights.py; needs recordings with the jsonl `tiles` map); 0 = plain pixel loss
     rare_tile_weight: float = 0.0
     mse_weight: float = 1.0
