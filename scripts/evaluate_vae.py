@@ -74,7 +74,8 @@ def move_pairs(data: str, n: int, seed: int = 0):
         if len(moves) >= 4 * n:
             break
     if not moves:
-        raise ValueError(f"{data}: no frame pairs where the player moved (needs jsonl player_pos)")
+        raise ValueError(f"{data}: no frame pairs where the player moved (the move test needs the jsonl "
+                         "`player_pos` of Crafter recordings; --move-pairs 0 skips it)")
     pick = np.sort(rng.choice(len(moves), size=min(n, len(moves)), replace=False))
     return np.stack(before)[pick], np.stack(after)[pick], np.array(moves)[pick]
 
