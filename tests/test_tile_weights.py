@@ -38,7 +38,7 @@ def test_pixel_weights_cover_each_tile_where_the_game_drew_it(tmp_path, size):
     pw = pixel_weights(bank.tiles, weights, size, view)
     assert pw.shape == (len(bank), size[1], size[0]) and set(np.unique(pw)) <= {1.0, 5.0}
     parser = CrafterFrameParser(size=size, view=view)
-    u, bx, by = parser.unit, (size[0] - parser.unit * view[0]) // 2, (size[1] - parser.unit * view[1]) // 2
+    u, (bx, by) = parser.unit, parser.view_origin
     parsed = parser.parse(bank.frames).tiles
     centres = pw[:, by + u // 2 : by + 7 * u : u, bx + u // 2 : bx + view[0] * u : u]  # one pixel per tile
     assert ((centres == 5) == (parsed == tree)).mean() > 0.99

@@ -315,6 +315,11 @@ class CrafterFrameParser:
         return frames, single
 
     @property
+    def view_origin(self) -> tuple[int, int]:
+        """The pixel (x, y) of the local view's top-left corner (frames may have a border)."""
+        return self._border
+
+    @property
     def view_bottom(self) -> int:
         """The pixel row where the local view ends and the inventory begins."""
         return self._border[1] + self.rows * self.unit
