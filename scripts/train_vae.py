@@ -23,13 +23,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from model.cli import parse_nested_config  # noqa: E402
 from model.data import FrameBank  # noqa: E402
+from model.tile_weights import class_weights, pixel_weights  # noqa: E402
 from model.training import (  # noqa: E402
     CsvLogger,
     autocast,
@@ -44,7 +44,6 @@ from model.training import (  # noqa: E402
     split_sources,
     wrap_for_training,
 )
-from model.tile_weights import class_weights, pixel_weights  # noqa: E402
 from model.vae import VAEConfig, VideoVAE, frames_to_tensor  # noqa: E402
 
 KIND = "VideoVAE"

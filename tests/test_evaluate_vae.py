@@ -3,12 +3,10 @@
 
 import json
 
-import numpy as np
-import pytest
+import evaluate_vae
 import torch
 from collect import CollectConfig, collect
 
-import evaluate_vae
 from model.vae import SPATIAL_FACTOR
 from worldenv.games.crafter_parse import CrafterFrameParser
 
