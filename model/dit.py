@@ -38,7 +38,7 @@ from model.checkpoint import (
     load_state_strict,
     save_checkpoint,
 )
-from model.latents import check_latents, patchify, token_grid, unpatchify
+from model.latents import check_latents, patchify, shift_cells, token_grid, unpatchify
 
 CHECKPOINT_KIND = "SpacetimeDiT"
 
@@ -62,9 +62,21 @@ class DiTConfig:
     # DIAMOND stacks past frames on the input): copying what did not change becomes a local
     # operation instead of something attention must learn. The first frame of a window gets zeros.
     prev_frame: bool = False
+    # How the view moves after an action: ((action, dx, dy), ...) for values of the first action
+    # part, in latent cells (Crafter at 72x72: one 8-px tile = one cell). With prev_frame, tokens
+    # also embed the previous frame moved against the viewpoint, so a successful step is a local
+    # copy too; the unmoved input stays, for steps a wall blocks and for fixed overlays (inventory).
+    view_moves: tuple[tuple[int, int, int], ...] = ()
 
     def __post_init__(self):
         self.action_nvec = tuple(int(n) for n in self.action_nvec)
+        self.view_moves = tuple(tuple(int(x) for x in m) for m in self.view_moves)
+        for m in self.view_moves:
+            if len(m) != 3 or not 0 <= m[0] < self.action_nvec[0]:
+                raise ValueError(f"view_moves entries must be (action, dx, dy) with action in "
+                                 f"[0, {self.action_nvec[0]}), got {m}")
+        if self.view_moves and not self.prev_frame:
+            raise ValueError("view_moves moves the previous-frame input: it needs prev_frame=True")
         if self.dim % self.heads:
             raise ValueError(f"dim {self.dim} must be divisible by heads {self.heads}")
         if (self.dim // self.heads) % 8:
@@ -237,6 +249,10 @@ class SpacetimeDiT(nn.Module):
             self.prev_in = nn.Linear(pdim, d)  # zero-initialised: a trained model starts unchanged
             nn.init.zeros_(self.prev_in.weight)
             nn.init.zeros_(self.prev_in.bias)
+        if cfg.view_moves:
+            self.moved_in = nn.Linear(pdim, d)  # zero-initialised like prev_in
+            nn.init.zeros_(self.moved_in.weight)
+            nn.init.zeros_(self.moved_in.bias)
         self.action_token = ActionEmbedding(cfg.action_nvec, d)
         self.action_cond = ActionEmbedding(cfg.action_nvec, d)
         self.type_embed = nn.Parameter(torch.zeros(2, d))  # 0: action token, 1: patch token
@@ -266,10 +282,21 @@ class SpacetimeDiT(nn.Module):
         patches = self.patch_in(patchify(z, self.cfg.patch)) + self.type_embed[1]
         if self.cfg.prev_frame:
             patches = patches + self.prev_in(patchify(prev, self.cfg.patch))
+        if self.cfg.view_moves:
+            patches = patches + self.moved_in(patchify(self._moved(prev, actions), self.cfg.patch))
         act = self.action_token(actions)[:, :, None] + self.type_embed[0]
         tokens = torch.cat([act, patches], 2)
         cond = self.sigma_mlp(sigma_embedding(sigma, 256)) + self.action_cond(actions)
         return tokens, cond
+
+    def _moved(self, prev, actions):
+        """prev (b, t, c, h, w) moved against each frame's view move (cfg.view_moves); unmoved
+        where the action is not a move or is none (-1)."""
+        out = prev
+        for action, dx, dy in self.cfg.view_moves:
+            hit = (actions[..., 0] == action)[..., None, None, None]
+            out = torch.where(hit, shift_cells(prev, -dx, -dy), out)
+        return out
 
     def _positions(self, t0: int, t: int, gh: int, gw: int, device) -> torch.Tensor:
         """(t*(1+n), 3) positions: the action token of frame i sits at (i, -1, -1)."""

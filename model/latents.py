@@ -40,3 +40,12 @@ def unpatchify(tokens: torch.Tensor, patch: int, h: int, w: int) -> torch.Tensor
 def token_grid(h: int, w: int, patch: int) -> tuple[int, int]:
     """Tokens per frame along height and width."""
     return h // patch, w // patch
+
+
+def shift_cells(z: torch.Tensor, dx: int, dy: int) -> torch.Tensor:
+    """(..., h, w) with its content moved by (dx, dy) whole cells (right / down positive); the
+    cells it uncovers repeat the edge it moved away from (a guess of continuing terrain)."""
+    h, w = z.shape[-2:]
+    rows = (torch.arange(h, device=z.device) - dy).clamp(0, h - 1)
+    cols = (torch.arange(w, device=z.device) - dx).clamp(0, w - 1)
+    return z.index_select(-2, rows).index_select(-1, cols)

@@ -65,6 +65,9 @@ class TrainWorldConfig:
     window: int = 8
     patch: int = 2
     prev_frame: bool = False  # DiTConfig.prev_frame: tokens also embed the previous frame (frame stacking)
+    # DiTConfig.view_moves (needs --prev-frame): "crafter" (its four moves, one latent cell each:
+    # right for tile-aligned 72x72 frames) or "action:dx:dy,..."; empty = none
+    view_moves: str = ""
     steps: int = 20_000
     stop_at: int = 0  # end this run at this step (0 = at --steps); the lr schedule still spans --steps
     batch_size: int = 32
@@ -183,10 +186,25 @@ def init_weights(dit: SpacetimeDiT, path: str) -> None:
         # a shipped world whose heads also name achievements (scripts/train_heads.py): this run
         # trains the three base heads; train_heads names them again afterwards
         weights[f"{head}.weight"], weights[f"{head}.bias"] = have[:3], weights[f"{head}.bias"][:3]
-    if dit.cfg.prev_frame and "prev_in.weight" not in weights:
-        # weights of a model without the previous-frame input: it starts at zero (the same model)
-        weights.update({f"prev_in.{k}": v for k, v in dit.prev_in.state_dict().items()})
+    for name in ("prev_in", "moved_in"):
+        if hasattr(dit, name) and f"{name}.weight" not in weights:
+            # weights of a model without this previous-frame input: it starts at zero (the same model)
+            weights.update({f"{name}.{k}": v for k, v in getattr(dit, name).state_dict().items()})
     load_state_strict(dit, weights, path)
+
+
+def parse_view_moves(spec: str) -> tuple[tuple[int, int, int], ...]:
+    """--view-moves: "" (none), "crafter", or "action:dx:dy,..." -> DiTConfig.view_moves."""
+    if not spec:
+        return ()
+    if spec == "crafter":
+        from worldenv.games.crafter import PLAYER_MOVES
+
+        return tuple((a, dx, dy) for a, (dx, dy) in sorted(PLAYER_MOVES.items()))
+    try:
+        return tuple(tuple(int(x) for x in part.split(":", 2)) for part in spec.split(","))
+    except ValueError:
+        raise ValueError(f"--view-moves must be 'crafter' or 'action:dx:dy,...', got {spec!r}") from None
 
 
 def export_world(dit: SpacetimeDiT, cfg: TrainWorldConfig, step: int, bank) -> Path:
@@ -210,7 +228,7 @@ def train(cfg: TrainWorldConfig) -> Path:
     nvec = tuple(buckets[0].cache.meta["action_nvec"])
     text = {"caption_dim": len(VOCAB), "max_caption_tokens": 16} if cfg.captions else {}
     dit_cfg = preset(cfg.preset, latent_channels=c, patch=cfg.patch, window=cfg.window, action_nvec=nvec,
-                     prev_frame=cfg.prev_frame, **text)
+                     prev_frame=cfg.prev_frame, view_moves=parse_view_moves(cfg.view_moves), **text)
     dit = SpacetimeDiT(dit_cfg)
     if cfg.init and not (cfg.resume and (out / "last.safetensors").exists()):
         init_weights(dit, cfg.init)

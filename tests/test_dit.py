@@ -55,11 +55,16 @@ def test_actions_change_the_prediction():
     assert torch.allclose(v1[:, :2], v2[:, :2], atol=1e-5)
 
 
-@pytest.mark.parametrize("prev_frame", [False, True])
-def test_kv_cache_matches_the_full_window(prev_frame):
-    m = tiny(prev_frame=prev_frame)
-    if prev_frame:  # wake the zero-initialised previous-frame input so it matters
+MOVES = ((1, -1, 0), (2, 1, 0), (3, 0, -1), (4, 0, 1))  # Crafter's (action, dx, dy)
+
+
+@pytest.mark.parametrize("prev_frame, view_moves", [(False, ()), (True, ()), (True, MOVES)])
+def test_kv_cache_matches_the_full_window(prev_frame, view_moves):
+    m = tiny(prev_frame=prev_frame, view_moves=view_moves)
+    if prev_frame:  # wake the zero-initialised previous-frame inputs so they matter
         torch.nn.init.normal_(m.prev_in.weight, std=0.5)
+    if view_moves:
+        torch.nn.init.normal_(m.moved_in.weight, std=0.5)
     b, T = 2, 4
     z, a = torch.randn(b, T, 4, 8, 8), torch.randint(-1, 17, (b, T, 1))
     sigma = torch.zeros(b, T)
@@ -229,3 +234,41 @@ def test_previous_frame_input_sees_the_previous_frame_and_starts_at_zero():
     assert torch.equal(seen[0], patchify(torch.cat([torch.zeros_like(z[:, :1]), z[:, :-1]], 1), 2))
     assert torch.allclose(v1[:, 0], v0[:, 0], atol=1e-6)  # frame 0 gets zeros (and the bias is 0)
     assert not torch.allclose(v1[:, 1], v0[:, 1], atol=1e-3)
+
+
+def test_shift_cells_moves_content_and_repeats_the_edge():
+    from model.latents import shift_cells
+
+    z = torch.arange(12.0).view(1, 3, 4)  # rows 0-2, columns 0-3
+    right = shift_cells(z, 1, 0)
+    assert torch.equal(right[..., 1:], z[..., :-1]) and torch.equal(right[..., 0], z[..., 0])
+    up = shift_cells(z, 0, -1)
+    assert torch.equal(up[..., :-1, :], z[..., 1:, :]) and torch.equal(up[..., -1, :], z[..., -1, :])
+    assert torch.equal(shift_cells(z, 0, 0), z)
+
+
+def test_view_moves_input_is_the_previous_frame_moved_against_the_player():
+    from model.dit import patchify
+    from model.latents import shift_cells
+
+    m = tiny(prev_frame=True, view_moves=MOVES)
+    assert torch.count_nonzero(SpacetimeDiT(DiTConfig(**TINY, prev_frame=True, view_moves=MOVES)).moved_in.weight) == 0
+    z = torch.randn(1, 5, 4, 8, 8)
+    a = torch.tensor([[[-1], [1], [2], [5], [3]]])  # none, left, right, do, up
+    seen = []
+    hook = m.moved_in.register_forward_hook(lambda mod, inp, out: seen.append(inp[0]))
+    with torch.no_grad():
+        m(z, torch.rand(1, 5), a)
+    hook.remove()
+    prev = torch.cat([torch.zeros_like(z[:, :1]), z[:, :-1]], 1)
+    # the player steps left: the view's content moves right; a non-move (or none) leaves it
+    want = torch.stack([prev[:, 0], shift_cells(prev[:, 1], 1, 0), shift_cells(prev[:, 2], -1, 0), prev[:, 3],
+                        shift_cells(prev[:, 4], 0, 1)], 1)
+    assert torch.equal(seen[0], patchify(want, 2))
+
+
+def test_view_moves_are_checked():
+    with pytest.raises(ValueError, match="needs prev_frame"):
+        DiTConfig(**TINY, view_moves=MOVES)
+    with pytest.raises(ValueError, match="action, dx, dy"):
+        DiTConfig(**TINY, prev_frame=True, view_moves=((17, 1, 0),))

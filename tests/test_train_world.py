@@ -71,12 +71,15 @@ def test_one_model_trains_on_two_sizes_then_continues_from_its_weights(two_sizes
 
     second = root / "second"
     train(parse_args(common + ["--out", str(second), "--steps", "2", "--init", str(first / "last.safetensors"),
-                               "--event-weight", "4", "--event-frames", "gains", "--prev-frame"]))
+                               "--event-weight", "4", "--event-frames", "gains", "--prev-frame",
+                               "--view-moves", "crafter"]))
     assert "initialised from" in capsys.readouterr().out
     # a model with the previous-frame input starts from weights without it, then trains it
-    assert WorldModel.load(second / "world").dit.cfg.prev_frame
+    cfg2 = WorldModel.load(second / "world").dit.cfg
+    assert cfg2.prev_frame and cfg2.view_moves == ((1, -1, 0), (2, 1, 0), (3, 0, -1), (4, 0, 1))
     trained, _ = load_checkpoint(second / "last.safetensors", "SpacetimeDiT/train")
     assert torch.count_nonzero(trained["model.prev_in.weight"]) > 0
+    assert torch.count_nonzero(trained["model.moved_in.weight"]) > 0
     # --init copies every weight, from a training state or from the exported (bf16) world.
     state, _ = load_checkpoint(first / "last.safetensors", "SpacetimeDiT/train")
     from_state, from_world = SpacetimeDiT(world.dit.cfg), SpacetimeDiT(world.dit.cfg)

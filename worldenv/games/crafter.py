@@ -21,6 +21,11 @@ from worldenv.window import FrameWindow, RendersFrames
 ACTION_NAMES: tuple[str, ...] = tuple(crafter.constants.actions)
 ACHIEVEMENTS: tuple[str, ...] = tuple(crafter.constants.achievements)
 INVENTORY_ITEMS: tuple[str, ...] = tuple(crafter.constants.items)
+# action id -> (dx, dy) of the player in tiles when the step succeeds (the view follows the player)
+PLAYER_MOVES: dict[int, tuple[int, int]] = {
+    ACTION_NAMES.index(name): move
+    for name, move in (("move_left", (-1, 0)), ("move_right", (1, 0)), ("move_up", (0, -1)), ("move_down", (0, 1)))
+}
 
 
 class _OrderedSet(dict):
