@@ -7,7 +7,7 @@ import pytest
 import torch
 from collect import CollectConfig, collect
 from encode_latents import encode_folder
-from train_world import init_weights, load_buckets, parse_args, train
+from train_world import init_weights, load_buckets, parse_args, parse_view_moves, train
 
 from model.checkpoint import CheckpointError, load_checkpoint
 from model.dit import DiTConfig, SpacetimeDiT
@@ -105,6 +105,14 @@ def test_init_from_a_world_whose_heads_name_achievements(tmp_path):
     # any other mismatch is still refused
     with pytest.raises(CheckpointError, match="do not fit"):
         init_weights(SpacetimeDiT(replace(cfg, achievements=2)), str(tmp_path / "dit.safetensors"))
+
+
+def test_view_moves_flag():
+    assert parse_view_moves("") == ()
+    assert parse_view_moves("crafter") == ((1, -1, 0), (2, 1, 0), (3, 0, -1), (4, 0, 1))
+    assert parse_view_moves("5:2:0,6:0:-2") == ((5, 2, 0), (6, 0, -2))
+    with pytest.raises(ValueError, match="action:dx:dy"):
+        parse_view_moves("left")
 
 
 def test_init_rejects_weights_of_another_shape(tmp_path, tiny_world):
