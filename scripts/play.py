@@ -346,7 +346,11 @@ def make_env(cfg: PlayConfig):
     if cfg.env_id:
         return gym.make(cfg.env_id), None
     if cfg.compare:
-        return gym.make(worldenv.CRAFTER_ID), dream()
+        # the real game renders at the dream's frame size (e.g. 72x72 for a tile-aligned world), so
+        # the dream can start from the real game's frame
+        companion = dream()
+        h, w = companion.observation_space.shape[:2]
+        return gym.make(worldenv.CRAFTER_ID, size=(w, h)), companion
     if cfg.real:
         return gym.make(worldenv.CRAFTER_ID), None
     return dream(), None

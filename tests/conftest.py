@@ -21,10 +21,13 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 
-def build_tiny_world(folder, k: int = 5, seed: int = 0, prev_frame: bool = False):
+def build_tiny_world(folder, k: int = 5, seed: int = 0, prev_frame: bool = False, size: tuple[int, int] = (64, 64),
+                     view_moves: bool = False):
     """An untrained tiny world (VAE + DiT + a start bank of real Crafter frames) saved to `folder`.
 
     The env, vector env and play tests exercise the real code paths with it; quality is not the point.
+    `size=(72, 72)` makes a tile-aligned world (9x9 latents, patch 3); `view_moves` gives its DiT
+    Crafter's moves (implies prev_frame).
     """
     from model.dit import DiTConfig, SpacetimeDiT
     from model.rollout import WorldModel
@@ -34,15 +37,21 @@ def build_tiny_world(folder, k: int = 5, seed: int = 0, prev_frame: bool = False
     torch.manual_seed(seed)
     vae = VideoVAE(VAEConfig(channels=(8, 8, 16), latent_channels=4))
     from model.text import VOCAB
+    from worldenv.games.crafter import PLAYER_MOVES
 
-    dit = SpacetimeDiT(DiTConfig(latent_channels=4, patch=2, dim=32, depth=2, heads=2, window=k + 1,
-                                 caption_dim=len(VOCAB), max_caption_tokens=16, prev_frame=prev_frame))
+    prev_frame = prev_frame or view_moves
+    moves = tuple((a, dx, dy) for a, (dx, dy) in sorted(PLAYER_MOVES.items())) if view_moves else ()
+    patch = 2 if (size[0] // 8) % 2 == 0 and (size[1] // 8) % 2 == 0 else 3
+    dit = SpacetimeDiT(DiTConfig(latent_channels=4, patch=patch, dim=32, depth=2, heads=2, window=k + 1,
+                                 caption_dim=len(VOCAB), max_caption_tokens=16, prev_frame=prev_frame,
+                                 view_moves=moves))
     with torch.no_grad():  # wake the zero-initialised output layers so frames and heads vary
         wake = list(dit.patch_out.parameters()) + list(dit.final_ada.parameters())
-        for p in wake + (list(dit.prev_in.parameters()) if prev_frame else []):
+        wake += list(dit.prev_in.parameters()) if prev_frame else []
+        for p in wake + (list(dit.moved_in.parameters()) if view_moves else []):
             p.normal_(0, 0.05)
         dit.heads_mlp[-1].bias[2] = -20.0  # never terminate by itself: tests control episode ends
-    env = CrafterEnv(area=(32, 32))
+    env = CrafterEnv(area=(32, 32), size=size)
     clips, acts = [], []
     rng = np.random.default_rng(seed)
     for s in range(4):

@@ -16,6 +16,19 @@ def test_make_and_gymnasium_env_checker(tiny_world):
     check_env(env.unwrapped, skip_render_check=False)
 
 
+def test_a_tile_aligned_world_passes_the_env_checker(tmp_path):
+    from conftest import build_tiny_world
+
+    world = build_tiny_world(tmp_path / "w72", size=(72, 72), view_moves=True)
+    env = gym.make(worldenv.DREAM_ID, world=str(world))
+    assert env.observation_space.shape == (72, 72, 3)
+    check_env(env.unwrapped, skip_render_check=False)
+    obs, _ = env.reset(seed=0)
+    for a in (1, 2, 3, 4, 5):
+        obs, *_ = env.step(a)
+    assert obs.shape == (72, 72, 3) and obs.dtype == np.uint8
+
+
 def test_module_qualified_id(tiny_world):
     env = gym.make("worldenv:SoraWorld-v0", world=str(tiny_world))
     obs, info = env.reset(seed=0)

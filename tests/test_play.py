@@ -52,6 +52,27 @@ def test_play_the_dream_and_compare_side_by_side(tiny_world, tmp_path):
     assert image.get_width() == 2 * 64 * 8  # real game and dream side by side
 
 
+def test_compare_renders_the_real_game_at_a_tile_aligned_worlds_size(tmp_path):
+    """A 72x72 world (one latent cell per tile, moves fed to the DiT): the real game of --compare
+    renders at 72x72 too, and a D press steps both."""
+    from conftest import build_tiny_world
+
+    world = build_tiny_world(tmp_path / "w72", size=(72, 72), view_moves=True)
+    shots = tmp_path / "shots"
+
+    def on_tick(session, tick):
+        if tick == 1:
+            pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=pygame.K_d, mod=0, unicode="", scancode=0))
+        if tick == 3:
+            pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=pygame.K_F12, mod=0, unicode="", scancode=0))
+
+    summary = play.main(["--compare", "--world", str(world), "--seed", "1", "--fps", "1000", "--max-steps", "4",
+                         "--screenshot-dir", str(shots)], on_tick=on_tick)
+    assert summary["steps"] == 4
+    image = pygame.image.load(str(next(shots.glob("*.png"))))
+    assert image.get_width() == 2 * 72 * 8
+
+
 def test_agent_plays_and_m_hands_control_back(tiny_world, tmp_path):
     from agents.dream_ppo import AgentConfig, train
 
