@@ -35,7 +35,7 @@ class AgentConfig:
     """A PPO run; every field is a flag."""
 
     env: str = "dream"  # "dream" (SoraWorld-v0) or "real" (Crafter)
-    world: str = ""  # world folder for the dream (default: shipped)
+    world: str = ""  # world folder for the dream (default: shipped); --env real renders at its frame size
     out: str = "runs/agent_dream"
     timesteps: int = 200_000
     num_envs: int = 16
@@ -65,9 +65,12 @@ def make_vec_env(cfg: AgentConfig):
                                              steps=cfg.denoise_steps, max_episode_steps=cfg.dream_horizon,
                                              starts=cfg.starts or None, num_starts=cfg.num_starts))
     elif cfg.env == "real":
+        from worldenv.dream_env import world_frame_size
         from worldenv.games.crafter import CrafterEnv
 
-        venv = DummyVecEnv([lambda: CrafterEnv(captions=False) for _ in range(cfg.num_envs)])
+        # the world's frame size (--world, else the shipped one), so both policies see the same images
+        size = world_frame_size(cfg.world or None)
+        venv = DummyVecEnv([lambda: CrafterEnv(captions=False, size=size) for _ in range(cfg.num_envs)])
     else:
         raise ValueError(f"env must be 'dream' or 'real', got {cfg.env!r}")
     venv.seed(cfg.seed)
@@ -95,8 +98,9 @@ class Progress(BaseCallback):
         if self.next_eval is not None and self.num_timesteps >= self.next_eval:
             from agents.evaluate import run_episodes
 
+            h, w = self.spaces[0].shape[:2]
             r = run_episodes(lambda o: self.model.predict(o, deterministic=False)[0], self.cfg.real_eval_episodes,
-                             seed=10_000 + self.num_timesteps)
+                             seed=10_000 + self.num_timesteps, size=(w, h))
             self.logger.record("real/ep_rew_mean", r["mean_reward"])
             self.logger.record("real/score", r["crafter_score"])
             self.next_eval += self.cfg.real_eval_every

@@ -31,10 +31,12 @@ def crafter_score(success_rates_percent: np.ndarray) -> float:
 
 
 def run_episodes(act: Callable[[np.ndarray], np.ndarray], episodes: int, seed: int = 0, num_envs: int = 8,
-                 max_steps: int = 10_000, progress: bool = False, make_env: Callable | None = None) -> dict:
-    """Play `episodes` episodes of real Crafter (or of `make_env`'s env, which must give Crafter's
-    info["achievements"], e.g. the dream) with `act` (batched obs -> actions); same seeds for every policy."""
-    make_env = make_env or (lambda: CrafterEnv(captions=False, length=max_steps))
+                 max_steps: int = 10_000, progress: bool = False, make_env: Callable | None = None,
+                 size: tuple[int, int] = (64, 64)) -> dict:
+    """Play `episodes` episodes of real Crafter rendered at `size` (W, H) (or of `make_env`'s env,
+    which must give Crafter's info["achievements"], e.g. the dream) with `act` (batched obs ->
+    actions); same seeds for every policy."""
+    make_env = make_env or (lambda: CrafterEnv(captions=False, length=max_steps, size=size))
     envs = [make_env() for _ in range(min(num_envs, episodes))]
     next_seed, started = seed, 0
     obs = []
@@ -112,10 +114,16 @@ def evaluate_policy(policy: str, episodes: int = 50, seed: int = 0, out: str = "
                     dream_horizon: int = 0, world: str = "", dream_steps: int = 2,
                     dream_guidance: float | None = None) -> dict:
     """Score `policy` (a .safetensors or 'random') in real Crafter, or with `dream_horizon` > 0 in
-    dreams of that many steps from the world's start bank."""
-    from agents.policy_io import Actor
+    dreams of that many steps from the world's start bank. The real game renders at the size the
+    policy was trained on (a random policy: the world's size)."""
+    from agents.policy_io import Actor, policy_frame_size
+    from worldenv.dream_env import world_frame_size
 
-    probe = CrafterEnv(captions=False)
+    if policy == "random":
+        size = world_frame_size(world or None) if (dream_horizon or world) else (64, 64)
+    else:
+        size = policy_frame_size(policy)
+    probe = CrafterEnv(captions=False, size=size)
     actor = Actor(policy, probe.observation_space, probe.action_space, seed=seed)
     make_env = dream_env_factory(world, dream_horizon, dream_steps, dream_guidance) if dream_horizon else None
     if make_env is not None:
@@ -125,8 +133,9 @@ def evaluate_policy(policy: str, episodes: int = 50, seed: int = 0, out: str = "
         if not dream.world.achievements:
             raise ValueError("this world's heads do not name achievements, so a dream cannot be scored; "
                              "re-fit them with scripts/train_heads.py")
-    r = run_episodes(actor.act, episodes, seed=seed, progress=progress, make_env=make_env)
+    r = run_episodes(actor.act, episodes, seed=seed, progress=progress, make_env=make_env, size=size)
     r["policy"] = policy
+    r["frame_size"] = list(size)
     r["game"] = f"dream ({dream_horizon} steps)" if dream_horizon else "real"
     if dream_horizon:
         r["dream"] = {"world": world or "shipped", "steps": dream_steps, "guidance": dream_guidance}

@@ -65,6 +65,15 @@ def check_spaces(meta: dict, env_obs: gym.Space, env_act: gym.Space, source: str
         )
 
 
+def policy_frame_size(path: str | Path) -> tuple[int, int]:
+    """(W, H) of the image observations a saved policy was trained on."""
+    _, meta = load_checkpoint(path, KIND)
+    shape = meta["observation_space"].get("shape", [])
+    if len(shape) != 3:
+        raise CheckpointError(f"{path}: policy observations {meta['observation_space']} are not (H, W, C) images")
+    return int(shape[1]), int(shape[0])
+
+
 def load_policy(path: str | Path, env, device: str = "cpu", **ppo_kwargs) -> PPO:
     """A PPO model for `env` (a VecEnv or gym env) with the checkpoint's weights and optimizer state."""
     tensors, meta = load_checkpoint(path, KIND)

@@ -50,12 +50,13 @@ def main(argv=None) -> dict:
         t0 = time.time()
         policy = train_fn()
         t_train = time.time() - t0
-        r = evaluate_policy(policy_fn(policy), a.episodes, a.seed)
+        r = evaluate_policy(policy_fn(policy), a.episodes, a.seed, world=a.world)  # real game, the world's size
         r["train_seconds"], r["eval_seconds"] = t_train, time.time() - t0 - t_train
         rows[name] = r
 
     timed("random", lambda: None, lambda _: "random")
-    timed("ppo_real", lambda: train(AgentConfig(env="real", out=str(out / "ppo_real"), timesteps=a.real_frames,
+    timed("ppo_real", lambda: train(AgentConfig(env="real", world=a.world, out=str(out / "ppo_real"),
+                                                timesteps=a.real_frames,
                                                 num_envs=a.num_envs, seed=a.seed, resume=True)), str)
     dream_cfg = AgentConfig(env="dream", world=a.world, out=str(out / "ppo_dream"), timesteps=a.dream_steps,
                             num_envs=a.num_envs, dream_horizon=a.dream_horizon, starts=a.starts, seed=a.seed,
@@ -68,7 +69,7 @@ def main(argv=None) -> dict:
         ft.mkdir(exist_ok=True)
         if not (ft / "last.safetensors").exists():
             shutil.copy(out / "ppo_dream" / "policy.safetensors", ft / "last.safetensors")
-        cfg = AgentConfig(env="real", out=str(ft), timesteps=a.dream_steps + a.finetune_steps, num_envs=a.num_envs,
+        cfg = AgentConfig(env="real", world=a.world, out=str(ft), timesteps=a.dream_steps + a.finetune_steps, num_envs=a.num_envs,
                           seed=a.seed, resume=True)
         timed("ppo_dream+finetune", lambda: train(cfg), str)
     (out / "compare.json").write_text(json.dumps(rows, indent=1))

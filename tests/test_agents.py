@@ -63,3 +63,23 @@ def test_compare_agents_table(tiny_world, tmp_path, capsys):
     assert set(rows) == {"random", "ppo_real", "ppo_dream"}
     assert json.loads((tmp_path / "cmp" / "compare.json").read_text())["random"]["episodes"] == 2
     assert "ppo_dream" in capsys.readouterr().out
+
+
+def test_a_tile_aligned_worlds_policies_play_the_real_game_at_its_size(tmp_path):
+    """A 72x72 world: PPO in its dream and PPO in the real game both see 72x72 frames, and the
+    evaluation renders the real game at the size each policy was trained on."""
+    from conftest import build_tiny_world
+
+    from agents.policy_io import policy_frame_size
+    from worldenv.dream_env import world_frame_size
+
+    world = build_tiny_world(tmp_path / "w72", size=(72, 72), view_moves=True)
+    assert world_frame_size(world) == (72, 72)
+    small = dict(world=str(world), timesteps=16, num_envs=2, n_steps=8, batch_size=16, n_epochs=1)
+    dream = train(AgentConfig(env="dream", out=str(tmp_path / "dream"), dream_horizon=8, **small))
+    real = train(AgentConfig(env="real", out=str(tmp_path / "real"), **small))
+    for policy in (dream, real):
+        assert policy_frame_size(policy) == (72, 72)
+        r = evaluate_policy(str(policy), episodes=1, progress=False)
+        assert r["frame_size"] == [72, 72] and r["episodes"] == 1
+    assert evaluate_policy("random", episodes=1, world=str(world), progress=False)["frame_size"] == [72, 72]

@@ -15,6 +15,19 @@ from worldenv.window import FrameWindow, RendersFrames
 SHIPPED_WORLD = Path(__file__).resolve().parent / "worlds" / "crafter"
 
 
+def world_frame_size(world: str | Path | None) -> tuple[int, int]:
+    """(W, H) of the frames a world dreams (the shipped one for None), read from its start bank's
+    header without loading the models: the real game must render at that size to be compared."""
+    from safetensors import safe_open
+
+    path = (Path(world) if world else SHIPPED_WORLD) / "start_bank.safetensors"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist: not a world folder")
+    with safe_open(str(path), "pt") as f:
+        h, w = f.get_slice("frames").get_shape()[2:4]
+    return int(w), int(h)
+
+
 def load_world(world: str | Path | None, device: str):
     """Load a world folder (vae/dit/start_bank safetensors); the shipped Crafter world by default."""
     from model.rollout import WorldModel
