@@ -56,8 +56,8 @@ def main(argv=None) -> dict:
 
     timed("random", lambda: None, lambda _: "random")
     timed("ppo_real", lambda: train(AgentConfig(env="real", world=a.world, out=str(out / "ppo_real"),
-                                                timesteps=a.real_frames,
-                                                num_envs=a.num_envs, seed=a.seed, resume=True)), str)
+                                                timesteps=a.real_frames, num_envs=a.num_envs, seed=a.seed,
+                                                resume=True)), str)
     dream_cfg = AgentConfig(env="dream", world=a.world, out=str(out / "ppo_dream"), timesteps=a.dream_steps,
                             num_envs=a.num_envs, dream_horizon=a.dream_horizon, starts=a.starts, seed=a.seed,
                             real_eval_every=a.real_eval_every, real_eval_episodes=10, resume=True)
@@ -69,8 +69,8 @@ def main(argv=None) -> dict:
         ft.mkdir(exist_ok=True)
         if not (ft / "last.safetensors").exists():
             shutil.copy(out / "ppo_dream" / "policy.safetensors", ft / "last.safetensors")
-        cfg = AgentConfig(env="real", world=a.world, out=str(ft), timesteps=a.dream_steps + a.finetune_steps, num_envs=a.num_envs,
-                          seed=a.seed, resume=True)
+        cfg = AgentConfig(env="real", world=a.world, out=str(ft), timesteps=a.dream_steps + a.finetune_steps,
+                          num_envs=a.num_envs, seed=a.seed, resume=True)
         timed("ppo_dream+finetune", lambda: train(cfg), str)
     (out / "compare.json").write_text(json.dumps(rows, indent=1))
     bar_chart(rows, out / "success_rates.png")

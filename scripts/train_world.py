@@ -65,8 +65,8 @@ class TrainWorldConfig:
     window: int = 8
     patch: int = 2
     prev_frame: bool = False  # DiTConfig.prev_frame: tokens also embed the previous frame (frame stacking)
-    # DiTConfig.view_moves (needs --prev-frame): "crafter" (its four moves, one latent cell each:
-    # right for tile-aligned 72x72 frames) or "action:dx:dy,..."; empty = none
+    # DiTConfig.view_moves (needs --prev-frame): "crafter" (its four moves, one latent cell each,
+    # which holds for tile-aligned 72x72 frames) or "action:dx:dy,..."; empty = none
     view_moves: str = ""
     steps: int = 20_000
     stop_at: int = 0  # end this run at this step (0 = at --steps); the lr schedule still spans --steps
