@@ -119,10 +119,7 @@ def evaluate_policy(policy: str, episodes: int = 50, seed: int = 0, out: str = "
     from agents.policy_io import Actor, policy_frame_size
     from worldenv.dream_env import world_frame_size
 
-    if policy == "random":
-        size = world_frame_size(world or None) if (dream_horizon or world) else (64, 64)
-    else:
-        size = policy_frame_size(policy)
+    size = world_frame_size(world or None) if policy == "random" else policy_frame_size(policy)
     probe = CrafterEnv(captions=False, size=size)
     actor = Actor(policy, probe.observation_space, probe.action_space, seed=seed)
     make_env = dream_env_factory(world, dream_horizon, dream_steps, dream_guidance) if dream_horizon else None
@@ -130,6 +127,9 @@ def evaluate_policy(policy: str, episodes: int = 50, seed: int = 0, out: str = "
         dream = make_env()
         if dream.action_space != probe.action_space:
             raise ValueError(f"the dream's action space {dream.action_space} is not Crafter's {probe.action_space}")
+        if dream.observation_space != probe.observation_space:
+            raise ValueError(f"the dream's frames {dream.observation_space.shape} are not the ones the policy was "
+                             f"trained on {probe.observation_space.shape}: score it in a world of that size")
         if not dream.world.achievements:
             raise ValueError("this world's heads do not name achievements, so a dream cannot be scored; "
                              "re-fit them with scripts/train_heads.py")
@@ -153,7 +153,8 @@ def main(argv=None) -> dict:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="runs/eval_agent")
     p.add_argument("--dream-horizon", type=int, default=0, help="score in the dream, episodes of this many steps")
-    p.add_argument("--world", default="", help="world folder for --dream-horizon (default: shipped)")
+    p.add_argument("--world", default="", help="world folder for --dream-horizon, and whose frame size the random "
+                   "policy sees (default: shipped)")
     p.add_argument("--dream-steps", type=int, default=2, help="denoising steps per dreamed frame")
     p.add_argument("--dream-guidance", type=float, default=None, help="action guidance (default: the world's)")
     a = p.parse_args(argv)

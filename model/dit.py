@@ -75,6 +75,8 @@ class DiTConfig:
             if len(m) != 3 or not 0 <= m[0] < self.action_nvec[0]:
                 raise ValueError(f"view_moves entries must be (action, dx, dy) with action in "
                                  f"[0, {self.action_nvec[0]}), got {m}")
+        if len({m[0] for m in self.view_moves}) != len(self.view_moves):
+            raise ValueError(f"view_moves names an action twice: {self.view_moves}")
         if self.view_moves and not self.prev_frame:
             raise ValueError("view_moves moves the previous-frame input: it needs prev_frame=True")
         if self.dim % self.heads:

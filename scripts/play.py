@@ -352,7 +352,12 @@ def make_env(cfg: PlayConfig):
         h, w = companion.observation_space.shape[:2]
         return gym.make(worldenv.CRAFTER_ID, size=(w, h)), companion
     if cfg.real:
-        return gym.make(worldenv.CRAFTER_ID), None
+        from worldenv.dream_env import world_frame_size
+
+        # at the size of --world's frames (default: the shipped world's), as an --agent trained there expects
+        has_world = cfg.world or (SHIPPED_WORLD / "start_bank.safetensors").exists()
+        size = world_frame_size(cfg.world or None) if has_world else (64, 64)
+        return gym.make(worldenv.CRAFTER_ID, size=size), None
     return dream(), None
 
 

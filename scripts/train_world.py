@@ -167,7 +167,8 @@ def load_buckets(cfg: "TrainWorldConfig") -> tuple[list[SizeBucket], np.ndarray]
 def init_weights(dit: SpacetimeDiT, path: str) -> None:
     """Copy trained weights into `dit`: from a training state (<out>/last.safetensors) or a DiT
     checkpoint (a world's dit.safetensors). Shapes must match; the window may differ (RoPE). A model
-    with `prev_frame` can start from one without: its previous-frame input starts at zero. A world
+    with `prev_frame` (or `view_moves`) can start from one without: its previous-frame (moved-frame)
+    input starts at zero. A world
     whose heads name achievements gives its three base heads."""
     from model.checkpoint import CheckpointError, load_checkpoint, load_state_strict
 
@@ -207,6 +208,26 @@ def parse_view_moves(spec: str) -> tuple[tuple[int, int, int], ...]:
         raise ValueError(f"--view-moves must be 'crafter' or 'action:dx:dy,...', got {spec!r}") from None
 
 
+def check_tile_aligned(buckets) -> None:
+    """--view-moves crafter shifts by one latent cell per step: only right where one game tile is
+    one latent cell (Crafter at 72x72 with a 9x9 view), so other caches are refused by name."""
+    from model.recordings import RecordingError, recorded_view
+
+    for b in buckets:
+        fw, fh = b.cache.meta["frame_size"]
+        lh, lw = b.cache.latents.shape[-2:]
+        try:
+            vw, vh = recorded_view(b.cache.meta["data"])
+        except (OSError, RecordingError) as e:
+            raise ValueError(f"{b.path}: --view-moves crafter needs the recordings it was encoded from "
+                             f"to read the tile view: {e}") from None
+        if (fw / vw, fh / vh) != (fw / lw, fh / lh):
+            raise ValueError(f"{b.path}: a tile is {fw / vw:.3g}x{fh / vh:.3g} px ({fw}x{fh} frames, {vw}x{vh} tiles) "
+                             f"but a latent cell is {fw / lw:.3g}x{fh / lh:.3g} px, so a step is not a one-cell "
+                             f"shift; --view-moves crafter needs tile-aligned frames (e.g. --size 72 72 for "
+                             f"a 9x9 view)")
+
+
 def export_world(dit: SpacetimeDiT, cfg: TrainWorldConfig, step: int, bank) -> Path:
     from model.rollout import WorldModel
     from model.vae import VideoVAE
@@ -224,6 +245,8 @@ def train(cfg: TrainWorldConfig) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)  # the same initial weights on every rank and every run
     buckets, bucket_p = load_buckets(cfg)
+    if cfg.view_moves == "crafter":
+        check_tile_aligned(buckets)
     c = buckets[0].cache.latents.shape[1]
     nvec = tuple(buckets[0].cache.meta["action_nvec"])
     text = {"caption_dim": len(VOCAB), "max_caption_tokens": 16} if cfg.captions else {}
@@ -296,6 +319,12 @@ def parse_args(argv=None) -> TrainWorldConfig:
     if not 0.0 <= cfg.rollout_context_sigma <= cfg.flow.context_noise:
         raise SystemExit(f"error: --rollout-context-sigma {cfg.rollout_context_sigma} must be in "
                          f"[0, --context-noise {cfg.flow.context_noise}]: the model never saw noisier context")
+    if cfg.view_moves and not cfg.prev_frame:
+        raise SystemExit("error: --view-moves moves the previous-frame input: add --prev-frame")
+    try:
+        parse_view_moves(cfg.view_moves)
+    except ValueError as e:
+        raise SystemExit(f"error: {e}") from None
     return cfg
 
 

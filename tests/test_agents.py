@@ -76,10 +76,23 @@ def test_a_tile_aligned_worlds_policies_play_the_real_game_at_its_size(tmp_path)
     world = build_tiny_world(tmp_path / "w72", size=(72, 72), view_moves=True)
     assert world_frame_size(world) == (72, 72)
     small = dict(world=str(world), timesteps=16, num_envs=2, n_steps=8, batch_size=16, n_epochs=1)
-    dream = train(AgentConfig(env="dream", out=str(tmp_path / "dream"), dream_horizon=8, **small))
+    dream = train(AgentConfig(env="dream", out=str(tmp_path / "dream"), dream_horizon=8, real_eval_every=8,
+                              real_eval_episodes=1, **small))
+    assert "real/score" in (tmp_path / "dream" / "progress.csv").read_text()  # scored in a 72x72 real game
     real = train(AgentConfig(env="real", out=str(tmp_path / "real"), **small))
     for policy in (dream, real):
         assert policy_frame_size(policy) == (72, 72)
         r = evaluate_policy(str(policy), episodes=1, progress=False)
         assert r["frame_size"] == [72, 72] and r["episodes"] == 1
     assert evaluate_policy("random", episodes=1, world=str(world), progress=False)["frame_size"] == [72, 72]
+
+
+
+def test_a_policy_is_not_scored_in_a_dream_of_another_frame_size(tiny_world, tmp_path):
+    from conftest import build_tiny_world
+
+    world = build_tiny_world(tmp_path / "w72", size=(72, 72), view_moves=True)
+    policy = train(AgentConfig(env="dream", world=str(world), out=str(tmp_path / "a"), timesteps=8, num_envs=2,
+                               n_steps=4, batch_size=8, n_epochs=1))
+    with pytest.raises(ValueError, match=r"frames \(64, 64, 3\) are not .* \(72, 72, 3\)"):
+        evaluate_policy(str(policy), episodes=1, dream_horizon=4, world=str(tiny_world), progress=False)

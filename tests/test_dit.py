@@ -66,7 +66,8 @@ def test_kv_cache_matches_the_full_window(prev_frame, view_moves):
     if view_moves:
         torch.nn.init.normal_(m.moved_in.weight, std=0.5)
     b, T = 2, 4
-    z, a = torch.randn(b, T, 4, 8, 8), torch.randint(-1, 17, (b, T, 1))
+    z = torch.randn(b, T, 4, 8, 8)
+    a = torch.tensor([[[1], [3], [2], [4]], [[4], [-1], [1], [0]]])  # moves, none and a non-move
     sigma = torch.zeros(b, T)
     sigma[:, -1] = 0.6
     with torch.no_grad():
@@ -272,3 +273,5 @@ def test_view_moves_are_checked():
         DiTConfig(**TINY, view_moves=MOVES)
     with pytest.raises(ValueError, match="action, dx, dy"):
         DiTConfig(**TINY, prev_frame=True, view_moves=((17, 1, 0),))
+    with pytest.raises(ValueError, match="twice"):
+        DiTConfig(**TINY, prev_frame=True, view_moves=((1, 1, 0), (1, -1, 0)))

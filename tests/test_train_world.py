@@ -7,7 +7,7 @@ import pytest
 import torch
 from collect import CollectConfig, collect
 from encode_latents import encode_folder
-from train_world import init_weights, load_buckets, parse_args, parse_view_moves, train
+from train_world import check_tile_aligned, init_weights, load_buckets, parse_args, parse_view_moves, train
 
 from model.checkpoint import CheckpointError, load_checkpoint
 from model.dit import DiTConfig, SpacetimeDiT
@@ -72,7 +72,7 @@ def test_one_model_trains_on_two_sizes_then_continues_from_its_weights(two_sizes
     second = root / "second"
     train(parse_args(common + ["--out", str(second), "--steps", "2", "--init", str(first / "last.safetensors"),
                                "--event-weight", "4", "--event-frames", "gains", "--prev-frame",
-                               "--view-moves", "crafter"]))
+                               "--view-moves", "1:-1:0,2:1:0,3:0:-1,4:0:1"]))
     assert "initialised from" in capsys.readouterr().out
     # a model with the previous-frame input starts from weights without it, then trains it
     cfg2 = WorldModel.load(second / "world").dit.cfg
@@ -105,6 +105,17 @@ def test_init_from_a_world_whose_heads_name_achievements(tmp_path):
     # any other mismatch is still refused
     with pytest.raises(CheckpointError, match="do not fit"):
         init_weights(SpacetimeDiT(replace(cfg, achievements=2)), str(tmp_path / "dit.safetensors"))
+
+
+def test_view_moves_crafter_needs_tile_aligned_latents(two_sizes):
+    _, caches = two_sizes
+    buckets, _ = load_buckets(parse_args(["--latents", caches[0]]))
+    with pytest.raises(ValueError, match="tile is 7.11x7.11 px.*latent cell is 8x8 px"):
+        check_tile_aligned(buckets)
+    with pytest.raises(SystemExit, match="add --prev-frame"):
+        parse_args(["--view-moves", "crafter"])
+    with pytest.raises(SystemExit, match="action:dx:dy"):
+        parse_args(["--prev-frame", "--view-moves", "left"])
 
 
 def test_view_moves_flag():
