@@ -7,6 +7,16 @@ import pygame
 from model.recordings import load_episode
 
 
+def press_keys(script: dict[int, int]):
+    """An on_tick callback that presses script[tick] (a pygame key) at those ticks."""
+
+    def on_tick(session, tick):
+        if tick in script:
+            pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=script[tick], mod=0, unicode="", scancode=0))
+
+    return on_tick
+
+
 def test_scripted_keys_move_the_player_and_record(tmp_path):
     script = {2: pygame.K_a, 3: pygame.K_a, 4: pygame.K_a, 6: pygame.K_h, 8: pygame.K_F12}
     positions = []
@@ -37,11 +47,7 @@ def test_scripted_keys_move_the_player_and_record(tmp_path):
 def test_play_the_dream_and_compare_side_by_side(tiny_world, tmp_path):
     shots = tmp_path / "shots"
 
-    def on_tick(session, tick):
-        if tick == 2:
-            pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=pygame.K_d, mod=0, unicode="", scancode=0))
-        if tick == 4:
-            pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=pygame.K_F12, mod=0, unicode="", scancode=0))
+    on_tick = press_keys({2: pygame.K_d, 4: pygame.K_F12})
 
     summary = play.main(["--world", str(tiny_world), "--seed", "1", "--fps", "1000", "--max-steps", "6",
                          "--screenshot-dir", str(shots)], on_tick=on_tick)
@@ -60,11 +66,7 @@ def test_compare_renders_the_real_game_at_a_tile_aligned_worlds_size(tmp_path):
     world = build_tiny_world(tmp_path / "w72", size=(72, 72), view_moves=True)
     shots = tmp_path / "shots"
 
-    def on_tick(session, tick):
-        if tick == 1:
-            pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=pygame.K_d, mod=0, unicode="", scancode=0))
-        if tick == 3:
-            pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=pygame.K_F12, mod=0, unicode="", scancode=0))
+    on_tick = press_keys({1: pygame.K_d, 3: pygame.K_F12})
 
     summary = play.main(["--compare", "--world", str(world), "--seed", "1", "--fps", "1000", "--max-steps", "4",
                          "--screenshot-dir", str(shots)], on_tick=on_tick)
