@@ -37,7 +37,6 @@ from worldenv.games.crafter import PLAYER_MOVES  # noqa: E402
 from worldenv.games.crafter_parse import CrafterFrameParser  # noqa: E402
 
 WALKABLE = (2, 4, 5)  # grass, path, sand: tiles the player can step onto
-MOVES = PLAYER_MOVES  # crafter action id -> (dx, dy) of the player
 
 
 def load_starts(data: str, k: int, horizon: int, n: int, seed: int, per_episode: int = 1):
@@ -88,7 +87,7 @@ def teacher_forced(world: WorldModel, parser, clips, acts, k: int, horizons, ste
         out[str(h)] = {**metrics(real, pr, pf, fake), "repeat_last": metrics(real, pr, pl, last)}
         if h == 1:  # split by the action into the frame: a move shifts the view, the other
             # actions mostly keep it, where a model should lose little more than repeat_last does
-            move = np.isin(acts[:, k, 0], list(MOVES))
+            move = np.isin(acts[:, k, 0], list(PLAYER_MOVES))
             out["1"]["tile_accuracy_after"] = {
                 kind: {"frames": int(rows.sum()), "model": float((pr.tiles == pf.tiles)[rows].mean()),
                        "repeat_last": float((pr.tiles == pl.tiles)[rows].mean())}
@@ -138,7 +137,7 @@ def view_shift(before: np.ndarray, after: np.ndarray) -> tuple[int, int]:
     """The player move (dx, dy) that best explains the change of local-view tiles (7, 9)."""
     best, best_score = (0, 0), -1.0
     rows, cols = before.shape
-    for dx, dy in [(0, 0), *MOVES.values()]:
+    for dx, dy in [(0, 0), *PLAYER_MOVES.values()]:
         # the view moves with the player: after[r, c] == before[r + dy, c + dx]
         r0, r1 = max(0, -dy), rows - max(0, dy)
         c0, c1 = max(0, -dx), cols - max(0, dx)
@@ -170,7 +169,7 @@ def context_use(world: WorldModel, clips, acts, k: int, seed: int, sigma: float 
     est = zt[:, -1] - sigma * v[:, -1].float()
     err = ((est - z[:, -1]) ** 2).mean((1, 2, 3)).numpy()
     repeat = ((z[:, -2] - z[:, -1]) ** 2).mean((1, 2, 3)).numpy()
-    move = np.isin(np.asarray(acts)[:, k, 0], list(MOVES))
+    move = np.isin(np.asarray(acts)[:, k, 0], list(PLAYER_MOVES))
     def split(x):
         return {"all": float(x.mean()), "moves": float(x[move].mean()) if move.any() else None,
                 "other": float(x[~move].mean()) if (~move).any() else None}
@@ -187,7 +186,7 @@ def controllability(world: WorldModel, parser, clips, acts, k: int, steps: int, 
     per_action = {}
     # how the misses fail: the view did not move at all, or moved the wrong way
     outcomes = {"right": 0, "none": 0, "wrong": 0}
-    for action, (dx, dy) in MOVES.items():
+    for action, (dx, dy) in PLAYER_MOVES.items():
         roll = DreamRollout(world, batch=b, steps=steps, seed=seed, **(roll_kw or {}))
         roll.reset(clips[:, :k], acts[:, :k])
         gen = parser.parse(roll.step(np.full(b, action)).frames).tiles

@@ -36,11 +36,12 @@ def build_tiny_world(folder, k: int = 5, seed: int = 0, prev_frame: bool = False
 
     torch.manual_seed(seed)
     vae = VideoVAE(VAEConfig(channels=(8, 8, 16), latent_channels=4))
+    from train_world import parse_view_moves
+
     from model.text import VOCAB
-    from worldenv.games.crafter import PLAYER_MOVES
 
     prev_frame = prev_frame or view_moves
-    moves = tuple((a, dx, dy) for a, (dx, dy) in sorted(PLAYER_MOVES.items())) if view_moves else ()
+    moves = parse_view_moves("crafter") if view_moves else ()
     patch = 2 if (size[0] // 8) % 2 == 0 and (size[1] // 8) % 2 == 0 else 3
     dit = SpacetimeDiT(DiTConfig(latent_channels=4, patch=patch, dim=32, depth=2, heads=2, window=k + 1,
                                  caption_dim=len(VOCAB), max_caption_tokens=16, prev_frame=prev_frame,

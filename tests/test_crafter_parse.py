@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from crafter import objects
 
-from worldenv.games.crafter import ACTION_NAMES, CrafterEnv
+from worldenv.games.crafter import ACTION_NAMES, PLAYER_MOVES, CrafterEnv
 from worldenv.games.crafter_parse import (
     DEFAULT_TAU,
     INVENTORY_ITEMS,
@@ -17,10 +17,7 @@ from worldenv.games.crafter_parse import (
 from worldenv.games.crafter_recorder import local_tile_ids
 
 NOOP, SLEEP = ACTION_NAMES.index("noop"), ACTION_NAMES.index("sleep")
-MOVES = {
-    ACTION_NAMES.index(f"move_{name}"): np.array(d)
-    for name, d in (("left", (-1, 0)), ("right", (1, 0)), ("up", (0, -1)), ("down", (0, 1)))
-}
+MOVES = {action: np.array(d) for action, d in PLAYER_MOVES.items()}
 LAVA = MATERIAL_CLASSES["lava"]
 
 
