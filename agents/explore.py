@@ -37,12 +37,14 @@ from __future__ import annotations
 import crafter
 import numpy as np
 
+from worldenv.games.crafter import PLAYER_MOVES
+
 NOOP, LEFT, RIGHT, UP, DOWN, DO, SLEEP = range(7)
 PLACE_STONE, PLACE_TABLE, PLACE_FURNACE, PLACE_PLANT = 7, 8, 9, 10
 TOOLS = ("wood_pickaxe", "wood_sword", "stone_pickaxe", "stone_sword", "iron_pickaxe", "iron_sword")
 MAKE = {name: crafter.constants.actions.index(f"make_{name}") for name in TOOLS}
 N_ACTIONS = len(crafter.constants.actions)
-MOVES = {(-1, 0): LEFT, (1, 0): RIGHT, (0, -1): UP, (0, 1): DOWN}
+MOVES = {move: action for action, move in PLAYER_MOVES.items()}  # (dx, dy) -> action: left, right, up, down
 DIRS = tuple(MOVES)
 
 # Semantic ids as crafter's SemanticView numbers them: 0 = none, materials 1.., then objects.

@@ -67,6 +67,9 @@ class DiTConfig:
     # also embed the previous frame moved against the viewpoint, so a successful step is a local
     # copy too; the unmoved input stays, for steps a wall blocks and for fixed overlays (inventory).
     view_moves: tuple[tuple[int, int, int], ...] = ()
+    # Latent rows the moving view covers, from the top (0 = all). Rows below are a fixed overlay
+    # (Crafter's two inventory rows) that view_moves leaves in place.
+    view_rows: int = 0
 
     def __post_init__(self):
         self.action_nvec = tuple(int(n) for n in self.action_nvec)
@@ -77,6 +80,8 @@ class DiTConfig:
                                  f"[0, {self.action_nvec[0]}), got {m}")
         if len({m[0] for m in self.view_moves}) != len(self.view_moves):
             raise ValueError(f"view_moves names an action twice: {self.view_moves}")
+        if self.view_rows < 0:
+            raise ValueError(f"view_rows must be >= 0 (0 = all rows), got {self.view_rows}")
         if self.view_moves and not self.prev_frame:
             raise ValueError("view_moves moves the previous-frame input: it needs prev_frame=True")
         if self.dim % self.heads:
@@ -297,7 +302,7 @@ class SpacetimeDiT(nn.Module):
         out = prev
         for action, dx, dy in self.cfg.view_moves:
             hit = (actions[..., 0] == action)[..., None, None, None]
-            out = torch.where(hit, shift_cells(prev, -dx, -dy), out)
+            out = torch.where(hit, shift_cells(prev, -dx, -dy, self.cfg.view_rows), out)
         return out
 
     def _positions(self, t0: int, t: int, gh: int, gw: int, device) -> torch.Tensor:

@@ -42,10 +42,15 @@ def token_grid(h: int, w: int, patch: int) -> tuple[int, int]:
     return h // patch, w // patch
 
 
-def shift_cells(z: torch.Tensor, dx: int, dy: int) -> torch.Tensor:
+def shift_cells(z: torch.Tensor, dx: int, dy: int, rows: int = 0) -> torch.Tensor:
     """(..., h, w) with its content moved by (dx, dy) whole cells (right / down positive); the
-    cells it uncovers repeat the edge it moved away from (a guess of continuing terrain)."""
+    cells it uncovers repeat the edge it moved away from (a guess of continuing terrain). With
+    `rows` > 0 only the top `rows` rows move (a view above a fixed overlay, e.g. Crafter's
+    inventory); the rows below stay as they are."""
     h, w = z.shape[-2:]
-    rows = (torch.arange(h, device=z.device) - dy).clamp(0, h - 1)
+    top = min(rows, h) if rows > 0 else h
+    view = z[..., :top, :]
+    src = (torch.arange(top, device=z.device) - dy).clamp(0, top - 1)
     cols = (torch.arange(w, device=z.device) - dx).clamp(0, w - 1)
-    return z.index_select(-2, rows).index_select(-1, cols)
+    moved = view.index_select(-2, src).index_select(-1, cols)
+    return torch.cat([moved, z[..., top:, :]], -2) if top < h else moved

@@ -68,6 +68,9 @@ class TrainWorldConfig:
     # DiTConfig.view_moves (needs --prev-frame): "crafter" (its four moves, one latent cell each,
     # which holds for tile-aligned 72x72 frames) or "action:dx:dy,..."; empty = none
     view_moves: str = ""
+    # DiTConfig.view_rows: latent rows the moving view covers; -1 = auto (with "crafter" the local
+    # view above the inventory, read from the recordings; otherwise all), 0 = all
+    view_rows: int = -1
     steps: int = 20_000
     stop_at: int = 0  # end this run at this step (0 = at --steps); the lr schedule still spans --steps
     batch_size: int = 32
@@ -208,10 +211,14 @@ def parse_view_moves(spec: str) -> tuple[tuple[int, int, int], ...]:
         raise ValueError(f"--view-moves must be 'crafter' or 'action:dx:dy,...', got {spec!r}") from None
 
 
-def check_tile_aligned(buckets) -> None:
+def check_tile_aligned(buckets) -> int:
     """--view-moves crafter shifts by one latent cell per step: only right where one game tile is
-    one latent cell (Crafter at 72x72 with a 9x9 view), so other caches are refused by name."""
+    one latent cell (Crafter at 72x72 with a 9x9 view), so other caches are refused by name.
+    Returns the latent rows of the local view (above the inventory, which does not move)."""
     from model.recordings import RecordingError, recorded_view
+    from worldenv.games.crafter_parse import inventory_rows
+
+    rows = set()
 
     for b in buckets:
         fw, fh = b.cache.meta["frame_size"]
@@ -226,6 +233,11 @@ def check_tile_aligned(buckets) -> None:
                              f"but a latent cell is {fw / lw:.3g}x{fh / lh:.3g} px, so a step is not a one-cell "
                              f"shift; --view-moves crafter needs tile-aligned frames (e.g. --size 72 72 for "
                              f"a 9x9 view)")
+        rows.add(vh - inventory_rows((vw, vh)))
+    if len(rows) > 1:
+        raise ValueError(f"the caches' tile views have different local-view heights {sorted(rows)}: "
+                         f"--view-moves crafter needs one (pass --view-rows to choose)")
+    return rows.pop()
 
 
 def export_world(dit: SpacetimeDiT, cfg: TrainWorldConfig, step: int, bank) -> Path:
@@ -245,13 +257,16 @@ def train(cfg: TrainWorldConfig) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)  # the same initial weights on every rank and every run
     buckets, bucket_p = load_buckets(cfg)
+    view_rows = max(cfg.view_rows, 0)
     if cfg.view_moves == "crafter":
-        check_tile_aligned(buckets)
+        crafter_rows = check_tile_aligned(buckets)
+        view_rows = crafter_rows if cfg.view_rows < 0 else cfg.view_rows
     c = buckets[0].cache.latents.shape[1]
     nvec = tuple(buckets[0].cache.meta["action_nvec"])
     text = {"caption_dim": len(VOCAB), "max_caption_tokens": 16} if cfg.captions else {}
     dit_cfg = preset(cfg.preset, latent_channels=c, patch=cfg.patch, window=cfg.window, action_nvec=nvec,
-                     prev_frame=cfg.prev_frame, view_moves=parse_view_moves(cfg.view_moves), **text)
+                     prev_frame=cfg.prev_frame, view_moves=parse_view_moves(cfg.view_moves),
+                     view_rows=view_rows if cfg.view_moves else 0, **text)
     dit = SpacetimeDiT(dit_cfg)
     if cfg.init and not (cfg.resume and (out / "last.safetensors").exists()):
         init_weights(dit, cfg.init)
@@ -321,6 +336,8 @@ def parse_args(argv=None) -> TrainWorldConfig:
                          f"[0, --context-noise {cfg.flow.context_noise}]: the model never saw noisier context")
     if cfg.view_moves and not cfg.prev_frame:
         raise SystemExit("error: --view-moves moves the previous-frame input: add --prev-frame")
+    if cfg.view_rows < -1:
+        raise SystemExit(f"error: --view-rows must be -1 (auto), 0 (all) or a row count, got {cfg.view_rows}")
     try:
         parse_view_moves(cfg.view_moves)
     except ValueError as e:

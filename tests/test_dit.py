@@ -248,6 +248,18 @@ def test_shift_cells_moves_content_and_repeats_the_edge():
     assert torch.equal(shift_cells(z, 0, 0), z)
 
 
+@pytest.mark.parametrize("dx, dy", [(1, 0), (-1, 0), (0, 1), (0, -1)])
+def test_shift_cells_leaves_rows_below_the_view_in_place(dx, dy):
+    """Crafter's inventory (the bottom rows) does not move when the player steps."""
+    from model.latents import shift_cells
+
+    z = torch.arange(2 * 9 * 9.0).view(2, 9, 9)
+    moved = shift_cells(z, dx, dy, rows=7)
+    assert torch.equal(moved[:, 7:], z[:, 7:])  # inventory rows untouched, in any direction
+    assert torch.equal(moved[:, :7], shift_cells(z[:, :7], dx, dy))  # the view moves on its own
+    assert torch.equal(shift_cells(z, dx, dy, rows=9), shift_cells(z, dx, dy))  # rows=h (or 0): all
+
+
 def test_view_moves_input_is_the_previous_frame_moved_against_the_player():
     from model.dit import patchify
     from model.latents import shift_cells
@@ -275,3 +287,14 @@ def test_view_moves_are_checked():
         DiTConfig(**TINY, prev_frame=True, view_moves=((17, 1, 0),))
     with pytest.raises(ValueError, match="twice"):
         DiTConfig(**TINY, prev_frame=True, view_moves=((1, 1, 0), (1, -1, 0)))
+    with pytest.raises(ValueError, match="view_rows"):
+        DiTConfig(**TINY, prev_frame=True, view_moves=MOVES, view_rows=-1)
+
+
+def test_view_rows_keep_the_overlay_of_the_moved_input():
+    m = tiny(prev_frame=True, view_moves=MOVES, view_rows=3)
+    prev = torch.randn(1, 2, 4, 8, 8)
+    moved = m._moved(prev, torch.tensor([[[4], [1]]]))  # down, left
+    assert torch.equal(moved[..., 3:, :], prev[..., 3:, :])
+    assert torch.equal(moved[:, 0, :, :2], prev[:, 0, :, 1:3]) and torch.equal(moved[:, 0, :, 2], prev[:, 0, :, 2])
+    assert torch.equal(moved[:, 1, :, :3, 1:], prev[:, 1, :, :3, :-1])

@@ -118,6 +118,26 @@ def test_view_moves_crafter_needs_tile_aligned_latents(two_sizes):
         parse_args(["--prev-frame", "--view-moves", "left"])
 
 
+def test_view_moves_crafter_keeps_the_inventory_rows_in_place(tmp_path, tiny_world):
+    """On a tile-aligned 72x72 cache the moved input shifts only the 7 local-view rows (auto), not
+    the 2 inventory rows below; --view-rows overrides that."""
+    rec, lat = tmp_path / "rec72", tmp_path / "lat72"
+    collect(CollectConfig(episodes=1, policy="random", out=str(rec), seed=5, workers=1, max_steps=16,
+                          area=(32, 32), size=(72, 72)), progress=False)
+    encode_folder(str(tiny_world / "vae.safetensors"), str(rec), str(lat), progress=False)
+    assert check_tile_aligned(load_buckets(parse_args(["--latents", str(lat)]))[0]) == 7
+    common = ["--latents", str(lat), "--vae", str(tiny_world / "vae.safetensors"), "--recordings", str(rec),
+              "--preset", "XS", "--patch", "3", "--window", "3", "--batch-size", "2", "--start-bank", "1",
+              "--no-progress", "--threads", "1", "--warmup", "1", "--steps", "1", "--prev-frame",
+              "--view-moves", "crafter"]
+    for flags, rows in (([], 7), (["--view-rows", "0"], 0)):
+        out = tmp_path / f"rows{rows}"
+        train(parse_args(common + ["--out", str(out)] + flags))
+        assert WorldModel.load(out / "world").dit.cfg.view_rows == rows
+    with pytest.raises(SystemExit, match="view-rows"):
+        parse_args(["--view-rows", "-2"])
+
+
 def test_view_moves_flag():
     assert parse_view_moves("") == ()
     assert parse_view_moves("crafter") == ((1, -1, 0), (2, 1, 0), (3, 0, -1), (4, 0, 1))

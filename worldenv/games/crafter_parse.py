@@ -43,6 +43,12 @@ import numpy as np
 from crafter import constants, engine
 
 INVENTORY_ITEMS: tuple[str, ...] = tuple(constants.items)
+
+
+def inventory_rows(view: tuple[int, int]) -> int:
+    """Tile rows the inventory takes at the bottom of a (width, height) tile view; the local view
+    of the world is the rows above it (crafter's Env lays its frame out this way)."""
+    return math.ceil(len(INVENTORY_ITEMS) / view[0])
 MATERIAL_CLASSES: dict[str, int] = {name: i + 1 for i, name in enumerate(constants.materials)}
 OBJECT_CLASSES: dict[str, int] = {
     "player": 13,
@@ -160,7 +166,7 @@ class CrafterFrameParser:
             raise ValueError(
                 f"size {size} and view {view} must give square tiles of >= 2 px (size // view equal)"
             )
-        item_rows = math.ceil(len(INVENTORY_ITEMS) / view[0])
+        item_rows = inventory_rows(view)
         rows = view[1] - item_rows
         if rows < 1:
             raise ValueError(
