@@ -65,7 +65,7 @@ class DiTConfig:
     # How the view moves after an action: ((action, dx, dy), ...) for values of the first action
     # part, in latent cells (Crafter at 72x72: one 8-px tile = one cell). With prev_frame, tokens
     # also embed the previous frame moved against the viewpoint, so a successful step is a local
-    # copy too; the unmoved input stays, for steps a wall blocks and for fixed overlays (inventory).
+    # copy too; the unmoved input stays, for steps a wall blocks.
     view_moves: tuple[tuple[int, int, int], ...] = ()
     # Latent rows the moving view covers, from the top (0 = all). Rows below are a fixed overlay
     # (Crafter's two inventory rows) that view_moves leaves in place.
@@ -82,6 +82,8 @@ class DiTConfig:
             raise ValueError(f"view_moves names an action twice: {self.view_moves}")
         if self.view_rows < 0:
             raise ValueError(f"view_rows must be >= 0 (0 = all rows), got {self.view_rows}")
+        if self.view_rows and not self.view_moves:
+            raise ValueError("view_rows says which rows view_moves shifts: it needs view_moves")
         if self.view_moves and not self.prev_frame:
             raise ValueError("view_moves moves the previous-frame input: it needs prev_frame=True")
         if self.dim % self.heads:

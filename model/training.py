@@ -13,7 +13,7 @@ import math
 import os
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, is_dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +21,8 @@ import torch
 import torch.distributed as dist
 
 from model.checkpoint import (
+    CheckpointError,
+    config_from_dict,
     load_checkpoint,
     load_optimizer_tensors,
     load_state_strict,
@@ -205,6 +207,7 @@ def load_training_state(path: str | Path, model: torch.nn.Module, opt: torch.opt
     """Restore a `save_training_state` file into model and optimizer; returns the step. `same`:
     training settings that should match the saved run's (a warning names those that differ)."""
     tensors, meta = load_checkpoint(path, f"{kind}/train")
+    check_same_model_config(path, model, meta)
     saved = meta.get("train_config") or {}
     differ = {k: (saved[k], v) for k, v in (same or {}).items() if k in saved and saved[k] != v}
     if differ:
@@ -214,9 +217,20 @@ def load_training_state(path: str | Path, model: torch.nn.Module, opt: torch.opt
     return int(meta["step"])
 
 
-def _jsonable(cfg) -> dict:
-    from dataclasses import asdict
+def check_same_model_config(path, model: torch.nn.Module, meta: dict) -> None:
+    """A resumed run must build the model it saved: same-shaped weights under another config (say a
+    changed `view_rows`) would load cleanly and silently change what the model computes."""
+    cfg = getattr(getattr(model, "module", model), "cfg", None)
+    if not is_dataclass(cfg) or "config" not in meta:
+        return
+    saved = asdict(config_from_dict(type(cfg), meta["config"], str(path)))  # absent fields: their defaults
+    differ = {k: (saved[k], v) for k, v in asdict(cfg).items() if saved[k] != v}
+    if differ:
+        raise CheckpointError(f"{path}: --resume builds another model than the one saved: {differ} (saved, now); "
+                              f"resume with the saved run's flags, or start a new --out with --init {path}")
 
+
+def _jsonable(cfg) -> dict:
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()}
 
 

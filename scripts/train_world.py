@@ -211,10 +211,11 @@ def parse_view_moves(spec: str) -> tuple[tuple[int, int, int], ...]:
         raise ValueError(f"--view-moves must be 'crafter' or 'action:dx:dy,...', got {spec!r}") from None
 
 
-def check_tile_aligned(buckets) -> int:
+def check_tile_aligned(buckets, view_rows: int = -1) -> int:
     """--view-moves crafter shifts by one latent cell per step: only right where one game tile is
     one latent cell (Crafter at 72x72 with a 9x9 view), so other caches are refused by name.
-    Returns the latent rows of the local view (above the inventory, which does not move)."""
+    Returns the latent rows of the local view (above the inventory, which does not move), or
+    `view_rows` when that is given (>= 0)."""
     from model.recordings import RecordingError, recorded_view
     from worldenv.games.crafter_parse import inventory_rows
 
@@ -234,6 +235,8 @@ def check_tile_aligned(buckets) -> int:
                              f"shift; --view-moves crafter needs tile-aligned frames (e.g. --size 72 72 for "
                              f"a 9x9 view)")
         rows.add(vh - inventory_rows((vw, vh)))
+    if view_rows >= 0:
+        return view_rows
     if len(rows) > 1:
         raise ValueError(f"the caches' tile views have different local-view heights {sorted(rows)}: "
                          f"--view-moves crafter needs one (pass --view-rows to choose)")
@@ -259,14 +262,13 @@ def train(cfg: TrainWorldConfig) -> Path:
     buckets, bucket_p = load_buckets(cfg)
     view_rows = max(cfg.view_rows, 0)
     if cfg.view_moves == "crafter":
-        crafter_rows = check_tile_aligned(buckets)
-        view_rows = crafter_rows if cfg.view_rows < 0 else cfg.view_rows
+        view_rows = check_tile_aligned(buckets, cfg.view_rows)
     c = buckets[0].cache.latents.shape[1]
     nvec = tuple(buckets[0].cache.meta["action_nvec"])
     text = {"caption_dim": len(VOCAB), "max_caption_tokens": 16} if cfg.captions else {}
     dit_cfg = preset(cfg.preset, latent_channels=c, patch=cfg.patch, window=cfg.window, action_nvec=nvec,
                      prev_frame=cfg.prev_frame, view_moves=parse_view_moves(cfg.view_moves),
-                     view_rows=view_rows if cfg.view_moves else 0, **text)
+                     view_rows=view_rows, **text)
     dit = SpacetimeDiT(dit_cfg)
     if cfg.init and not (cfg.resume and (out / "last.safetensors").exists()):
         init_weights(dit, cfg.init)
@@ -338,6 +340,8 @@ def parse_args(argv=None) -> TrainWorldConfig:
         raise SystemExit("error: --view-moves moves the previous-frame input: add --prev-frame")
     if cfg.view_rows < -1:
         raise SystemExit(f"error: --view-rows must be -1 (auto), 0 (all) or a row count, got {cfg.view_rows}")
+    if cfg.view_rows > 0 and not cfg.view_moves:
+        raise SystemExit("error: --view-rows says which rows --view-moves shifts: add --view-moves")
     try:
         parse_view_moves(cfg.view_moves)
     except ValueError as e:

@@ -58,9 +58,10 @@ def test_actions_change_the_prediction():
 MOVES = ((1, -1, 0), (2, 1, 0), (3, 0, -1), (4, 0, 1))  # Crafter's (action, dx, dy)
 
 
-@pytest.mark.parametrize("prev_frame, view_moves", [(False, ()), (True, ()), (True, MOVES)])
-def test_kv_cache_matches_the_full_window(prev_frame, view_moves):
-    m = tiny(prev_frame=prev_frame, view_moves=view_moves)
+@pytest.mark.parametrize("prev_frame, view_moves, view_rows", [(False, (), 0), (True, (), 0), (True, MOVES, 0),
+                                                             (True, MOVES, 3)])
+def test_kv_cache_matches_the_full_window(prev_frame, view_moves, view_rows):
+    m = tiny(prev_frame=prev_frame, view_moves=view_moves, view_rows=view_rows)
     if prev_frame:  # wake the zero-initialised previous-frame inputs so they matter
         torch.nn.init.normal_(m.prev_in.weight, std=0.5)
     if view_moves:
@@ -289,6 +290,8 @@ def test_view_moves_are_checked():
         DiTConfig(**TINY, prev_frame=True, view_moves=((1, 1, 0), (1, -1, 0)))
     with pytest.raises(ValueError, match="view_rows"):
         DiTConfig(**TINY, prev_frame=True, view_moves=MOVES, view_rows=-1)
+    with pytest.raises(ValueError, match="needs view_moves"):
+        DiTConfig(**TINY, prev_frame=True, view_rows=3)
 
 
 def test_view_rows_keep_the_overlay_of_the_moved_input():

@@ -136,6 +136,12 @@ def test_view_moves_crafter_keeps_the_inventory_rows_in_place(tmp_path, tiny_wor
         assert WorldModel.load(out / "world").dit.cfg.view_rows == rows
     with pytest.raises(SystemExit, match="view-rows"):
         parse_args(["--view-rows", "-2"])
+    with pytest.raises(SystemExit, match="add --view-moves"):
+        parse_args(["--view-rows", "7"])
+    # resuming a run under another model config (here the rows that move) is refused by name
+    with pytest.raises(CheckpointError, match="another model.*view_rows"):
+        train(parse_args(common + ["--out", str(tmp_path / "rows7"), "--view-rows", "5", "--resume",
+                                   "--steps", "2"]))
 
 
 def test_view_moves_flag():

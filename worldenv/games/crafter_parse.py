@@ -44,11 +44,6 @@ from crafter import constants, engine
 
 INVENTORY_ITEMS: tuple[str, ...] = tuple(constants.items)
 
-
-def inventory_rows(view: tuple[int, int]) -> int:
-    """Tile rows the inventory takes at the bottom of a (width, height) tile view; the local view
-    of the world is the rows above it (crafter's Env lays its frame out this way)."""
-    return math.ceil(len(INVENTORY_ITEMS) / view[0])
 MATERIAL_CLASSES: dict[str, int] = {name: i + 1 for i, name in enumerate(constants.materials)}
 OBJECT_CLASSES: dict[str, int] = {
     "player": 13,
@@ -65,6 +60,12 @@ CLASS_NAMES: tuple[str, ...] = ("void",) + tuple(constants.materials) + tuple(OB
 # night and asleep, stay below about 1.1; real frames plus gaussian pixel noise of std s score
 # about s; blurred or shifted frames score 8-50 on most textured tiles, uniform noise 50-85.
 DEFAULT_TAU = 5.0
+
+
+def inventory_rows(view: tuple[int, int]) -> int:
+    """Tile rows the inventory takes at the bottom of a (width, height) tile view; the local view
+    of the world is the rows above it (crafter's Env lays its frame out this way)."""
+    return math.ceil(len(INVENTORY_ITEMS) / view[0])
 
 _WALK = ("grass", "sand", "path")
 # (texture, class, backgrounds it can be drawn over); see crafter/objects.py for who walks where.
