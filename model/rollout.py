@@ -67,7 +67,8 @@ class WorldModel:
     def save_replacing(self, folder: str | Path, **meta) -> Path:
         """`save` into `<folder>.tmp`, check that it loads, then swap it in for `folder`.
 
-        A crash or a failed check leaves `folder` as it was and no half-written files behind.
+        A crash or a failed check leaves `folder` as it was and no half-written files behind. Files
+        of the old folder that a world does not write (its README) are kept.
         """
         import shutil
 
@@ -76,6 +77,10 @@ class WorldModel:
         shutil.rmtree(tmp, ignore_errors=True)
         try:
             self.save(tmp, **meta)
+            if folder.is_dir():
+                for f in folder.iterdir():
+                    if f.is_file() and not (tmp / f.name).exists():
+                        shutil.copy2(f, tmp / f.name)
             WorldModel.load(tmp).rollout_defaults  # noqa: B018 -- refuse a world that does not load
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)

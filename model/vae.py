@@ -138,6 +138,7 @@ class VideoVAE(nn.Module):
     def __init__(self, cfg: VAEConfig | None = None):
         super().__init__()
         self.cfg = cfg = cfg or VAEConfig()
+        self.meta: dict = {}  # metadata of the checkpoint it was loaded from (see save)
         tf, cb, lc = cfg.temporal_factor, cfg.channels[-1], cfg.latent_channels
         db = cfg.decoder_widths[-1]
         self.encoder = Encoder2d(cfg)
@@ -270,7 +271,9 @@ class VideoVAE(nn.Module):
 
     # ------------------------------------------------------------------ checkpoints
     def save(self, path: str | Path, **meta) -> None:
-        save_checkpoint(path, self.state_dict(), CHECKPOINT_KIND, self.cfg, **meta)
+        """Write weights and config; the metadata it was loaded with (training steps, data) is kept
+        unless `meta` overrides it, so re-shipping a world keeps its VAE's record of how it was trained."""
+        save_checkpoint(path, self.state_dict(), CHECKPOINT_KIND, self.cfg, **{**self.meta, **meta})
 
     @classmethod
     def load(cls, path: str | Path, expect: VAEConfig | None = None) -> "VideoVAE":
@@ -284,6 +287,7 @@ class VideoVAE(nn.Module):
             raise CheckpointError(f"{path}: checkpoint config differs from the expected one: {diff} (file, expected)")
         vae = cls(cfg)
         load_state_strict(vae, tensors, str(path))
+        vae.meta = {k: v for k, v in meta.items() if k != "config"}
         return vae.eval()
 
 

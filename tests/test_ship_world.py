@@ -17,8 +17,10 @@ def test_ship_stores_rollout_settings_and_replaces_the_destination(tiny_world, t
     main(["--world", str(dest), "--to", str(dest.with_name("again")), "--context-sigma", "0.1"])
     again = WorldModel.load(dest.with_name("again")).rollout_defaults
     assert again == {"context_sigma": 0.1, "reground": True, "guidance": 2.5}  # kept what was stored
+    (dest / "README.md").write_text("what this world is")
     main(["--world", str(tiny_world), "--to", str(dest)])  # replacing an existing folder
     assert WorldModel.load(dest).rollout_defaults["guidance"] == 1.0
+    assert (dest / "README.md").read_text() == "what this world is"  # its docs are not lost
     assert sorted(p.name for p in tmp_path.iterdir()) == ["again", "shipped"]  # no .tmp / .old left
 
 

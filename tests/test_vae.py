@@ -61,10 +61,15 @@ def test_checkpoint_round_trip_and_errors(tmp_path):
     vae = VideoVAE(VAEConfig(**TINY))
     vae.latent_scale.fill_(2.0)
     path = tmp_path / "vae.safetensors"
-    vae.save(path)
+    vae.save(path, steps=7, data="recs")
     loaded = VideoVAE.load(path)
     x = torch.randn(1, 2, 3, 16, 16)
     assert torch.equal(loaded.encode(x), vae.eval().encode(x))
+    # saving a loaded VAE again (shipping a world) keeps how it was trained; new values override
+    loaded.save(tmp_path / "again.safetensors")
+    assert VideoVAE.load(tmp_path / "again.safetensors").meta == {"steps": 7, "data": "recs"}
+    loaded.save(tmp_path / "again.safetensors", steps=9)
+    assert VideoVAE.load(tmp_path / "again.safetensors").meta == {"steps": 9, "data": "recs"}
     with pytest.raises(CheckpointError, match="latent_channels"):
         VideoVAE.load(path, expect=VAEConfig(**{**TINY, "latent_channels": 8}))
     with pytest.raises(CheckpointError, match="not found"):
