@@ -93,6 +93,12 @@ def config_from_dict(cls, data: dict, source: str = "checkpoint"):
     return cls(**kwargs)
 
 
+def config_differences(first, second) -> dict:
+    """{field: (first's value, second's value)} for the fields where two configs of one dataclass differ."""
+    a, b = asdict(first), asdict(second)
+    return {k: (v, b[k]) for k, v in a.items() if b[k] != v}
+
+
 def load_state_strict(module: torch.nn.Module, tensors: dict[str, torch.Tensor], source: str) -> None:
     """Load weights, reporting missing/unexpected keys and shape mismatches by name."""
     own = module.state_dict()

@@ -24,7 +24,7 @@ positions never grow beyond the training window however long an episode runs.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -33,6 +33,7 @@ import torch.nn.functional as F
 
 from model.checkpoint import (
     CheckpointError,
+    config_differences,
     config_from_dict,
     load_checkpoint,
     load_state_strict,
@@ -433,8 +434,8 @@ class SpacetimeDiT(nn.Module):
         if "config" not in meta:
             raise CheckpointError(f"{path}: SpacetimeDiT checkpoint has no config")
         cfg = config_from_dict(DiTConfig, meta.pop("config"), str(path))
-        if expect is not None and asdict(cfg) != asdict(replace(expect)):
-            diff = {k: (v, asdict(expect)[k]) for k, v in asdict(cfg).items() if asdict(expect)[k] != v}
+        diff = config_differences(cfg, replace(expect)) if expect is not None else {}
+        if diff:
             raise CheckpointError(f"{path}: checkpoint config differs from the expected one: {diff} (file, expected)")
         model = cls(cfg)
         load_state_strict(model, {k: v.float() if v.is_floating_point() else v for k, v in tensors.items()}, str(path))

@@ -22,6 +22,7 @@ import torch.distributed as dist
 
 from model.checkpoint import (
     CheckpointError,
+    config_differences,
     config_from_dict,
     load_checkpoint,
     load_optimizer_tensors,
@@ -223,8 +224,8 @@ def check_same_model_config(path, model: torch.nn.Module, meta: dict) -> None:
     cfg = getattr(getattr(model, "module", model), "cfg", None)
     if not is_dataclass(cfg) or "config" not in meta:
         return
-    saved = asdict(config_from_dict(type(cfg), meta["config"], str(path)))  # absent fields: their defaults
-    differ = {k: (saved[k], v) for k, v in asdict(cfg).items() if saved[k] != v}
+    saved = config_from_dict(type(cfg), meta["config"], str(path))  # absent fields: their defaults
+    differ = config_differences(saved, cfg)
     if differ:
         raise CheckpointError(f"{path}: --resume builds another model than the one saved: {differ} (saved, now); "
                               f"resume with the saved run's flags, or start a new --out with --init {path}")

@@ -17,7 +17,7 @@ The spatial trunk is a plain residual conv net without normalisation layers: it 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -27,6 +27,7 @@ from einops import rearrange
 
 from model.checkpoint import (
     CheckpointError,
+    config_differences,
     config_from_dict,
     load_checkpoint,
     load_state_strict,
@@ -282,8 +283,8 @@ class VideoVAE(nn.Module):
         if "config" not in meta:
             raise CheckpointError(f"{path}: VideoVAE checkpoint has no config")
         cfg = config_from_dict(VAEConfig, meta["config"], str(path))
-        if expect is not None and asdict(cfg) != asdict(expect):
-            diff = {k: (v, asdict(expect)[k]) for k, v in asdict(cfg).items() if asdict(expect)[k] != v}
+        diff = config_differences(cfg, expect) if expect is not None else {}
+        if diff:
             raise CheckpointError(f"{path}: checkpoint config differs from the expected one: {diff} (file, expected)")
         vae = cls(cfg)
         load_state_strict(vae, tensors, str(path))

@@ -171,8 +171,7 @@ def init_weights(dit: SpacetimeDiT, path: str) -> None:
     """Copy trained weights into `dit`: from a training state (<out>/last.safetensors) or a DiT
     checkpoint (a world's dit.safetensors). Shapes must match; the window may differ (RoPE). A model
     with `prev_frame` (or `view_moves`) can start from one without: its previous-frame (moved-frame)
-    input starts at zero. A world
-    whose heads name achievements gives its three base heads."""
+    input starts at zero. A world whose heads name achievements gives its three base heads."""
     from model.checkpoint import CheckpointError, load_checkpoint, load_state_strict
 
     try:
