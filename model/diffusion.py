@@ -102,25 +102,44 @@ def flow_loss(model: SpacetimeDiT, z0: torch.Tensor, actions: torch.Tensor, rewa
     return loss, {"loss": loss.item(), "flow": loss_flow.item(), "heads": loss_heads.item()}
 
 
-def sigma_schedule(steps: int, device=None) -> torch.Tensor:
-    """Noise levels from 1 to 0 for `steps` Euler steps (steps + 1 values)."""
+def sigma_schedule(steps: int, device=None, start: float = 1.0) -> torch.Tensor:
+    """Noise levels from `start` (1 = pure noise) to 0 for `steps` Euler steps (steps + 1 values)."""
     if steps < 1:
         raise ValueError(f"sampling steps must be >= 1, got {steps}")
-    return torch.linspace(1.0, 0.0, steps + 1, device=device)
+    if not 0.0 < start <= 1.0:
+        raise ValueError(f"sampling must start at a noise level in (0, 1], got {start}")
+    return torch.linspace(start, 0.0, steps + 1, device=device)
 
 
 @torch.no_grad()
 def sample_next_frame(model: SpacetimeDiT, cache: KVCache, action: torch.Tensor, shape: tuple[int, ...],
                       steps: int = 2, guidance: float = 1.0, generator: torch.Generator | None = None,
-                      noise: torch.Tensor | None = None) -> torch.Tensor:
+                      noise: torch.Tensor | None = None, start: torch.Tensor | None = None,
+                      start_sigma: float = 1.0, start_mask: torch.Tensor | None = None) -> torch.Tensor:
     """Denoise one new frame (b, 1, c, h, w) given the cached context and the action that leads to it.
 
-    Euler steps over `sigma_schedule(steps)`. With `guidance` != 1, classifier-free guidance on
-    the action: v = v(no action) + guidance * (v(action) - v(no action)).
+    Euler steps from pure noise to clean (`sigma_schedule(steps)`). With `start_sigma` < 1,
+    sampling starts from `start`, a guess of the frame (e.g. the previous one moved with the
+    view), noised to `start_sigma`, as in SDEdit: what the guess gets right survives and the
+    steps redraw the rest. `start_mask` (broadcastable to (b, 1, 1, h, w), bool) limits the guess
+    to some cells: the others are drawn from pure noise by a first step 1 -> start_sigma, after
+    which the guessed cells are put in at that level (so `steps` >= 2). With `guidance` != 1,
+    classifier-free guidance on the action: v = v(no action) + guidance * (v(action) - v(no action)).
     """
     device = action.device
-    z = noise if noise is not None else torch.randn(shape, generator=generator, device=device)
-    sig = sigma_schedule(steps, device)
+    eps = noise if noise is not None else torch.randn(shape, generator=generator, device=device)
+    z, guess, sig = eps, None, sigma_schedule(steps, device)
+    if start_sigma < 1.0:
+        if start is None or tuple(start.shape) != tuple(shape):
+            raise ValueError(f"start_sigma < 1 needs a start frame of shape {tuple(shape)}, got "
+                             f"{None if start is None else tuple(start.shape)}")
+        guess = (1 - start_sigma) * start.float() + start_sigma * eps
+        if start_mask is None or bool(start_mask.all()):
+            z, guess, sig = guess, None, sigma_schedule(steps, device, start_sigma)
+        else:
+            if steps < 2:
+                raise ValueError("a start guess on some cells needs >= 2 steps (one draws the other cells)")
+            sig = torch.cat([torch.ones(1, device=device), sigma_schedule(steps - 1, device, start_sigma)])
     b = shape[0]
     both = torch.cat([action, torch.full_like(action, -1)]) if guidance != 1.0 else None
     for i in range(steps):
@@ -132,6 +151,8 @@ def sample_next_frame(model: SpacetimeDiT, cache: KVCache, action: torch.Tensor,
             v, v0 = v2.chunk(2)
             v = v0 + guidance * (v - v0)
         z = z + (sig[i + 1] - sig[i]) * v.float()
+        if i == 0 and guess is not None:
+            z = torch.where(start_mask, guess, z)
     return z
 
 

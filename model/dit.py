@@ -293,15 +293,15 @@ class SpacetimeDiT(nn.Module):
         if self.cfg.prev_frame:
             patches = patches + self.prev_in(patchify(prev, self.cfg.patch))
         if self.cfg.view_moves:
-            patches = patches + self.moved_in(patchify(self._moved(prev, actions), self.cfg.patch))
+            patches = patches + self.moved_in(patchify(self.moved(prev, actions), self.cfg.patch))
         act = self.action_token(actions)[:, :, None] + self.type_embed[0]
         tokens = torch.cat([act, patches], 2)
         cond = self.sigma_mlp(sigma_embedding(sigma, 256)) + self.action_cond(actions)
         return tokens, cond
 
-    def _moved(self, prev, actions):
+    def moved(self, prev, actions):
         """prev (b, t, c, h, w) moved against each frame's view move (cfg.view_moves); unmoved
-        where the action is not a move or is none (-1)."""
+        where the action is not a move or is none (-1), and everywhere without view_moves."""
         out = prev
         for action, dx, dy in self.cfg.view_moves:
             hit = (actions[..., 0] == action)[..., None, None, None]

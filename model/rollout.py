@@ -23,7 +23,7 @@ from model.vae import VideoVAE
 
 START_BANK_KIND = "StartBank"
 # DreamRollout settings a world folder may store (its "rollout" meta); these are the defaults.
-ROLLOUT_SETTINGS = {"context_sigma": 0.05, "reground": False, "guidance": 1.0}
+ROLLOUT_SETTINGS = {"context_sigma": 0.05, "reground": False, "guidance": 1.0, "start_sigma": 1.0}
 
 
 @dataclass
@@ -112,19 +112,20 @@ class WorldModel:
     @property
     def rollout_defaults(self) -> dict:
         """How this world is meant to be dreamed, stored with it (meta "rollout"): the noise level
-        of cached frames, whether generated frames are re-encoded, and the action guidance scale
-        (DreamRollout's arguments)."""
+        of cached frames, whether generated frames are re-encoded, the action guidance scale and
+        the noise level sampling starts from (DreamRollout's arguments)."""
         r = self.meta.get("rollout") or {}
         if not isinstance(r, dict) or not set(r) <= set(ROLLOUT_SETTINGS):
             raise CheckpointError(f"world meta 'rollout' may only hold {sorted(ROLLOUT_SETTINGS)}, got {r!r}")
         out = {**ROLLOUT_SETTINGS, **r}
         try:
             out = {"context_sigma": float(out["context_sigma"]), "reground": bool(out["reground"]),
-                   "guidance": float(out["guidance"])}
+                   "guidance": float(out["guidance"]), "start_sigma": float(out["start_sigma"])}
         except (TypeError, ValueError):
             raise CheckpointError(f"world meta 'rollout' has a value of the wrong type: {r!r}") from None
-        if not 0.0 <= out["context_sigma"] < 1.0 or out["guidance"] < 0:
-            raise CheckpointError(f"world meta 'rollout' out of range (context_sigma in [0, 1), guidance >= 0): {r!r}")
+        if not 0.0 <= out["context_sigma"] < 1.0 or out["guidance"] < 0 or not 0.0 < out["start_sigma"] <= 1.0:
+            raise CheckpointError("world meta 'rollout' out of range (context_sigma in [0, 1), guidance >= 0, "
+                                  f"start_sigma in (0, 1]): {r!r}")
         return out
 
 
@@ -151,11 +152,18 @@ class DreamRollout:
     reground: re-encode each generated frame from its decoded uint8 pixels before it enters the
     context, so the context holds latents of real-looking frames (as in training) rather than the
     DiT's raw outputs, whose small errors otherwise compound over long dreams.
+    start_sigma: the noise level each frame's sampling starts from. 1 starts from pure noise; below
+    1 it starts from the previous frame (moved with the view where the model knows the moves)
+    noised to that level, so the parts of the scene that do not change are kept rather than
+    redrawn. With 2 or more steps only the view's rows start there (`DiTConfig.view_rows`): the
+    rows below, Crafter's inventory, are drawn from pure noise by a first step down to
+    start_sigma, so items can still appear. With 1 step the whole frame starts from the guess.
     """
 
     def __init__(self, world: WorldModel, batch: int = 1, steps: int = 2, context: int | None = None,
                  context_sigma: float | None = None, guidance: float | None = None, bf16: bool = True, seed: int = 0,
-                 device: str | torch.device = "cpu", reground: bool | None = None):
+                 device: str | torch.device = "cpu", reground: bool | None = None,
+                 start_sigma: float | None = None):
         self.world, self.batch, self.steps = world, batch, steps
         self.context = context or world.dit.cfg.window - 1
         if not 1 <= self.context < world.dit.cfg.window:
@@ -168,6 +176,9 @@ class DreamRollout:
         if not 0.0 <= self.context_sigma < 1.0:
             raise ValueError(f"context_sigma must be in [0, 1), got {self.context_sigma}")
         self.guidance = defaults["guidance"] if guidance is None else float(guidance)
+        self.start_sigma = defaults["start_sigma"] if start_sigma is None else float(start_sigma)
+        if not 0.0 < self.start_sigma <= 1.0:
+            raise ValueError(f"start_sigma must be in (0, 1], got {self.start_sigma}")
         self.bf16 = bf16
         self.device = torch.device(device)
         # One generator per dream, so dream i of a batch draws the same noise as a lone dream
@@ -175,6 +186,7 @@ class DreamRollout:
         self.gens = [torch.Generator(device=self.device).manual_seed(seed + i) for i in range(batch)]
         self.cache = KVCache(self.context)
         self.latent_shape: tuple[int, ...] | None = None
+        self.last_z: torch.Tensor | None = None  # (b, 1, c, h, w) newest frame before context noise
 
     def seed(self, seed: int | list[int]) -> None:
         """Seed every dream's noise: a list gives one seed per dream, an int seeds dream i with seed + i."""
@@ -234,13 +246,15 @@ class DreamRollout:
             raise ValueError("reset_rows needs every dream to have a full context; reset() them all first")
         part = DreamRollout(self.world, batch=len(rows), steps=self.steps, context=self.context,
                             context_sigma=self.context_sigma, guidance=self.guidance, bf16=self.bf16,
-                            device=self.device, reground=self.reground)
+                            device=self.device, reground=self.reground, start_sigma=self.start_sigma)
         part.gens = [self.gens[r] for r in rows]
         part.reset(frames, actions)
         self.cache.copy_rows(list(rows), part.cache)
+        self.last_z[list(rows)] = part.last_z
 
     def _write(self, z, action):
         """Clean pass: put frame z into the cache; returns the heads (b, 3)."""
+        self.last_z = z.float()
         sigma = torch.full((z.shape[0],), self.context_sigma, device=self.device)
         if self.context_sigma > 0:
             eps = self._randn(z.shape)
@@ -261,6 +275,15 @@ class DreamRollout:
             z = self.world.vae.encode_images(torch.as_tensor(np.asarray(frames)))[:, None]
         return self._write(z, a).cpu().numpy()
 
+    def _start_mask(self, hw) -> torch.Tensor:
+        """(h, w) bool: the cells that start from the moved previous frame: the view's rows
+        (DiTConfig.view_rows; all rows if 0). The rows below (Crafter's inventory) are drawn from
+        noise: starting them from the previous frame would keep items from ever changing."""
+        rows = self.world.dit.cfg.view_rows
+        mask = torch.zeros(hw, dtype=torch.bool, device=self.device)
+        mask[: rows if rows > 0 else hw[0]] = True
+        return mask
+
     @torch.no_grad()
     def step(self, actions) -> StepResult:
         """Advance every dream by one action (b,) or (b, A); returns frames, rewards, terminations."""
@@ -268,8 +291,13 @@ class DreamRollout:
             raise RuntimeError("call reset() before step()")
         a = self._check_actions(actions, (self.batch,))
         with autocast(self.device, self.bf16):
+            start = mask = None
+            if self.start_sigma < 1.0:
+                start = self.world.dit.moved(self.last_z, a[:, None]).float()
+                mask = self._start_mask(start.shape[-2:]) if self.steps > 1 else None
             z = sample_next_frame(self.world.dit, self.cache, a, self.latent_shape, self.steps,
-                                  self.guidance, noise=self._randn(self.latent_shape))
+                                  self.guidance, noise=self._randn(self.latent_shape), start=start,
+                                  start_sigma=self.start_sigma, start_mask=mask)
         with autocast(self.device, self.bf16):
             frames = self.world.vae.decode_images(z[:, 0])
             if self.reground:

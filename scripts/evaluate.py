@@ -265,11 +265,12 @@ def side_by_side_video(real: np.ndarray, dream: np.ndarray, path: Path, scale: i
 def evaluate(model: str, data: str, out: str, starts: int = 16, horizons=(1, 8, 32, 128), steps: int = 2,
              stability_steps: int = 10_000, every: int = 1000, reward_frames: int = 3000, seed: int = 0,
              context_sigma: float | None = None, reground: bool | None = None,
-             guidance: float | None = None, context_windows: int = 256) -> dict:
+             guidance: float | None = None, context_windows: int = 256,
+             start_sigma: float | None = None) -> dict:
     world = WorldModel.load(model)
     k = world.dit.cfg.window - 1
     # How every dream here is run: the world's stored settings unless overridden.
-    given = {"context_sigma": context_sigma, "reground": reground, "guidance": guidance}
+    given = {"context_sigma": context_sigma, "reground": reground, "guidance": guidance, "start_sigma": start_sigma}
     roll_kw = {**world.rollout_defaults, **{k: v for k, v in given.items() if v is not None}}
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -352,12 +353,15 @@ def main(argv=None) -> dict:
                    help="re-encode each dreamed frame from its pixels before it enters the context")
     p.add_argument("--guidance", type=float, default=None,
                    help="action guidance scale (default: the world's stored setting)")
+    p.add_argument("--start-sigma", type=float, default=None,
+                   help="noise level sampling starts from, on the previous frame moved with the view "
+                        "(1 = from pure noise; default: the world's stored setting)")
     p.add_argument("--threads", type=int, default=0)
     a = p.parse_args(argv)
     if a.threads:
         torch.set_num_threads(a.threads)
     return evaluate(a.model, a.data, a.out, a.starts, tuple(a.horizons), a.steps, a.stability_steps, a.every,
-                    a.reward_frames, a.seed, a.context_sigma, a.reground, a.guidance)
+                    a.reward_frames, a.seed, a.context_sigma, a.reground, a.guidance, start_sigma=a.start_sigma)
 
 
 if __name__ == "__main__":

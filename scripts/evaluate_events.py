@@ -77,7 +77,8 @@ def find_moments(data: Path, items: list[str], context: int, cases: int, seed: i
 
 def dreamed_rise_rate(world: WorldModel, data: Path, moments: list[tuple[str, int]], item: str,
                       parser: CrafterFrameParser, samples: int, steps: int, guidance: float | None,
-                      seed: int, episodes: dict, context_sigma: float | None = None) -> float:
+                      seed: int, episodes: dict, context_sigma: float | None = None,
+                      start_sigma: float | None = None) -> float:
     """Share of dreamed next frames, over all moments, whose parsed count of `item` is above the
     real previous frame's. Dream i of moment j is seeded with seed + j * samples + i."""
     k = world.dit.cfg.window - 1
@@ -91,7 +92,7 @@ def dreamed_rise_rate(world: WorldModel, data: Path, moments: list[tuple[str, in
         before = parser.inventory(ep.frames[t - 1:t])[0, col]
         # dream i of moment j gets seed + j * samples + i: no noise is shared between moments
         roll = DreamRollout(world, batch=samples, steps=steps, guidance=guidance, seed=seed + j * samples,
-                            context_sigma=context_sigma)
+                            context_sigma=context_sigma, start_sigma=start_sigma)
         roll.reset(np.repeat(ep.frames[None, t - k:t], samples, 0), np.repeat(into[None, t - k:t], samples, 0))
         out = roll.step(np.repeat(into[t][None], samples, 0))
         rises += int((parser.inventory(out.frames)[:, col] > before).sum())
@@ -112,6 +113,8 @@ def main(argv=None) -> dict:
                    help="action guidance scales to compare (default: the world's own)")
     p.add_argument("--context-sigma", type=float, default=None,
                    help="noise on the cached real frames (default: the world's own)")
+    p.add_argument("--start-sigma", type=float, default=None,
+                   help="noise level sampling starts from on the moved previous frame (default: the world's own)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0)
     args = p.parse_args(argv)
@@ -136,10 +139,11 @@ def main(argv=None) -> dict:
     for item, g in tqdm(jobs, desc="events"):
         m = moments[item]
         hit = dreamed_rise_rate(world, data, m["events"], item, parser, args.samples, args.steps, g, args.seed, episodes,
-                                args.context_sigma)
+                                args.context_sigma, args.start_sigma)
         # non-events draw other noise than events (an offset past every event's seeds)
         false = dreamed_rise_rate(world, data, m["non_events"], item, parser, args.samples, args.steps, g,
-                                  args.seed + len(m["events"]) * args.samples, episodes, args.context_sigma)
+                                  args.seed + len(m["events"]) * args.samples, episodes, args.context_sigma,
+                                  args.start_sigma)
         rows.append({"item": item, "guidance": g if g is not None else world.rollout_defaults["guidance"],
                      "events": len(m["events"]), "non_events": len(m["non_events"]),
                      "hit_rate": hit, "false_rate": false})
@@ -150,7 +154,7 @@ def main(argv=None) -> dict:
         print(f"{r['item']:<14}{r['guidance']:>9.1f}{r['events']:>8}{r['hit_rate']:>10.1%}{r['non_events']:>12}"
               f"{r['false_rate']:>12.1%}")
     result = {"model": args.model, "data": str(data), "samples": args.samples, "steps": args.steps,
-              "context_sigma": args.context_sigma, "rows": rows}
+              "context_sigma": args.context_sigma, "start_sigma": args.start_sigma, "rows": rows}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "events.json").write_text(json.dumps(result, indent=1))

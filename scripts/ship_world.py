@@ -3,10 +3,11 @@
     python scripts/ship_world.py --world runs/world_xs2/world --to worldenv/worlds/crafter \
         --context-sigma 0.15 --reground --guidance 3
 
-The rollout settings (noise on cached frames, re-encoding dreamed frames, action guidance scale)
+The rollout settings (noise on cached frames, re-encoding dreamed frames, action guidance scale,
+the noise level sampling starts from)
 go into the DiT checkpoint's metadata; DreamEnv, play.py, bench.py and evaluate.py use them
 unless told otherwise (`WorldModel.rollout_defaults`). Choose them with `scripts/evaluate.py`
-(`--context-sigma`, `--reground`, `--guidance`). The destination is replaced atomically.
+(`--context-sigma`, `--reground`, `--guidance`, `--start-sigma`). The destination is replaced atomically.
 
     python scripts/ship_world.py --world worldenv/worlds/crafter --vae runs/vae_grow/vae.safetensors
 
@@ -51,9 +52,11 @@ def main(argv=None) -> Path:
     p.add_argument("--context-sigma", type=float, default=None)
     p.add_argument("--reground", action=argparse.BooleanOptionalAction, default=None)
     p.add_argument("--guidance", type=float, default=None)
+    p.add_argument("--start-sigma", type=float, default=None)
     p.add_argument("--vae", default="", help="a VAE with the world's latent space to ship instead of its own")
     a = p.parse_args(argv)
-    return ship(a.world, a.to, a.vae, context_sigma=a.context_sigma, reground=a.reground, guidance=a.guidance)
+    return ship(a.world, a.to, a.vae, context_sigma=a.context_sigma, reground=a.reground, guidance=a.guidance,
+                start_sigma=a.start_sigma)
 
 
 if __name__ == "__main__":

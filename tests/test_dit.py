@@ -297,7 +297,7 @@ def test_view_moves_are_checked():
 def test_view_rows_keep_the_overlay_of_the_moved_input():
     m = tiny(prev_frame=True, view_moves=MOVES, view_rows=3)
     prev = torch.randn(1, 2, 4, 8, 8)
-    moved = m._moved(prev, torch.tensor([[[4], [1]]]))  # down, left
+    moved = m.moved(prev, torch.tensor([[[4], [1]]]))  # down, left
     assert torch.equal(moved[..., 3:, :], prev[..., 3:, :])
     assert torch.equal(moved[:, 0, :, :2], prev[:, 0, :, 1:3]) and torch.equal(moved[:, 0, :, 2], prev[:, 0, :, 2])
     assert torch.equal(moved[:, 1, :, :3, 1:], prev[:, 1, :, :3, :-1])

@@ -48,7 +48,7 @@ def test_stored_settings_survive_save_and_load(tiny_world, tmp_path):
     world = WorldModel.load(tiny_world)
     world.save(tmp_path / "w", rollout={"context_sigma": 0.1, "reground": True})
     assert WorldModel.load(tmp_path / "w").rollout_defaults == {"context_sigma": 0.1, "reground": True,
-                                                                 "guidance": 1.0}
+                                                                 "guidance": 1.0, "start_sigma": 1.0}
 
 
 def test_same_seed_same_dream_with_regrounding_and_guidance(tiny_world):
@@ -126,3 +126,49 @@ def test_previous_frame_is_the_noisy_latent_the_cache_holds(tmp_path):
     noise = (roll.cache.last()[0] - 0.8 * clean) / 0.2
     assert not torch.allclose(roll.cache.last()[0], clean, atol=1e-2)
     assert 0.7 < float(noise.std()) < 1.3  # what was added is unit Gaussian noise at sigma 0.2
+
+
+def test_sampling_starts_from_the_previous_frame_moved_with_the_view(tmp_path):
+    """start_sigma < 1: the new frame is drawn from the previous latent, moved against the player's
+    step, noised to start_sigma. Near 0 the dreamed latent is that moved frame; at 1 it is not."""
+    from conftest import build_tiny_world
+
+    from model.diffusion import sample_next_frame
+
+    world = WorldModel.load(build_tiny_world(tmp_path / "moves", size=(72, 72), view_moves=True, view_rows=7))
+    frames, acts = _start(world)
+    left = next(a for a, dx, dy in world.dit.cfg.view_moves if dx == -1)
+    got = {}
+    for start_sigma in (0.01, 1.0):
+        roll = DreamRollout(world, batch=1, steps=1, bf16=False, context_sigma=0.0, reground=False,
+                            start_sigma=start_sigma)
+        roll.reset(frames, acts)
+        prev = roll.last_z.clone()
+        roll.step(np.array([left]))
+        got[start_sigma] = (roll.cache.last(), world.dit.moved(prev, torch.tensor([[[left]]])), prev)
+    new, moved, prev = got[0.01]
+    assert not torch.allclose(moved, prev, atol=1e-3)  # the step did move the view
+    assert torch.allclose(new, moved, atol=0.1)
+    new, moved, _ = got[1.0]
+    assert not torch.allclose(new, moved, atol=0.1)
+    # with 2+ steps the guess covers only the view's rows: the inventory rows below are drawn
+    rows = world.dit.cfg.view_rows
+    roll = DreamRollout(world, batch=1, steps=2, bf16=False, context_sigma=0.0, reground=False, start_sigma=0.01)
+    roll.reset(frames, acts)
+    prev = roll.last_z.clone()
+    roll.step(np.array([left]))
+    moved = world.dit.moved(prev, torch.tensor([[[left]]]))
+    assert 0 < rows < moved.shape[-2]
+    assert torch.allclose(roll.last_z[..., :rows, :], moved[..., :rows, :], atol=0.1)
+    assert not torch.allclose(roll.last_z[..., rows:, :], moved[..., rows:, :], atol=0.1)
+    for bad in (0.0, 1.5):
+        with pytest.raises(ValueError, match="start_sigma must be in"):
+            DreamRollout(world, start_sigma=bad)
+    world.meta["rollout"] = {"start_sigma": 0.0}
+    with pytest.raises(CheckpointError, match="start_sigma in"):
+        DreamRollout(world)
+    with pytest.raises(ValueError, match="needs a start frame"):
+        sample_next_frame(world.dit, roll.cache, torch.tensor([[left]]), roll.latent_shape, start_sigma=0.5)
+    with pytest.raises(ValueError, match=">= 2 steps"):
+        sample_next_frame(world.dit, roll.cache, torch.tensor([[left]]), roll.latent_shape, steps=1,
+                          start=roll.last_z, start_sigma=0.5, start_mask=roll._start_mask(roll.last_z.shape[-2:]))

@@ -9,14 +9,14 @@ from model.rollout import DreamRollout, WorldModel
 
 def test_ship_stores_rollout_settings_and_replaces_the_destination(tiny_world, tmp_path):
     dest = tmp_path / "shipped"
-    main(["--world", str(tiny_world), "--to", str(dest), "--guidance", "2.5", "--reground"])
+    main(["--world", str(tiny_world), "--to", str(dest), "--guidance", "2.5", "--reground", "--start-sigma", "0.3"])
     world = WorldModel.load(dest)
-    assert world.rollout_defaults == {"context_sigma": 0.05, "reground": True, "guidance": 2.5}
+    assert world.rollout_defaults == {"context_sigma": 0.05, "reground": True, "guidance": 2.5, "start_sigma": 0.3}
     roll = DreamRollout(world)
-    assert roll.guidance == 2.5 and roll.reground
+    assert roll.guidance == 2.5 and roll.reground and roll.start_sigma == 0.3
     main(["--world", str(dest), "--to", str(dest.with_name("again")), "--context-sigma", "0.1"])
     again = WorldModel.load(dest.with_name("again")).rollout_defaults
-    assert again == {"context_sigma": 0.1, "reground": True, "guidance": 2.5}  # kept what was stored
+    assert again == {"context_sigma": 0.1, "reground": True, "guidance": 2.5, "start_sigma": 0.3}  # kept
     (dest / "README.md").write_text("what this world is")
     main(["--world", str(tiny_world), "--to", str(dest)])  # replacing an existing folder
     assert WorldModel.load(dest).rollout_defaults["guidance"] == 1.0
