@@ -36,6 +36,9 @@ def main(argv=None) -> dict:
     p.add_argument("--starts", default="", help="recordings folder for mid-episode dream starts (default: world's bank)")
     p.add_argument("--real-eval-every", type=int, default=0,
                    help="score the dream policy in the real game every N dream steps (its progress.csv: dream vs real reward)")
+    p.add_argument("--denoise-steps", type=int, default=AgentConfig.denoise_steps,
+                   help="denoising steps per dream frame (a world dreamed from the moved previous frame, "
+                        "start_sigma < 1, needs 2 for items to appear)")
     p.add_argument("--finetune-steps", type=int, default=0)
     p.add_argument("--episodes", type=int, default=50)
     p.add_argument("--num-envs", type=int, default=16)
@@ -60,6 +63,7 @@ def main(argv=None) -> dict:
                                                 resume=True)), str)
     dream_cfg = AgentConfig(env="dream", world=a.world, out=str(out / "ppo_dream"), timesteps=a.dream_steps,
                             num_envs=a.num_envs, dream_horizon=a.dream_horizon, starts=a.starts, seed=a.seed,
+                            denoise_steps=a.denoise_steps,
                             real_eval_every=a.real_eval_every, real_eval_episodes=10, resume=True)
     timed("ppo_dream", lambda: train(dream_cfg), str)
     if a.finetune_steps:

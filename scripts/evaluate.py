@@ -1,6 +1,6 @@
 """Evaluate a world model on held-out recordings (metrics as defined in shared/DESIGN.md).
 
-    python scripts/evaluate.py --model worldenv/worlds/crafter --data data/crafter_heldout --out runs/eval
+    python scripts/evaluate.py --model worldenv/worlds/crafter72 --data data/crafter72_heldout --out runs/eval
 
 - Teacher-forced fidelity at horizons 1, 8, 32, 128: start from real frames, feed the real
   actions, generate without seeing real frames again; compare frame k with the real frame k
@@ -337,7 +337,7 @@ def print_table(r: dict) -> None:
 
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", default="worldenv/worlds/crafter", help="world folder")
+    p.add_argument("--model", default="worldenv/worlds/crafter72", help="world folder (default: the shipped one)")
     p.add_argument("--data", required=True, help="held-out recordings folder (collector format)")
     p.add_argument("--out", default="runs/eval")
     p.add_argument("--starts", type=int, default=16)

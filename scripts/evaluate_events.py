@@ -1,6 +1,6 @@
 """Can the world model produce the game's events? Item gains dreamed from real moments.
 
-    python scripts/evaluate_events.py --model worldenv/worlds/crafter --data data/crafter_heldout \
+    python scripts/evaluate_events.py --model worldenv/worlds/crafter72 --data data/crafter72_heldout \
         --out runs/eval_events
 
 Teacher-forced fidelity (scripts/evaluate.py) is dominated by movement; an agent in the dream
@@ -102,7 +102,7 @@ def dreamed_rise_rate(world: WorldModel, data: Path, moments: list[tuple[str, in
 
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", default="worldenv/worlds/crafter", help="world folder")
+    p.add_argument("--model", default="worldenv/worlds/crafter72", help="world folder (default: the shipped one)")
     p.add_argument("--data", required=True, help="held-out Crafter recordings (collector format)")
     p.add_argument("--out", default="runs/eval_events")
     p.add_argument("--items", default=",".join(DEFAULT_ITEMS), help="comma-separated inventory items")

@@ -7,7 +7,7 @@
     python scripts/generate.py loop shot.png --frames 6 --out runs/gen/loop.mp4
     python scripts/generate.py edit clip.mp4 --prompt "night" --strength 0.6 --out runs/gen/edit.mp4
     python scripts/generate.py connect a.mp4 b.mp4 --frames 4 --out runs/gen/connect.mp4
-    python scripts/generate.py sample-image --size 64 64 --out runs/gen/image.png
+    python scripts/generate.py sample-image --size 72 72 --out runs/gen/image.png
 
 `--world` picks the world folder (default: the shipped Crafter world). Videos are written as mp4
 (lossless, so pixel art stays crisp), images as PNG. Each command prints where it wrote.

@@ -1,15 +1,16 @@
 """Ship a trained world folder: copy it (VAE, DiT, start bank) and store how it is dreamed.
 
-    python scripts/ship_world.py --world runs/world_xs2/world --to worldenv/worlds/crafter \
-        --context-sigma 0.15 --reground --guidance 3
+    python scripts/ship_world.py --world runs/heads72b/world --to worldenv/worlds/crafter72 \
+        --context-sigma 0.15 --reground --guidance 3 --start-sigma 0.3
 
 The rollout settings (noise on cached frames, re-encoding dreamed frames, action guidance scale,
-the noise level sampling starts from)
-go into the DiT checkpoint's metadata; DreamEnv, play.py, bench.py and evaluate.py use them
-unless told otherwise (`WorldModel.rollout_defaults`). Choose them with `scripts/evaluate.py`
-(`--context-sigma`, `--reground`, `--guidance`, `--start-sigma`). The destination is replaced atomically.
+the noise level sampling starts from) go into the DiT checkpoint's metadata; DreamEnv, play.py,
+bench.py and evaluate.py use them unless told otherwise (`WorldModel.rollout_defaults`). Choose
+them with `scripts/evaluate.py` (`--context-sigma`, `--reground`, `--guidance`, `--start-sigma`).
+The destination is replaced atomically.
 
-    python scripts/ship_world.py --world worldenv/worlds/crafter --vae runs/vae_grow/vae.safetensors
+    python scripts/ship_world.py --world worldenv/worlds/crafter --to worldenv/worlds/crafter \
+        --vae runs/vae_grow/vae.safetensors
 
 `--vae` swaps in another VAE with the *same latent space* (a decoder-only run of
 `train_vae.py` on the world's VAE): the DiT and its heads stay valid. A VAE whose encoder or
@@ -48,7 +49,7 @@ def ship(world: str, to: str, vae: str = "", **rollout) -> Path:
 def main(argv=None) -> Path:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--world", required=True, help="trained world folder (e.g. runs/world/world)")
-    p.add_argument("--to", default="worldenv/worlds/crafter")
+    p.add_argument("--to", default="worldenv/worlds/crafter72", help="destination (default: the shipped world)")
     p.add_argument("--context-sigma", type=float, default=None)
     p.add_argument("--reground", action=argparse.BooleanOptionalAction, default=None)
     p.add_argument("--guidance", type=float, default=None)

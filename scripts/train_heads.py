@@ -1,8 +1,8 @@
 """Re-fit a trained world's reward and termination heads on its frozen DiT, and teach them which
 achievement unlocked.
 
-    python scripts/train_heads.py --world worldenv/worlds/crafter --latents data/crafter_latents \
-        --heldout data/crafter_heldout_latents --out runs/heads/world
+    python scripts/train_heads.py --world worldenv/worlds/crafter72 --latents data/crafter72_latents \
+        --heldout data/crafter72_heldout_latents --out runs/heads/world
 
 Why: the DiT's joint heads say *that* an achievement unlocked, not *which*. The game pays +1 only
 the first time each achievement is unlocked in an episode, so a dream that cannot tell them apart
@@ -170,7 +170,7 @@ def gather_features(world: WorldModel, latents: str, heldout: str, n_random: int
 
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--world", default="worldenv/worlds/crafter", help="world folder whose heads to re-fit")
+    p.add_argument("--world", default="worldenv/worlds/crafter72", help="world folder whose heads to re-fit")
     p.add_argument("--latents", default="data/crafter_latents", help="latent cache(s), comma-separated")
     p.add_argument("--heldout", default="", help="held-out latent cache for the report (empty: skip)")
     p.add_argument("--out", default="runs/heads/world", help="world folder to write")

@@ -135,7 +135,7 @@ def test_vector_env_autoreset_and_bad_actions(tiny_world):
 def test_shipped_world_needs_no_arguments():
     env = gym.make(worldenv.DREAM_ID)
     obs, info = env.reset(seed=0)
-    assert obs.shape == (64, 64, 3) and env.action_space == gym.spaces.Discrete(17)
+    assert obs.shape == (72, 72, 3) and env.action_space == gym.spaces.Discrete(17)  # the tile-aligned world
     check_env(env.unwrapped, skip_render_check=True)
     obs, reward, terminated, truncated, info = env.step(3)
     assert obs.dtype == np.uint8 and isinstance(reward, float)

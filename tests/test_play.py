@@ -5,6 +5,7 @@ import play
 import pygame
 
 from model.recordings import load_episode
+from worldenv.dream_env import world_frame_size
 
 
 def press_keys(script: dict[int, int]):
@@ -34,13 +35,14 @@ def test_scripted_keys_move_the_player_and_record(tmp_path):
     xs = [p[0] for p in positions]
     assert xs[5] < xs[2] and xs[-1] <= xs[0]
     ep = load_episode(tmp_path, "session")
-    assert ep.frames.shape == (13, 64, 64, 3)
+    w, h = world_frame_size(None)  # --real renders at the shipped world's size (72x72)
+    assert ep.frames.shape == (13, h, w, 3)
     actions = [r["action"] for r in ep.records]
     assert actions[2:5] == [1, 1, 1] and actions[0] == 0 and actions[-1] is None
     shots = list((tmp_path / "shots").glob("*.png"))
     assert len(shots) == 1
     image = pygame.image.load(str(shots[0]))
-    assert image.get_width() == 64 * 8
+    assert image.get_width() == w * 8
     assert np.asarray(pygame.surfarray.array3d(image)).std() > 10  # drawn, not blank
 
 

@@ -12,7 +12,9 @@ from gymnasium import spaces
 from worldenv.achievements import FirstUnlockRewards
 from worldenv.window import FrameWindow, RendersFrames
 
-SHIPPED_WORLD = Path(__file__).resolve().parent / "worlds" / "crafter"
+# The default world: tile-aligned 72x72 Crafter (worlds/crafter72/README.md). worlds/crafter is the
+# 64x64 world that was the default until stop 17.
+SHIPPED_WORLD = Path(__file__).resolve().parent / "worlds" / "crafter72"
 
 
 def world_frame_size(world: str | Path | None) -> tuple[int, int]:
@@ -104,7 +106,7 @@ class DreamEnv(RendersFrames, gym.Env):
     diffusion transformer (SpacetimeDiT) generates the next frame from the recent frames and your
     action, a few denoising steps against a KV cache of the last frames; a video VAE decodes it.
     Reward and termination come from the model's heads. The default world is the shipped Crafter
-    world model (`worldenv/worlds/crafter`), trained on recorded Crafter play.
+    world model (`worldenv/worlds/crafter72`, 72x72 frames), trained on recorded Crafter play.
 
     ## Action Space
     The world's own: Crafter `Discrete(17)` (crafter's action order: noop, move left/right/up/down,
