@@ -6,7 +6,7 @@
 
 The dream is `DreamVectorEnv` (all envs in one model call) behind the SB3 VecEnv adapter; dream
 episodes restart from real start clips every `--dream-horizon` steps at most, which limits how
-far an agent can exploit model errors; `--starts data/crafter` draws those clips from random points
+far an agent can exploit model errors; `--starts data/crafter72` draws those clips from random points
 of recorded episodes instead of episode beginnings, so the agent also practises the states a long
 real episode reaches (night, low food, items in hand). Logs go to `<out>/progress.csv` (SB3's CSV logger: dream
 episode reward `rollout/ep_rew_mean`, and with `--real-eval-every` the real game's reward of the
@@ -42,7 +42,7 @@ class AgentConfig:
     dream_horizon: int = 500
     starts: str = ""  # recordings folder: start dreams at random points of its episodes (default: world's bank)
     num_starts: int = 1024  # start clips drawn from --starts
-    denoise_steps: int = 1
+    denoise_steps: int = 2  # the shipped world draws the view from the moved previous frame, which takes 2
     n_steps: int = 128  # per env; batch 16 x 128 = 2048 steps per update
     batch_size: int = 512
     n_epochs: int = 3

@@ -39,7 +39,7 @@ from model.checkpoint import (
     load_state_strict,
     save_checkpoint,
 )
-from model.latents import check_latents, patchify, shift_cells, token_grid, unpatchify
+from model.latents import check_latents, patchify, shift_cells, token_grid, uncovered_cells, unpatchify
 
 CHECKPOINT_KIND = "SpacetimeDiT"
 
@@ -306,6 +306,15 @@ class SpacetimeDiT(nn.Module):
         for action, dx, dy in self.cfg.view_moves:
             hit = (actions[..., 0] == action)[..., None, None, None]
             out = torch.where(hit, shift_cells(prev, -dx, -dy, self.cfg.view_rows), out)
+        return out
+
+    def uncovered(self, actions, h: int, w: int) -> torch.Tensor:
+        """(b, h, w) bool for actions (b, A): the cells `moved` fills by repeating the edge (the
+        strip of view a step brings in, which the previous frame never showed)."""
+        out = torch.zeros(actions.shape[0], h, w, dtype=torch.bool, device=actions.device)
+        for action, dx, dy in self.cfg.view_moves:
+            hit = (actions[:, 0] == action)[:, None, None]
+            out = out | (hit & uncovered_cells(h, w, -dx, -dy, self.cfg.view_rows, actions.device))
         return out
 
     def _positions(self, t0: int, t: int, gh: int, gw: int, device) -> torch.Tensor:

@@ -54,3 +54,13 @@ def shift_cells(z: torch.Tensor, dx: int, dy: int, rows: int = 0) -> torch.Tenso
     cols = (torch.arange(w, device=z.device) - dx).clamp(0, w - 1)
     moved = view.index_select(-2, src).index_select(-1, cols)
     return torch.cat([moved, z[..., top:, :]], -2) if top < h else moved
+
+
+def uncovered_cells(h: int, w: int, dx: int, dy: int, rows: int = 0, device=None) -> torch.Tensor:
+    """(h, w) bool: the cells `shift_cells(z, dx, dy, rows)` uncovers, which it fills by repeating
+    the edge rather than with anything it knows."""
+    top = min(rows, h) if rows > 0 else h
+    r, c = torch.arange(h, device=device), torch.arange(w, device=device)
+    cols = (c - dx < 0) | (c - dx >= w)
+    in_rows = ((r - dy < 0) | (r - dy >= top)) & (r < top)
+    return (cols[None, :] & (r < top)[:, None]) | in_rows[:, None]

@@ -9,6 +9,7 @@ ring-buffer cache, and decodes the frame. Memory and time per step are constant.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -155,9 +156,10 @@ class DreamRollout:
     start_sigma: the noise level each frame's sampling starts from. 1 starts from pure noise; below
     1 it starts from the previous frame (moved with the view where the model knows the moves)
     noised to that level, so the parts of the scene that do not change are kept rather than
-    redrawn. With 2 or more steps only the view's rows start there (`DiTConfig.view_rows`): the
-    rows below, Crafter's inventory, are drawn from pure noise by a first step down to
-    start_sigma, so items can still appear. With 1 step the whole frame starts from the guess.
+    redrawn. Only the view's rows start there (`DiTConfig.view_rows`), less the strip a step
+    brings into view: the rest (Crafter's inventory) is drawn from pure noise by a first step down
+    to start_sigma, so items can still appear. That takes 2 or more steps: with 1 step every frame
+    is drawn from pure noise (a warning says so).
     """
 
     def __init__(self, world: WorldModel, batch: int = 1, steps: int = 2, context: int | None = None,
@@ -179,6 +181,14 @@ class DreamRollout:
         self.start_sigma = defaults["start_sigma"] if start_sigma is None else float(start_sigma)
         if not 0.0 < self.start_sigma <= 1.0:
             raise ValueError(f"start_sigma must be in (0, 1], got {self.start_sigma}")
+        if self.start_sigma < 1.0 and not world.dit.cfg.view_moves:
+            warnings.warn("start_sigma < 1 on a world whose DiT does not know the moves (view_moves): frames start "
+                          "from the unmoved previous frame, and the view follows moves poorly (README, Design notes)",
+                          stacklevel=2)
+        if self.start_sigma < 1.0 and steps == 1:
+            warnings.warn(f"start_sigma {self.start_sigma} needs 2 or more denoising steps (one draws the cells "
+                          "the previous frame does not give); with steps=1 every frame is drawn from pure noise",
+                          stacklevel=2)
         self.bf16 = bf16
         self.device = torch.device(device)
         # One generator per dream, so dream i of a batch draws the same noise as a lone dream
@@ -246,7 +256,7 @@ class DreamRollout:
             raise ValueError("reset_rows needs every dream to have a full context; reset() them all first")
         part = DreamRollout(self.world, batch=len(rows), steps=self.steps, context=self.context,
                             context_sigma=self.context_sigma, guidance=self.guidance, bf16=self.bf16,
-                            device=self.device, reground=self.reground, start_sigma=self.start_sigma)
+                            device=self.device, reground=self.reground)  # it only encodes: no sampling settings
         part.gens = [self.gens[r] for r in rows]
         part.reset(frames, actions)
         self.cache.copy_rows(list(rows), part.cache)
@@ -275,14 +285,17 @@ class DreamRollout:
             z = self.world.vae.encode_images(torch.as_tensor(np.asarray(frames)))[:, None]
         return self._write(z, a).cpu().numpy()
 
-    def _start_mask(self, hw) -> torch.Tensor:
-        """(h, w) bool: the cells that start from the moved previous frame: the view's rows
-        (DiTConfig.view_rows; all rows if 0). The rows below (Crafter's inventory) are drawn from
-        noise: starting them from the previous frame would keep items from ever changing."""
-        rows = self.world.dit.cfg.view_rows
-        mask = torch.zeros(hw, dtype=torch.bool, device=self.device)
-        mask[: rows if rows > 0 else hw[0]] = True
-        return mask
+    def _start_mask(self, actions) -> torch.Tensor:
+        """(b, 1, 1, h, w) bool for actions (b, A): the cells that start from the moved previous
+        frame. Those are the view's rows (DiTConfig.view_rows; all rows if 0), less the strip a step
+        brings into view, which the previous frame never showed. The rest is drawn from noise.
+        Starting Crafter's inventory rows from the previous frame would keep items from ever
+        changing."""
+        h, w = self.latent_shape[-2:]
+        dit = self.world.dit
+        mask = torch.zeros(actions.shape[0], h, w, dtype=torch.bool, device=self.device)
+        mask[:, : dit.cfg.view_rows if dit.cfg.view_rows > 0 else h] = True
+        return (mask & ~dit.uncovered(actions, h, w))[:, None, None]
 
     @torch.no_grad()
     def step(self, actions) -> StepResult:
@@ -292,12 +305,13 @@ class DreamRollout:
         a = self._check_actions(actions, (self.batch,))
         with autocast(self.device, self.bf16):
             start = mask = None
-            if self.start_sigma < 1.0:
+            start_sigma = self.start_sigma if self.steps > 1 else 1.0
+            if start_sigma < 1.0:
                 start = self.world.dit.moved(self.last_z, a[:, None]).float()
-                mask = self._start_mask(start.shape[-2:]) if self.steps > 1 else None
+                mask = self._start_mask(a)
             z = sample_next_frame(self.world.dit, self.cache, a, self.latent_shape, self.steps,
                                   self.guidance, noise=self._randn(self.latent_shape), start=start,
-                                  start_sigma=self.start_sigma, start_mask=mask)
+                                  start_sigma=start_sigma, start_mask=mask)
         with autocast(self.device, self.bf16):
             frames = self.world.vae.decode_images(z[:, 0])
             if self.reground:

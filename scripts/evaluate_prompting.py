@@ -1,15 +1,16 @@
 """Measure the prompting capabilities (issue: Sora's prompting) on held-out recordings.
 
-    python scripts/evaluate_prompting.py --data data/crafter_heldout --json runs/eval_prompting.json
+    python scripts/evaluate_prompting.py --data data/crafter72_heldout --json runs/eval_prompting.json
 
 - text: caption consistency of generated frames (the Crafter parser checks the prompt's facts:
   daylight, and each named terrain appearing in view) for training-style and paraphrased prompts.
 - backward extension / connect: tile accuracy at the joins (generated frame next to a given one).
 - loop: tile accuracy between the last and the first frame.
 - edit: caption consistency of the edited clip and tile accuracy vs the input (structure kept).
-- sizes: text-to-video at each of SIZES (square and widescreen sizes seen in training, and a
-  wider one never seen): tile validity (share of tiles that look like a real Crafter tile) and
-  caption consistency, parsed with the tile view a Crafter render of that size has.
+- sizes: text-to-video at each of `sizes_for(world)` (the world's own size and two wider renders
+  about 13 and 18 of its tiles across: 96x64 and 128x64, or 96x72 and 144x72): tile validity (share of tiles that look like a
+  real Crafter tile) and caption consistency, parsed with the tile view a Crafter render of that
+  size has. The 64x64 world trained at 96x64 too; the 72x72 world only at 72x72.
 """
 
 from __future__ import annotations
@@ -39,11 +40,23 @@ PROMPTS = [  # (training-style caption, paraphrase with the same facts)
     ("Day in sand and water.", "a sunny beach by the sea"),
 ]
 
-SIZES = {  # (W, H) -> Crafter tile view (cols, rows) that renders 7-px tiles at that size
-    "64x64": ((64, 64), (9, 9)),  # trained
-    "96x64": ((96, 64), (13, 9)),  # trained (widescreen recordings)
-    "128x64": ((128, 64), (18, 9)),  # never seen in training
-}
+COLUMNS = (9, 13, 18)  # tiles across: Crafter's square view, then about this many for wider ones
+
+
+def sizes_for(world) -> dict[str, tuple[tuple[int, int], tuple[int, int]]]:
+    """name -> ((W, H), tile view (cols, 9)) at the world's frame height and tile size (H // 9 px):
+    for each of COLUMNS, the nearest column count whose render the world can generate (a width
+    that is a multiple of 8 x its patch size and still gives tiles of that size)."""
+    h = world.frame_shape[0]
+    unit, mult = h // 9, 8 * world.dit.cfg.patch
+    sizes = {}
+    for target in COLUMNS:
+        for cols in sorted(range(max(1, target - 3), target + 4), key=lambda c: (abs(c - target), c)):
+            w = -(-unit * cols // mult) * mult  # smallest generable width that fits the tiles
+            if w // cols == unit:
+                sizes[f"{w}x{h}"] = ((w, h), (cols, 9))
+                break
+    return sizes
 
 
 def consistency(parser, frames: np.ndarray, prompt: str) -> float:
@@ -73,7 +86,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--json", default="runs/eval_prompting.json")
     a = ap.parse_args(argv)
     world = load_world(a.world or None, "cpu")
-    parser = CrafterFrameParser()
+    h0, w0 = world.frame_shape[:2]
+    parser = CrafterFrameParser(size=(w0, h0))  # frames are generated at the world's size
     W = world.dit.cfg.window
     rng = np.random.default_rng(0)
     clips = []
@@ -92,7 +106,7 @@ def main(argv=None) -> dict:
             # baseline: the same facts checked on frames generated without any prompt
             r["text"]["no_prompt"].append(consistency(parser, gen.text_to_video(world, "", W, a.steps, s), seen))
     r["sizes"] = {}
-    for name, (size, view) in SIZES.items():
+    for name, (size, view) in sizes_for(world).items():
         p_size = CrafterFrameParser(size=size, view=view)
         valid, cons = [], []
         for seen, _ in PROMPTS:

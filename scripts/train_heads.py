@@ -171,7 +171,8 @@ def gather_features(world: WorldModel, latents: str, heldout: str, n_random: int
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--world", default="worldenv/worlds/crafter72", help="world folder whose heads to re-fit")
-    p.add_argument("--latents", default="data/crafter_latents", help="latent cache(s), comma-separated")
+    p.add_argument("--latents", default="data/crafter72_latents",
+                   help="latent cache(s) of the world's VAE, comma-separated")
     p.add_argument("--heldout", default="", help="held-out latent cache for the report (empty: skip)")
     p.add_argument("--out", default="runs/heads/world", help="world folder to write")
     p.add_argument("--windows", type=int, default=40_000, help="random windows besides the event windows")

@@ -150,3 +150,13 @@ def test_prompt_start_needs_a_caption_trained_world(tiny_world):
     env = DreamEnv(_world_model=w)
     with pytest.raises(ValueError, match="without captions"):
         env.reset(options={"prompt": "a forest at night"})
+
+
+def test_rollout_settings_pass_through_the_envs(tiny_world):
+    """The kwargs that override a world's stored dreaming settings reach its DreamRollout."""
+    kw = {"context_sigma": 0.1, "reground": True, "guidance": 2.0, "start_sigma": 0.5}
+    with pytest.warns(UserWarning, match="does not know the moves"):  # the tiny world has no view_moves
+        envs = (DreamEnv(world=tiny_world, **kw), gym.make_vec(worldenv.DREAM_ID, num_envs=2, world=str(tiny_world), **kw))
+    for env in envs:
+        roll = env.rollout
+        assert (roll.context_sigma, roll.reground, roll.guidance, roll.start_sigma) == (0.1, True, 2.0, 0.5)

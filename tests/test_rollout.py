@@ -1,5 +1,7 @@
 """DreamRollout options stored with a world: context noise and re-grounding of dreamed frames."""
 
+from contextlib import nullcontext
+
 import numpy as np
 import pytest
 import torch
@@ -128,39 +130,53 @@ def test_previous_frame_is_the_noisy_latent_the_cache_holds(tmp_path):
     assert 0.7 < float(noise.std()) < 1.3  # what was added is unit Gaussian noise at sigma 0.2
 
 
-def test_sampling_starts_from_the_previous_frame_moved_with_the_view(tmp_path):
-    """start_sigma < 1: the new frame is drawn from the previous latent, moved against the player's
-    step, noised to start_sigma. Near 0 the dreamed latent is that moved frame; at 1 it is not."""
+def _moves_world(tmp_path):
     from conftest import build_tiny_world
 
-    from model.diffusion import sample_next_frame
-
     world = WorldModel.load(build_tiny_world(tmp_path / "moves", size=(72, 72), view_moves=True, view_rows=7))
-    frames, acts = _start(world)
     left = next(a for a, dx, dy in world.dit.cfg.view_moves if dx == -1)
+    return world, left
+
+
+def test_sampling_starts_from_the_previous_frame_moved_with_the_view(tmp_path):
+    """start_sigma < 1: the view is drawn from the previous latent moved against the player's step,
+    noised to start_sigma; near 0 it is that moved frame. The strip the step brings into view and
+    the inventory rows below the view are drawn from noise; a dream that did not move keeps its
+    view in place; at start_sigma 1 nothing is kept."""
+    world, left = _moves_world(tmp_path)
+    frames, acts = world.start_frames[:2].numpy(), world.start_actions[:2].numpy()
+    rows = world.dit.cfg.view_rows
     got = {}
     for start_sigma in (0.01, 1.0):
-        roll = DreamRollout(world, batch=1, steps=1, bf16=False, context_sigma=0.0, reground=False,
+        roll = DreamRollout(world, batch=2, steps=2, bf16=False, context_sigma=0.0, reground=False,
                             start_sigma=start_sigma)
         roll.reset(frames, acts)
         prev = roll.last_z.clone()
-        roll.step(np.array([left]))
-        got[start_sigma] = (roll.cache.last(), world.dit.moved(prev, torch.tensor([[[left]]])), prev)
+        roll.step(np.array([left, 0]))  # dream 0 steps left, dream 1 does nothing
+        got[start_sigma] = (roll.last_z, world.dit.moved(prev, torch.tensor([[[left]], [[0]]])), prev)
     new, moved, prev = got[0.01]
-    assert not torch.allclose(moved, prev, atol=1e-3)  # the step did move the view
-    assert torch.allclose(new, moved, atol=0.1)
+    assert not torch.allclose(moved[0], prev[0], atol=0.1) and torch.equal(moved[1], prev[1])
+    view = new[..., :rows, 1:]  # a left step brings column 0 into view (moved repeats the edge there)
+    assert torch.allclose(view, moved[..., :rows, 1:], atol=0.1)
+    assert not torch.allclose(new[0, ..., :rows, :1], moved[0, ..., :rows, :1], atol=0.1)
+    assert torch.allclose(new[1, ..., :rows, :1], prev[1, ..., :rows, :1], atol=0.1)  # no step: all kept
+    assert not torch.allclose(new[..., rows:, :], moved[..., rows:, :], atol=0.1)  # inventory is drawn
     new, moved, _ = got[1.0]
-    assert not torch.allclose(new, moved, atol=0.1)
-    # with 2+ steps the guess covers only the view's rows: the inventory rows below are drawn
-    rows = world.dit.cfg.view_rows
-    roll = DreamRollout(world, batch=1, steps=2, bf16=False, context_sigma=0.0, reground=False, start_sigma=0.01)
-    roll.reset(frames, acts)
-    prev = roll.last_z.clone()
-    roll.step(np.array([left]))
-    moved = world.dit.moved(prev, torch.tensor([[[left]]]))
-    assert 0 < rows < moved.shape[-2]
-    assert torch.allclose(roll.last_z[..., :rows, :], moved[..., :rows, :], atol=0.1)
-    assert not torch.allclose(roll.last_z[..., rows:, :], moved[..., rows:, :], atol=0.1)
+    assert not torch.allclose(new[..., :rows, 1:], moved[..., :rows, 1:], atol=0.1)
+
+
+def test_one_step_draws_every_frame_from_noise_and_bad_start_sigma_is_refused(tmp_path):
+    from model.diffusion import sample_next_frame
+
+    world, left = _moves_world(tmp_path)
+    frames, acts = _start(world)
+    out = []
+    for start_sigma in (0.3, 1.0):
+        with pytest.warns(UserWarning, match="2 or more denoising steps") if start_sigma < 1 else nullcontext():
+            roll = DreamRollout(world, steps=1, seed=4, bf16=False, start_sigma=start_sigma)
+        roll.reset(frames, acts)
+        out.append(roll.step(np.array([left])).frames)
+    assert np.array_equal(out[0], out[1])
     for bad in (0.0, 1.5):
         with pytest.raises(ValueError, match="start_sigma must be in"):
             DreamRollout(world, start_sigma=bad)
@@ -171,4 +187,54 @@ def test_sampling_starts_from_the_previous_frame_moved_with_the_view(tmp_path):
         sample_next_frame(world.dit, roll.cache, torch.tensor([[left]]), roll.latent_shape, start_sigma=0.5)
     with pytest.raises(ValueError, match=">= 2 steps"):
         sample_next_frame(world.dit, roll.cache, torch.tensor([[left]]), roll.latent_shape, steps=1,
-                          start=roll.last_z, start_sigma=0.5, start_mask=roll._start_mask(roll.last_z.shape[-2:]))
+                          start=roll.last_z, start_sigma=0.5, start_mask=roll._start_mask(torch.tensor([[left]])))
+
+
+class _StillModel:
+    """A stand-in DiT that predicts zero velocity and records the noise levels it is asked at."""
+
+    def __init__(self):
+        self.sigmas = []
+
+    def forward_frame(self, z, sigma, action, cache):
+        self.sigmas.append(round(float(sigma[0]), 4))
+        return torch.zeros_like(z), None
+
+
+@pytest.mark.parametrize("steps", [2, 3])
+def test_the_guess_enters_at_start_sigma_after_a_first_step_from_pure_noise(steps):
+    """With a mask, step 1 runs at sigma 1 over the whole frame, then the guessed cells become
+    (1 - s) * guess + s * noise and the rest of the schedule runs from s; without one, the schedule
+    starts at s. A model that never moves z makes the inserted values visible."""
+    from model.diffusion import sample_next_frame
+
+    shape, s = (1, 1, 2, 3, 3), 0.3
+    noise, guess = torch.randn(shape), torch.randn(shape)
+    mask = torch.zeros(1, 1, 1, 3, 3, dtype=torch.bool)
+    mask[..., :2, :] = True
+    model = _StillModel()
+    z = sample_next_frame(model, None, torch.zeros(1, 1, dtype=torch.long), shape, steps=steps, noise=noise,
+                          start=guess, start_sigma=s, start_mask=mask)
+    assert model.sigmas == [1.0] + [round(s * (1 - i / (steps - 1)), 4) for i in range(steps - 1)]
+    assert torch.allclose(z, torch.where(mask, (1 - s) * guess + s * noise, noise))
+    model = _StillModel()
+    z = sample_next_frame(model, None, torch.zeros(1, 1, dtype=torch.long), shape, steps=steps, noise=noise,
+                          start=guess, start_sigma=s)
+    assert model.sigmas == [round(s * (1 - i / steps), 4) for i in range(steps)]
+    assert torch.allclose(z, (1 - s) * guess + s * noise)
+
+
+def test_a_world_without_moves_warns_when_started_from_the_previous_frame(tiny_world):
+    with pytest.warns(UserWarning, match="does not know the moves"):
+        DreamRollout(WorldModel.load(tiny_world), start_sigma=0.5)
+
+
+def test_the_guess_is_the_clean_latent_not_the_noised_one_in_the_cache(tmp_path):
+    world, _ = _moves_world(tmp_path)
+    frames, acts = _start(world)
+    roll = DreamRollout(world, bf16=False, context_sigma=0.2)
+    roll.reset(frames, acts)
+    with torch.no_grad():
+        clean = world.vae.encode_images(torch.as_tensor(frames[0, -1:]))[:, None]
+    assert torch.allclose(roll.last_z, clean, atol=1e-5)
+    assert not torch.allclose(roll.cache.last(), clean, atol=1e-2)

@@ -12,7 +12,8 @@ def test_ship_stores_rollout_settings_and_replaces_the_destination(tiny_world, t
     main(["--world", str(tiny_world), "--to", str(dest), "--guidance", "2.5", "--reground", "--start-sigma", "0.3"])
     world = WorldModel.load(dest)
     assert world.rollout_defaults == {"context_sigma": 0.05, "reground": True, "guidance": 2.5, "start_sigma": 0.3}
-    roll = DreamRollout(world)
+    with pytest.warns(UserWarning, match="does not know the moves"):  # the tiny world has no view_moves
+        roll = DreamRollout(world)
     assert roll.guidance == 2.5 and roll.reground and roll.start_sigma == 0.3
     main(["--world", str(dest), "--to", str(dest.with_name("again")), "--context-sigma", "0.1"])
     again = WorldModel.load(dest.with_name("again")).rollout_defaults

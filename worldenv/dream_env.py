@@ -115,7 +115,8 @@ class DreamEnv(RendersFrames, gym.Env):
     raises `ValueError` naming the space.
 
     ## Observation Space
-    `Box(0, 255, (H, W, 3), uint8)`: the RGB frame as the game renders it (64x64 for Crafter).
+    `Box(0, 255, (H, W, 3), uint8)`: the RGB frame at the world's size (72x72 for the shipped
+    Crafter world, 64x64 for `worldenv/worlds/crafter`).
 
     ## Rewards
     Predicted by the model, read from the clean frame's tokens, with the game's rule: +1 the first
@@ -138,8 +139,10 @@ class DreamEnv(RendersFrames, gym.Env):
     `steps` (denoising steps per frame, 1-4: the speed knob), `context` (frames in the KV cache),
     `device` ("cpu", "cuda", "auto"), `max_episode_steps` (10,000), `render_mode`
     ("rgb_array" or "human"), `bf16` (bfloat16 autocast), `context_sigma` (noise on cached
-    frames against drift), `reground` (re-encode each dreamed frame from its pixels) and
-    `guidance` (action guidance scale); these three default to the settings stored with the world.
+    frames against drift), `reground` (re-encode each dreamed frame from its pixels), `guidance`
+    (action guidance scale) and `start_sigma` (the noise level each frame's view is drawn from,
+    starting at the previous frame moved with the player; 1 = from pure noise); these four
+    default to the settings stored with the world.
     `starts` (recordings folder for mid-episode start clips; None = the world's bank), `num_starts`.
 
     ## Info
@@ -157,6 +160,7 @@ class DreamEnv(RendersFrames, gym.Env):
                  device: str = "cpu", max_episode_steps: int = 10_000, render_mode: str | None = None,
                  bf16: bool = True, context_sigma: float | None = None, reground: bool | None = None,
                  guidance: float | None = None, starts: str | Path | None = None, num_starts: int = 512,
+                 start_sigma: float | None = None,
                  _world_model=None):
         from model.rollout import DreamRollout
 
@@ -166,7 +170,7 @@ class DreamEnv(RendersFrames, gym.Env):
         self.world = _world_model or load_world(world, self.device)
         self.rollout = DreamRollout(self.world, batch=1, steps=steps, context=context, bf16=bf16,
                                     context_sigma=context_sigma, reground=reground, guidance=guidance,
-                                    device=self.device)
+                                    start_sigma=start_sigma, device=self.device)
         self.start_frames, self.start_actions = load_start_clips(self.world, starts, num_starts)
         self.rewarder = FirstUnlockRewards(1, self.world.achievements)
         self.observation_space = spaces.Box(0, 255, self.world.frame_shape, np.uint8)

@@ -31,6 +31,7 @@ class DreamVectorEnv(VectorEnv):
                  context: int | None = None, device: str = "cpu", max_episode_steps: int = 10_000,
                  bf16: bool = True, context_sigma: float | None = None, reground: bool | None = None,
                  guidance: float | None = None, starts: str | Path | None = None, num_starts: int = 512,
+                 start_sigma: float | None = None,
                  render_mode: str | None = None, _world_model=None):
         from model.rollout import DreamRollout
 
@@ -41,7 +42,7 @@ class DreamVectorEnv(VectorEnv):
         self.world = _world_model or load_world(world, self.device)
         self.rollout = DreamRollout(self.world, batch=num_envs, steps=steps, context=context, bf16=bf16,
                                     context_sigma=context_sigma, reground=reground, guidance=guidance,
-                                    device=self.device)
+                                    start_sigma=start_sigma, device=self.device)
         self.start_frames, self.start_actions = load_start_clips(self.world, starts, num_starts)
         self.rewarder = FirstUnlockRewards(num_envs, self.world.achievements)
         self.single_observation_space = gym.spaces.Box(0, 255, self.world.frame_shape, np.uint8)
