@@ -8,7 +8,9 @@
   last real frame.
 - Reward prediction: precision/recall of the unlock head on real frames (teacher forcing).
 - Action controllability: from real states, each of the 4 moves whose target tile is walkable is
-  dreamed for one step; an inverse-dynamics check recovers the move from the tile shift.
+  dreamed for one step; an inverse-dynamics check recovers the move from the tile shift. Moves
+  into a tile the player cannot enter (the game only turns the player) should leave the view
+  still: `blocked_still` is the share that do.
 - Stability: a closed-loop rollout with random actions (10,000 steps by default); tile-class
   validity and mean frame change every 1000 steps.
 Prints a table, writes `<out>/eval.json`, a filmstrip PNG (real row vs dream row) and an mp4
@@ -186,6 +188,8 @@ def controllability(world: WorldModel, parser, clips, acts, k: int, steps: int, 
     per_action = {}
     # how the misses fail: the view did not move at all, or moved the wrong way
     outcomes = {"right": 0, "none": 0, "wrong": 0}
+    # moves into a tile the player cannot enter: the game only turns the player, the view stays
+    blocked = blocked_still = 0
     for action, (dx, dy) in PLAYER_MOVES.items():
         roll = DreamRollout(world, batch=b, steps=steps, seed=seed, **(roll_kw or {}))
         roll.reset(clips[:, :k], acts[:, :k])
@@ -193,8 +197,10 @@ def controllability(world: WorldModel, parser, clips, acts, k: int, steps: int, 
         ok = n = 0
         for i in range(b):
             target = start_tiles[i, rows // 2 + dy, cols // 2 + dx]
-            if target not in WALKABLE:
-                continue  # the real game would only turn the player
+            if target not in WALKABLE:  # the real game would only turn the player
+                blocked += 1
+                blocked_still += view_shift(start_tiles[i], gen[i]) == (0, 0)
+                continue
             n += 1
             got = view_shift(start_tiles[i], gen[i])
             ok += got == (dx, dy)
@@ -203,7 +209,7 @@ def controllability(world: WorldModel, parser, clips, acts, k: int, steps: int, 
         correct += ok
         total += n
     return {"move_accuracy": correct / max(1, total), "cases": total, "per_action": per_action,
-            "outcomes": outcomes}
+            "outcomes": outcomes, "blocked_still": blocked_still / max(1, blocked), "blocked_cases": blocked}
 
 
 def stability(world: WorldModel, parser, clips, acts, k: int, n_steps: int, every: int, steps: int, seed: int,
@@ -323,6 +329,9 @@ def print_table(r: dict) -> None:
     o = c.get("outcomes") or {}
     print(f"move accuracy (inverse dynamics): {c['move_accuracy']:.3f} over {c['cases']} moves"
           + (f" (view did not move: {o['none']}, moved the wrong way: {o['wrong']})" if o else ""))
+    if c.get("blocked_cases"):
+        print(f"blocked moves (into a tile the player cannot enter) that kept the view still: "
+              f"{c['blocked_still']:.3f} over {c['blocked_cases']}")
     cu = r["context_use"]
 
     def fmt(d):

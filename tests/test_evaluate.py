@@ -31,6 +31,9 @@ def test_evaluate_end_to_end(tiny_world, tmp_path):
     assert [p["step"] for p in saved["stability"]] == [0, 3, 6]
     assert 0 <= r["controllability"]["move_accuracy"] <= 1
     assert sum(r["controllability"]["outcomes"].values()) == r["controllability"]["cases"]
+    # every start tries all 4 moves: each is either a walkable case or a blocked one
+    assert r["controllability"]["cases"] + r["controllability"]["blocked_cases"] == 4 * 2
+    assert 0 <= r["controllability"]["blocked_still"] <= 1
     # the horizon-1 split by action kind recombines into the overall horizon-1 numbers
     after = saved["fidelity"]["1"]["tile_accuracy_after"]
     assert sum(m["frames"] for m in after.values()) == 2
