@@ -256,7 +256,7 @@ class DreamRollout:
             raise ValueError("reset_rows needs every dream to have a full context; reset() them all first")
         part = DreamRollout(self.world, batch=len(rows), steps=self.steps, context=self.context,
                             context_sigma=self.context_sigma, guidance=self.guidance, bf16=self.bf16,
-                            device=self.device, reground=self.reground)  # it only encodes: no sampling settings
+                            device=self.device, reground=self.reground, start_sigma=1.0)  # it only encodes
         part.gens = [self.gens[r] for r in rows]
         part.reset(frames, actions)
         self.cache.copy_rows(list(rows), part.cache)
