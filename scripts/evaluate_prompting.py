@@ -7,10 +7,11 @@
 - backward extension / connect: tile accuracy at the joins (generated frame next to a given one).
 - loop: tile accuracy between the last and the first frame.
 - edit: caption consistency of the edited clip and tile accuracy vs the input (structure kept).
-- sizes: text-to-video at each of `sizes_for(world)` (the world's own size and two wider renders
-  about 13 and 18 of its tiles across: 96x64 and 128x64, or 96x72 and 144x72): tile validity (share of tiles that look like a
-  real Crafter tile) and caption consistency, parsed with the tile view a Crafter render of that
-  size has. The 64x64 world trained at 96x64 too; the 72x72 world only at 72x72.
+- sizes: text-to-video at each of `sizes_for(world)`: the world's own size and two wider renders
+  about 13 and 18 of its tiles across (96x64 and 128x64, or 96x72 and 144x72). Tile validity
+  (share of tiles that look like a real Crafter tile) and caption consistency, parsed with the
+  tile view a Crafter render of that size has. The 64x64 world trained at 96x64 too; the 72x72
+  world only at 72x72.
 """
 
 from __future__ import annotations
