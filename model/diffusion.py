@@ -47,6 +47,7 @@ class FlowConfig:
     done_pos_weight: float = 20.0
     head_weight: float = 0.5
     event_weight: float = 1.0  # flow-loss weight of event frames (rare events); 1 = off
+    refused_weight: float = 1.0  # flow-loss weight of frames after a move the game refused; 1 = off
 
 
 def sample_sigmas(b: int, t: int, cfg: FlowConfig, device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -68,10 +69,12 @@ def sample_sigmas(b: int, t: int, cfg: FlowConfig, device) -> tuple[torch.Tensor
 
 def flow_loss(model: SpacetimeDiT, z0: torch.Tensor, actions: torch.Tensor, rewards: torch.Tensor,
               dones: torch.Tensor, cfg: FlowConfig, captions=None,
-              events: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
+              events: torch.Tensor | None = None,
+              refused: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
     """Loss on a window: z0 (b, t, c, h, w) clean latents, actions (b, t, A) that led to each frame,
     rewards (b, t) and dones (b, t) of arriving at each frame; `events` (b, t) bool marks the frames
-    `cfg.event_weight` weights (default: the unlock frames, reward >= 0.5)."""
+    `cfg.event_weight` weights (default: the unlock frames, reward >= 0.5), `refused` (b, t) bool
+    those `cfg.refused_weight` weights (moves the game refused; None = none)."""
     b, t = z0.shape[:2]
     sigma, w_target = sample_sigmas(b, t, cfg, z0.device)
     eps = torch.randn_like(z0)
@@ -88,6 +91,10 @@ def flow_loss(model: SpacetimeDiT, z0: torch.Tensor, actions: torch.Tensor, rewa
     # also raises its odds in the learned distribution (weight w turns odds p:(1-p) into wp:(1-p)).
     event = unlock if events is None else events.float()
     w_frame = (1 + (cfg.event_weight - 1) * event) * w_target
+    if refused is not None:
+        # A refused move looks like any other move on the action token and in the moved previous
+        # frame; only the tile in front of the player tells. Rare (~14 % of moves), so weighted up.
+        w_frame = w_frame * (1 + (cfg.refused_weight - 1) * refused.float())
     loss_flow = (diff.mean((2, 3, 4)) * w_frame).sum() / w_frame.sum().clamp_min(1e-8)
     heads = heads.float()
     clean = (sigma <= cfg.head_sigma).float()
@@ -142,12 +149,13 @@ def sample_next_frame(model: SpacetimeDiT, cache: KVCache, action: torch.Tensor,
             sig = torch.cat([torch.ones(1, device=device), sigma_schedule(steps - 1, device, start_sigma)])
     b = shape[0]
     both = torch.cat([action, torch.full_like(action, -1)]) if guidance != 1.0 else None
+    doubled = cache.doubled() if both is not None else None  # one view for all steps: it keeps its copies
     for i in range(steps):
         s = sig[i].expand(b)
         if both is None:
             v, _ = model.forward_frame(z, s, action, cache)
         else:  # conditioned and unconditioned copies in one batched pass
-            v2, _ = model.forward_frame(torch.cat([z, z]), torch.cat([s, s]), both, cache.doubled())
+            v2, _ = model.forward_frame(torch.cat([z, z]), torch.cat([s, s]), both, doubled)
             v, v0 = v2.chunk(2)
             v = v0 + guidance * (v - v0)
         z = z + (sig[i + 1] - sig[i]) * v.float()

@@ -220,9 +220,9 @@ class Block(nn.Module):
     def _qk_norm(x, scale):
         return F.rms_norm(x, (x.shape[-1],), scale.to(x.dtype), 1e-6)
 
-    def forward(self, x, cond, cos, sin, mask=None, past=None, past_cos=None, past_sin=None):
+    def forward(self, x, cond, cos, sin, mask=None, past=None):
         """x (b, S, d); cond: (frame cond (b, t, d), caption cond (b, 1, d) or None, L, t, m);
-        past: cached un-rotated (k, v), each (b, h, P, hd), with their cos/sin.
+        past: cached (k, v), each (b, h, P, hd), keys already rotated to their positions.
 
         Returns (x, (k, v)) with this call's un-rotated keys and values (for caching).
         """
@@ -235,7 +235,7 @@ class Block(nn.Module):
         new_kv = (k, v)
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
         if past is not None:
-            k = torch.cat([apply_rope(past[0].to(q.dtype), past_cos, past_sin), k], 2)
+            k = torch.cat([past[0].to(q.dtype), k], 2)
             v = torch.cat([past[1].to(q.dtype), v], 2)
         a = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
         a = self.proj(a.transpose(1, 2).reshape(b, S, d))
@@ -331,6 +331,19 @@ class SpacetimeDiT(nn.Module):
         ang = rope_angles(pos, self.head_dim)
         return ang.cos().float(), ang.sin().float()
 
+    def _new_frame_trig(self, t: int, gh: int, gw: int, device):
+        """Positions of one frame's tokens at time 0 (a cache's slots are placed from them) and
+        RoPE cos/sin of the same tokens at time t, the new frame's window-relative position.
+        Kept per (t, grid, device): a rollout asks for the same few every step."""
+        key = (t, gh, gw, str(device))
+        memo = self.__dict__.setdefault("_trig_memo", {})
+        if key not in memo:
+            frame_pos = self._positions(0, 1, gh, gw, device)
+            new_pos = frame_pos.clone()
+            new_pos[:, 0] = t
+            memo[key] = (frame_pos, *self._trig(new_pos))
+        return memo[key]
+
     def _out(self, x, cond, b, t, n, h, w):
         """Final layer on frame tokens x (b, t*(1+n), d): velocity (b, t, c, h, w) and heads (b, t, 3 + achievements)."""
         shift, scale = self.final_ada(F.silu(cond)).unsqueeze(2).chunk(2, -1)  # (b, t, 1, d)
@@ -418,13 +431,9 @@ class SpacetimeDiT(nn.Module):
         tokens, cond = self._frame_tokens(z, sigma[:, None], action[:, None], prev)
         x = tokens.reshape(b, 1 + n, -1)
         block_cond = (cond, None, 0, 1, 1 + n)
-        frame_pos = self._positions(0, 1, gh, gw, z.device)
-        new_pos = frame_pos.clone()
-        new_pos[:, 0] = cache.frames  # window-relative position of the new frame
-        cos, sin = self._trig(new_pos)
-        past_cos, past_sin = cache.trig(self, frame_pos)
+        frame_pos, cos, sin = self._new_frame_trig(cache.frames, gh, gw, z.device)
         for i, blk in enumerate(self.blocks):
-            x, kv = blk(x, block_cond, cos, sin, None, cache.get(i), past_cos, past_sin)
+            x, kv = blk(x, block_cond, cos, sin, None, cache.rotated(i, self, frame_pos))
             if write:
                 cache.stage(i, kv)
         if write:
@@ -469,6 +478,7 @@ class KVCache:
         self.tokens = 0
         self._staged: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
         self._trig = None
+        self._rotated: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # per layer, until the next write
         self._last: torch.Tensor | None = None  # newest frame's latent (b, 1, c, h, w), as written
 
     @property
@@ -502,6 +512,17 @@ class KVCache:
             self._trig = model._trig(pos.reshape(-1, 3))
         return self._trig
 
+    def rotated(self, layer: int, model: SpacetimeDiT, frame_pos: torch.Tensor):
+        """get(layer) with the keys rotated to their positions (RoPE), or None when empty. Kept
+        until the cache changes: every denoising step of a frame reads the same rotated keys."""
+        if layer not in self._rotated:
+            kv = self.get(layer)
+            if kv is None:
+                return None
+            cos, sin = self.trig(model, frame_pos)
+            self._rotated[layer] = (apply_rope(kv[0], cos, sin), kv[1])
+        return self._rotated[layer]
+
     def stage(self, layer: int, kv) -> None:
         self._staged[layer] = (kv[0].detach(), kv[1].detach())
 
@@ -530,13 +551,15 @@ class KVCache:
         self.age[slot] = 0
         self._staged.clear()
         self._trig = None
+        self._rotated.clear()
         self._last = z.detach().clone()
 
     def doubled(self) -> "DoubledCache":
         """A read-only view of this cache with the batch repeated twice, so one forward pass can
         run a batch's conditioned and unconditioned copies together (classifier-free guidance).
-        Each read concatenates a copy of the cached keys/values: twice the cache's memory traffic,
-        which costs less than a second forward pass (scripts/bench.py: batch 1 to 8 faster, 32 and 64 even)."""
+        The view concatenates a copy of the cached (rotated) keys/values on first read and keeps it,
+        so use one view for all denoising steps of a frame: twice the cache's memory, which costs
+        less than a second forward pass (scripts/bench.py: batch 1 to 8 faster, 32 and 64 even)."""
         return DoubledCache(self)
 
     def copy_rows(self, rows: list[int], other: "KVCache") -> None:
@@ -559,12 +582,14 @@ class KVCache:
                 self.v[layer][rows, :, sl_d] = other.v[layer][:, :, sl_s]
         if self._last is not None and other._last is not None:
             self._last[rows] = other._last
+        self._rotated.clear()
 
     def reset(self) -> None:
         """Forget all frames (keeps the buffers)."""
         if self.age is not None:
             self.age.fill_(-1)
         self._trig = None
+        self._rotated.clear()
         self._last = None
 
 
@@ -573,6 +598,7 @@ class DoubledCache:
 
     def __init__(self, cache: KVCache):
         self.cache = cache
+        self._rotated: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # valid while the cache is unchanged
 
     @property
     def frames(self) -> int:
@@ -589,6 +615,14 @@ class DoubledCache:
 
     def trig(self, model: SpacetimeDiT, frame_pos: torch.Tensor):
         return self.cache.trig(model, frame_pos)
+
+    def rotated(self, layer: int, model: SpacetimeDiT, frame_pos: torch.Tensor):
+        if layer not in self._rotated:
+            kv = self.cache.rotated(layer, model, frame_pos)
+            if kv is None:
+                return None
+            self._rotated[layer] = (torch.cat([kv[0], kv[0]]), torch.cat([kv[1], kv[1]]))
+        return self._rotated[layer]
 
     def last(self) -> torch.Tensor:
         z = self.cache.last()

@@ -148,3 +148,24 @@ def item_gain_frames(cache: LatentCache, recordings: str | Path | None = None,
             gains.append(any(v > before.get(k, v) for k, v in inv.items() if k not in ignore))
             before = inv
     return np.array(gains, bool)
+
+
+def refused_move_frames(cache: LatentCache, move_actions, recordings: str | Path | None = None) -> np.ndarray:
+    """(N,) bool: frames reached by a move (first action part in `move_actions`) that left the
+    player where it was, read from the recordings' jsonl `player_pos`: the game refuses moves into
+    trees, water, stone, tables (and ignores them in sleep), and then only the player's facing
+    changes. Records without `player_pos` (e.g. VPT) count as no refusal.
+
+    A world model that sees the previous frame moved with the view (`DiTConfig.view_moves`) tends
+    to move anyway; these are the frames `FlowConfig.refused_weight` weights up."""
+    moves = {int(a) for a in move_actions}
+    out: list[bool] = []
+    for records in episode_records(cache, recordings, prefix=True):
+        prev = None
+        for r in records:
+            pos = r.get("player_pos")
+            act = prev.get("action") if prev is not None else None
+            first = act[0] if isinstance(act, list) else act
+            out.append(prev is not None and pos is not None and first in moves and pos == prev.get("player_pos"))
+            prev = r
+    return np.array(out, bool)

@@ -18,6 +18,7 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,9 +114,35 @@ def check_config(cfg: CollectConfig) -> None:
         raise SystemExit(f"error: output folder {out} is not writable")
 
 
+@contextmanager
+def folder_lock(out: Path):
+    """Hold `<out>/.collect.lock` for the whole run: two collectors writing one folder would each
+    rewrite index.json from their own list, and the last one would drop the other's episodes."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock
+        yield
+        return
+    with open(out / ".collect.lock", "w") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SystemExit(f"error: another collect.py is writing {out}; wait for it to finish (or collect "
+                             "in parallel with --workers N in one run)") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def collect(cfg: CollectConfig, progress: bool = True) -> list[EpisodeInfo]:
     """Collect the missing episodes of `cfg` and return the full index."""
     check_config(cfg)
+    with folder_lock(Path(cfg.out)):
+        return _collect(cfg, progress)
+
+
+def _collect(cfg: CollectConfig, progress: bool) -> list[EpisodeInfo]:
     out = Path(cfg.out)
     done: dict[str, EpisodeInfo] = {}
     if (out / INDEX_NAME).exists():

@@ -31,7 +31,7 @@ from model.cli import parse_nested_config  # noqa: E402
 from model.data import start_clips  # noqa: E402
 from model.diffusion import FlowConfig, flow_loss  # noqa: E402
 from model.dit import SpacetimeDiT, preset  # noqa: E402
-from model.latent_cache import LatentCache, item_gain_frames  # noqa: E402
+from model.latent_cache import LatentCache, item_gain_frames, refused_move_frames  # noqa: E402
 from model.text import VOCAB, caption_ids, ids_to_tokens  # noqa: E402
 from model.training import (  # noqa: E402
     CsvLogger,
@@ -109,20 +109,21 @@ class WorldLoss(torch.nn.Module):
         super().__init__()
         self.dit, self.flow = dit, flow
 
-    def forward(self, z, actions, rewards, dones, captions=None, events=None):
-        return flow_loss(self.dit, z, actions, rewards, dones, self.flow, captions, events)
+    def forward(self, z, actions, rewards, dones, captions=None, events=None, refused=None):
+        return flow_loss(self.dit, z, actions, rewards, dones, self.flow, captions, events, refused)
 
 
 def batch_from_cache(cache: LatentCache, prev: torch.Tensor, rng, n: int, window: int, device,
-                     events: torch.Tensor | None = None):
+                     events: torch.Tensor | None = None, refused: torch.Tensor | None = None):
     """A batch of `n` windows: start indices, latents (n, window, c, h, w), the actions that led to
-    each frame, rewards, dones, and the event flags (None when `events` is None)."""
+    each frame, rewards, dones, the event flags and the refused-move flags (each None when not given)."""
     starts = torch.from_numpy(cache.sample_windows(rng, n, window))
     idx = starts[:, None] + torch.arange(window)[None]
     z = cache.latents[idx].float().to(device)
     ev = None if events is None else events[idx].to(device)
+    ref = None if refused is None else refused[idx].to(device)
     return (starts, z, prev[idx].to(device), cache.rewards[idx].to(device), cache.dones[idx].bool().to(device),
-            ev)
+            ev, ref)
 
 
 @dataclass
@@ -134,6 +135,7 @@ class SizeBucket:
     prev: torch.Tensor  # action that led to each frame
     cap_ids: torch.Tensor | None  # caption fact ids per frame
     events: torch.Tensor | None = None  # (N,) bool frames the event weight applies to; None = unlocks
+    refused: torch.Tensor | None = None  # (N,) bool frames after a refused move (--refused-weight)
 
 
 def load_buckets(cfg: "TrainWorldConfig") -> tuple[list[SizeBucket], np.ndarray]:
@@ -155,7 +157,14 @@ def load_buckets(cfg: "TrainWorldConfig") -> tuple[list[SizeBucket], np.ndarray]
             except ValueError as e:
                 raise ValueError(f"{path}: --event-frames gains: {e}") from None
             events = gains | (cache.rewards >= 0.5)
-        buckets.append(SizeBucket(path, cache, cache.actions_into_frames(), cap_ids, events))
+        refused = None
+        if cfg.flow.refused_weight != 1:
+            moves = [m[0] for m in parse_view_moves(cfg.view_moves)]
+            try:
+                refused = torch.from_numpy(refused_move_frames(cache, moves))
+            except ValueError as e:
+                raise ValueError(f"{path}: --refused-weight: {e}") from None
+        buckets.append(SizeBucket(path, cache, cache.actions_into_frames(), cap_ids, events, refused))
     first = buckets[0].cache
     for b in buckets[1:]:
         if b.cache.latents.shape[1] != first.latents.shape[1]:
@@ -298,13 +307,13 @@ def train(cfg: TrainWorldConfig) -> Path:
         for g in opt.param_groups:
             g["lr"] = cosine_lr(step, cfg.lr, cfg.warmup, cfg.steps)
         bucket = buckets[pick_bucket(cfg.seed, step, bucket_p)]
-        starts, z, actions, rewards, dones, events = batch_from_cache(bucket.cache, bucket.prev, rng, per_rank,
-                                                                      cfg.window, d.device, bucket.events)
+        starts, z, actions, rewards, dones, events, refused = batch_from_cache(
+            bucket.cache, bucket.prev, rng, per_rank, cfg.window, d.device, bucket.events, bucket.refused)
         captions = None
         if cfg.captions and rng.random() >= cfg.caption_dropout:
             captions = ids_to_tokens(bucket.cap_ids[starts]).to(d.device)
         with autocast(d.device, cfg.bf16):
-            loss, stats = model(z, actions, rewards, dones, captions, events)
+            loss, stats = model(z, actions, rewards, dones, captions, events, refused)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         gnorm = torch.nn.utils.clip_grad_norm_(dit.parameters(), 1.0)
@@ -335,6 +344,8 @@ def parse_args(argv=None) -> TrainWorldConfig:
     if not 0.0 <= cfg.rollout_context_sigma <= cfg.flow.context_noise:
         raise SystemExit(f"error: --rollout-context-sigma {cfg.rollout_context_sigma} must be in "
                          f"[0, --context-noise {cfg.flow.context_noise}]: the model never saw noisier context")
+    if cfg.flow.refused_weight != 1 and not cfg.view_moves:
+        raise SystemExit("error: --refused-weight needs --view-moves (it names the move actions)")
     if cfg.view_moves and not cfg.prev_frame:
         raise SystemExit("error: --view-moves moves the previous-frame input: add --prev-frame")
     if cfg.view_rows < -1:

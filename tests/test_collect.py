@@ -53,6 +53,17 @@ def test_index_resume_skips_complete_episodes(tmp_path):
     assert not [p for p in os.listdir(cfg.out) if p.endswith(".part")]
 
 
+def test_a_second_collector_on_the_same_folder_is_refused(tmp_path):
+    """Two runs writing one folder would each rewrite index.json from their own list."""
+    from collect import folder_lock
+
+    cfg = small(tmp_path, episodes=1)
+    os.makedirs(cfg.out)
+    with folder_lock(tmp_path / "rec"), pytest.raises(SystemExit, match="another collect.py is writing"):
+        collect(cfg, progress=False)
+    assert len(collect(cfg, progress=False)) == 1  # released: the next run goes ahead
+
+
 def test_parallel_workers_and_explore_policy(tmp_path):
     cfg = small(tmp_path, workers=2, policy="explore", episodes=2)
     episodes = collect(cfg, progress=False)

@@ -80,6 +80,24 @@ def test_kv_cache_matches_the_full_window(prev_frame, view_moves, view_rows):
     assert torch.allclose(v, v_full[:, -1:], atol=1e-4) and torch.allclose(h, h_full[:, -1:], atol=1e-4)
 
 
+def test_a_cache_row_copied_in_is_read_by_the_next_pass():
+    """copy_rows after reads (which keep the rotated keys) must not leave the old row's keys in use:
+    the restarted row then answers exactly as the cache it was copied from."""
+    m = tiny()
+    a, b = KVCache(3), KVCache(3)
+    with torch.no_grad():
+        for t in range(4):
+            m.forward_frame(torch.randn(2, 1, 4, 8, 8), torch.zeros(2), torch.tensor([[1], [2]]), a, write=True)
+            m.forward_frame(torch.randn(1, 1, 4, 8, 8), torch.zeros(1), torch.tensor([[t]]), b, write=True)
+        z, s = torch.randn(2, 1, 4, 8, 8), torch.full((2,), 0.5)
+        before, _ = m.forward_frame(z, s, torch.tensor([[5], [5]]), a)  # reads and keeps rotated keys
+        a.copy_rows([1], b)
+        after, _ = m.forward_frame(z, s, torch.tensor([[5], [5]]), a)
+        alone, _ = m.forward_frame(z[1:], s[1:], torch.tensor([[5]]), b)
+    assert torch.allclose(after[0], before[0]) and not torch.allclose(after[1], before[1], atol=1e-4)
+    assert torch.allclose(after[1], alone[0], atol=1e-5)
+
+
 def test_ring_buffer_keeps_memory_constant():
     m = tiny()
     cache = KVCache(3)
@@ -192,6 +210,29 @@ def test_event_weight_weights_only_the_marked_frames():
     # Without `events`, unlock frames (reward >= 0.5) are the marked ones.
     rewards[0, 3] = 1.0
     assert flow(weighted) == pytest.approx(flow(weighted, one), rel=1e-5)
+
+
+def test_refused_moves_weight_their_frames_and_stack_with_events():
+    m = SpacetimeDiT(DiTConfig(**TINY))
+    z0 = torch.randn(2, 4, 4, 8, 8)
+    acts = torch.randint(0, 2, (2, 4, 1))
+    rewards, dones = torch.zeros(2, 4), torch.zeros(2, 4, dtype=torch.bool)
+
+    def flow(cfg, events=None, refused=None):
+        torch.manual_seed(1)
+        return flow_loss(m, z0, acts, rewards, dones, cfg, events=events, refused=refused)[1]["flow"]
+
+    one, other = torch.zeros(2, 4, dtype=torch.bool), torch.zeros(2, 4, dtype=torch.bool)
+    one[0, 3], other[1, 2] = True, True
+    plain = flow(FlowConfig(action_dropout=0))
+    assert flow(FlowConfig(action_dropout=0, refused_weight=5), refused=torch.zeros_like(one)) == pytest.approx(plain)
+    # a refused frame weighs what an event frame of the same weight does; the weights multiply
+    assert flow(FlowConfig(action_dropout=0, refused_weight=5), refused=one) == pytest.approx(
+        flow(FlowConfig(action_dropout=0, event_weight=5), events=one), rel=1e-5)
+    both = FlowConfig(action_dropout=0, event_weight=3, refused_weight=5)
+    assert flow(both, events=one, refused=one) == pytest.approx(
+        flow(FlowConfig(action_dropout=0, event_weight=15), events=one), rel=1e-5)
+    assert flow(both, events=one, refused=other) != pytest.approx(flow(both, events=one, refused=one), rel=1e-3)
 
 
 def test_rollout_windows_train_the_noise_levels_sampling_meets():

@@ -11,7 +11,7 @@ from train_world import check_tile_aligned, init_weights, load_buckets, parse_ar
 
 from model.checkpoint import CheckpointError, load_checkpoint
 from model.dit import DiTConfig, SpacetimeDiT
-from model.latent_cache import item_gain_frames
+from model.latent_cache import episode_records, item_gain_frames, refused_move_frames
 from model.rollout import WorldModel
 
 
@@ -48,6 +48,31 @@ def test_buckets_load_with_their_sizes_and_weights(two_sizes):
     assert buckets[0].events is None  # event weight off: nothing to read
     with pytest.raises(SystemExit, match="event-frames"):
         parse_args(["--event-frames", "items"])
+
+
+def test_refused_moves_are_the_moves_that_left_the_player_in_place(two_sizes):
+    """--refused-weight flags the frames a move led to where the recorded player_pos did not change;
+    moves that moved the player, other actions and episode starts are not flagged."""
+    _, caches = two_sizes
+    moves = [m[0] for m in parse_view_moves("crafter")]
+    buckets = load_buckets(parse_args(["--latents", caches[0], "--refused-weight", "5", "--prev-frame",
+                                       "--view-moves", "crafter"]))[0]
+    flags = buckets[0].refused.numpy()
+    assert flags.shape == (len(buckets[0].cache),) and flags.dtype == bool
+    assert np.array_equal(flags, refused_move_frames(buckets[0].cache, moves))
+    seen = {"refused": 0, "moved": 0}
+    i = 0
+    for records in episode_records(buckets[0].cache):
+        assert not flags[i]  # an episode's first frame follows no action
+        for prev, rec in zip(records, records[1:], strict=False):
+            i += 1
+            is_move = prev["action"] in moves
+            assert flags[i] == (is_move and rec["player_pos"] == prev["player_pos"])
+            seen["refused" if flags[i] else "moved" if is_move else "other"] = 1
+        i += 1
+    assert seen["moved"]  # the random policy moved somewhere in 48 steps
+    with pytest.raises(SystemExit, match="needs --view-moves"):
+        parse_args(["--latents", caches[0], "--refused-weight", "5"])
 
 
 def test_one_model_trains_on_two_sizes_then_continues_from_its_weights(two_sizes, tiny_world, capsys):
