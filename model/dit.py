@@ -479,6 +479,7 @@ class KVCache:
         self._staged: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
         self._trig = None
         self._rotated: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # per layer, until the next write
+        self.version = 0  # bumped on every change, so views (doubled()) know when their copies are stale
         self._last: torch.Tensor | None = None  # newest frame's latent (b, 1, c, h, w), as written
 
     @property
@@ -552,6 +553,7 @@ class KVCache:
         self._staged.clear()
         self._trig = None
         self._rotated.clear()
+        self.version += 1
         self._last = z.detach().clone()
 
     def doubled(self) -> "DoubledCache":
@@ -583,6 +585,7 @@ class KVCache:
         if self._last is not None and other._last is not None:
             self._last[rows] = other._last
         self._rotated.clear()
+        self.version += 1
 
     def reset(self) -> None:
         """Forget all frames (keeps the buffers)."""
@@ -590,6 +593,7 @@ class KVCache:
             self.age.fill_(-1)
         self._trig = None
         self._rotated.clear()
+        self.version += 1
         self._last = None
 
 
@@ -598,7 +602,8 @@ class DoubledCache:
 
     def __init__(self, cache: KVCache):
         self.cache = cache
-        self._rotated: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # valid while the cache is unchanged
+        self._rotated: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # copies of the cache at _version
+        self._version = cache.version
 
     @property
     def frames(self) -> int:
@@ -617,6 +622,9 @@ class DoubledCache:
         return self.cache.trig(model, frame_pos)
 
     def rotated(self, layer: int, model: SpacetimeDiT, frame_pos: torch.Tensor):
+        if self._version != self.cache.version:  # the cache was written since: drop the old copies
+            self._rotated.clear()
+            self._version = self.cache.version
         if layer not in self._rotated:
             kv = self.cache.rotated(layer, model, frame_pos)
             if kv is None:

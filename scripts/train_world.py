@@ -344,6 +344,9 @@ def parse_args(argv=None) -> TrainWorldConfig:
     if not 0.0 <= cfg.rollout_context_sigma <= cfg.flow.context_noise:
         raise SystemExit(f"error: --rollout-context-sigma {cfg.rollout_context_sigma} must be in "
                          f"[0, --context-noise {cfg.flow.context_noise}]: the model never saw noisier context")
+    for name in ("event_weight", "refused_weight"):
+        if getattr(cfg.flow, name) < 0:
+            raise SystemExit(f"error: --{name.replace('_', '-')} must be >= 0 (1 = off), got {getattr(cfg.flow, name)}")
     if cfg.flow.refused_weight != 1 and not cfg.view_moves:
         raise SystemExit("error: --refused-weight needs --view-moves (it names the move actions)")
     if cfg.view_moves and not cfg.prev_frame:

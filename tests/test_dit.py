@@ -98,6 +98,22 @@ def test_a_cache_row_copied_in_is_read_by_the_next_pass():
     assert torch.allclose(after[1], alone[0], atol=1e-5)
 
 
+def test_a_doubled_view_follows_writes_to_its_cache():
+    """A doubled view kept across a write reads the cache as it is now, like a fresh view."""
+    m = tiny()
+    cache = KVCache(3)
+    with torch.no_grad():
+        for t in range(2):
+            m.forward_frame(torch.randn(1, 1, 4, 8, 8), torch.zeros(1), torch.tensor([[t]]), cache, write=True)
+        view = cache.doubled()
+        z, s, a = torch.randn(2, 1, 4, 8, 8), torch.full((2,), 0.5), torch.tensor([[5], [-1]])
+        m.forward_frame(z, s, a, view)  # fills the view's copies
+        m.forward_frame(torch.randn(1, 1, 4, 8, 8), torch.zeros(1), torch.tensor([[2]]), cache, write=True)
+        kept, _ = m.forward_frame(z, s, a, view)
+        fresh, _ = m.forward_frame(z, s, a, cache.doubled())
+    assert torch.equal(kept, fresh)
+
+
 def test_ring_buffer_keeps_memory_constant():
     m = tiny()
     cache = KVCache(3)

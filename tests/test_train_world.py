@@ -73,6 +73,36 @@ def test_refused_moves_are_the_moves_that_left_the_player_in_place(two_sizes):
     assert seen["moved"]  # the random policy moved somewhere in 48 steps
     with pytest.raises(SystemExit, match="needs --view-moves"):
         parse_args(["--latents", caches[0], "--refused-weight", "5"])
+    with pytest.raises(SystemExit, match="refused-weight must be >= 0"):
+        parse_args(["--refused-weight", "-2", "--prev-frame", "--view-moves", "crafter"])
+
+
+def test_refused_move_frames_on_written_records(tmp_path):
+    """Hand-written jsonl: frame t is flagged when record t-1's action is a move and player_pos did
+    not change; a move that moved, a non-move in place, the first frame of the next episode (after
+    a move on the last frame of the one before) and a record without player_pos are not."""
+    import json
+
+    from model.recordings import EpisodeInfo, write_index
+
+    episodes = {
+        "a": [(3, [5, 5]), (3, [5, 5]), (1, [5, 5]), (0, [4, 5]), (2, [4, 5]), (2, [4, 5])],
+        "b": [(4, [4, 5]), (4, [4, 5]), (None, None)],  # starts where "a" ended, after a move
+    }
+    for name, recs in episodes.items():
+        lines = [{"action": a, **({"player_pos": p} if p is not None else {})} for a, p in recs]
+        (tmp_path / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    write_index(tmp_path, [EpisodeInfo(n, len(r), 72, 72, 10.0, "crafter") for n, r in episodes.items()])
+
+    class Cache:  # what refused_move_frames reads of a latent cache
+        episode_lengths = torch.tensor([6, 3])
+        meta = {"data": str(tmp_path)}
+
+        def __len__(self):
+            return 9
+
+    flags = refused_move_frames(Cache(), [1, 2, 3, 4]).tolist()
+    assert flags == [False, True, True, False, False, True, False, True, False]
 
 
 def test_one_model_trains_on_two_sizes_then_continues_from_its_weights(two_sizes, tiny_world, capsys):
