@@ -93,7 +93,7 @@ def flow_loss(model: SpacetimeDiT, z0: torch.Tensor, actions: torch.Tensor, rewa
     w_frame = (1 + (cfg.event_weight - 1) * event) * w_target
     if refused is not None:
         # A refused move looks like any other move on the action token and in the moved previous
-        # frame; only the tile in front of the player tells. Rare (~14 % of moves), so weighted up.
+        # frame; only the tile in front of the player tells. Rare (~15 % of moves), so weighted up.
         w_frame = w_frame * (1 + (cfg.refused_weight - 1) * refused.float())
     loss_flow = (diff.mean((2, 3, 4)) * w_frame).sum() / w_frame.sum().clamp_min(1e-8)
     heads = heads.float()

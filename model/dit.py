@@ -271,6 +271,7 @@ class SpacetimeDiT(nn.Module):
             self.caption_in = nn.Linear(cfg.caption_dim, d)
             self.caption_cond = nn.Parameter(torch.zeros(d))
         self.blocks = nn.ModuleList(Block(d, cfg.heads, cfg.mlp_ratio) for _ in range(cfg.depth))
+        self._trig_memo: dict = {}  # _new_frame_trig's, per (t, grid, device); not a parameter
         self.final_norm = nn.LayerNorm(d, elementwise_affine=False, eps=1e-6)
         self.final_ada = nn.Linear(d, 2 * d)
         self.patch_out = nn.Linear(d, pdim)
@@ -336,7 +337,7 @@ class SpacetimeDiT(nn.Module):
         RoPE cos/sin of the same tokens at time t, the new frame's window-relative position.
         Kept per (t, grid, device): a rollout asks for the same few every step."""
         key = (t, gh, gw, str(device))
-        memo = self.__dict__.setdefault("_trig_memo", {})
+        memo = self._trig_memo
         if key not in memo:
             frame_pos = self._positions(0, 1, gh, gw, device)
             new_pos = frame_pos.clone()
@@ -613,13 +614,6 @@ class DoubledCache:
         if b % 2:
             raise ValueError(f"a doubled cache serves an even batch, got {b}")
         self.cache.check(b // 2, n, model)
-
-    def get(self, layer: int):
-        kv = self.cache.get(layer)
-        return None if kv is None else (torch.cat([kv[0], kv[0]]), torch.cat([kv[1], kv[1]]))
-
-    def trig(self, model: SpacetimeDiT, frame_pos: torch.Tensor):
-        return self.cache.trig(model, frame_pos)
 
     def rotated(self, layer: int, model: SpacetimeDiT, frame_pos: torch.Tensor):
         if self._version != self.cache.version:  # the cache was written since: drop the old copies
