@@ -132,37 +132,40 @@ def death_frames(cache: LatentCache, recordings: str | Path | None = None) -> np
 
 
 def item_gain_frames(cache: LatentCache, recordings: str | Path | None = None,
-                     ignore: tuple[str, ...] = ("health",)) -> np.ndarray:
+                     ignore: tuple[str, ...] = ("health",), records: list[list[dict]] | None = None) -> np.ndarray:
     """(N,) bool: some inventory count rose on arriving at each frame of the cache (a sapling, wood,
     a drink, energy in sleep...), read from the recordings' jsonl `inventory` in the cache's
     episode order. Health is ignored by default: it regenerates on its own every few steps.
 
     These are the frames a world model must not average away (see `FlowConfig.event_weight`).
     Records without an `inventory` field (e.g. VPT) count as no gain. A cache of the first episodes
-    of a folder (`encode_latents --max-episodes`) reads those episodes."""
+    of a folder (`encode_latents --max-episodes`) reads those episodes. `records`: the episodes'
+    records already read (`episode_records(cache, recordings, prefix=True)`), to read them once."""
     gains: list[bool] = []
-    for records in episode_records(cache, recordings, prefix=True):
+    for episode in records if records is not None else episode_records(cache, recordings, prefix=True):
         before: dict = {}
-        for r in records:
+        for r in episode:
             inv = r.get("inventory") or {}
             gains.append(any(v > before.get(k, v) for k, v in inv.items() if k not in ignore))
             before = inv
     return np.array(gains, bool)
 
 
-def refused_move_frames(cache: LatentCache, move_actions, recordings: str | Path | None = None) -> np.ndarray:
+def refused_move_frames(cache: LatentCache, move_actions, recordings: str | Path | None = None,
+                        records: list[list[dict]] | None = None) -> np.ndarray:
     """(N,) bool: frames reached by a move (first action part in `move_actions`) that left the
     player where it was, read from the recordings' jsonl `player_pos`: the game refuses moves into
     trees, water, stone, tables (and ignores them in sleep), and then only the player's facing
     changes. Records without `player_pos` (e.g. VPT) count as no refusal.
 
     A world model that sees the previous frame moved with the view (`DiTConfig.view_moves`) tends
-    to move anyway; these are the frames `FlowConfig.refused_weight` weights up."""
+    to move anyway; these are the frames `FlowConfig.refused_weight` weights up. `records` as in
+    `item_gain_frames`."""
     moves = {int(a) for a in move_actions}
     out: list[bool] = []
-    for records in episode_records(cache, recordings, prefix=True):
+    for episode in records if records is not None else episode_records(cache, recordings, prefix=True):
         prev = None
-        for r in records:
+        for r in episode:
             pos = r.get("player_pos")
             act = prev.get("action") if prev is not None else None
             first = act[0] if isinstance(act, list) else act

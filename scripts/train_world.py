@@ -31,7 +31,7 @@ from model.cli import parse_nested_config  # noqa: E402
 from model.data import start_clips  # noqa: E402
 from model.diffusion import FlowConfig, flow_loss  # noqa: E402
 from model.dit import SpacetimeDiT, preset  # noqa: E402
-from model.latent_cache import LatentCache, item_gain_frames, refused_move_frames  # noqa: E402
+from model.latent_cache import LatentCache, episode_records, item_gain_frames, refused_move_frames  # noqa: E402
 from model.text import VOCAB, caption_ids, ids_to_tokens  # noqa: E402
 from model.training import (  # noqa: E402
     CsvLogger,
@@ -149,21 +149,22 @@ def load_buckets(cfg: "TrainWorldConfig") -> tuple[list[SizeBucket], np.ndarray]
             if len(cache.captions) != len(cache):
                 raise ValueError(f"{path}: captions.jsonl has {len(cache.captions)} lines for {len(cache)} frames")
             cap_ids = caption_ids(cache.captions, 16)  # computed once; a window's first frame conditions it
-        events = None
-        if cfg.flow.event_weight != 1 and cfg.event_frames == "gains":
-            # an item gain or an unlock; the jsonl beside the recordings the cache was encoded from
+        gains_wanted = cfg.flow.event_weight != 1 and cfg.event_frames == "gains"
+        records = None
+        if gains_wanted or cfg.flow.refused_weight != 1:
+            # the jsonl beside the recordings the cache was encoded from, read once for both flags
             try:
-                gains = torch.from_numpy(item_gain_frames(cache))
+                records = episode_records(cache, prefix=True)
             except ValueError as e:
-                raise ValueError(f"{path}: --event-frames gains: {e}") from None
-            events = gains | (cache.rewards >= 0.5)
+                flags = "--event-frames gains" if gains_wanted else "--refused-weight"
+                raise ValueError(f"{path}: {flags}: {e}") from None
+        events = None
+        if gains_wanted:  # an item gain or an unlock
+            events = torch.from_numpy(item_gain_frames(cache, records=records)) | (cache.rewards >= 0.5)
         refused = None
         if cfg.flow.refused_weight != 1:
             moves = [m[0] for m in parse_view_moves(cfg.view_moves)]
-            try:
-                refused = torch.from_numpy(refused_move_frames(cache, moves))
-            except ValueError as e:
-                raise ValueError(f"{path}: --refused-weight: {e}") from None
+            refused = torch.from_numpy(refused_move_frames(cache, moves, records=records))
         buckets.append(SizeBucket(path, cache, cache.actions_into_frames(), cap_ids, events, refused))
     first = buckets[0].cache
     for b in buckets[1:]:
