@@ -231,16 +231,18 @@ class FrameBank:
     (episodes are taken in index order). Clips never cross episode boundaries. With `tiles`, the
     local view's semantic map of every frame (jsonl `tiles`, written by the Crafter recorder) is
     kept too, as `self.tiles` (t, rows, cols) uint8 (class ids of the frame parser: the recorder's -1
-outside the world becomes void, 0), and the tile view as `self.view` (cols, rows).
+outside the world becomes void, 0), and the tile view as `self.view` (cols, rows). With `light`,
+    each frame's jsonl `daylight` and `sleeping` are kept as `self.daylight` (t,) float32 and
+    `self.sleeping` (t,) bool.
     """
 
     def __init__(self, folder: str | Path, max_frames: int = 0, size: tuple[int, int] | None = None,
-                 progress: bool = False, tiles: bool = False):
+                 progress: bool = False, tiles: bool = False, light: bool = False):
         from tqdm import tqdm
 
         from model.recordings import recorded_view
 
-        chunks, tile_chunks, self.starts, total = [], [], [], 0
+        chunks, tile_chunks, light_chunks, self.starts, total = [], [], [], [], 0
         episodes = list_episodes(folder)
         for info in tqdm(episodes, desc="decode frames", unit="ep", disable=not progress):
             ep = load_episode(folder, info, size=size)
@@ -256,6 +258,12 @@ outside the world becomes void, 0), and the tile view as `self.view` (cols, rows
                                          "(only Crafter recordings have one)")
                 maps = np.asarray(maps, np.int64)
                 tile_chunks.append(np.where(maps < 0, 0, maps).astype(np.uint8))  # outside the world: -1 -> void (0)
+            if light:
+                recs = ep.records[: len(frames)]
+                if any("daylight" not in r or "sleeping" not in r for r in recs):
+                    raise RecordingError(f"{folder}/{info.name}.jsonl: records without 'daylight'/'sleeping' "
+                                         "(only Crafter recordings have them)")
+                light_chunks.append(np.array([(r["daylight"], r["sleeping"]) for r in recs], np.float32))
             self.starts.append(total)
             chunks.append(frames)
             total += len(frames)
@@ -264,7 +272,10 @@ outside the world becomes void, 0), and the tile view as `self.view` (cols, rows
         self.frames = np.concatenate(chunks)
         self.lengths = [len(c) for c in chunks]
         self.tiles = np.concatenate(tile_chunks) if tiles else None
-        self.view = recorded_view(folder) if tiles else None
+        self.view = recorded_view(folder) if tiles or light else None
+        lit = np.concatenate(light_chunks) if light else None
+        self.daylight = lit[:, 0] if light else None
+        self.sleeping = lit[:, 1] > 0.5 if light else None
 
     def __len__(self) -> int:
         return len(self.frames)

@@ -12,7 +12,10 @@ atomically), `<out>/vae.safetensors` (weights + latent shift/scale, for use) and
 Loss = L1 + MSE + edge term (L1 between horizontal/vertical pixel differences, which keeps
 1-pixel pixel-art edges sharp) + a small KL. An adversarial term is not used. With
 `--rare-tile-weight W` the pixel terms weight each tile by the rarity of its class (up to W;
-model/tile_weights.py), so cows, tables and ores are not averaged away.
+model/tile_weights.py), so cows, tables and ores are not averaged away. With `--night-pairs P`
+(Crafter), a share P of each batch is day frames re-rendered at a random night daylight
+(worldenv/games/crafter_night.py): the input shows the game's per-frame grain, the target the
+same frame without it, so the encoder learns to drop grain that no world model can predict.
 """
 
 from __future__ import annotations
@@ -83,15 +86,22 @@ class TrainVAEConfig:
     # with --init --decoder-only: a fresh decoder of --decoder-channels/--decoder-blocks on the
     # init's encoder, instead of fine-tuning the init's decoder
     new_decoder: bool = False
+    # Share of each batch that is a synthetic night pair (grainy input, grain-free target; see the
+    # module docstring). Real frames with grain (jsonl daylight < 0.5) are then not trained on.
+    night_pairs: float = 0.0
+    # with --init: keep the init's latent shift/scale, so a DiT trained on its latents stays in range
+    keep_latent_stats: bool = False
     progress: bool = True
     vae: VAEConfig = field(default_factory=VAEConfig)
 
 
 def vae_loss(vae: VideoVAE, x: torch.Tensor, cfg: TrainVAEConfig,
-             weight: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
+             weight: torch.Tensor | None = None, target: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
     """Reconstruction + edge + KL loss of frames x (b, t, 3, H, W) in [-1, 1]; `weight`
-    (b, t, 1, H, W) weights the pixels of the reconstruction and edge terms (None = uniform)."""
+    (b, t, 1, H, W) weights the pixels of the reconstruction and edge terms (None = uniform);
+    `target` is what the decoder should give back (None = x itself)."""
     mean, logvar = vae.moments(x)
+    x = x if target is None else target
     z = mean + torch.randn_like(mean) * (0.5 * logvar).exp()
     y = vae.decode_raw(z).float()
     w = torch.ones_like(x[:, :, :1]) if weight is None else weight
@@ -119,8 +129,39 @@ class VAELoss(torch.nn.Module):
         super().__init__()
         self.vae, self.cfg = vae, cfg
 
-    def forward(self, x, weight=None):
-        return vae_loss(self.vae, x, self.cfg, weight)
+    def forward(self, x, weight=None, target=None):
+        return vae_loss(self.vae, x, self.cfg, weight, target)
+
+
+class NightPairs:
+    """Batches of one recordings folder for --night-pairs: frame indices and (input, target) uint8
+    frames (n, H, W, 3), a share `p` of them day frames re-rendered at night with and without grain."""
+
+    SOURCE_DAYLIGHT = 0.85  # day frames re-rendered from (their darkening is inverted exactly above 0.5)
+    MAX_DAYLIGHT = 0.55  # night daylights drawn from [0, this): the game adds grain below 0.5
+
+    def __init__(self, bank: FrameBank, p: float):
+        from worldenv.games.crafter_night import CrafterNight
+
+        h, w = bank.frames.shape[1:3]
+        self.bank, self.p = bank, p
+        self.night = CrafterNight(size=(w, h), view=bank.view)
+        self.real = np.flatnonzero(bank.daylight >= 0.5)  # frames without grain
+        self.sources = np.flatnonzero((bank.daylight >= self.SOURCE_DAYLIGHT) & ~bank.sleeping)
+        if not len(self.real) or not len(self.sources):
+            raise SystemExit("error: --night-pairs needs day frames (jsonl daylight >= "
+                             f"{self.SOURCE_DAYLIGHT}, awake) in the recordings")
+
+    def batch(self, rng: np.random.Generator, n: int):
+        k = int(rng.binomial(n, self.p))
+        real = rng.choice(self.real, n - k)
+        src = rng.choice(self.sources, k)
+        frames = self.bank.frames
+        canvas = self.night.canvas(frames[src], self.bank.daylight[src])
+        grainy, clean = self.night.render(frames[src], canvas, rng.uniform(0, self.MAX_DAYLIGHT, k),
+                                          rng.random(k) < 0.25, rng)
+        idx = np.concatenate([real, src])
+        return idx, np.concatenate([frames[real], grainy]), np.concatenate([frames[real], clean])
 
 
 @torch.no_grad()
@@ -143,8 +184,16 @@ def train(cfg: TrainVAEConfig) -> Path:
     torch.manual_seed(cfg.seed + d.rank)
     clip_len = 1 if cfg.vae.temporal_factor == 1 else 1 + cfg.groups * cfg.vae.temporal_factor
     weighted = cfg.rare_tile_weight > 0
-    banks = [FrameBank(f, cfg.max_frames, progress=cfg.progress and d.main, tiles=weighted)
+    if cfg.night_pairs and clip_len != 1:
+        raise SystemExit("error: --night-pairs trains on single frames (--vae.temporal-factor 1)")
+    if not 0 <= cfg.night_pairs < 1:
+        raise SystemExit(f"error: --night-pairs is a share of the batch in [0, 1), got {cfg.night_pairs}")
+    if cfg.keep_latent_stats and not cfg.init:
+        raise SystemExit("error: --keep-latent-stats keeps those of --init; give --init")
+    banks = [FrameBank(f, cfg.max_frames, progress=cfg.progress and d.main, tiles=weighted,
+                       light=cfg.night_pairs > 0)
              for f in split_sources(cfg.data)]
+    pairs = [NightPairs(b, cfg.night_pairs) for b in banks] if cfg.night_pairs else None
     bank_p = bucket_probabilities(cfg.bucket_weights, [len(b) for b in banks])
     # one class weighting for all folders, from the tile counts of all of them
     tile_w = class_weights(np.concatenate([b.tiles.ravel() for b in banks]), cfg.rare_tile_weight) if weighted else None
@@ -180,9 +229,15 @@ def train(cfg: TrainVAEConfig) -> Path:
     while step < end:
         for g in opt.param_groups:
             g["lr"] = cosine_lr(step, cfg.lr, cfg.warmup, cfg.steps)
-        bank = banks[pick_bucket(cfg.seed, step, bank_p)]
-        starts = bank.sample_starts(rng, per_rank, clip_len)
-        x = frames_to_tensor(bank.clips(starts, clip_len)).to(d.device)
+        which = pick_bucket(cfg.seed, step, bank_p)
+        bank, target = banks[which], None
+        if pairs:
+            starts, x, y = pairs[which].batch(rng, per_rank)
+            x = frames_to_tensor(torch.from_numpy(x[:, None])).to(d.device)
+            target = frames_to_tensor(torch.from_numpy(y[:, None])).to(d.device)
+        else:
+            starts = bank.sample_starts(rng, per_rank, clip_len)
+            x = frames_to_tensor(bank.clips(starts, clip_len)).to(d.device)
         weight = None
         if weighted:  # (b, t, 1, H, W) from the tile maps of the clips' frames
             idx = (starts[:, None] + np.arange(clip_len)[None]).ravel()
@@ -190,7 +245,7 @@ def train(cfg: TrainVAEConfig) -> Path:
             pw = pixel_weights(bank.tiles[idx], tile_w, (W, H), bank.view)
             weight = torch.from_numpy(pw).reshape(len(starts), clip_len, 1, H, W).to(d.device)
         with autocast(d.device, cfg.bf16):
-            loss, stats = model(x, weight)
+            loss, stats = model(x, weight, target)
         opt.zero_grad(set_to_none=True)
         loss.backward()  # DDP averages gradients across ranks here
         torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
@@ -206,7 +261,7 @@ def train(cfg: TrainVAEConfig) -> Path:
     final = out / "vae.safetensors"
     if d.main:
         vae.eval()
-        if not cfg.decoder_only:
+        if not (cfg.decoder_only or cfg.keep_latent_stats):
             shift, scale = latent_stats(vae, banks[0], clip_len, np.random.default_rng(cfg.seed), bf16=cfg.bf16)
             vae.latent_shift.copy_(shift)
             vae.latent_scale.copy_(scale)

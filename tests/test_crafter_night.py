@@ -1,0 +1,124 @@
+"""Crafter's night re-rendered from day frames, checked against the game's own renderer."""
+
+import numpy as np
+import pytest
+from crafter import engine
+
+from worldenv.games.crafter import CrafterEnv
+from worldenv.games.crafter_night import CrafterNight
+from worldenv.games.crafter_parse import CrafterFrameParser
+
+
+def _mean_grain(self, canvas, amount, stddev):
+    """The game's LocalView._noise with its uniform 32..127 grain replaced by the mean, 79.5."""
+    mask = amount * self._vignette(canvas.shape, stddev)[..., None]
+    return (1 - mask) * canvas + mask * 79.5
+
+
+@pytest.fixture(scope="module", params=[(72, 72), (64, 64)])
+def game(request):
+    env = CrafterEnv(size=request.param)
+    env.reset(seed=5)
+    rng = np.random.default_rng(0)
+    for _ in range(25):
+        env.step(int(rng.integers(1, 5)))
+    return env
+
+
+def _render(game, daylight, sleeping=False, monkeypatch=None):
+    world, player = game.game._world, game.game._player
+    old = world.daylight, player.sleeping
+    world.daylight, player.sleeping = daylight, sleeping
+    try:
+        if monkeypatch is not None:
+            with monkeypatch.context() as m:
+                m.setattr(engine.LocalView, "_noise", _mean_grain)
+                return game.game.render()
+        return game.game.render()
+    finally:
+        world.daylight, player.sleeping = old
+
+
+def test_day_frames_are_undarkened_and_night_matches_the_game(game, monkeypatch):
+    size = game.game._size
+    night = CrafterNight(size=tuple(size), view=(9, 9))
+    y0, y1, x0, x1 = night.box
+    full_day = _render(game, 1.0)
+    for d0 in (1.0, 0.9, 0.6):  # darkening without grain is inverted up to the game's rounding
+        canvas = night.canvas(_render(game, d0)[None], np.array([d0]))
+        assert np.abs(canvas[0] - full_day[y0:y1, x0:x1]).max() <= 2.5
+    canvas = night.canvas(_render(game, 0.9)[None], np.array([0.9]))
+    rng = np.random.default_rng(1)
+    for d in (0.8, 0.3, 0.0):
+        grainy, clean = night.render(full_day[None], canvas, np.array([d]), np.array([False]), rng)
+        game_clean = _render(game, d, monkeypatch=monkeypatch)
+        err = np.abs(clean[0].astype(int) - game_clean.astype(int))
+        assert err.max() <= 2 and err.mean() < 1
+        game_grainy = _render(game, d)
+        # grain is random per frame: its statistics match the game's, its pixels do not
+        assert abs(grainy[0].std() - game_grainy.std()) < 1.0
+        if d < 0.5:
+            assert np.abs(grainy[0].astype(int) - clean[0]).mean() > 1
+        else:
+            assert np.array_equal(grainy, clean)
+        assert np.array_equal(grainy[0, y1:], full_day[y1:])  # inventory rows are not darkened
+
+
+def test_the_parser_reads_both_renders_as_the_day_frame(game):
+    size = tuple(game.game._size)
+    night = CrafterNight(size=size, view=(9, 9))
+    parser = CrafterFrameParser(size=size, view=(9, 9))
+    day = _render(game, 1.0)
+    canvas = night.canvas(day[None], np.array([1.0]))
+    grainy, clean = night.render(np.repeat(day[None], 4, 0), np.repeat(canvas, 4, 0), np.array([0.4, 0.2, 0.1, 0.0]),
+                                 np.array([False, False, True, False]), np.random.default_rng(2))
+    want = parser.parse(day[None]).tiles
+    assert (parser.parse(clean).tiles == want).mean() > 0.95
+    assert (parser.parse(grainy).tiles == want).mean() > 0.95
+
+
+def test_bad_input_names_the_problem():
+    night = CrafterNight()
+    with pytest.raises(ValueError, match=r"\(N, 72, 72, 3\)"):
+        night.canvas(np.zeros((1, 64, 64, 3), np.uint8), np.array([1.0]))
+    with pytest.raises(ValueError, match="daylight >= 0.5"):
+        night.canvas(np.zeros((1, 72, 72, 3), np.uint8), np.array([0.3]))
+    with pytest.raises(ValueError, match="do not fit"):
+        CrafterNight(size=(4, 4), view=(9, 9))
+
+
+def test_a_vae_trains_on_night_pairs(tmp_path):
+    from collect import CollectConfig, collect
+    from train_vae import TrainVAEConfig, train
+
+    from model.vae import VAEConfig, VideoVAE
+
+    data = tmp_path / "rec"
+    # 300 steps reach the night (Crafter's day is 300 steps)
+    collect(CollectConfig(episodes=1, policy="random", out=str(data), seed=3, workers=1, max_steps=300,
+                          area=(32, 32), size=(72, 72)), progress=False)
+    tiny = VAEConfig(latent_channels=4, channels=(8, 16, 16))
+    base = VideoVAE(tiny)
+    base.latent_scale.fill_(2.0)
+    base.save(tmp_path / "base.safetensors")
+    final = train(TrainVAEConfig(data=str(data), out=str(tmp_path / "run"), steps=4, batch_size=8, progress=False,
+                                 init=str(tmp_path / "base.safetensors"), night_pairs=0.5, keep_latent_stats=True))
+    tuned = VideoVAE.load(final)
+    assert torch_equal(tuned.latent_scale, base.latent_scale)  # kept: latents stay in the init's range
+    assert not torch_equal(tuned.encoder_state(), base.encoder_state())  # the encoder trained too
+    with pytest.raises(SystemExit, match="single frames"):
+        train(TrainVAEConfig(data=str(data), out=str(tmp_path / "x"), steps=1, night_pairs=0.5, progress=False,
+                             vae=VAEConfig(latent_channels=4, channels=(8, 16, 16), temporal_factor=2)))
+    with pytest.raises(SystemExit, match=r"in \[0, 1\)"):
+        train(TrainVAEConfig(data=str(data), out=str(tmp_path / "x"), steps=1, night_pairs=1.5, progress=False))
+    with pytest.raises(SystemExit, match="give --init"):
+        train(TrainVAEConfig(data=str(data), out=str(tmp_path / "x"), steps=1, keep_latent_stats=True,
+                             progress=False))
+
+
+def torch_equal(a, b) -> bool:
+    import torch
+
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    return torch.equal(a, b)

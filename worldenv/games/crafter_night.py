@@ -1,0 +1,95 @@
+"""Crafter's night rendering as a function of daylight, for training pairs without night grain.
+
+Crafter darkens the local view as daylight d falls (`engine.LocalView._light`): the view is blended
+with a desaturated (colour 0.4), blue-tinted copy of itself, weight 1 - d. Below d = 0.5 that copy
+is first mixed with fresh uniform grey noise (32..127 per pixel, amount 2 (0.5 - d) times a
+vignette that is 0 at the centre): a new draw every frame, which carries no game state. Sleeping
+then drops all colour and tints the view blue. The inventory rows are never darkened.
+
+A model cannot predict that grain, and a few-step diffusion sampler cannot tell it from its own
+noise: dreams of the night came out blotchy (README, stop 19). `CrafterNight` re-renders a day
+frame at a chosen daylight twice: with grain (as the game shows it) and with the grain replaced by
+its mean (the expected frame, which the frame parser reads perfectly). A VAE trained to map the
+first to the second encodes the night without grain (`scripts/train_vae.py --night-pairs`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+_GREY = np.array([0.299, 0.587, 0.114], np.float32)  # PIL's "L" conversion, used by ImageEnhance.Color
+_TINT = np.array([0.0, 16.0, 64.0], np.float32)  # night tint, mixed in at 0.5
+_SLEEP_TINT = np.array([0.0, 0.0, 16.0], np.float32)
+_NOISE_LO, _NOISE_HI = 32.0, 127.0
+_VIGNETTE_STD = 0.5
+_COLOUR = 0.4  # ImageEnhance.Color factor of the night copy
+
+
+def _grey(x: np.ndarray) -> np.ndarray:
+    return (x @ _GREY)[..., None]
+
+
+class CrafterNight:
+    """Re-render Crafter frames of `size` (W, H) px with a `view` (cols, rows) tile grid at other daylights.
+
+    `item_rows` bottom rows of the grid are the inventory, which daylight does not touch.
+    """
+
+    def __init__(self, size: tuple[int, int] = (72, 72), view: tuple[int, int] = (9, 9), item_rows: int = 2):
+        W, H = size
+        cols, rows = view
+        unit = (W // cols, H // rows)
+        if min(unit) < 1 or not 0 <= item_rows < rows:
+            raise ValueError(f"frame size {size} and view {view} (item rows {item_rows}) do not fit")
+        bx, by = (W - unit[0] * cols) // 2, (H - unit[1] * rows) // 2
+        self.size, self.view = (W, H), (cols, rows)
+        vw, vh = unit[0] * cols, unit[1] * (rows - item_rows)  # local view in pixels
+        self.box = (by, by + vh, bx, bx + vw)  # rows y0:y1, cols x0:x1 of the local view
+        xs, ys = np.linspace(-1, 1, vw), np.linspace(-1, 1, vh)
+        self.vignette = (1 - np.exp(-0.5 * (xs[None] ** 2 + ys[:, None] ** 2) / _VIGNETTE_STD**2)).astype(np.float32)
+
+    def _check(self, frames: np.ndarray) -> np.ndarray:
+        frames = np.asarray(frames)
+        W, H = self.size
+        if frames.ndim != 4 or frames.shape[1:] != (H, W, 3):
+            raise ValueError(f"frames must be (N, {H}, {W}, 3), got {frames.shape}")
+        return frames
+
+    def canvas(self, frames: np.ndarray, daylight: np.ndarray) -> np.ndarray:
+        """The undarkened local view (N, vh, vw, 3) float32 of frames (N, H, W, 3) uint8 shown at
+        `daylight` (N,), which must be >= 0.5 (no grain) and awake: at those levels the darkening is
+        a per-pixel linear map of the colours, inverted here (up to the game's uint8 rounding)."""
+        frames = self._check(frames)
+        d = np.asarray(daylight, np.float32).reshape(-1, 1, 1, 1)
+        if len(d) != len(frames) or (d < 0.5).any():
+            raise ValueError("canvas() needs one daylight >= 0.5 per frame (below it the game adds grain)")
+        y0, y1, x0, x1 = self.box
+        out = frames[:, y0:y1, x0:x1].astype(np.float32)
+        # out = a c + b grey(c) + (1 - d) T / 2, a = d + 0.2 (1 - d), b = 0.3 (1 - d); grey(1) = 1
+        a, b = d + 0.5 * _COLOUR * (1 - d), 0.5 * (1 - _COLOUR) * (1 - d)
+        y = out - (1 - d) * 0.5 * _TINT
+        return (y - b / (a + b) * _grey(y)) / a
+
+    def render(self, frames: np.ndarray, canvas: np.ndarray, daylight: np.ndarray, sleeping: np.ndarray,
+               rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Frames (N, H, W, 3) with their local view replaced by `canvas` shown at `daylight` (N,):
+        (as the game draws it, with fresh grain; the same with the grain at its mean), uint8."""
+        frames = self._check(frames)
+        n = len(frames)
+        d = np.asarray(daylight, np.float32).reshape(n, 1, 1, 1)
+        sleeping = np.asarray(sleeping, bool).reshape(n, 1, 1, 1)
+        amount = np.clip(2 * (0.5 - d), 0, None) * self.vignette[None, :, :, None]
+        noise = rng.uniform(_NOISE_LO, _NOISE_HI, canvas.shape[:3])[..., None].astype(np.float32)
+        out = []
+        for grain in (noise, np.float32((_NOISE_LO + _NOISE_HI) / 2)):
+            night = np.floor((1 - amount) * canvas + amount * grain)  # the game casts to uint8 here
+            night = _COLOUR * night + (1 - _COLOUR) * _grey(night)
+            night = 0.5 * night + 0.5 * _TINT
+            view = d * canvas + (1 - d) * night
+            slept = 0.5 * _grey(np.floor(view)) + 0.5 * _SLEEP_TINT
+            view = np.where(sleeping, slept, view)
+            full = frames.copy()
+            y0, y1, x0, x1 = self.box
+            full[:, y0:y1, x0:x1] = np.clip(view, 0, 255).astype(np.uint8)
+            out.append(full)
+        return out[0], out[1]
