@@ -5,7 +5,7 @@
 - Teacher-forced fidelity at horizons 1, 8, 32, 128: start from real frames, feed the real
   actions, generate without seeing real frames again; compare frame k with the real frame k
   (PSNR, tile accuracy, inventory accuracy), next to the same for the baseline that repeats the
-  last real frame.
+  last real frame; tile accuracy also split by the real frame's light (day / Crafter's grainy night).
 - Reward prediction: precision/recall of the unlock head on real frames (teacher forcing).
 - Action controllability: from real states, each of the 4 moves whose target tile is walkable is
   dreamed for one step; an inverse-dynamics check recovers the move from the tile shift. Moves
@@ -87,6 +87,12 @@ def teacher_forced(world: WorldModel, parser, clips, acts, k: int, horizons, ste
         pr, pf = parser.parse(real), parser.parse(fake)
         # baseline: a "world model" that repeats the last real frame; a model must beat it
         out[str(h)] = {**metrics(real, pr, pf, fake), "repeat_last": metrics(real, pr, pl, last)}
+        # split by the light of the real frame: Crafter's night (daylight < 0.5) has per-frame grain
+        night = pr.daylight < 0.5
+        out[str(h)]["tile_accuracy_by_light"] = {
+            kind: {"frames": int(rows.sum()), "model": float((pr.tiles == pf.tiles)[rows].mean()),
+                   "repeat_last": float((pr.tiles == pl.tiles)[rows].mean())}
+            for kind, rows in (("day", ~night), ("night", night)) if rows.any()}
         if h == 1:  # split by the action into the frame: a move shifts the view, the other
             # actions mostly keep it, where a model should lose little more than repeat_last does
             move = np.isin(acts[:, k, 0], list(PLAYER_MOVES))
@@ -316,6 +322,11 @@ def print_table(r: dict) -> None:
         b = m["repeat_last"]
         print(f"{hz:>8}{m['psnr_db']:>10.2f}{m['tile_accuracy']:>10.3f}{m['inventory_accuracy']:>10.3f}"
               f"   {b['psnr_db']:>18.2f} / {b['tile_accuracy']:.3f} / {b['inventory_accuracy']:.3f}")
+    for hz, m in r["fidelity"].items():
+        light = m.get("tile_accuracy_by_light", {})
+        print(f"  horizon {hz} tile acc by light: " + ", ".join(
+            f"{kind} {v['model']:.3f} (repeat last {v['repeat_last']:.3f}, {v['frames']} frames)"
+            for kind, v in light.items()))
     for kind, m in r["fidelity"].get("1", {}).get("tile_accuracy_after", {}).items():
         print(f"  horizon 1 after {'a move' if kind == 'move' else 'other actions'}: tile acc "
               f"{m['model']:.3f} (repeat last frame {m['repeat_last']:.3f})")

@@ -40,6 +40,12 @@ def test_evaluate_end_to_end(tiny_world, tmp_path):
     for key, overall in (("model", saved["fidelity"]["1"]["tile_accuracy"]),
                          ("repeat_last", saved["fidelity"]["1"]["repeat_last"]["tile_accuracy"])):
         assert sum(m[key] * m["frames"] for m in after.values()) / 2 == pytest.approx(overall)
+        for h in ("1", "4"):  # so does the split by daylight, at every horizon
+            light = saved["fidelity"][h]["tile_accuracy_by_light"]
+            assert sum(m["frames"] for m in light.values()) == 2
+            f = saved["fidelity"][h]
+            want = f["tile_accuracy"] if key == "model" else f["repeat_last"]["tile_accuracy"]
+            assert sum(m[key] * m["frames"] for m in light.values()) / 2 == pytest.approx(want)
     cu = r["context_use"]
     assert cu["windows"] >= 2 and cu["model_mse"]["all"] > 0 and cu["repeat_last_mse"]["all"] >= 0
     # a context-use estimate that repeats the last latent exactly scores what the baseline scores
