@@ -287,7 +287,9 @@ def evaluate(model: str, data: str, out: str, starts: int = 16, horizons=(1, 8, 
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
-    clips, acts = load_starts(data, k, max(horizons), starts, seed)
+    # as many starts per episode as it takes to reach `starts` (one each when there are enough episodes)
+    per_episode = -(-starts // len(list_episodes(data)))
+    clips, acts = load_starts(data, k, max(horizons), starts, seed, per_episode=per_episode)
     # The data's own size and tile view (widescreen recordings are evaluated at their size).
     h, w = clips.shape[2:4]
     parser = CrafterFrameParser(size=(w, h), view=recorded_view(data))
@@ -360,7 +362,8 @@ def main(argv=None) -> dict:
     p.add_argument("--model", default="worldenv/worlds/crafter72", help="world folder (default: the shipped one)")
     p.add_argument("--data", required=True, help="held-out recordings folder (collector format)")
     p.add_argument("--out", default="runs/eval")
-    p.add_argument("--starts", type=int, default=16)
+    p.add_argument("--starts", type=int, default=16,
+                   help="teacher-forced starts: one per episode, or several each when the folder has fewer episodes")
     p.add_argument("--horizons", type=int, nargs="+", default=[1, 8, 32, 128])
     p.add_argument("--steps", type=int, default=2, help="denoising steps per frame")
     p.add_argument("--stability-steps", type=int, default=10_000)

@@ -83,6 +83,9 @@ def test_bad_input_names_the_problem():
         night.canvas(np.zeros((1, 64, 64, 3), np.uint8), np.array([1.0]))
     with pytest.raises(ValueError, match="daylight >= 0.5"):
         night.canvas(np.zeros((1, 72, 72, 3), np.uint8), np.array([0.3]))
+    with pytest.raises(ValueError, match=r"canvas must be \(1, 56, 72, 3\)"):
+        night.render(np.zeros((1, 72, 72, 3), np.uint8), np.zeros((1, 72, 72, 3), np.float32), np.array([0.2]),
+                     np.array([False]), np.random.default_rng(0))
     with pytest.raises(ValueError, match="do not fit"):
         CrafterNight(size=(4, 4), view=(9, 9))
 

@@ -76,6 +76,9 @@ class CrafterNight:
         (as the game draws it, with fresh grain; the same with the grain at its mean), uint8."""
         frames = self._check(frames)
         n = len(frames)
+        y0, y1, x0, x1 = self.box
+        if canvas.shape != (n, y1 - y0, x1 - x0, 3):
+            raise ValueError(f"canvas must be ({n}, {y1 - y0}, {x1 - x0}, 3) (from canvas()), got {canvas.shape}")
         d = np.asarray(daylight, np.float32).reshape(n, 1, 1, 1)
         sleeping = np.asarray(sleeping, bool).reshape(n, 1, 1, 1)
         amount = np.clip(2 * (0.5 - d), 0, None) * self.vignette[None, :, :, None]
@@ -89,7 +92,6 @@ class CrafterNight:
             slept = 0.5 * _grey(np.floor(view)) + 0.5 * _SLEEP_TINT
             view = np.where(sleeping, slept, view)
             full = frames.copy()
-            y0, y1, x0, x1 = self.box
             full[:, y0:y1, x0:x1] = np.clip(view, 0, 255).astype(np.uint8)
             out.append(full)
         return out[0], out[1]
