@@ -87,19 +87,22 @@ def teacher_forced(world: WorldModel, parser, clips, acts, k: int, horizons, ste
         pr, pf = parser.parse(real), parser.parse(fake)
         # baseline: a "world model" that repeats the last real frame; a model must beat it
         out[str(h)] = {**metrics(real, pr, pf, fake), "repeat_last": metrics(real, pr, pl, last)}
+        hit, hit_last = pr.tiles == pf.tiles, pr.tiles == pl.tiles
+        def split(groups, hit=hit, hit_last=hit_last):  # tile accuracy of both on each group of frames
+            return {kind: {"frames": int(rows.sum()), "model": float(hit[rows].mean()),
+                           "repeat_last": float(hit_last[rows].mean())}
+                    for kind, rows in groups if rows.any()}
+
         # split by the light of the real frame: Crafter's night (daylight < 0.5) has per-frame grain
         night = pr.daylight < 0.5
-        out[str(h)]["tile_accuracy_by_light"] = {
-            kind: {"frames": int(rows.sum()), "model": float((pr.tiles == pf.tiles)[rows].mean()),
-                   "repeat_last": float((pr.tiles == pl.tiles)[rows].mean())}
-            for kind, rows in (("day", ~night), ("night", night)) if rows.any()}
+        out[str(h)]["tile_accuracy_by_light"] = split((("day", ~night), ("night", night)))
         if h == 1:  # split by the action into the frame: a move shifts the view, the other
             # actions mostly keep it, where a model should lose little more than repeat_last does
             move = np.isin(acts[:, k, 0], list(PLAYER_MOVES))
-            out["1"]["tile_accuracy_after"] = {
-                kind: {"frames": int(rows.sum()), "model": float((pr.tiles == pf.tiles)[rows].mean()),
-                       "repeat_last": float((pr.tiles == pl.tiles)[rows].mean())}
-                for kind, rows in (("move", move), ("other", ~move)) if rows.any()}
+            out["1"]["tile_accuracy_after"] = split((("move", move), ("other", ~move)))
+            out["1"]["tile_accuracy_after_by_light"] = split(
+                ((f"{a}, {b}", ra & rb) for a, ra in (("move", move), ("other", ~move))
+                 for b, rb in (("day", ~night), ("night", night))))
     return out, dream
 
 
@@ -332,6 +335,8 @@ def print_table(r: dict) -> None:
     for kind, m in r["fidelity"].get("1", {}).get("tile_accuracy_after", {}).items():
         print(f"  horizon 1 after {'a move' if kind == 'move' else 'other actions'}: tile acc "
               f"{m['model']:.3f} (repeat last frame {m['repeat_last']:.3f})")
+    for kind, m in r["fidelity"].get("1", {}).get("tile_accuracy_after_by_light", {}).items():
+        print(f"    {kind}: {m['model']:.3f} (repeat last {m['repeat_last']:.3f}, {m['frames']} frames)")
     rw = r["reward"]
     print(f"unlock head: precision {rw['unlock_precision']:.3f}, recall {rw['unlock_recall']:.3f} "
           f"({rw['unlocks']} unlocks in {rw['frames']} frames)")

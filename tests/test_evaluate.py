@@ -40,6 +40,11 @@ def test_evaluate_end_to_end(tiny_world, tmp_path):
     for key, overall in (("model", saved["fidelity"]["1"]["tile_accuracy"]),
                          ("repeat_last", saved["fidelity"]["1"]["repeat_last"]["tile_accuracy"])):
         assert sum(m[key] * m["frames"] for m in after.values()) / 2 == pytest.approx(overall)
+        crossed = saved["fidelity"]["1"]["tile_accuracy_after_by_light"]
+        assert sum(m["frames"] for m in crossed.values()) == 2
+        want = saved["fidelity"]["1"]["tile_accuracy"] if key == "model" else \
+            saved["fidelity"]["1"]["repeat_last"]["tile_accuracy"]
+        assert sum(m[key] * m["frames"] for m in crossed.values()) / 2 == pytest.approx(want)
         for h in ("1", "4"):  # so does the split by daylight, at every horizon
             light = saved["fidelity"][h]["tile_accuracy_by_light"]
             assert sum(m["frames"] for m in light.values()) == 2
