@@ -185,7 +185,7 @@ def train(cfg: TrainVAEConfig) -> Path:
     clip_len = 1 if cfg.vae.temporal_factor == 1 else 1 + cfg.groups * cfg.vae.temporal_factor
     weighted = cfg.rare_tile_weight > 0
     if cfg.night_pairs and clip_len != 1:
-        raise SystemExit("error: --night-pairs trains on single frames (--vae.temporal-factor 1)")
+        raise SystemExit("error: --night-pairs trains on single frames (--temporal-factor 1)")
     if not 0 <= cfg.night_pairs < 1:
         raise SystemExit(f"error: --night-pairs is a share of the batch in [0, 1), got {cfg.night_pairs}")
     if cfg.keep_latent_stats and not cfg.init:
