@@ -17,27 +17,32 @@ from __future__ import annotations
 
 import numpy as np
 
-_GREY = np.array([0.299, 0.587, 0.114], np.float32)  # PIL's "L" conversion, used by ImageEnhance.Color
-_TINT = np.array([0.0, 16.0, 64.0], np.float32)  # night tint, mixed in at 0.5
-_SLEEP_TINT = np.array([0.0, 0.0, 16.0], np.float32)
-_NOISE_LO, _NOISE_HI = 32.0, 127.0
-_VIGNETTE_STD = 0.5
+from worldenv.games.crafter_parse import (
+    LUMA,
+    NIGHT_TINT,
+    NOISE_RANGE,
+    SLEEP_TINT,
+    inventory_rows,
+    local_view_vignette,
+)
+
 _COLOUR = 0.4  # ImageEnhance.Color factor of the night copy
 
 
 def _grey(x: np.ndarray) -> np.ndarray:
-    return (x @ _GREY)[..., None]
+    return (x @ LUMA)[..., None]
 
 
 class CrafterNight:
     """Re-render Crafter frames of `size` (W, H) px with a `view` (cols, rows) tile grid at other daylights.
 
-    `item_rows` bottom rows of the grid are the inventory, which daylight does not touch.
+    The bottom rows of the grid are the inventory (`inventory_rows`), which daylight does not touch.
     """
 
-    def __init__(self, size: tuple[int, int] = (72, 72), view: tuple[int, int] = (9, 9), item_rows: int = 2):
+    def __init__(self, size: tuple[int, int] = (72, 72), view: tuple[int, int] = (9, 9)):
         W, H = size
         cols, rows = view
+        item_rows = inventory_rows(view)
         unit = (W // cols, H // rows)
         if min(unit) < 1 or not 0 <= item_rows < rows:
             raise ValueError(f"frame size {size} and view {view} (item rows {item_rows}) do not fit")
@@ -45,8 +50,7 @@ class CrafterNight:
         self.size, self.view = (W, H), (cols, rows)
         vw, vh = unit[0] * cols, unit[1] * (rows - item_rows)  # local view in pixels
         self.box = (by, by + vh, bx, bx + vw)  # rows y0:y1, cols x0:x1 of the local view
-        xs, ys = np.linspace(-1, 1, vw), np.linspace(-1, 1, vh)
-        self.vignette = (1 - np.exp(-0.5 * (xs[None] ** 2 + ys[:, None] ** 2) / _VIGNETTE_STD**2)).astype(np.float32)
+        self.vignette = local_view_vignette(vw, vh)
 
     def _check(self, frames: np.ndarray) -> np.ndarray:
         frames = np.asarray(frames)
@@ -67,8 +71,8 @@ class CrafterNight:
         out = frames[:, y0:y1, x0:x1].astype(np.float32)
         # out = a c + b grey(c) + (1 - d) T / 2, a = d + 0.2 (1 - d), b = 0.3 (1 - d); grey(1) = 1
         a, b = d + 0.5 * _COLOUR * (1 - d), 0.5 * (1 - _COLOUR) * (1 - d)
-        y = out - (1 - d) * 0.5 * _TINT
-        return (y - b / (a + b) * _grey(y)) / a
+        y = out - (1 - d) * 0.5 * NIGHT_TINT
+        return ((y - b / (a + b) * _grey(y)) / a).astype(np.float32)
 
     def render(self, frames: np.ndarray, canvas: np.ndarray, daylight: np.ndarray, sleeping: np.ndarray,
                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -82,14 +86,14 @@ class CrafterNight:
         d = np.asarray(daylight, np.float32).reshape(n, 1, 1, 1)
         sleeping = np.asarray(sleeping, bool).reshape(n, 1, 1, 1)
         amount = np.clip(2 * (0.5 - d), 0, None) * self.vignette[None, :, :, None]
-        noise = rng.uniform(_NOISE_LO, _NOISE_HI, canvas.shape[:3])[..., None].astype(np.float32)
+        noise = rng.uniform(*NOISE_RANGE, canvas.shape[:3])[..., None]
         out = []
-        for grain in (noise, np.float32((_NOISE_LO + _NOISE_HI) / 2)):
+        for grain in (noise, sum(NOISE_RANGE) / 2):
             night = np.floor((1 - amount) * canvas + amount * grain)  # the game casts to uint8 here
             night = _COLOUR * night + (1 - _COLOUR) * _grey(night)
-            night = 0.5 * night + 0.5 * _TINT
+            night = 0.5 * night + 0.5 * NIGHT_TINT
             view = d * canvas + (1 - d) * night
-            slept = 0.5 * _grey(np.floor(view)) + 0.5 * _SLEEP_TINT
+            slept = 0.5 * _grey(np.floor(view)) + 0.5 * SLEEP_TINT
             view = np.where(sleeping, slept, view)
             full = frames.copy()
             full[:, y0:y1, x0:x1] = np.clip(view, 0, 255).astype(np.uint8)

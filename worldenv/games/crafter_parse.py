@@ -104,11 +104,13 @@ _CLASS_PRIOR = {
 }
 _PLAYER_AT_CENTRE = 0.98
 
-_LUMA = np.array([0.299, 0.587, 0.114])  # PIL's "L" conversion, used by ImageEnhance.Color
-_NIGHT_TINT = np.array([0.0, 16.0, 64.0])
-_SLEEP_TINT = np.array([0.0, 0.0, 16.0])
-_NOISE_MEAN = (32 + 127) / 2  # engine.LocalView._noise: uniform(32, 127), gray
-_NOISE_STD = (127 - 32) / math.sqrt(12)
+# How engine.LocalView lights the view (also used by crafter_night.py to re-render it)
+LUMA = np.array([0.299, 0.587, 0.114])  # PIL's "L" conversion, used by ImageEnhance.Color
+NIGHT_TINT = np.array([0.0, 16.0, 64.0])
+SLEEP_TINT = np.array([0.0, 0.0, 16.0])
+NOISE_RANGE = (32.0, 127.0)  # engine.LocalView._noise: uniform, gray, a new draw every frame
+_NOISE_MEAN = sum(NOISE_RANGE) / 2
+_NOISE_STD = (NOISE_RANGE[1] - NOISE_RANGE[0]) / math.sqrt(12)
 _VIGNETTE_STDDEV = 0.5
 _CENTER = 127.5  # pixel values are centred for float32 precision
 # Orthonormal colour basis: luma-like gray axis first, then two chroma axes.
@@ -143,8 +145,15 @@ class ParsedFrames(NamedTuple):
         return float((self.distance <= tau).mean())
 
 
+def local_view_vignette(width: int, height: int) -> np.ndarray:
+    """(height, width) share of night noise per pixel of the local view (engine.LocalView._vignette,
+    in frame layout): 0 at the centre, near 1 at the corners."""
+    xs, ys = np.meshgrid(np.linspace(-1, 1, width), np.linspace(-1, 1, height))
+    return 1 - np.exp(-0.5 * (xs**2 + ys**2) / _VIGNETTE_STDDEV**2)
+
+
 def _luma(img: np.ndarray) -> np.ndarray:
-    return img @ _LUMA
+    return img @ LUMA
 
 
 class CrafterFrameParser:
@@ -217,11 +226,11 @@ class CrafterFrameParser:
 
         day = np.stack(images)  # (K, u, u, 3)
         base = 0.6 * _luma(day)[..., None] + 0.4 * day  # ImageEnhance.Color(0.4)
-        night = 0.5 * base + 0.5 * _NIGHT_TINT  # ... then _tint(night, (0, 16, 64), 0.5)
+        night = 0.5 * base + 0.5 * NIGHT_TINT  # ... then _tint(night, (0, 16, 64), 0.5)
         noise = 0.5 * (_NOISE_MEAN - base)  # what the mean noise adds per unit of mask
 
         def sleep(img: np.ndarray, tint: bool) -> np.ndarray:  # LocalView._sleep (linear part)
-            return 0.5 * _luma(img)[..., None] * np.ones(3) + (0.5 * _SLEEP_TINT if tint else 0.0)
+            return 0.5 * _luma(img)[..., None] * np.ones(3) + (0.5 * SLEEP_TINT if tint else 0.0)
 
         def lc(img: np.ndarray, centre: bool) -> np.ndarray:
             """(K, u, u, 3) RGB -> (K, 3 u u): luma axis of each pixel, then its two chroma axes."""
@@ -229,9 +238,7 @@ class CrafterFrameParser:
             return np.concatenate([img[..., 0].reshape(K, npx), img[..., 1:].reshape(K, 2 * npx)], 1)
 
         # Vignette of the local view (engine.LocalView._vignette) in frame layout, cut into tiles.
-        w, h = self.cols * u, self.rows * u
-        xs, ys = np.meshgrid(np.linspace(-1, 1, w), np.linspace(-1, 1, h))
-        vig = 1 - np.exp(-0.5 * (xs**2 + ys**2) / _VIGNETTE_STDDEV**2)
+        vig = local_view_vignette(self.cols * u, self.rows * u)
         vig = vig.reshape(self.rows, u, self.cols, u).transpose(0, 2, 1, 3).reshape(-1, npx)  # (P, u*u)
         P = len(vig)
         vig3 = np.concatenate([vig, np.repeat(vig, 2, axis=1)], 1)  # (P, 3 u u)
