@@ -70,11 +70,13 @@ def sample_sigmas(b: int, t: int, cfg: FlowConfig, device) -> tuple[torch.Tensor
 def flow_loss(model: SpacetimeDiT, z0: torch.Tensor, actions: torch.Tensor, rewards: torch.Tensor,
               dones: torch.Tensor, cfg: FlowConfig, captions=None,
               events: torch.Tensor | None = None,
-              refused: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
+              refused: torch.Tensor | None = None,
+              stay: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
     """Loss on a window: z0 (b, t, c, h, w) clean latents, actions (b, t, A) that led to each frame,
     rewards (b, t) and dones (b, t) of arriving at each frame; `events` (b, t) bool marks the frames
     `cfg.event_weight` weights (default: the unlock frames, reward >= 0.5), `refused` (b, t) bool
-    those `cfg.refused_weight` weights (moves the game refused; None = none)."""
+    those `cfg.refused_weight` weights (moves the game refused; None = none); `stay` (b, t) bool
+    the moves whose moved-previous-frame input stays unmoved (`SpacetimeDiT.moved`; None = none)."""
     b, t = z0.shape[:2]
     sigma, w_target = sample_sigmas(b, t, cfg, z0.device)
     eps = torch.randn_like(z0)
@@ -83,7 +85,7 @@ def flow_loss(model: SpacetimeDiT, z0: torch.Tensor, actions: torch.Tensor, rewa
     if cfg.action_dropout > 0:
         drop = torch.rand(b, t, 1, device=z0.device) < cfg.action_dropout
         actions = torch.where(drop, torch.full_like(actions, -1), actions)
-    v, heads = model(zt, sigma, actions, captions)
+    v, heads = model(zt, sigma, actions, captions, stay=stay)
     diff = (v.float() - (eps - z0)) ** 2
     unlock = (rewards >= 0.5).float()
     # Rare events (an item appearing in the inventory) are a few latent cells of a few frames:
@@ -122,7 +124,8 @@ def sigma_schedule(steps: int, device=None, start: float = 1.0) -> torch.Tensor:
 def sample_next_frame(model: SpacetimeDiT, cache: KVCache, action: torch.Tensor, shape: tuple[int, ...],
                       steps: int = 2, guidance: float = 1.0, generator: torch.Generator | None = None,
                       noise: torch.Tensor | None = None, start: torch.Tensor | None = None,
-                      start_sigma: float = 1.0, start_mask: torch.Tensor | None = None) -> torch.Tensor:
+                      start_sigma: float = 1.0, start_mask: torch.Tensor | None = None,
+                      stay: torch.Tensor | None = None) -> torch.Tensor:
     """Denoise one new frame (b, 1, c, h, w) given the cached context and the action that leads to it.
 
     Euler steps from pure noise to clean (`sigma_schedule(steps)`). With `start_sigma` < 1,
@@ -132,6 +135,7 @@ def sample_next_frame(model: SpacetimeDiT, cache: KVCache, action: torch.Tensor,
     to some cells: the others are drawn from pure noise by a first step 1 -> start_sigma, after
     which the guessed cells are put in at that level (so `steps` >= 2). With `guidance` != 1,
     classifier-free guidance on the action: v = v(no action) + guidance * (v(action) - v(no action)).
+    `stay` (b,) bool: moves that leave the view still (`SpacetimeDiT.moved`; None = none).
     """
     device = action.device
     eps = noise if noise is not None else torch.randn(shape, generator=generator, device=device)
@@ -149,13 +153,14 @@ def sample_next_frame(model: SpacetimeDiT, cache: KVCache, action: torch.Tensor,
             sig = torch.cat([torch.ones(1, device=device), sigma_schedule(steps - 1, device, start_sigma)])
     b = shape[0]
     both = torch.cat([action, torch.full_like(action, -1)]) if guidance != 1.0 else None
+    stay2 = None if stay is None or both is None else torch.cat([stay, stay])
     doubled = cache.doubled() if both is not None else None  # one view for all steps: it keeps its copies
     for i in range(steps):
         s = sig[i].expand(b)
         if both is None:
-            v, _ = model.forward_frame(z, s, action, cache)
+            v, _ = model.forward_frame(z, s, action, cache, stay=stay)
         else:  # conditioned and unconditioned copies in one batched pass
-            v2, _ = model.forward_frame(torch.cat([z, z]), torch.cat([s, s]), both, doubled)
+            v2, _ = model.forward_frame(torch.cat([z, z]), torch.cat([s, s]), both, doubled, stay=stay2)
             v, v0 = v2.chunk(2)
             v = v0 + guidance * (v - v0)
         z = z + (sig[i + 1] - sig[i]) * v.float()

@@ -153,6 +153,14 @@ def check_actions(actions: torch.Tensor, nvec: tuple[int, ...], lead: tuple[int,
 # ---------------------------------------------------------------------------- RoPE
 
 
+def check_stay(stay: torch.Tensor | None, lead: tuple[int, ...]) -> None:
+    """`stay` must be None or a bool tensor of shape `lead`: never broadcast silently."""
+    if stay is None:
+        return
+    if stay.dtype != torch.bool or tuple(stay.shape) != tuple(lead):
+        raise ValueError(f"stay must be a bool tensor of shape {tuple(lead)}, got {stay.dtype} {tuple(stay.shape)}")
+
+
 def rope_angles(pos: torch.Tensor, head_dim: int) -> torch.Tensor:
     """Positions (S, 3) of (t, row, col) -> angles (S, head_dim/2).
 
@@ -286,35 +294,45 @@ class SpacetimeDiT(nn.Module):
         return self.cfg.dim // self.cfg.heads
 
     # ------------------------------------------------------------------ helpers
-    def _frame_tokens(self, z, sigma, actions, prev=None):
+    def _frame_tokens(self, z, sigma, actions, prev=None, stay=None):
         """Tokens (b, t, 1+n, d) and per-frame conditioning (b, t, d); `prev` (b, t, c, h, w) is
-        each frame's previous frame (used when cfg.prev_frame)."""
+        each frame's previous frame (used when cfg.prev_frame); `stay` (b, t) bool: moves that
+        left the view where it was (see `moved`)."""
         b, t = z.shape[:2]
         patches = self.patch_in(patchify(z, self.cfg.patch)) + self.type_embed[1]
         if self.cfg.prev_frame:
             patches = patches + self.prev_in(patchify(prev, self.cfg.patch))
         if self.cfg.view_moves:
-            patches = patches + self.moved_in(patchify(self.moved(prev, actions), self.cfg.patch))
+            patches = patches + self.moved_in(patchify(self.moved(prev, actions, stay), self.cfg.patch))
         act = self.action_token(actions)[:, :, None] + self.type_embed[0]
         tokens = torch.cat([act, patches], 2)
         cond = self.sigma_mlp(sigma_embedding(sigma, 256)) + self.action_cond(actions)
         return tokens, cond
 
-    def moved(self, prev, actions):
+    def moved(self, prev, actions, stay=None):
         """prev (b, t, c, h, w) moved against each frame's view move (cfg.view_moves); unmoved
-        where the action is not a move or is none (-1), and everywhere without view_moves."""
+        where the action is not a move or is none (-1), where `stay` (b, t) bool says the move left
+        the view where it was (the game refused it: a `MoveGate` call, or the recordings in
+        training), and everywhere without view_moves."""
         out = prev
         for action, dx, dy in self.cfg.view_moves:
-            hit = (actions[..., 0] == action)[..., None, None, None]
+            hit = actions[..., 0] == action
+            if stay is not None:
+                hit = hit & ~stay
+            hit = hit[..., None, None, None]
             out = torch.where(hit, shift_cells(prev, -dx, -dy, self.cfg.view_rows), out)
         return out
 
-    def uncovered(self, actions, h: int, w: int) -> torch.Tensor:
+    def uncovered(self, actions, h: int, w: int, stay=None) -> torch.Tensor:
         """(b, h, w) bool for actions (b, A): the cells `moved` fills by repeating the edge (the
-        strip of view a step brings in, which the previous frame never showed)."""
+        strip of view a step brings in, which the previous frame never showed); none where `stay`
+        (b,) bool."""
         out = torch.zeros(actions.shape[0], h, w, dtype=torch.bool, device=actions.device)
         for action, dx, dy in self.cfg.view_moves:
-            hit = (actions[:, 0] == action)[:, None, None]
+            hit = actions[:, 0] == action
+            if stay is not None:
+                hit = hit & ~stay
+            hit = hit[:, None, None]
             out = out | (hit & uncovered_cells(h, w, -dx, -dy, self.cfg.view_rows, actions.device))
         return out
 
@@ -366,12 +384,13 @@ class SpacetimeDiT(nn.Module):
         return self.caption_in(captions)
 
     # ------------------------------------------------------------------ training / bidirectional use
-    def forward(self, z, sigma, actions, captions=None, attention: str = "causal"):
+    def forward(self, z, sigma, actions, captions=None, attention: str = "causal", stay=None):
         """Denoise a window.
 
         z (b, t, c, h, w) noisy latents; sigma (b, t) noise levels; actions (b, t, A) the action
         that led to each frame (-1 = none); captions (b, L, caption_dim) or None;
-        attention "causal" (block-causal over frames) or "full".
+        attention "causal" (block-causal over frames) or "full"; stay (b, t) bool or None: moves
+        that left the view still (`moved`).
         Returns velocity (b, t, c, h, w) and heads (b, t, 3 + achievements).
         """
         check_latents(z, self.cfg.latent_channels, self.cfg.patch)
@@ -381,12 +400,13 @@ class SpacetimeDiT(nn.Module):
         if tuple(sigma.shape) != (b, t):
             raise ValueError(f"sigma must be ({b}, {t}), got {tuple(sigma.shape)}")
         check_actions(actions, self.cfg.action_nvec, (b, t))
+        check_stay(stay, (b, t))
         if attention not in ("causal", "full"):
             raise ValueError(f"attention must be 'causal' or 'full', got {attention!r}")
         gh, gw = token_grid(h, w, self.cfg.patch)
         n = gh * gw
         prev = torch.cat([torch.zeros_like(z[:, :1]), z[:, :-1]], 1) if self.cfg.prev_frame else None
-        tokens, cond = self._frame_tokens(z, sigma, actions, prev)
+        tokens, cond = self._frame_tokens(z, sigma, actions, prev, stay)
         x = tokens.reshape(b, t * (1 + n), -1)
         cos, sin = self._trig(self._positions(0, t, gh, gw, z.device))
         frame_of = torch.arange(t, device=z.device).repeat_interleave(1 + n)
@@ -411,11 +431,12 @@ class SpacetimeDiT(nn.Module):
         return self._out(x[:, L:], cond, b, t, n, h, w)
 
     # ------------------------------------------------------------------ rollout
-    def forward_frame(self, z, sigma, action, cache: "KVCache", write: bool = False):
+    def forward_frame(self, z, sigma, action, cache: "KVCache", write: bool = False, stay=None):
         """One new frame against the cache of earlier clean frames.
 
-        z (b, 1, c, h, w); sigma (b,); action (b, A) that led to this frame. With `write`, this
-        frame's keys/values are appended to the cache (do that on the clean pass).
+        z (b, 1, c, h, w); sigma (b,); action (b, A) that led to this frame; stay (b,) bool or
+        None: the move left the view still (`moved`). With `write`, this frame's keys/values are
+        appended to the cache (do that on the clean pass).
         Returns velocity (b, 1, c, h, w) and heads (b, 1, 3 + achievements).
         """
         check_latents(z, self.cfg.latent_channels, self.cfg.patch)
@@ -423,13 +444,15 @@ class SpacetimeDiT(nn.Module):
         if t != 1:
             raise ValueError(f"forward_frame takes one frame, got {t}")
         check_actions(action, self.cfg.action_nvec, (b,))
+        check_stay(stay, (b,))
         gh, gw = token_grid(h, w, self.cfg.patch)
         n = gh * gw
         cache.check(b, n, self)
         prev = None
         if self.cfg.prev_frame:
             prev = cache.last() if cache.frames else torch.zeros_like(z)
-        tokens, cond = self._frame_tokens(z, sigma[:, None], action[:, None], prev)
+        tokens, cond = self._frame_tokens(z, sigma[:, None], action[:, None], prev,
+                                          None if stay is None else stay[:, None])
         x = tokens.reshape(b, 1 + n, -1)
         block_cond = (cond, None, 0, 1, 1 + n)
         frame_pos, cos, sin = self._new_frame_trig(cache.frames, gh, gw, z.device)

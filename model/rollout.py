@@ -19,6 +19,7 @@ import torch
 from model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from model.diffusion import sample_next_frame
 from model.dit import KVCache, SpacetimeDiT
+from model.move_gate import MoveGate
 from model.training import autocast
 from model.vae import VideoVAE
 
@@ -36,10 +37,12 @@ class WorldModel:
     start_frames: torch.Tensor  # (n, k, H, W, 3) uint8
     start_actions: torch.Tensor  # (n, k, A) int64, action that led to each frame (-1 = none)
     meta: dict
+    move_gate: MoveGate | None = None  # which moves the game refuses (move_gate.safetensors; optional)
 
     @classmethod
     def load(cls, folder: str | Path, device: str | torch.device = "cpu") -> "WorldModel":
-        """Load `<folder>/vae.safetensors`, `dit.safetensors`, `start_bank.safetensors`."""
+        """Load `<folder>/vae.safetensors`, `dit.safetensors`, `start_bank.safetensors` and, where
+        the world has one, `move_gate.safetensors`."""
         folder = Path(folder)
         missing = [f for f in ("vae.safetensors", "dit.safetensors", "start_bank.safetensors")
                    if not (folder / f).exists()]
@@ -56,7 +59,15 @@ class WorldModel:
                 f"{folder}: DiT expects {dit.cfg.latent_channels} latent channels, VAE gives {vae.cfg.latent_channels}"
             )
         bank, _ = load_checkpoint(folder / "start_bank.safetensors", START_BANK_KIND)
-        return cls(vae, dit, bank["frames"], bank["actions"], meta)
+        gate = None
+        if (folder / "move_gate.safetensors").exists():
+            gate, _ = MoveGate.load(folder / "move_gate.safetensors", dit.cfg.latent_channels)
+            moves = {a for a, _, _ in dit.cfg.view_moves}
+            if not set(gate.cfg.moves) <= moves:
+                raise CheckpointError(f"{folder}: the move gate judges actions {list(gate.cfg.moves)}, but the "
+                                      f"DiT's view moves are {sorted(moves)}")
+            gate = gate.to(device)
+        return cls(vae, dit, bank["frames"], bank["actions"], meta, gate)
 
     def save(self, folder: str | Path, dit_dtype: torch.dtype = torch.bfloat16, **meta) -> None:
         folder = Path(folder)
@@ -64,12 +75,15 @@ class WorldModel:
         self.dit.save(folder / "dit.safetensors", dtype=dit_dtype, **{**self.meta, **meta})
         save_checkpoint(folder / "start_bank.safetensors",
                         {"frames": self.start_frames, "actions": self.start_actions}, START_BANK_KIND)
+        if self.move_gate is not None:
+            self.move_gate.save(folder / "move_gate.safetensors")
 
     def save_replacing(self, folder: str | Path, **meta) -> Path:
         """`save` into `<folder>.tmp`, check that it loads, then swap it in for `folder`.
 
         A crash or a failed check leaves `folder` as it was and no half-written files behind. Files
-        of the old folder that a world does not write (its README) are kept.
+        of the old folder that a world does not write (its README) are kept, but not its model files
+        (*.safetensors: a move gate the new world does not have goes).
         """
         import shutil
 
@@ -80,7 +94,7 @@ class WorldModel:
             self.save(tmp, **meta)
             if folder.is_dir():
                 for f in folder.iterdir():
-                    if f.is_file() and not (tmp / f.name).exists():
+                    if f.is_file() and f.suffix != ".safetensors" and not (tmp / f.name).exists():
                         shutil.copy2(f, tmp / f.name)
             WorldModel.load(tmp).rollout_defaults  # noqa: B018 -- refuse a world that does not load
         except BaseException:
@@ -101,6 +115,11 @@ class WorldModel:
             raise CheckpointError(f"world names {len(names)} achievements but its DiT predicts "
                                   f"{self.dit.cfg.achievements}")
         return list(names)
+
+    def start_latent_hw(self) -> tuple[int, int]:
+        """(h, w) of the latents of this world's start frames (the VAE's spatial factor is 8)."""
+        h, w = self.frame_shape[:2]
+        return h // 8, w // 8
 
     @property
     def frame_shape(self) -> tuple[int, int, int]:
@@ -160,13 +179,18 @@ class DreamRollout:
     brings into view: the rest (Crafter's inventory) is drawn from pure noise by a first step down
     to start_sigma, so items can still appear. That takes 2 or more steps: with 1 step every frame
     is drawn from pure noise (a warning says so).
+    move_gate: with a world that has a `MoveGate`, moves it calls refused keep the view still
+    (the DiT's moved input and the start guess are the unmoved previous frame), as the game does at
+    a tree or water. False dreams every move as going through (worlds before stop 20).
     """
 
     def __init__(self, world: WorldModel, batch: int = 1, steps: int = 2, context: int | None = None,
                  context_sigma: float | None = None, guidance: float | None = None, bf16: bool = True, seed: int = 0,
                  device: str | torch.device = "cpu", reground: bool | None = None,
-                 start_sigma: float | None = None):
+                 start_sigma: float | None = None, move_gate: bool = True):
         self.world, self.batch, self.steps = world, batch, steps
+        self.gate = world.move_gate if move_gate else None
+        self._gate_size_warned = False
         self.context = context or world.dit.cfg.window - 1
         if not 1 <= self.context < world.dit.cfg.window:
             raise ValueError(f"context must be in [1, {world.dit.cfg.window - 1}], got {self.context}")
@@ -240,7 +264,7 @@ class DreamRollout:
         self.latent_shape = (b, 1, *z.shape[2:])
         self.cache = KVCache(self.context)
         for t in range(k_use):
-            self._write(z[:, t : t + 1], actions[:, t])
+            self._write(z[:, t : t + 1], actions[:, t], self._gate_stay(actions[:, t], t > 0))
 
     @torch.no_grad()
     def reset_rows(self, rows: list[int], frames, actions) -> None:
@@ -256,21 +280,39 @@ class DreamRollout:
             raise ValueError("reset_rows needs every dream to have a full context; reset() them all first")
         part = DreamRollout(self.world, batch=len(rows), steps=self.steps, context=self.context,
                             context_sigma=self.context_sigma, guidance=self.guidance, bf16=self.bf16,
-                            device=self.device, reground=self.reground, start_sigma=1.0)  # it only encodes
+                            device=self.device, reground=self.reground, start_sigma=1.0,
+                            move_gate=self.gate is not None)  # it only encodes
         part.gens = [self.gens[r] for r in rows]
         part.reset(frames, actions)
         self.cache.copy_rows(list(rows), part.cache)
         self.last_z[list(rows)] = part.last_z
 
-    def _write(self, z, action):
-        """Clean pass: put frame z into the cache; returns the heads (b, 3)."""
+    def _gate_stay(self, action, has_prev: bool = True) -> torch.Tensor | None:
+        """(b,) bool: the moves `action` (b, A) the gate calls refused from the last frame, or None
+        where the dream does not tell moves apart (no gate, or no last frame). Given frames (start
+        clips, teacher forcing) are judged the same way as dreamed ones: the gate reads real
+        latents right 99.9 % of the time, which comparing the frames themselves does not
+        (uniform terrain looks the same moved or not)."""
+        if self.gate is None or not has_prev or self.last_z is None:
+            return None
+        if tuple(self.last_z.shape[-2:]) != self.gate.cfg.latent_hw:
+            if not self._gate_size_warned:
+                warnings.warn(f"the world's move gate reads {self.gate.cfg.latent_hw} latents, these frames give "
+                              f"{tuple(self.last_z.shape[-2:])}: every move moves the view", stacklevel=3)
+                self._gate_size_warned = True
+            return None
+        return self.gate.refused(self.last_z[:, 0], action)
+
+    def _write(self, z, action, stay=None):
+        """Clean pass: put frame z into the cache; returns the heads (b, 3). `stay` (b,) bool: the
+        moves that left the view still (None: every move moved it)."""
         self.last_z = z.float()
         sigma = torch.full((z.shape[0],), self.context_sigma, device=self.device)
         if self.context_sigma > 0:
             eps = self._randn(z.shape)
             z = (1 - self.context_sigma) * z + self.context_sigma * eps
         with autocast(self.device, self.bf16):
-            _, heads = self.world.dit.forward_frame(z, sigma, action, self.cache, write=True)
+            _, heads = self.world.dit.forward_frame(z, sigma, action, self.cache, write=True, stay=stay)
         return heads[:, 0].float()
 
     @torch.no_grad()
@@ -283,9 +325,9 @@ class DreamRollout:
         a = self._check_actions(actions, (self.batch,))
         with autocast(self.device, self.bf16):
             z = self.world.vae.encode_images(torch.as_tensor(np.asarray(frames)))[:, None]
-        return self._write(z, a).cpu().numpy()
+        return self._write(z, a, self._gate_stay(a)).cpu().numpy()
 
-    def _start_mask(self, actions) -> torch.Tensor:
+    def _start_mask(self, actions, stay=None) -> torch.Tensor:
         """(b, 1, 1, h, w) bool for actions (b, A): the cells that start from the moved previous
         frame. Those are the view's rows (DiTConfig.view_rows; all rows if 0), less the strip a step
         brings into view, which the previous frame never showed. The rest is drawn from noise.
@@ -295,7 +337,7 @@ class DreamRollout:
         dit = self.world.dit
         mask = torch.zeros(actions.shape[0], h, w, dtype=torch.bool, device=self.device)
         mask[:, : dit.cfg.view_rows if dit.cfg.view_rows > 0 else h] = True
-        return (mask & ~dit.uncovered(actions, h, w))[:, None, None]
+        return (mask & ~dit.uncovered(actions, h, w, stay))[:, None, None]
 
     @torch.no_grad()
     def step(self, actions) -> StepResult:
@@ -303,20 +345,21 @@ class DreamRollout:
         if self.latent_shape is None:
             raise RuntimeError("call reset() before step()")
         a = self._check_actions(actions, (self.batch,))
+        stay = self._gate_stay(a)  # which moves the game would refuse, read from the last frame
         with autocast(self.device, self.bf16):
             start = mask = None
             start_sigma = self.start_sigma if self.steps > 1 else 1.0
             if start_sigma < 1.0:
-                start = self.world.dit.moved(self.last_z, a[:, None]).float()
-                mask = self._start_mask(a)
+                start = self.world.dit.moved(self.last_z, a[:, None], None if stay is None else stay[:, None]).float()
+                mask = self._start_mask(a, stay)
             z = sample_next_frame(self.world.dit, self.cache, a, self.latent_shape, self.steps,
                                   self.guidance, noise=self._randn(self.latent_shape), start=start,
-                                  start_sigma=start_sigma, start_mask=mask)
+                                  start_sigma=start_sigma, start_mask=mask, stay=stay)
         with autocast(self.device, self.bf16):
             frames = self.world.vae.decode_images(z[:, 0])
             if self.reground:
                 z = self.world.vae.encode_images(frames)[:, None]
-        heads = self._write(z, a)
+        heads = self._write(z, a, stay)
         frames = frames.cpu().numpy()
         unlock = torch.sigmoid(heads[:, 0])
         # health changes come in steps of 0.1 in Crafter: round the regression to that grid

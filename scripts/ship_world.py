@@ -15,6 +15,12 @@ The destination is replaced atomically.
 `--vae` swaps in another VAE with the *same latent space* (a decoder-only run of
 `train_vae.py` on the world's VAE): the DiT and its heads stay valid. A VAE whose encoder or
 latent statistics differ is refused, since the DiT was trained on the old latents.
+
+    python scripts/ship_world.py --world runs/heads72s/world --to worldenv/worlds/crafter72 \
+        --move-gate runs/move_gate/move_gate.safetensors
+
+`--move-gate` adds a MoveGate (`train_move_gate.py`) trained on the world's latents: dreams then
+keep the view still for moves it calls refused. `--no-move-gate` drops the world's gate.
 """
 
 from __future__ import annotations
@@ -25,14 +31,24 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from model.move_gate import MoveGate  # noqa: E402
 from model.rollout import WorldModel  # noqa: E402
 from model.vae import VideoVAE  # noqa: E402
 
 
-def ship(world: str, to: str, vae: str = "", **rollout) -> Path:
+def ship(world: str, to: str, vae: str = "", move_gate: str | None = None, **rollout) -> Path:
     """Copy `world` to `to` with `rollout` settings merged into its stored ones (and, with `vae`,
-    that VAE in place of the world's, if it has the same latent space); returns `to`."""
+    that VAE in place of the world's, if it has the same latent space; with `move_gate`, that gate,
+    "" for none); returns `to`."""
     src = WorldModel.load(world)
+    if move_gate is not None:
+        src.move_gate = None
+        if move_gate:
+            gate, _ = MoveGate.load(move_gate, src.dit.cfg.latent_channels)
+            if tuple(gate.cfg.latent_hw) != tuple(src.start_latent_hw()):
+                raise SystemExit(f"error: {move_gate} reads {gate.cfg.latent_hw} latents, {world} makes "
+                                 f"{src.start_latent_hw()}")
+            src.move_gate = gate
     if vae:
         new = VideoVAE.load(vae)
         if not new.same_latent_space(src.vae):
@@ -55,9 +71,12 @@ def main(argv=None) -> Path:
     p.add_argument("--guidance", type=float, default=None)
     p.add_argument("--start-sigma", type=float, default=None)
     p.add_argument("--vae", default="", help="a VAE with the world's latent space to ship instead of its own")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--move-gate", default=None, help="a MoveGate (train_move_gate.py) to ship with the world")
+    g.add_argument("--no-move-gate", dest="move_gate", action="store_const", const="", help="drop the world's gate")
     a = p.parse_args(argv)
-    return ship(a.world, a.to, a.vae, context_sigma=a.context_sigma, reground=a.reground, guidance=a.guidance,
-                start_sigma=a.start_sigma)
+    return ship(a.world, a.to, a.vae, a.move_gate, context_sigma=a.context_sigma, reground=a.reground,
+                guidance=a.guidance, start_sigma=a.start_sigma)
 
 
 if __name__ == "__main__":

@@ -99,6 +99,9 @@ class TrainWorldConfig:
     # which frames --event-weight weights: "unlocks" (reward >= 0.5) or "gains" (also every
     # inventory increase but health, read from the recordings' jsonl: e.g. each sapling, not only the first)
     event_frames: str = "unlocks"
+    # with --view-moves: moves the game refused (recordings' player_pos) get the unmoved previous
+    # frame as their moved input, as a world with a MoveGate (train_move_gate.py) dreams them
+    refused_stay: bool = False
     flow: FlowConfig = field(default_factory=FlowConfig)
 
 
@@ -109,8 +112,8 @@ class WorldLoss(torch.nn.Module):
         super().__init__()
         self.dit, self.flow = dit, flow
 
-    def forward(self, z, actions, rewards, dones, captions=None, events=None, refused=None):
-        return flow_loss(self.dit, z, actions, rewards, dones, self.flow, captions, events, refused)
+    def forward(self, z, actions, rewards, dones, captions=None, events=None, refused=None, stay=None):
+        return flow_loss(self.dit, z, actions, rewards, dones, self.flow, captions, events, refused, stay)
 
 
 def batch_from_cache(cache: LatentCache, prev: torch.Tensor, rng, n: int, window: int, device,
@@ -151,18 +154,19 @@ def load_buckets(cfg: "TrainWorldConfig") -> tuple[list[SizeBucket], np.ndarray]
             cap_ids = caption_ids(cache.captions, 16)  # computed once; a window's first frame conditions it
         gains_wanted = cfg.flow.event_weight != 1 and cfg.event_frames == "gains"
         records = None
-        if gains_wanted or cfg.flow.refused_weight != 1:
+        refused_wanted = cfg.flow.refused_weight != 1 or cfg.refused_stay
+        if gains_wanted or refused_wanted:
             # the jsonl beside the recordings the cache was encoded from, read once for both flags
             try:
                 records = episode_records(cache, prefix=True)
             except ValueError as e:
-                flags = "--event-frames gains" if gains_wanted else "--refused-weight"
+                flags = "--event-frames gains" if gains_wanted else "--refused-weight / --refused-stay"
                 raise ValueError(f"{path}: {flags}: {e}") from None
         events = None
         if gains_wanted:  # an item gain or an unlock
             events = torch.from_numpy(item_gain_frames(cache, records=records)) | (cache.rewards >= 0.5)
         refused = None
-        if cfg.flow.refused_weight != 1:
+        if refused_wanted:
             moves = [m[0] for m in parse_view_moves(cfg.view_moves)]
             refused = torch.from_numpy(refused_move_frames(cache, moves, records=records))
         buckets.append(SizeBucket(path, cache, cache.actions_into_frames(), cap_ids, events, refused))
@@ -313,8 +317,10 @@ def train(cfg: TrainWorldConfig) -> Path:
         captions = None
         if cfg.captions and rng.random() >= cfg.caption_dropout:
             captions = ids_to_tokens(bucket.cap_ids[starts]).to(d.device)
+        weighted = refused if cfg.flow.refused_weight != 1 else None
+        stay = refused if cfg.refused_stay else None
         with autocast(d.device, cfg.bf16):
-            loss, stats = model(z, actions, rewards, dones, captions, events, refused)
+            loss, stats = model(z, actions, rewards, dones, captions, events, weighted, stay)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         gnorm = torch.nn.utils.clip_grad_norm_(dit.parameters(), 1.0)
@@ -350,6 +356,8 @@ def parse_args(argv=None) -> TrainWorldConfig:
             raise SystemExit(f"error: --{name.replace('_', '-')} must be >= 0 (1 = off), got {getattr(cfg.flow, name)}")
     if cfg.flow.refused_weight != 1 and not cfg.view_moves:
         raise SystemExit("error: --refused-weight needs --view-moves (it names the move actions)")
+    if cfg.refused_stay and not cfg.view_moves:
+        raise SystemExit("error: --refused-stay needs --view-moves (it keeps their moved input still)")
     if cfg.view_moves and not cfg.prev_frame:
         raise SystemExit("error: --view-moves moves the previous-frame input: add --prev-frame")
     if cfg.view_rows < -1:
