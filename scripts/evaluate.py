@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from model.data import actions_into_frames, episode_arrays  # noqa: E402
 from model.metrics import psnr  # noqa: E402
-from model.recordings import list_episodes, recorded_view  # noqa: E402
+from model.recordings import list_episodes, read_jsonl, recorded_view  # noqa: E402
 from model.rollout import DreamRollout, WorldModel  # noqa: E402
 from worldenv.games.crafter import PLAYER_MOVES  # noqa: E402
 from worldenv.games.crafter_parse import CrafterFrameParser  # noqa: E402
@@ -43,25 +43,28 @@ WALKABLE = (2, 4, 5)  # grass, path, sand: tiles the player can step onto
 
 def load_starts(data: str, k: int, horizon: int, n: int, seed: int, per_episode: int = 1):
     """`n` windows of k + horizon frames from held-out episodes (frames, actions into each frame),
-    `per_episode` from each episode drawn."""
+    `per_episode` from each episode drawn, and whether the player sleeps at each window's last
+    context frame (k - 1; jsonl `sleeping`, False where not recorded): the game ignores moves then."""
     rng = np.random.default_rng(seed)
     episodes = list_episodes(data)
-    clips, acts = [], []
+    clips, acts, asleep = [], [], []
     for i in rng.permutation(len(episodes)):
         ep = episode_arrays(data, episodes[i])
         L = len(ep.frames)
         if L < k + horizon:
             continue
         into = actions_into_frames(ep.actions)
+        sleeping = [bool(r.get("sleeping", False)) for r in read_jsonl(Path(data) / f"{episodes[i].name}.jsonl")]
         for _ in range(min(per_episode, n - len(clips))):
             s = int(rng.integers(0, L - k - horizon + 1))
             clips.append(ep.frames[s : s + k + horizon])
             acts.append(into[s : s + k + horizon])
+            asleep.append(sleeping[s + k - 1] if s + k - 1 < len(sleeping) else False)
         if len(clips) == n:
             break
     if not clips:
         raise ValueError(f"{data}: no episode has {k + horizon} frames")
-    return np.stack(clips), np.stack(acts)
+    return np.stack(clips), np.stack(acts), np.array(asleep, bool)
 
 
 def teacher_forced(world: WorldModel, parser, clips, acts, k: int, horizons, steps: int, seed: int,
@@ -188,8 +191,10 @@ def context_use(world: WorldModel, clips, acts, k: int, seed: int, sigma: float 
 
 
 def controllability(world: WorldModel, parser, clips, acts, k: int, steps: int, seed: int,
-                    roll_kw: dict | None = None) -> dict:
-    """Share of dreamed moves whose direction the inverse-dynamics check recovers."""
+                    roll_kw: dict | None = None, asleep: np.ndarray | None = None) -> dict:
+    """Share of dreamed moves whose direction the inverse-dynamics check recovers, over the moves
+    the game would allow; and the share of the moves it would refuse (the target tile cannot be
+    entered, or the player sleeps at the start: `asleep` (b,) bool) where the dream kept the view still."""
     b = len(clips)
     start_tiles = parser.parse(clips[:, k - 1]).tiles
     rows, cols = start_tiles.shape[1:]
@@ -197,8 +202,10 @@ def controllability(world: WorldModel, parser, clips, acts, k: int, steps: int, 
     per_action = {}
     # how the misses fail: the view did not move at all, or moved the wrong way
     outcomes = {"right": 0, "none": 0, "wrong": 0}
-    # moves into a tile the player cannot enter: the game only turns the player, the view stays
+    # moves into a tile the player cannot enter: the game only turns the player, the view stays;
+    # in sleep the game ignores moves
     blocked = blocked_still = 0
+    asleep = np.zeros(b, bool) if asleep is None else asleep
     for action, (dx, dy) in PLAYER_MOVES.items():
         roll = DreamRollout(world, batch=b, steps=steps, seed=seed, **(roll_kw or {}))
         roll.reset(clips[:, :k], acts[:, :k])
@@ -206,7 +213,7 @@ def controllability(world: WorldModel, parser, clips, acts, k: int, steps: int, 
         ok = n = 0
         for i in range(b):
             target = start_tiles[i, rows // 2 + dy, cols // 2 + dx]
-            if target not in WALKABLE:  # the real game would only turn the player
+            if target not in WALKABLE or asleep[i]:  # the real game would only turn the player
                 blocked += 1
                 blocked_still += view_shift(start_tiles[i], gen[i]) == (0, 0)
                 continue
@@ -293,7 +300,7 @@ def evaluate(model: str, data: str, out: str, starts: int = 16, horizons=(1, 8, 
     t0 = time.time()
     # as many starts per episode as it takes to reach `starts` (one each when there are enough episodes)
     per_episode = -(-starts // len(list_episodes(data)))
-    clips, acts = load_starts(data, k, max(horizons), starts, seed, per_episode=per_episode)
+    clips, acts, asleep = load_starts(data, k, max(horizons), starts, seed, per_episode=per_episode)
     # The data's own size and tile view (widescreen recordings are evaluated at their size).
     h, w = clips.shape[2:4]
     parser = CrafterFrameParser(size=(w, h), view=recorded_view(data))
@@ -306,9 +313,9 @@ def evaluate(model: str, data: str, out: str, starts: int = 16, horizons=(1, 8, 
         "fidelity": fidelity,
         **roll_kw,
         "reward": reward_precision_recall(world, data, k, reward_frames, seed, roll_kw),
-        "controllability": controllability(world, parser, clips, acts, k, steps, seed, roll_kw),
-        "context_use": context_use(world, *load_starts(data, k, 1, context_windows, seed + 1, per_episode=16), k,
-                                   seed),
+        "controllability": controllability(world, parser, clips, acts, k, steps, seed, roll_kw, asleep),
+        "context_use": context_use(world, *load_starts(data, k, 1, context_windows, seed + 1, per_episode=16)[:2],
+                                   k, seed),
     }
     if stability_steps:
         result["stability"], snaps = stability(world, parser, clips, acts, k, stability_steps, every, steps,
@@ -349,7 +356,7 @@ def print_table(r: dict) -> None:
     print(f"move accuracy (inverse dynamics): {c['move_accuracy']:.3f} over {c['cases']} moves"
           + (f" (view did not move: {o['none']}, moved the wrong way: {o['wrong']})" if o else ""))
     if c.get("blocked_cases"):
-        print(f"blocked moves (into a tile the player cannot enter) that kept the view still: "
+        print(f"blocked moves (into a tile the player cannot enter, or in sleep) that kept the view still: "
               f"{c['blocked_still']:.3f} over {c['blocked_cases']}")
     cu = r["context_use"]
 

@@ -54,8 +54,16 @@ def test_evaluate_end_to_end(tiny_world, tmp_path):
     cu = r["context_use"]
     assert cu["windows"] >= 2 and cu["model_mse"]["all"] > 0 and cu["repeat_last_mse"]["all"] >= 0
     # a context-use estimate that repeats the last latent exactly scores what the baseline scores
-    clips, acts = evaluate.load_starts(str(data), 5, 1, 4, 0, per_episode=2)
-    assert len(clips) == 4 and clips.shape[1] == 6
+    clips, acts, asleep = evaluate.load_starts(str(data), 5, 1, 4, 0, per_episode=2)
+    assert len(clips) == 4 and clips.shape[1] == 6 and asleep.shape == (4,) and asleep.dtype == bool
+    # the game ignores moves in sleep: every move from a sleeping start counts as one it refuses
+    from worldenv.games.crafter_parse import CrafterFrameParser
+
+    world = evaluate.WorldModel.load(tiny_world)
+    parser = CrafterFrameParser(size=(64, 64), view=(9, 9))
+    awake = evaluate.controllability(world, parser, clips, acts, 5, 1, 0, asleep=np.zeros(4, bool))
+    slept = evaluate.controllability(world, parser, clips, acts, 5, 1, 0, asleep=np.ones(4, bool))
+    assert awake["cases"] + awake["blocked_cases"] == slept["blocked_cases"] == 16 and slept["cases"] == 0
 
     class Repeat(torch.nn.Module):  # v such that z - sigma * v is the previous latent
         def forward(self, z, sigma, actions):
