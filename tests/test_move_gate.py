@@ -201,3 +201,35 @@ def test_train_world_refused_stay_trains_with_the_recorded_refusals(moves72, mon
     assert len(got) == 3 and all(s is not None and s.dtype == torch.bool and s.shape == (8, 4) for s in got)
     with pytest.raises(SystemExit, match="--refused-stay needs --view-moves"):
         world_args(["--refused-stay"])
+
+
+def test_the_shipped_gate_predicts_the_real_game():
+    """The shipped world's gate, on frames of a real Crafter game it never saw (another seed and a
+    random policy, unlike its explore-policy training data), says which moves the game refuses."""
+    from worldenv.dream_env import SHIPPED_WORLD
+    from worldenv.games.crafter import CrafterEnv
+
+    world = WorldModel.load(SHIPPED_WORLD)
+    assert world.move_gate is not None
+    env = CrafterEnv(size=world.frame_shape[:2])
+    obs, info = env.reset(seed=123)
+    rng = np.random.default_rng(0)
+    frames, moves, refused = [], [], []
+    for _ in range(300):
+        # mostly moves, with some noops and interactions so the player meets trees, water and stone
+        action = int(rng.choice([1, 2, 3, 4, 0, 5])) if rng.random() < 0.9 else int(rng.integers(17))
+        new_obs, _, terminated, truncated, new_info = env.step(action)
+        if action in (1, 2, 3, 4):
+            frames.append(obs)
+            moves.append(action)
+            refused.append(bool((new_info["player_pos"] == info["player_pos"]).all()))
+        obs, info = new_obs, new_info
+        if terminated or truncated:
+            obs, info = env.reset(seed=124)
+    with torch.no_grad():
+        z = world.vae.encode_images(torch.from_numpy(np.stack(frames))).float()
+        pred = world.move_gate.refused(z, torch.tensor(moves)).numpy()
+    refused = np.array(refused)
+    assert 10 <= refused.sum() < len(refused)  # the walk met obstacles and also walked
+    assert (pred == refused).mean() >= 0.95
+    assert (pred & refused).sum() >= 0.8 * refused.sum()
