@@ -233,3 +233,20 @@ def test_the_shipped_gate_predicts_the_real_game():
     assert 10 <= refused.sum() < len(refused)  # the walk met obstacles and also walked
     assert (pred == refused).mean() >= 0.95
     assert (pred & refused).sum() >= 0.8 * refused.sum()
+
+
+def test_a_world_refuses_a_gate_for_other_moves_or_latents(tmp_path):
+    from conftest import build_tiny_world
+
+    folder = build_tiny_world(tmp_path / "w", size=(72, 72), view_moves=True)
+    MoveGate(MoveGateConfig(latent_channels=4, moves=(5, 6), width=8)).save(folder / "move_gate.safetensors")
+    with pytest.raises(CheckpointError, match=r"judges actions \[5, 6\]"):
+        WorldModel.load(folder)
+    MoveGate(MoveGateConfig(latent_channels=16, width=8)).save(folder / "move_gate.safetensors")
+    with pytest.raises(CheckpointError, match="reads 16 latent channels"):
+        WorldModel.load(folder)
+    (folder / "move_gate.safetensors").unlink()
+    gate = tmp_path / "g.safetensors"
+    MoveGate(MoveGateConfig(latent_channels=4, latent_hw=(8, 8), width=8)).save(gate)
+    with pytest.raises(SystemExit, match=r"reads \(8, 8\) latents"):
+        ship(str(folder), str(tmp_path / "out"), move_gate=str(gate))
