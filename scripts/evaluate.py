@@ -165,6 +165,21 @@ def view_shift(before: np.ndarray, after: np.ndarray) -> tuple[int, int]:
     return best
 
 
+def move_visible(tiles: np.ndarray, dx: int, dy: int) -> bool:
+    """Whether a step (dx, dy) would change the local-view tiles (rows, cols) at all where both views
+    overlap: in a uniform field (all grass) a step and standing still look alike, and `view_shift`
+    cannot tell which the dream did. The player's tile, before and after, is left out."""
+    rows, cols = tiles.shape
+    r0, r1 = max(0, -dy), rows - max(0, dy)
+    c0, c1 = max(0, -dx), cols - max(0, dx)
+    moved, still = tiles[r0 + dy : r1 + dy, c0 + dx : c1 + dx], tiles[r0:r1, c0:c1]
+    keep = np.ones(moved.shape, bool)
+    for r, c in ((rows // 2, cols // 2), (rows // 2 - dy, cols // 2 - dx)):
+        if r0 <= r < r1 and c0 <= c < c1:
+            keep[r - r0, c - c0] = False
+    return bool((moved != still)[keep].any())
+
+
 @torch.no_grad()
 def context_use(world: WorldModel, clips, acts, k: int, seed: int, sigma: float = 1.0) -> dict:
     """How well the DiT draws the next frame from its context: from each clip's k real frames and
@@ -194,7 +209,9 @@ def controllability(world: WorldModel, parser, clips, acts, k: int, steps: int, 
                     roll_kw: dict | None = None, asleep: np.ndarray | None = None) -> dict:
     """Share of dreamed moves whose direction the inverse-dynamics check recovers, over the moves
     the game would allow; and the share of the moves it would refuse (the target tile cannot be
-    entered, or the player sleeps at the start: `asleep` (b,) bool) where the dream kept the view still."""
+    entered, or the player sleeps at the start: `asleep` (b,) bool) where the dream kept the view still.
+    Moves in a field where a step looks like standing still (`move_visible`) are left out of both and
+    counted as `ambiguous`."""
     b = len(clips)
     start_tiles = parser.parse(clips[:, k - 1]).tiles
     rows, cols = start_tiles.shape[1:]
@@ -204,7 +221,7 @@ def controllability(world: WorldModel, parser, clips, acts, k: int, steps: int, 
     outcomes = {"right": 0, "none": 0, "wrong": 0}
     # moves into a tile the player cannot enter: the game only turns the player, the view stays;
     # in sleep the game ignores moves
-    blocked = blocked_still = 0
+    blocked = blocked_still = ambiguous = 0
     asleep = np.zeros(b, bool) if asleep is None else asleep
     for action, (dx, dy) in PLAYER_MOVES.items():
         roll = DreamRollout(world, batch=b, steps=steps, seed=seed, **(roll_kw or {}))
@@ -212,6 +229,9 @@ def controllability(world: WorldModel, parser, clips, acts, k: int, steps: int, 
         gen = parser.parse(roll.step(np.full(b, action)).frames).tiles
         ok = n = 0
         for i in range(b):
+            if not move_visible(start_tiles[i], dx, dy):
+                ambiguous += 1
+                continue
             target = start_tiles[i, rows // 2 + dy, cols // 2 + dx]
             if target not in WALKABLE or asleep[i]:  # the real game would only turn the player
                 blocked += 1
@@ -225,7 +245,8 @@ def controllability(world: WorldModel, parser, clips, acts, k: int, steps: int, 
         correct += ok
         total += n
     return {"move_accuracy": correct / max(1, total), "cases": total, "per_action": per_action,
-            "outcomes": outcomes, "blocked_still": blocked_still / max(1, blocked), "blocked_cases": blocked}
+            "outcomes": outcomes, "blocked_still": blocked_still / max(1, blocked), "blocked_cases": blocked,
+            "ambiguous": ambiguous}
 
 
 def stability(world: WorldModel, parser, clips, acts, k: int, n_steps: int, every: int, steps: int, seed: int,
@@ -358,6 +379,8 @@ def print_table(r: dict) -> None:
     if c.get("blocked_cases"):
         print(f"blocked moves (into a tile the player cannot enter, or in sleep) that kept the view still: "
               f"{c['blocked_still']:.3f} over {c['blocked_cases']}")
+    if c.get("ambiguous"):
+        print(f"moves left out where a step looks like standing still (uniform view): {c['ambiguous']}")
     cu = r["context_use"]
 
     def fmt(d):
