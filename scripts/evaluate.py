@@ -251,8 +251,8 @@ def controllability(world: WorldModel, parser, clips, acts, k: int, steps: int, 
 
 def stability(world: WorldModel, parser, clips, acts, k: int, n_steps: int, every: int, steps: int, seed: int,
               roll_kw: dict | None = None):
-    """Closed-loop random-action rollout: validity and mean frame change per window of `every` steps,
-    and the frames at those steps."""
+    """Closed-loop random-action rollout: validity, mean frame change, daylight and tile kinds per
+    window of `every` steps, and the frames at those steps."""
     roll = DreamRollout(world, batch=1, steps=steps, seed=seed, **(roll_kw or {}))
     roll.reset(clips[:1, :k], acts[:1, :k])
     rng = np.random.default_rng(seed)
@@ -260,7 +260,8 @@ def stability(world: WorldModel, parser, clips, acts, k: int, n_steps: int, ever
     curve, window, changes = [], [], []
     snapshots = [prev]  # one frame per `every` steps, for the stability filmstrip
     first = parser.parse(prev[None])
-    curve.append({"step": 0, "validity": first.validity(), "frame_change": 0.0, "daylight": float(first.daylight[0])})
+    curve.append({"step": 0, "validity": first.validity(), "frame_change": 0.0, "daylight": float(first.daylight[0]),
+                  "tile_kinds": tile_kinds(first.tiles)})
     for t in tqdm(range(1, n_steps + 1), desc="stability", unit="step", leave=False):
         frame = roll.step(np.array([rng.integers(17)])).frames[0]
         changes.append(float(np.abs(frame.astype(np.int16) - prev).mean()))
@@ -273,10 +274,18 @@ def stability(world: WorldModel, parser, clips, acts, k: int, n_steps: int, ever
             # passes the validity check more easily than one in daylight
             curve.append({"step": t, "validity": parsed.validity(),
                           "frame_change": float(np.mean(changes[-every:])),
-                          "daylight": float(parsed.daylight.mean())})
+                          "daylight": float(parsed.daylight.mean()),
+                          # a world that keeps its frames valid can still shrink to one field of grass
+                          "tile_kinds": tile_kinds(parsed.tiles)})
             snapshots.append(frame)
             window = []
     return curve, np.stack(snapshots)
+
+
+def tile_kinds(tiles: np.ndarray) -> float:
+    """Mean number of distinct tile classes per local view, tiles (n, rows, cols): how varied the
+    world around the player is (1 = a uniform field)."""
+    return float(np.mean([len(np.unique(t)) for t in tiles]))
 
 
 def filmstrip(real: np.ndarray, dream: np.ndarray, path: Path, scale: int = 2) -> None:
@@ -339,6 +348,8 @@ def evaluate(model: str, data: str, out: str, starts: int = 16, horizons=(1, 8, 
                                    k, seed),
     }
     if stability_steps:
+        # the real game's variety, for the stability curve's tile kinds: every 4th frame of the clips
+        result["real_tile_kinds"] = tile_kinds(parser.parse(clips[:, ::4].reshape(-1, *clips.shape[2:])).tiles)
         result["stability"], snaps = stability(world, parser, clips, acts, k, stability_steps, every, steps,
                                                seed, roll_kw)
         # top: the real start frame repeated; bottom: the dream every `every` steps
@@ -389,8 +400,9 @@ def print_table(r: dict) -> None:
           f"model {fmt(cu['model_mse'])}, repeat last {fmt(cu['repeat_last_mse'])}")
     if "stability" in r:
         print("stability:", ", ".join(f"{p['step']}: {p['validity']:.3f}/{p['frame_change']:.1f}/{p['daylight']:.2f}"
-                                      for p in r["stability"]),
-              "(step: validity/mean frame change/daylight)")
+                                      f"/{p['tile_kinds']:.1f}" for p in r["stability"]),
+              f"(step: validity/mean frame change/daylight/tile kinds per view; real frames: "
+              f"{r['real_tile_kinds']:.1f} tile kinds)")
 
 
 def main(argv=None) -> dict:

@@ -9,6 +9,12 @@ import torch
 from collect import CollectConfig, collect
 
 
+def test_tile_kinds_counts_distinct_classes_per_view():
+    views = np.full((2, 7, 9), 2)
+    views[1, 0, 0], views[1, 1, 1] = 6, 7
+    assert evaluate.tile_kinds(views) == pytest.approx((1 + 3) / 2)
+
+
 def test_a_step_in_a_uniform_field_is_not_visible():
     grass = np.full((7, 9), 2)
     assert not any(evaluate.move_visible(grass, dx, dy) for dx, dy in evaluate.PLAYER_MOVES.values())
@@ -45,6 +51,7 @@ def test_evaluate_end_to_end(tiny_world, tmp_path):
     assert set(saved["fidelity"]) == {"1", "4"} and 0 <= saved["fidelity"]["4"]["tile_accuracy"] <= 1
     assert all(0 <= saved["fidelity"][h]["repeat_last"]["tile_accuracy"] <= 1 for h in ("1", "4"))
     assert [p["step"] for p in saved["stability"]] == [0, 3, 6]
+    assert all(1 <= p["tile_kinds"] <= 63 for p in saved["stability"]) and saved["real_tile_kinds"] >= 1
     assert 0 <= r["controllability"]["move_accuracy"] <= 1
     assert sum(r["controllability"]["outcomes"].values()) == r["controllability"]["cases"]
     # every start tries all 4 moves: each is either a walkable case or a blocked one
