@@ -125,15 +125,16 @@ def sample_next_frame(model: SpacetimeDiT, cache: KVCache, action: torch.Tensor,
                       steps: int = 2, guidance: float = 1.0, generator: torch.Generator | None = None,
                       noise: torch.Tensor | None = None, start: torch.Tensor | None = None,
                       start_sigma: float = 1.0, start_mask: torch.Tensor | None = None,
-                      stay: torch.Tensor | None = None) -> torch.Tensor:
+                      stay: torch.Tensor | None = None, fresh_steps: int = 1) -> torch.Tensor:
     """Denoise one new frame (b, 1, c, h, w) given the cached context and the action that leads to it.
 
     Euler steps from pure noise to clean (`sigma_schedule(steps)`). With `start_sigma` < 1,
     sampling starts from `start`, a guess of the frame (e.g. the previous one moved with the
     view), noised to `start_sigma`, as in SDEdit: what the guess gets right survives and the
     steps redraw the rest. `start_mask` (broadcastable to (b, 1, 1, h, w), bool) limits the guess
-    to some cells: the others are drawn from pure noise by a first step 1 -> start_sigma, after
-    which the guessed cells are put in at that level (so `steps` >= 2). With `guidance` != 1,
+    to some cells: the others are drawn from pure noise by `fresh_steps` steps 1 -> start_sigma, after
+    which the guessed cells are put in at that level (so `steps` >= fresh_steps + 1; the rest of the
+    steps go from start_sigma to 0). With `guidance` != 1,
     classifier-free guidance on the action: v = v(no action) + guidance * (v(action) - v(no action)).
     `stay` (b,) bool: moves that leave the view still (`SpacetimeDiT.moved`; None = none).
     """
@@ -148,9 +149,11 @@ def sample_next_frame(model: SpacetimeDiT, cache: KVCache, action: torch.Tensor,
         if start_mask is None or bool(start_mask.all()):
             z, guess, sig = guess, None, sigma_schedule(steps, device, start_sigma)
         else:
-            if steps < 2:
-                raise ValueError("a start guess on some cells needs >= 2 steps (one draws the other cells)")
-            sig = torch.cat([torch.ones(1, device=device), sigma_schedule(steps - 1, device, start_sigma)])
+            if fresh_steps < 1 or steps < fresh_steps + 1:
+                raise ValueError(f"a start guess on some cells needs steps >= fresh_steps + 1 >= 2 (fresh steps draw "
+                                 f"the other cells), got steps={steps}, fresh_steps={fresh_steps}")
+            fresh = torch.linspace(1.0, start_sigma, fresh_steps + 1, device=device)[:-1]
+            sig = torch.cat([fresh, sigma_schedule(steps - fresh_steps, device, start_sigma)])
     b = shape[0]
     both = torch.cat([action, torch.full_like(action, -1)]) if guidance != 1.0 else None
     stay2 = None if stay is None or both is None else torch.cat([stay, stay])
@@ -164,7 +167,7 @@ def sample_next_frame(model: SpacetimeDiT, cache: KVCache, action: torch.Tensor,
             v, v0 = v2.chunk(2)
             v = v0 + guidance * (v - v0)
         z = z + (sig[i + 1] - sig[i]) * v.float()
-        if i == 0 and guess is not None:
+        if i == fresh_steps - 1 and guess is not None:
             z = torch.where(start_mask, guess, z)
     return z
 

@@ -187,8 +187,9 @@ class DreamRollout:
     def __init__(self, world: WorldModel, batch: int = 1, steps: int = 2, context: int | None = None,
                  context_sigma: float | None = None, guidance: float | None = None, bf16: bool = True, seed: int = 0,
                  device: str | torch.device = "cpu", reground: bool | None = None,
-                 start_sigma: float | None = None, move_gate: bool = True):
+                 start_sigma: float | None = None, move_gate: bool = True, fresh_steps: int = 1):
         self.world, self.batch, self.steps = world, batch, steps
+        self.fresh_steps = fresh_steps
         self.gate = world.move_gate if move_gate else None
         self._gate_size_warned = False
         self.context = context or world.dit.cfg.window - 1
@@ -348,13 +349,14 @@ class DreamRollout:
         stay = self._gate_stay(a)  # which moves the game would refuse, read from the last frame
         with autocast(self.device, self.bf16):
             start = mask = None
-            start_sigma = self.start_sigma if self.steps > 1 else 1.0
+            start_sigma = self.start_sigma if self.steps > self.fresh_steps else 1.0
             if start_sigma < 1.0:
                 start = self.world.dit.moved(self.last_z, a[:, None], None if stay is None else stay[:, None]).float()
                 mask = self._start_mask(a, stay)
             z = sample_next_frame(self.world.dit, self.cache, a, self.latent_shape, self.steps,
                                   self.guidance, noise=self._randn(self.latent_shape), start=start,
-                                  start_sigma=start_sigma, start_mask=mask, stay=stay)
+                                  start_sigma=start_sigma, start_mask=mask, stay=stay,
+                                  fresh_steps=self.fresh_steps)
         with autocast(self.device, self.bf16):
             frames = self.world.vae.decode_images(z[:, 0])
             if self.reground:

@@ -185,7 +185,7 @@ def test_one_step_draws_every_frame_from_noise_and_bad_start_sigma_is_refused(tm
         DreamRollout(world)
     with pytest.raises(ValueError, match="needs a start frame"):
         sample_next_frame(world.dit, roll.cache, torch.tensor([[left]]), roll.latent_shape, start_sigma=0.5)
-    with pytest.raises(ValueError, match=">= 2 steps"):
+    with pytest.raises(ValueError, match="steps >= fresh_steps"):
         sample_next_frame(world.dit, roll.cache, torch.tensor([[left]]), roll.latent_shape, steps=1,
                           start=roll.last_z, start_sigma=0.5, start_mask=roll._start_mask(torch.tensor([[left]])))
 
@@ -222,6 +222,25 @@ def test_the_guess_enters_at_start_sigma_after_a_first_step_from_pure_noise(step
                           start=guess, start_sigma=s)
     assert model.sigmas == [round(s * (1 - i / steps), 4) for i in range(steps)]
     assert torch.allclose(z, (1 - s) * guess + s * noise)
+
+
+def test_fresh_steps_walk_the_unguessed_cells_down_to_start_sigma_before_the_guess_enters():
+    """fresh_steps = 2 of 4: sigma 1 and 0.65 over the whole frame (the guess is not in yet), then
+    the guessed cells enter at 0.3 and two steps go 0.3 -> 0.15 -> 0."""
+    from model.diffusion import sample_next_frame
+
+    shape, s = (1, 1, 2, 3, 3), 0.3
+    noise, guess = torch.randn(shape), torch.randn(shape)
+    mask = torch.zeros(1, 1, 1, 3, 3, dtype=torch.bool)
+    mask[..., :2, :] = True
+    model = _StillModel()
+    z = sample_next_frame(model, None, torch.zeros(1, 1, dtype=torch.long), shape, steps=4, noise=noise,
+                          start=guess, start_sigma=s, start_mask=mask, fresh_steps=2)
+    assert model.sigmas == [1.0, 0.65, 0.3, 0.15]
+    assert torch.allclose(z, torch.where(mask, (1 - s) * guess + s * noise, noise))
+    with pytest.raises(ValueError, match="steps >= fresh_steps"):
+        sample_next_frame(model, None, torch.zeros(1, 1, dtype=torch.long), shape, steps=2, noise=noise,
+                          start=guess, start_sigma=s, start_mask=mask, fresh_steps=2)
 
 
 def test_a_world_without_moves_warns_when_started_from_the_previous_frame(tiny_world):
