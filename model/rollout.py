@@ -25,7 +25,7 @@ from model.vae import VideoVAE
 
 START_BANK_KIND = "StartBank"
 # DreamRollout settings a world folder may store (its "rollout" meta); these are the defaults.
-ROLLOUT_SETTINGS = {"context_sigma": 0.05, "reground": False, "guidance": 1.0, "start_sigma": 1.0}
+ROLLOUT_SETTINGS = {"context_sigma": 0.05, "reground": False, "guidance": 1.0, "start_sigma": 1.0, "fresh_steps": 1}
 
 
 @dataclass
@@ -132,20 +132,23 @@ class WorldModel:
     @property
     def rollout_defaults(self) -> dict:
         """How this world is meant to be dreamed, stored with it (meta "rollout"): the noise level
-        of cached frames, whether generated frames are re-encoded, the action guidance scale and
-        the noise level sampling starts from (DreamRollout's arguments)."""
+        of cached frames, whether generated frames are re-encoded, the action guidance scale, the
+        noise level sampling starts from and the steps that draw the unguessed cells down to it
+        (DreamRollout's arguments)."""
         r = self.meta.get("rollout") or {}
         if not isinstance(r, dict) or not set(r) <= set(ROLLOUT_SETTINGS):
             raise CheckpointError(f"world meta 'rollout' may only hold {sorted(ROLLOUT_SETTINGS)}, got {r!r}")
         out = {**ROLLOUT_SETTINGS, **r}
         try:
             out = {"context_sigma": float(out["context_sigma"]), "reground": bool(out["reground"]),
-                   "guidance": float(out["guidance"]), "start_sigma": float(out["start_sigma"])}
+                   "guidance": float(out["guidance"]), "start_sigma": float(out["start_sigma"]),
+                   "fresh_steps": int(out["fresh_steps"])}
         except (TypeError, ValueError):
             raise CheckpointError(f"world meta 'rollout' has a value of the wrong type: {r!r}") from None
-        if not 0.0 <= out["context_sigma"] < 1.0 or out["guidance"] < 0 or not 0.0 < out["start_sigma"] <= 1.0:
+        if (not 0.0 <= out["context_sigma"] < 1.0 or out["guidance"] < 0 or not 0.0 < out["start_sigma"] <= 1.0
+                or out["fresh_steps"] < 1):
             raise CheckpointError("world meta 'rollout' out of range (context_sigma in [0, 1), guidance >= 0, "
-                                  f"start_sigma in (0, 1]): {r!r}")
+                                  f"start_sigma in (0, 1], fresh_steps >= 1): {r!r}")
         return out
 
 
@@ -176,9 +179,12 @@ class DreamRollout:
     1 it starts from the previous frame (moved with the view where the model knows the moves)
     noised to that level, so the parts of the scene that do not change are kept rather than
     redrawn. Only the view's rows start there (`DiTConfig.view_rows`), less the strip a step
-    brings into view: the rest (Crafter's inventory) is drawn from pure noise by a first step down
-    to start_sigma, so items can still appear. That takes 2 or more steps: with 1 step every frame
-    is drawn from pure noise (a warning says so).
+    brings into view: the rest (Crafter's inventory) is drawn from pure noise by `fresh_steps`
+    steps down to start_sigma, so items can still appear. That takes fresh_steps + 1 or more steps:
+    with fewer, every frame is drawn from pure noise (a warning says so).
+    fresh_steps: of the `steps`, how many draw the unguessed cells from pure noise down to
+    start_sigma (the world's setting; 1 by default). More of them draw new terrain more varied
+    (README, Results, stop 20), at one more DiT pass each.
     move_gate: with a world that has a `MoveGate`, moves it calls refused keep the view still
     (the DiT's moved input and the start guess are the unmoved previous frame), as the game does at
     a tree or water. False dreams every move as going through (worlds before stop 20).
@@ -187,9 +193,8 @@ class DreamRollout:
     def __init__(self, world: WorldModel, batch: int = 1, steps: int = 2, context: int | None = None,
                  context_sigma: float | None = None, guidance: float | None = None, bf16: bool = True, seed: int = 0,
                  device: str | torch.device = "cpu", reground: bool | None = None,
-                 start_sigma: float | None = None, move_gate: bool = True, fresh_steps: int = 1):
+                 start_sigma: float | None = None, move_gate: bool = True, fresh_steps: int | None = None):
         self.world, self.batch, self.steps = world, batch, steps
-        self.fresh_steps = fresh_steps
         self.gate = world.move_gate if move_gate else None
         self._gate_size_warned = False
         self.context = context or world.dit.cfg.window - 1
@@ -204,16 +209,19 @@ class DreamRollout:
             raise ValueError(f"context_sigma must be in [0, 1), got {self.context_sigma}")
         self.guidance = defaults["guidance"] if guidance is None else float(guidance)
         self.start_sigma = defaults["start_sigma"] if start_sigma is None else float(start_sigma)
+        self.fresh_steps = defaults["fresh_steps"] if fresh_steps is None else int(fresh_steps)
+        if self.fresh_steps < 1:
+            raise ValueError(f"fresh_steps must be >= 1, got {self.fresh_steps}")
         if not 0.0 < self.start_sigma <= 1.0:
             raise ValueError(f"start_sigma must be in (0, 1], got {self.start_sigma}")
         if self.start_sigma < 1.0 and not world.dit.cfg.view_moves:
             warnings.warn("start_sigma < 1 on a world whose DiT does not know the moves (view_moves): frames start "
                           "from the unmoved previous frame, and the view follows moves poorly (README, Design notes)",
                           stacklevel=2)
-        if self.start_sigma < 1.0 and steps == 1:
-            warnings.warn(f"start_sigma {self.start_sigma} needs 2 or more denoising steps (one draws the cells "
-                          "the previous frame does not give); with steps=1 every frame is drawn from pure noise",
-                          stacklevel=2)
+        if self.start_sigma < 1.0 and steps <= self.fresh_steps:
+            warnings.warn(f"start_sigma {self.start_sigma} needs {self.fresh_steps + 1} or more denoising steps "
+                          f"({self.fresh_steps} draw the cells the previous frame does not give); with steps={steps} "
+                          "every frame is drawn from pure noise", stacklevel=2)
         self.bf16 = bf16
         self.device = torch.device(device)
         # One generator per dream, so dream i of a batch draws the same noise as a lone dream

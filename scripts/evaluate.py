@@ -318,14 +318,14 @@ def evaluate(model: str, data: str, out: str, starts: int = 16, horizons=(1, 8, 
              stability_steps: int = 10_000, every: int = 1000, reward_frames: int = 3000, seed: int = 0,
              context_sigma: float | None = None, reground: bool | None = None,
              guidance: float | None = None, context_windows: int = 256,
-             start_sigma: float | None = None, move_gate: bool = True, fresh_steps: int = 1) -> dict:
+             start_sigma: float | None = None, move_gate: bool = True, fresh_steps: int | None = None) -> dict:
     world = WorldModel.load(model)
     k = world.dit.cfg.window - 1
     # How every dream here is run: the world's stored settings unless overridden.
-    given = {"context_sigma": context_sigma, "reground": reground, "guidance": guidance, "start_sigma": start_sigma}
+    given = {"context_sigma": context_sigma, "reground": reground, "guidance": guidance, "start_sigma": start_sigma,
+             "fresh_steps": fresh_steps}
     roll_kw = {**world.rollout_defaults, **{k: v for k, v in given.items() if v is not None}}
     roll_kw["move_gate"] = move_gate and world.move_gate is not None  # whether refused moves keep the view still
-    roll_kw["fresh_steps"] = fresh_steps
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
@@ -430,9 +430,9 @@ def main(argv=None) -> dict:
                         "(1 = from pure noise; default: the world's stored setting)")
     p.add_argument("--move-gate", action=argparse.BooleanOptionalAction, default=True,
                    help="use the world's MoveGate, if it has one (--no-move-gate: every move moves the view)")
-    p.add_argument("--fresh-steps", type=int, default=1,
+    p.add_argument("--fresh-steps", type=int, default=None,
                    help="of --steps, how many draw the cells without a guess (inventory, new strip) from pure "
-                        "noise down to the start sigma")
+                        "noise down to the start sigma (default: the world's stored setting)")
     p.add_argument("--threads", type=int, default=0)
     a = p.parse_args(argv)
     if a.threads:

@@ -6,7 +6,8 @@
 The rollout settings (noise on cached frames, re-encoding dreamed frames, action guidance scale,
 the noise level sampling starts from) go into the DiT checkpoint's metadata; DreamEnv, play.py,
 bench.py and evaluate.py use them unless told otherwise (`WorldModel.rollout_defaults`). Choose
-them with `scripts/evaluate.py` (`--context-sigma`, `--reground`, `--guidance`, `--start-sigma`).
+them with `scripts/evaluate.py` (`--context-sigma`, `--reground`, `--guidance`, `--start-sigma`,
+`--fresh-steps`).
 The destination is replaced atomically.
 
     python scripts/ship_world.py --world worldenv/worlds/crafter --to worldenv/worlds/crafter \
@@ -70,13 +71,14 @@ def main(argv=None) -> Path:
     p.add_argument("--reground", action=argparse.BooleanOptionalAction, default=None)
     p.add_argument("--guidance", type=float, default=None)
     p.add_argument("--start-sigma", type=float, default=None)
+    p.add_argument("--fresh-steps", type=int, default=None)
     p.add_argument("--vae", default="", help="a VAE with the world's latent space to ship instead of its own")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--move-gate", default=None, help="a MoveGate (train_move_gate.py) to ship with the world")
     g.add_argument("--no-move-gate", dest="move_gate", action="store_const", const="", help="drop the world's gate")
     a = p.parse_args(argv)
     return ship(a.world, a.to, a.vae, a.move_gate, context_sigma=a.context_sigma, reground=a.reground,
-                guidance=a.guidance, start_sigma=a.start_sigma)
+                guidance=a.guidance, start_sigma=a.start_sigma, fresh_steps=a.fresh_steps)
 
 
 if __name__ == "__main__":

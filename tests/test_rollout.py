@@ -50,7 +50,8 @@ def test_stored_settings_survive_save_and_load(tiny_world, tmp_path):
     world = WorldModel.load(tiny_world)
     world.save(tmp_path / "w", rollout={"context_sigma": 0.1, "reground": True})
     assert WorldModel.load(tmp_path / "w").rollout_defaults == {"context_sigma": 0.1, "reground": True,
-                                                                 "guidance": 1.0, "start_sigma": 1.0}
+                                                                 "guidance": 1.0, "start_sigma": 1.0,
+                                                                 "fresh_steps": 1}
 
 
 def test_same_seed_same_dream_with_regrounding_and_guidance(tiny_world):
