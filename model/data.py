@@ -42,6 +42,7 @@ class EpisodeArrays:
     gui: np.ndarray
     captions: list[str]
     unlocked: list[str | None]  # achievement first unlocked on arriving at each frame (jsonl `unlocked`)
+    sleeping: np.ndarray  # (T,) bool: the player sleeps in each frame (jsonl `sleeping`; False where absent)
 
 
 def actions_into_frames(actions: np.ndarray) -> np.ndarray:
@@ -91,7 +92,8 @@ def episode_arrays(folder: str | Path, info: EpisodeInfo | str, size: tuple[int,
         gui = np.zeros(T, bool)
     captions = [str(r.get("caption", "")) for r in recs]
     unlocked = [str(r["unlocked"][0]) if r.get("unlocked") else None for r in recs]
-    return EpisodeArrays(ep.frames, actions, has_action, rewards, dones, gui, captions, unlocked)
+    sleeping = np.array([bool(r.get("sleeping", False)) for r in recs], bool)
+    return EpisodeArrays(ep.frames, actions, has_action, rewards, dones, gui, captions, unlocked, sleeping)
 
 
 def start_clips(folder: str | Path, n: int, k: int, seed: int = 0, anywhere: bool = False,

@@ -150,15 +150,15 @@ def check_actions(actions: torch.Tensor, nvec: tuple[int, ...], lead: tuple[int,
         raise ValueError(f"action parts out of range: each part i must be in [0, nvec[i]) = {list(nvec)} (-1 = none)")
 
 
-# ---------------------------------------------------------------------------- RoPE
-
-
 def check_stay(stay: torch.Tensor | None, lead: tuple[int, ...]) -> None:
     """`stay` must be None or a bool tensor of shape `lead`: never broadcast silently."""
     if stay is None:
         return
     if stay.dtype != torch.bool or tuple(stay.shape) != tuple(lead):
         raise ValueError(f"stay must be a bool tensor of shape {tuple(lead)}, got {stay.dtype} {tuple(stay.shape)}")
+
+
+# ---------------------------------------------------------------------------- RoPE
 
 
 def rope_angles(pos: torch.Tensor, head_dim: int) -> torch.Tensor:

@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from model.data import actions_into_frames, episode_arrays  # noqa: E402
 from model.metrics import psnr  # noqa: E402
-from model.recordings import list_episodes, read_jsonl, recorded_view  # noqa: E402
+from model.recordings import list_episodes, recorded_view  # noqa: E402
 from model.rollout import DreamRollout, WorldModel  # noqa: E402
 from worldenv.games.crafter import PLAYER_MOVES  # noqa: E402
 from worldenv.games.crafter_parse import CrafterFrameParser  # noqa: E402
@@ -54,12 +54,11 @@ def load_starts(data: str, k: int, horizon: int, n: int, seed: int, per_episode:
         if L < k + horizon:
             continue
         into = actions_into_frames(ep.actions)
-        sleeping = [bool(r.get("sleeping", False)) for r in read_jsonl(Path(data) / f"{episodes[i].name}.jsonl")]
         for _ in range(min(per_episode, n - len(clips))):
             s = int(rng.integers(0, L - k - horizon + 1))
             clips.append(ep.frames[s : s + k + horizon])
             acts.append(into[s : s + k + horizon])
-            asleep.append(sleeping[s + k - 1] if s + k - 1 < len(sleeping) else False)
+            asleep.append(ep.sleeping[s + k - 1])
         if len(clips) == n:
             break
     if not clips:
