@@ -42,6 +42,7 @@ class AgentConfig:
     dream_horizon: int = 500
     starts: str = ""  # recordings folder: start dreams at random points of its episodes (default: world's bank)
     num_starts: int = 1024  # start clips drawn from --starts
+    guidance: float | None = None  # action guidance of the dream (default: the world's; see README, stop 21)
     denoise_steps: int = 2  # the shipped world draws the view from the moved previous frame, which takes 2
     n_steps: int = 128  # per env; batch 16 x 128 = 2048 steps per update
     batch_size: int = 512
@@ -63,6 +64,7 @@ def make_vec_env(cfg: AgentConfig):
 
         venv = GymVectorToSB3(DreamVectorEnv(num_envs=cfg.num_envs, world=cfg.world or None,
                                              steps=cfg.denoise_steps, max_episode_steps=cfg.dream_horizon,
+                                             guidance=cfg.guidance,
                                              starts=cfg.starts or None, num_starts=cfg.num_starts))
     elif cfg.env == "real":
         from worldenv.dream_env import world_frame_size

@@ -20,7 +20,10 @@ def add_dataclass_flags(parser: argparse.ArgumentParser, cls, skip: tuple[str, .
             elem = type(default[0]) if default else (int if "int" in str(f.type) else str)
             parser.add_argument(name, type=elem, nargs="+", default=default)
         elif default is None:
-            parser.add_argument(name, default=None)
+            # "float | None" and the like: parse as the annotation's type (None = not given)
+            ann = str(f.type)
+            kind = float if "float" in ann else int if "int" in ann else None
+            parser.add_argument(name, default=None, **({"type": kind} if kind else {}))
         else:
             parser.add_argument(name, type=type(default), default=default)
 

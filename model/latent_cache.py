@@ -151,6 +151,18 @@ def item_gain_frames(cache: LatentCache, recordings: str | Path | None = None,
     return np.array(gains, bool)
 
 
+def attempt_frames(cache: LatentCache, quiet_actions) -> np.ndarray:
+    """(N,) bool: frames reached by an action whose first part is not in `quiet_actions` (for
+    Crafter: noop and the four moves), that is, an attempt to act on the world (do, sleep, place,
+    make) whether the game let it happen or not.
+
+    Weighting only the gains teaches a model that `make_wood_sword` gives a sword; the failed
+    attempts (no wood, no table: most of them) teach it when it does not."""
+    quiet = {int(a) for a in quiet_actions}
+    first = cache.actions_into_frames()[:, 0].numpy()
+    return (first >= 0) & ~np.isin(first, sorted(quiet))
+
+
 def refused_move_frames(cache: LatentCache, move_actions, recordings: str | Path | None = None,
                         records: list[list[dict]] | None = None) -> np.ndarray:
     """(N,) bool: frames reached by a move (first action part in `move_actions`) that left the

@@ -31,7 +31,8 @@ from model.cli import parse_nested_config  # noqa: E402
 from model.data import start_clips  # noqa: E402
 from model.diffusion import FlowConfig, flow_loss  # noqa: E402
 from model.dit import SpacetimeDiT, preset  # noqa: E402
-from model.latent_cache import LatentCache, episode_records, item_gain_frames, refused_move_frames  # noqa: E402
+from model.latent_cache import (LatentCache, attempt_frames, episode_records, item_gain_frames,  # noqa: E402
+                                refused_move_frames)
 from model.text import VOCAB, caption_ids, ids_to_tokens  # noqa: E402
 from model.training import (  # noqa: E402
     CsvLogger,
@@ -96,8 +97,10 @@ class TrainWorldConfig:
     resume: bool = False
     init: str = ""  # start from these DiT weights (a training state or a world's dit.safetensors)
     progress: bool = True
-    # which frames --event-weight weights: "unlocks" (reward >= 0.5) or "gains" (also every
-    # inventory increase but health, read from the recordings' jsonl: e.g. each sapling, not only the first)
+    # which frames --event-weight weights: "unlocks" (reward >= 0.5), "gains" (also every
+    # inventory increase but health, read from the recordings' jsonl: e.g. each sapling, not only the
+    # first) or "attempts" (gains, and every frame after an action that is neither a noop nor a view
+    # move, succeeded or not: a model must learn when `make` fails as well as what it makes)
     event_frames: str = "unlocks"
     # with --view-moves: moves the game refused (recordings' player_pos) get the unmoved previous
     # frame as their moved input, as a world with a MoveGate (train_move_gate.py) dreams them
@@ -152,7 +155,7 @@ def load_buckets(cfg: "TrainWorldConfig") -> tuple[list[SizeBucket], np.ndarray]
             if len(cache.captions) != len(cache):
                 raise ValueError(f"{path}: captions.jsonl has {len(cache.captions)} lines for {len(cache)} frames")
             cap_ids = caption_ids(cache.captions, 16)  # computed once; a window's first frame conditions it
-        gains_wanted = cfg.flow.event_weight != 1 and cfg.event_frames == "gains"
+        gains_wanted = cfg.flow.event_weight != 1 and cfg.event_frames in ("gains", "attempts")
         records = None
         refused_wanted = cfg.flow.refused_weight != 1 or cfg.refused_stay
         if gains_wanted or refused_wanted:
@@ -165,6 +168,9 @@ def load_buckets(cfg: "TrainWorldConfig") -> tuple[list[SizeBucket], np.ndarray]
         events = None
         if gains_wanted:  # an item gain or an unlock
             events = torch.from_numpy(item_gain_frames(cache, records=records)) | (cache.rewards >= 0.5)
+            if cfg.event_frames == "attempts":
+                quiet = [0] + [m[0] for m in parse_view_moves(cfg.view_moves)]  # noop and the view moves
+                events |= torch.from_numpy(attempt_frames(cache, quiet))
         refused = None
         if refused_wanted:
             moves = [m[0] for m in parse_view_moves(cfg.view_moves)]
@@ -344,8 +350,10 @@ def train(cfg: TrainWorldConfig) -> Path:
 
 def parse_args(argv=None) -> TrainWorldConfig:
     cfg = parse_nested_config(__doc__, TrainWorldConfig, "flow", FlowConfig, argv)
-    if cfg.event_frames not in ("unlocks", "gains"):
-        raise SystemExit(f"error: --event-frames must be 'unlocks' or 'gains', got {cfg.event_frames!r}")
+    if cfg.event_frames not in ("unlocks", "gains", "attempts"):
+        raise SystemExit(f"error: --event-frames must be 'unlocks', 'gains' or 'attempts', got {cfg.event_frames!r}")
+    if cfg.event_frames == "attempts" and not cfg.view_moves:
+        raise SystemExit("error: --event-frames attempts needs --view-moves (it names the moves that are not attempts)")
     if cfg.event_frames != "unlocks" and cfg.flow.event_weight == 1:
         print(f"note: --event-frames {cfg.event_frames} does nothing without --event-weight (it is 1)")
     if not 0.0 <= cfg.rollout_context_sigma <= cfg.flow.context_noise:

@@ -6,7 +6,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from agents.dream_ppo import AgentConfig, train
+from agents.dream_ppo import AgentConfig, make_vec_env, parse_args, train
 from agents.evaluate import crafter_score, evaluate_policy, run_episodes
 from agents.policy_io import Actor
 from model.checkpoint import CheckpointError
@@ -36,6 +36,20 @@ def test_dream_ppo_trains_resumes_and_plays_the_real_game(tiny_world, tmp_path):
     r = evaluate_policy(str(policy), episodes=2, out=str(tmp_path / "eval"), progress=False)
     assert r["episodes"] == 2 and len(r["success_rates"]) == 22
     assert (tmp_path / "eval" / "success_rates.png").stat().st_size > 0
+
+
+def test_dream_guidance_flag_reaches_the_rollout(tiny_world):
+    """--guidance sets the dream's action guidance (typed as a float); left out, the world's own."""
+    assert parse_args([]).guidance is None
+    cfg = parse_args(["--world", str(tiny_world), "--guidance", "1.5", "--num-envs", "2"])
+    assert cfg.guidance == 1.5
+    venv = make_vec_env(cfg)
+    try:
+        assert venv.venv.venv.rollout.guidance == 1.5  # VecMonitor -> SB3 adapter -> DreamVectorEnv
+    finally:
+        venv.close()
+    with pytest.raises(SystemExit):
+        parse_args(["--guidance", "strong"])
 
 
 def test_policy_for_other_spaces_is_rejected(tiny_world, tmp_path):

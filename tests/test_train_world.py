@@ -11,7 +11,7 @@ from train_world import check_tile_aligned, init_weights, load_buckets, parse_ar
 
 from model.checkpoint import CheckpointError, load_checkpoint
 from model.dit import DiTConfig, SpacetimeDiT
-from model.latent_cache import episode_records, item_gain_frames, refused_move_frames
+from model.latent_cache import attempt_frames, episode_records, item_gain_frames, refused_move_frames
 from model.rollout import WorldModel
 
 
@@ -48,6 +48,28 @@ def test_buckets_load_with_their_sizes_and_weights(two_sizes):
     assert buckets[0].events is None  # event weight off: nothing to read
     with pytest.raises(SystemExit, match="event-frames"):
         parse_args(["--event-frames", "items"])
+
+
+def test_attempt_frames_are_the_frames_after_acting_on_the_world(two_sizes):
+    """--event-frames attempts: the gains, and every frame reached by an action that is neither a
+    noop nor a view move (do, sleep, place, make), whether the game let it happen or not."""
+    _, caches = two_sizes
+    args = ["--latents", caches[0], "--event-weight", "4", "--prev-frame", "--view-moves", "crafter"]
+    b = load_buckets(parse_args(args + ["--event-frames", "attempts"]))[0][0]
+    gains = load_buckets(parse_args(args + ["--event-frames", "gains"]))[0][0].events
+    flags = attempt_frames(b.cache, [0, 1, 2, 3, 4])
+    assert torch.equal(b.events, gains | torch.from_numpy(flags))
+    i = 0
+    for records in episode_records(b.cache):
+        assert not flags[i]  # an episode's first frame follows no action
+        for prev, _ in zip(records, records[1:], strict=False):
+            i += 1
+            assert flags[i] == (prev["action"] >= 5)
+        i += 1
+    assert 0 < flags.sum() < len(flags)  # the random policy both moved and acted
+    assert (b.events & ~gains).any()  # failed attempts are the frames the gains left out
+    with pytest.raises(SystemExit, match="needs --view-moves"):
+        parse_args(["--event-frames", "attempts", "--event-weight", "4"])
 
 
 def test_refused_moves_are_the_moves_that_left_the_player_in_place(two_sizes):
