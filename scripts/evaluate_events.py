@@ -38,7 +38,7 @@ from model.recordings import list_episodes, read_jsonl, recorded_view  # noqa: E
 from model.rollout import DreamRollout, WorldModel  # noqa: E402
 from worldenv.games.crafter_parse import INVENTORY_ITEMS, CrafterFrameParser  # noqa: E402
 
-DEFAULT_ITEMS = ("sapling", "wood", "stone", "drink", "food", "energy", "wood_pickaxe")
+DEFAULT_ITEMS = ("sapling", "wood", "stone", "drink", "food", "energy", "wood_pickaxe", "wood_sword")
 
 
 def find_moments(data: Path, items: list[str], context: int, cases: int, seed: int) -> dict:

@@ -16,6 +16,13 @@ by the tile's size in cells and decoded; its tiles are compared with the real fr
 the local view less the tiles that came into view and the player's own tile, next to the same for
 the unshifted latent. How well a shift explains a move is how easy moves are for a world model
 working in this latent space.
+
+Against the game: Crafter recordings carry the game's own map of the local view (jsonl `tiles`)
+and its daylight. Deep in the night crafter draws random grain over the view, strongest at the
+edges, and some tiles cannot be read from the real frame at all. So on such recordings the script
+also reports, per band of the game's daylight, how often the parser reads the *real* frame right
+(the ceiling for any reconstruction), how often it reads the reconstruction right, and how often
+the reconstruction is right where the real frame was: what the VAE loses of what the frame shows.
 """
 
 from __future__ import annotations
@@ -126,13 +133,37 @@ def latent_move_test(vae: VideoVAE, parser, before: np.ndarray, after: np.ndarra
     return {"pairs": int(len(moves)), "cells_per_tile": cells, "tile_accuracy": acc}
 
 
+DAYLIGHT_BANDS = (("day", 0.5, 2.0), ("dusk", 0.1, 0.5), ("deep night", -1.0, 0.1))  # (name, from, to)
+
+
+def against_game(real_tiles: np.ndarray, rec_tiles: np.ndarray, truth: np.ndarray, daylight: np.ndarray) -> dict:
+    """Parsed tiles of real frames and their reconstructions (n, rows, cols) against the game's map
+    `truth`, overall and per band of the game's `daylight` (n,) (module docstring)."""
+
+    def scores(m: np.ndarray) -> dict:
+        real_ok, rec_ok = (real_tiles == truth)[m], (rec_tiles == truth)[m]
+        return {"frames": int(m.sum()), "real_frame": float(real_ok.mean()), "reconstruction": float(rec_ok.mean()),
+                "reconstruction_where_real_right": float(rec_ok[real_ok].mean()) if real_ok.any() else None}
+
+    out = scores(np.ones(len(truth), bool))
+    out["by_daylight"] = {name: scores(m) for name, lo, hi in DAYLIGHT_BANDS
+                          if (m := (daylight >= lo) & (daylight < hi)).any()}
+    return out
+
+
 def evaluate(vae_path: str, data: str, n_frames: int = 2000, batch: int = 256, bf16: bool = True,
              device: str = "cpu", seed: int = 0, move_pairs_n: int = 500) -> dict:
+    from model.recordings import RecordingError
+
     vae = VideoVAE.load(vae_path).to(pick_device(device))
-    bank = FrameBank(data)
+    try:  # Crafter recordings: the game's tile map and daylight come along
+        bank, game = FrameBank(data, tiles=True, light=True), True
+    except RecordingError:
+        bank, game = FrameBank(data), False
     rng = np.random.default_rng(seed)
     idx = rng.choice(len(bank), size=min(n_frames, len(bank)), replace=False)
-    real = bank.frames[np.sort(idx)]
+    idx = np.sort(idx)
+    real = bank.frames[idx]
     # warm-up so one-off allocation does not count as speed
     reconstruct(vae, real[:batch], batch, bf16)
     recon, ms = reconstruct(vae, real, batch, bf16)
@@ -151,6 +182,9 @@ def evaluate(vae_path: str, data: str, n_frames: int = 2000, batch: int = 256, b
     hit = p_real.tiles == p_rec.tiles
     recall = {CLASS_NAMES[c]: float(hit[p_real.tiles == c].mean()) for c in np.unique(p_real.tiles)
               if (p_real.tiles == c).sum() >= 20}  # classes with too few tiles say nothing
+    truth = None
+    if game and bank.tiles.shape[1:] == p_real.tiles.shape[1:]:
+        truth = against_game(p_real.tiles, p_rec.tiles, bank.tiles[idx], bank.daylight[idx])
     move = None
     if move_pairs_n:
         move = latent_move_test(vae, parser, *move_pairs(data, move_pairs_n, seed), bf16)
@@ -163,6 +197,7 @@ def evaluate(vae_path: str, data: str, n_frames: int = 2000, batch: int = 256, b
         "tile_accuracy_night": float((p_real.tiles == p_rec.tiles)[dark].mean()) if dark.any() else None,
         "tile_recall_by_class": recall,
         "inventory_accuracy": inv_acc,
+        "against_game": truth,
         "latent_move_test": move,
         "encode_decode_ms_per_frame": ms, "batch": batch, "bf16": bf16_in_effect(pick_device(device), bf16), "threads": torch.get_num_threads(),
         "params": sum(p.numel() for p in vae.parameters()),
@@ -184,6 +219,12 @@ def print_table(r: dict) -> None:
                                           sorted(r.get("tile_recall_by_class", {}).items(), key=lambda kv: kv[1]))),
         ("encode+decode ms/frame", f"{r['encode_decode_ms_per_frame']:.3f} (batch {r['batch']}, {r['threads']} threads)"),
     ]
+    g = r.get("against_game")
+    if g:
+        rows.append(("vs the game's map: real / recon / recon where real right", ""))
+        for name, b in [("all", g)] + list(g["by_daylight"].items()):
+            rows.append((f"  {name} ({b['frames']} frames)",
+                         _fmt(b["real_frame"], b["reconstruction"], b["reconstruction_where_real_right"], digits=4)))
     m = r.get("latent_move_test")
     if m:
         rows.append(("latent move test: tile acc shifted / not",

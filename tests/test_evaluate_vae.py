@@ -4,6 +4,7 @@
 import json
 
 import evaluate_vae
+import numpy as np
 import torch
 from collect import CollectConfig, collect
 
@@ -69,6 +70,25 @@ def test_evaluate_reports_recall_by_class_and_the_move_test(tmp_path, tiny_world
     assert all(0 <= v <= 1 for v in r["tile_recall_by_class"].values())
     assert 1 <= r["latent_move_test"]["pairs"] <= 10
     assert r["latent_move_test"]["cells_per_tile"] == 7 / 8
+    g = r["against_game"]  # Crafter recordings: parsed tiles against the game's own map
+    assert g is not None and g["frames"] == 40 and g["real_frame"] > 0.9
+    assert sum(b["frames"] for b in g["by_daylight"].values()) == 40
     skipped = evaluate_vae.main(["--vae", str(tiny_world / "vae.safetensors"), "--data", str(data),
                                  "--frames", "20", "--batch", "20", "--move-pairs", "0"])
     assert skipped["latent_move_test"] is None
+
+
+def test_against_game_scores_real_frames_and_reconstructions_per_daylight_band():
+    """Three one-row frames (day, dusk, deep night) of two tiles against the game's map."""
+    truth = np.array([[[2, 5]]] * 3)
+    real = truth.copy()
+    real[2, 0, 1] = 0  # grain: the parser misreads a deep-night tile of the real frame
+    rec = truth.copy()
+    rec[1, 0, 0] = rec[2, 0, 0] = 3
+    rec[2, 0, 1] = 0
+    g = evaluate_vae.against_game(real, rec, truth, np.array([0.9, 0.3, 0.05]))
+    assert (g["real_frame"], g["reconstruction"], g["reconstruction_where_real_right"]) == (5 / 6, 0.5, 0.6)
+    day, dusk, night = (g["by_daylight"][k] for k in ("day", "dusk", "deep night"))
+    assert (day["real_frame"], day["reconstruction"], day["frames"]) == (1.0, 1.0, 1)
+    assert (dusk["reconstruction"], dusk["reconstruction_where_real_right"]) == (0.5, 0.5)
+    assert (night["real_frame"], night["reconstruction"], night["reconstruction_where_real_right"]) == (0.5, 0.0, 0.0)
