@@ -31,8 +31,13 @@ from model.cli import parse_nested_config  # noqa: E402
 from model.data import start_clips  # noqa: E402
 from model.diffusion import FlowConfig, flow_loss  # noqa: E402
 from model.dit import SpacetimeDiT, preset  # noqa: E402
-from model.latent_cache import (LatentCache, attempt_frames, episode_records, item_gain_frames,  # noqa: E402
-                                refused_move_frames)
+from model.latent_cache import (  # noqa: E402
+    LatentCache,
+    attempt_frames,
+    episode_records,
+    item_gain_frames,
+    refused_move_frames,
+)
 from model.text import VOCAB, caption_ids, ids_to_tokens  # noqa: E402
 from model.training import (  # noqa: E402
     CsvLogger,
