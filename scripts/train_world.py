@@ -152,6 +152,7 @@ class SizeBucket:
 def load_buckets(cfg: "TrainWorldConfig") -> tuple[list[SizeBucket], np.ndarray]:
     """The caches named by --latents and the share of steps each gets; checks they agree."""
     paths = split_sources(cfg.latents, "--latents")
+    moves = [m[0] for m in parse_view_moves(cfg.view_moves)] if cfg.view_moves else []  # the move actions
     buckets = []
     for path in paths:
         cache = LatentCache.load(path)
@@ -168,17 +169,15 @@ def load_buckets(cfg: "TrainWorldConfig") -> tuple[list[SizeBucket], np.ndarray]
             try:
                 records = episode_records(cache, prefix=True)
             except ValueError as e:
-                flags = "--event-frames gains" if gains_wanted else "--refused-weight / --refused-stay"
+                flags = f"--event-frames {cfg.event_frames}" if gains_wanted else "--refused-weight / --refused-stay"
                 raise ValueError(f"{path}: {flags}: {e}") from None
         events = None
         if gains_wanted:  # an item gain or an unlock
             events = torch.from_numpy(item_gain_frames(cache, records=records)) | (cache.rewards >= 0.5)
             if cfg.event_frames == "attempts":
-                quiet = [0] + [m[0] for m in parse_view_moves(cfg.view_moves)]  # noop and the view moves
-                events |= torch.from_numpy(attempt_frames(cache, quiet))
+                events |= torch.from_numpy(attempt_frames(cache, [0] + moves))  # noop and the moves are quiet
         refused = None
         if refused_wanted:
-            moves = [m[0] for m in parse_view_moves(cfg.view_moves)]
             refused = torch.from_numpy(refused_move_frames(cache, moves, records=records))
         buckets.append(SizeBucket(path, cache, cache.actions_into_frames(), cap_ids, events, refused))
     first = buckets[0].cache
