@@ -42,6 +42,9 @@ class FlowConfig:
     # window's loss, leaving the frame being generated 2 % (measured in README, stop 12).
     rollout_context_weight: float = 1.0
     action_dropout: float = 0.1
+    # share of frames whose outcome token is dropped to "not judged" (DiTConfig.outcomes), so the
+    # model also dreams without an OutcomeGate
+    outcome_dropout: float = 0.1
     head_sigma: float = 0.15  # heads learn on frames at most this noisy
     unlock_pos_weight: float = 20.0
     done_pos_weight: float = 20.0
@@ -71,12 +74,15 @@ def flow_loss(model: SpacetimeDiT, z0: torch.Tensor, actions: torch.Tensor, rewa
               dones: torch.Tensor, cfg: FlowConfig, captions=None,
               events: torch.Tensor | None = None,
               refused: torch.Tensor | None = None,
-              stay: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
+              stay: torch.Tensor | None = None,
+              outcome: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
     """Loss on a window: z0 (b, t, c, h, w) clean latents, actions (b, t, A) that led to each frame,
     rewards (b, t) and dones (b, t) of arriving at each frame; `events` (b, t) bool marks the frames
     `cfg.event_weight` weights (default: the unlock frames, reward >= 0.5), `refused` (b, t) bool
     those `cfg.refused_weight` weights (moves the game refused; None = none); `stay` (b, t) bool
-    the moves whose moved-previous-frame input stays unmoved (`SpacetimeDiT.moved`; None = none)."""
+    the moves whose moved-previous-frame input stays unmoved (`SpacetimeDiT.moved`; None = none);
+    `outcome` (b, t) int the actions' outcomes (`DiTConfig.outcomes`; dropped with the action and
+    by `cfg.outcome_dropout`)."""
     b, t = z0.shape[:2]
     sigma, w_target = sample_sigmas(b, t, cfg, z0.device)
     eps = torch.randn_like(z0)
@@ -85,7 +91,9 @@ def flow_loss(model: SpacetimeDiT, z0: torch.Tensor, actions: torch.Tensor, rewa
     if cfg.action_dropout > 0:
         drop = torch.rand(b, t, 1, device=z0.device) < cfg.action_dropout
         actions = torch.where(drop, torch.full_like(actions, -1), actions)
-    v, heads = model(zt, sigma, actions, captions, stay=stay)
+    if outcome is not None and cfg.outcome_dropout > 0:
+        outcome = torch.where(torch.rand(b, t, device=z0.device) < cfg.outcome_dropout, 0, outcome)
+    v, heads = model(zt, sigma, actions, captions, stay=stay, outcome=outcome)
     diff = (v.float() - (eps - z0)) ** 2
     unlock = (rewards >= 0.5).float()
     # Rare events (an item appearing in the inventory) are a few latent cells of a few frames:
@@ -125,7 +133,8 @@ def sample_next_frame(model: SpacetimeDiT, cache: KVCache, action: torch.Tensor,
                       steps: int = 2, guidance: float = 1.0, generator: torch.Generator | None = None,
                       noise: torch.Tensor | None = None, start: torch.Tensor | None = None,
                       start_sigma: float = 1.0, start_mask: torch.Tensor | None = None,
-                      stay: torch.Tensor | None = None, fresh_steps: int = 1) -> torch.Tensor:
+                      stay: torch.Tensor | None = None, fresh_steps: int = 1,
+                      outcome: torch.Tensor | None = None) -> torch.Tensor:
     """Denoise one new frame (b, 1, c, h, w) given the cached context and the action that leads to it.
 
     Euler steps from pure noise to clean (`sigma_schedule(steps)`). With `start_sigma` < 1,
@@ -137,6 +146,8 @@ def sample_next_frame(model: SpacetimeDiT, cache: KVCache, action: torch.Tensor,
     steps go from start_sigma to 0). With `guidance` != 1,
     classifier-free guidance on the action: v = v(no action) + guidance * (v(action) - v(no action)).
     `stay` (b,) bool: moves that leave the view still (`SpacetimeDiT.moved`; None = none).
+    `outcome` (b,) int: the action's outcome (`DiTConfig.outcomes`; None = not judged); guidance's
+    unconditioned copy drops it with the action.
     """
     device = action.device
     eps = noise if noise is not None else torch.randn(shape, generator=generator, device=device)
@@ -157,13 +168,15 @@ def sample_next_frame(model: SpacetimeDiT, cache: KVCache, action: torch.Tensor,
     b = shape[0]
     both = torch.cat([action, torch.full_like(action, -1)]) if guidance != 1.0 else None
     stay2 = None if stay is None or both is None else torch.cat([stay, stay])
+    outcome2 = None if outcome is None or both is None else torch.cat([outcome, outcome])
     doubled = cache.doubled() if both is not None else None  # one view for all steps: it keeps its copies
     for i in range(steps):
         s = sig[i].expand(b)
         if both is None:
-            v, _ = model.forward_frame(z, s, action, cache, stay=stay)
+            v, _ = model.forward_frame(z, s, action, cache, stay=stay, outcome=outcome)
         else:  # conditioned and unconditioned copies in one batched pass
-            v2, _ = model.forward_frame(torch.cat([z, z]), torch.cat([s, s]), both, doubled, stay=stay2)
+            v2, _ = model.forward_frame(torch.cat([z, z]), torch.cat([s, s]), both, doubled, stay=stay2,
+                                        outcome=outcome2)
             v, v0 = v2.chunk(2)
             v = v0 + guidance * (v - v0)
         z = z + (sig[i + 1] - sig[i]) * v.float()

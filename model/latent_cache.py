@@ -184,3 +184,47 @@ def refused_move_frames(cache: LatentCache, move_actions, recordings: str | Path
             out.append(prev is not None and pos is not None and first in moves and pos == prev.get("player_pos"))
             prev = r
     return np.array(out, bool)
+
+
+# Outcome classes of `outcome_labels` (the DiT's outcome token, `DiTConfig.outcomes`)
+OUTCOME_NONE, OUTCOME_FAILED, OUTCOME_DONE = 0, 1, 2
+# Inventory counts an action can change. Health, food, drink and energy also change on their own
+# (hunger, thirst, fatigue, regeneration); only a rise of food or drink is an action's doing.
+_VITALS = ("health", "food", "drink", "energy")
+
+
+def outcome_labels(cache: LatentCache, attempt_actions, sleep_action: int | None = None,
+                   recordings: str | Path | None = None,
+                   records: list[list[dict]] | None = None) -> np.ndarray:
+    """(N,) int64 per frame of the cache: did the action that led to it do what it tried?
+
+    OUTCOME_NONE for frames not reached by an attempt (first part of the action not in
+    `attempt_actions`: for Crafter the noop and the moves, and episode starts); otherwise
+    OUTCOME_DONE where the recordings' jsonl shows its effect and OUTCOME_FAILED where not. The
+    effect is an inventory change (collecting, placing, making; a rise of food or drink: eating,
+    drinking) or, for `sleep_action`, falling asleep (`sleeping` turns true). Records without an
+    `inventory` field (e.g. VPT) count as failed. `records` as in `item_gain_frames`.
+
+    The game decides an attempt from a tile or two and a few counts; a world model that only sees
+    the action must guess, and averaged over a dataset where most presses fail it draws a small
+    chance of the tool on every press, which a policy learns to farm (README, stop 21). With the
+    outcome given (`OutcomeGate` in a dream, these labels in training) it only has to draw it."""
+    attempts = {int(a) for a in attempt_actions}
+    out: list[int] = []
+    for episode in records if records is not None else episode_records(cache, recordings, prefix=True):
+        prev = None
+        for r in episode:
+            act = prev.get("action") if prev is not None else None
+            first = act[0] if isinstance(act, list) else act
+            if prev is None or first not in attempts:
+                out.append(OUTCOME_NONE)
+                prev = r
+                continue
+            inv, before = r.get("inventory") or {}, prev.get("inventory") or {}
+            changed = any(v != before.get(k, v) for k, v in inv.items() if k not in _VITALS)
+            changed |= any(inv.get(k, 0) > before.get(k, 0) for k in ("food", "drink"))
+            if sleep_action is not None and first == sleep_action:
+                changed = bool(r.get("sleeping")) and not bool(prev.get("sleeping"))
+            out.append(OUTCOME_DONE if changed else OUTCOME_FAILED)
+            prev = r
+    return np.array(out, np.int64)

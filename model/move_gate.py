@@ -49,6 +49,8 @@ class MoveGateConfig:
 class MoveGate(nn.Module):
     """Per move action, the logit that the move is refused, from the latent it starts from."""
 
+    KIND = KIND  # checkpoint kind; a subclass judging other actions (OutcomeGate) has its own
+
     def __init__(self, cfg: MoveGateConfig | None = None):
         super().__init__()
         self.cfg = cfg = cfg or MoveGateConfig()
@@ -81,16 +83,16 @@ class MoveGate(nn.Module):
         return torch.sigmoid(self.forward(z, actions)) > threshold
 
     def save(self, path: str | Path, **meta) -> None:
-        save_checkpoint(path, self.state_dict(), KIND, self.cfg, **meta)
+        save_checkpoint(path, self.state_dict(), self.KIND, self.cfg, **meta)
 
     @classmethod
     def load(cls, path: str | Path, latent_channels: int | None = None) -> tuple["MoveGate", dict]:
         """Load a gate; `latent_channels` (the world's) is checked against the gate's."""
-        tensors, meta = load_checkpoint(path, KIND)
+        tensors, meta = load_checkpoint(path, cls.KIND)
         try:
             cfg = MoveGateConfig(**meta["config"])
         except (KeyError, TypeError, ValueError) as e:
-            raise CheckpointError(f"{path}: not a valid MoveGate config: {e}") from None
+            raise CheckpointError(f"{path}: not a valid {cls.KIND} config: {e}") from None
         if latent_channels is not None and cfg.latent_channels != latent_channels:
             raise CheckpointError(f"{path}: the gate reads {cfg.latent_channels} latent channels, the world's "
                                   f"latents have {latent_channels}")

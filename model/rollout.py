@@ -20,12 +20,14 @@ from model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from model.diffusion import sample_next_frame
 from model.dit import KVCache, SpacetimeDiT
 from model.move_gate import MoveGate
+from model.outcome_gate import OutcomeGate
 from model.training import autocast
 from model.vae import VideoVAE
 
 START_BANK_KIND = "StartBank"
 # DreamRollout settings a world folder may store (its "rollout" meta); these are the defaults.
-ROLLOUT_SETTINGS = {"context_sigma": 0.05, "reground": False, "guidance": 1.0, "start_sigma": 1.0, "fresh_steps": 1}
+ROLLOUT_SETTINGS = {"context_sigma": 0.05, "reground": False, "guidance": 1.0, "start_sigma": 1.0, "fresh_steps": 1,
+                    "outcome_floor": 0.0}
 
 
 @dataclass
@@ -38,11 +40,13 @@ class WorldModel:
     start_actions: torch.Tensor  # (n, k, A) int64, action that led to each frame (-1 = none)
     meta: dict
     move_gate: MoveGate | None = None  # which moves the game refuses (move_gate.safetensors; optional)
+    # which attempts succeed (outcome_gate.safetensors; optional, for a DiT with outcome tokens)
+    outcome_gate: OutcomeGate | None = None
 
     @classmethod
     def load(cls, folder: str | Path, device: str | torch.device = "cpu") -> "WorldModel":
         """Load `<folder>/vae.safetensors`, `dit.safetensors`, `start_bank.safetensors` and, where
-        the world has one, `move_gate.safetensors`."""
+        the world has them, `move_gate.safetensors` and `outcome_gate.safetensors`."""
         folder = Path(folder)
         missing = [f for f in ("vae.safetensors", "dit.safetensors", "start_bank.safetensors")
                    if not (folder / f).exists()]
@@ -67,7 +71,14 @@ class WorldModel:
                 raise CheckpointError(f"{folder}: the move gate judges actions {list(gate.cfg.moves)}, but the "
                                       f"DiT's view moves are {sorted(moves)}")
             gate = gate.to(device)
-        return cls(vae, dit, bank["frames"], bank["actions"], meta, gate)
+        outcome_gate = None
+        if (folder / "outcome_gate.safetensors").exists():
+            outcome_gate, _ = OutcomeGate.load(folder / "outcome_gate.safetensors", dit.cfg.latent_channels)
+            if not dit.cfg.outcomes:
+                raise CheckpointError(f"{folder}: the world has an outcome gate, but its DiT was trained without "
+                                      "outcome tokens (DiTConfig.outcomes)")
+            outcome_gate = outcome_gate.to(device)
+        return cls(vae, dit, bank["frames"], bank["actions"], meta, gate, outcome_gate)
 
     def save(self, folder: str | Path, dit_dtype: torch.dtype = torch.bfloat16, **meta) -> None:
         folder = Path(folder)
@@ -77,13 +88,15 @@ class WorldModel:
                         {"frames": self.start_frames, "actions": self.start_actions}, START_BANK_KIND)
         if self.move_gate is not None:
             self.move_gate.save(folder / "move_gate.safetensors")
+        if self.outcome_gate is not None:
+            self.outcome_gate.save(folder / "outcome_gate.safetensors")
 
     def save_replacing(self, folder: str | Path, **meta) -> Path:
         """`save` into `<folder>.tmp`, check that it loads, then swap it in for `folder`.
 
         A crash or a failed check leaves `folder` as it was and no half-written files behind. Files
         of the old folder that a world does not write (its README) are kept, but not its model files
-        (*.safetensors: a move gate the new world does not have goes).
+        (*.safetensors: a move or outcome gate the new world does not have goes).
         """
         import shutil
 
@@ -133,8 +146,8 @@ class WorldModel:
     def rollout_defaults(self) -> dict:
         """How this world is meant to be dreamed, stored with it (meta "rollout"): the noise level
         of cached frames, whether generated frames are re-encoded, the action guidance scale, the
-        noise level sampling starts from and the steps that draw the unguessed cells down to it
-        (DreamRollout's arguments)."""
+        noise level sampling starts from, the steps that draw the unguessed cells down to it, and
+        the least chance of success the outcome gate's draws keep (DreamRollout's arguments)."""
         r = self.meta.get("rollout") or {}
         if not isinstance(r, dict) or not set(r) <= set(ROLLOUT_SETTINGS):
             raise CheckpointError(f"world meta 'rollout' may only hold {sorted(ROLLOUT_SETTINGS)}, got {r!r}")
@@ -142,13 +155,13 @@ class WorldModel:
         try:
             out = {"context_sigma": float(out["context_sigma"]), "reground": bool(out["reground"]),
                    "guidance": float(out["guidance"]), "start_sigma": float(out["start_sigma"]),
-                   "fresh_steps": int(out["fresh_steps"])}
+                   "fresh_steps": int(out["fresh_steps"]), "outcome_floor": float(out["outcome_floor"])}
         except (TypeError, ValueError):
             raise CheckpointError(f"world meta 'rollout' has a value of the wrong type: {r!r}") from None
         if (not 0.0 <= out["context_sigma"] < 1.0 or out["guidance"] < 0 or not 0.0 < out["start_sigma"] <= 1.0
-                or out["fresh_steps"] < 1):
+                or out["fresh_steps"] < 1 or not 0.0 <= out["outcome_floor"] <= 1.0):
             raise CheckpointError("world meta 'rollout' out of range (context_sigma in [0, 1), guidance >= 0, "
-                                  f"start_sigma in (0, 1], fresh_steps >= 1): {r!r}")
+                                  f"start_sigma in (0, 1], fresh_steps >= 1, outcome_floor in [0, 1]): {r!r}")
         return out
 
 
@@ -188,14 +201,20 @@ class DreamRollout:
     move_gate: with a world that has a `MoveGate`, moves it calls refused keep the view still
     (the DiT's moved input and the start guess are the unmoved previous frame), as the game does at
     a tree or water. False dreams every move as going through (worlds before stop 20).
+    outcome_gate: with a world that has an `OutcomeGate`, each attempt's outcome (done or refused) is
+    drawn from the gate's probability with the dream's own generator, and the DiT draws that outcome
+    (worlds from stop 22). Given frames (start clips, teacher forcing) get the likelier outcome.
+    outcome_floor: a chance of success below this is drawn as refused (the world's setting).
     """
 
     def __init__(self, world: WorldModel, batch: int = 1, steps: int = 2, context: int | None = None,
                  context_sigma: float | None = None, guidance: float | None = None, bf16: bool = True, seed: int = 0,
                  device: str | torch.device = "cpu", reground: bool | None = None,
-                 start_sigma: float | None = None, move_gate: bool = True, fresh_steps: int | None = None):
+                 start_sigma: float | None = None, move_gate: bool = True, fresh_steps: int | None = None,
+                 outcome_gate: bool = True, outcome_floor: float | None = None):
         self.world, self.batch, self.steps = world, batch, steps
         self.gate = world.move_gate if move_gate else None
+        self.outcome_gate = world.outcome_gate if outcome_gate else None
         self._gate_size_warned = False
         self.context = context or world.dit.cfg.window - 1
         if not 1 <= self.context < world.dit.cfg.window:
@@ -210,6 +229,9 @@ class DreamRollout:
         self.guidance = defaults["guidance"] if guidance is None else float(guidance)
         self.start_sigma = defaults["start_sigma"] if start_sigma is None else float(start_sigma)
         self.fresh_steps = defaults["fresh_steps"] if fresh_steps is None else int(fresh_steps)
+        self.outcome_floor = defaults["outcome_floor"] if outcome_floor is None else float(outcome_floor)
+        if not 0.0 <= self.outcome_floor <= 1.0:
+            raise ValueError(f"outcome_floor must be in [0, 1], got {self.outcome_floor}")
         if self.fresh_steps < 1:
             raise ValueError(f"fresh_steps must be >= 1, got {self.fresh_steps}")
         if not 0.0 < self.start_sigma <= 1.0:
@@ -273,7 +295,8 @@ class DreamRollout:
         self.latent_shape = (b, 1, *z.shape[2:])
         self.cache = KVCache(self.context)
         for t in range(k_use):
-            self._write(z[:, t : t + 1], actions[:, t], self._gate_stay(actions[:, t], t > 0))
+            self._write(z[:, t : t + 1], actions[:, t], self._gate_stay(actions[:, t], t > 0),
+                        self._outcome(actions[:, t], t > 0, sample=False))
 
     @torch.no_grad()
     def reset_rows(self, rows: list[int], frames, actions) -> None:
@@ -290,7 +313,8 @@ class DreamRollout:
         part = DreamRollout(self.world, batch=len(rows), steps=self.steps, context=self.context,
                             context_sigma=self.context_sigma, guidance=self.guidance, bf16=self.bf16,
                             device=self.device, reground=self.reground, start_sigma=1.0,
-                            move_gate=self.gate is not None)  # it only encodes
+                            move_gate=self.gate is not None, outcome_gate=self.outcome_gate is not None,
+                            outcome_floor=self.outcome_floor)  # it only encodes
         part.gens = [self.gens[r] for r in rows]
         part.reset(frames, actions)
         self.cache.copy_rows(list(rows), part.cache)
@@ -312,16 +336,28 @@ class DreamRollout:
             return None
         return self.gate.refused(self.last_z[:, 0], action)
 
-    def _write(self, z, action, stay=None):
+    def _outcome(self, action, has_prev: bool = True, sample: bool = True) -> torch.Tensor | None:
+        """(b,) int64 outcome classes of `action` (b, A) from the last frame (`OutcomeGate.sample`):
+        drawn with each dream's generator, or the likelier one without `sample`. None where the
+        dream has no outcome gate or no last frame (the DiT then reads "not judged")."""
+        if self.outcome_gate is None or not has_prev or self.last_z is None:
+            return None
+        if tuple(self.last_z.shape[-2:]) != self.outcome_gate.cfg.latent_hw:
+            return None  # frames of another size than the gate's: outcomes not judged
+        return self.outcome_gate.sample(self.last_z[:, 0], action, self.gens if sample else None, self.outcome_floor)
+
+    def _write(self, z, action, stay=None, outcome=None):
         """Clean pass: put frame z into the cache; returns the heads (b, 3). `stay` (b,) bool: the
-        moves that left the view still (None: every move moved it)."""
+        moves that left the view still (None: every move moved it); `outcome` (b,) int: the
+        action's outcome (None: not judged)."""
         self.last_z = z.float()
         sigma = torch.full((z.shape[0],), self.context_sigma, device=self.device)
         if self.context_sigma > 0:
             eps = self._randn(z.shape)
             z = (1 - self.context_sigma) * z + self.context_sigma * eps
         with autocast(self.device, self.bf16):
-            _, heads = self.world.dit.forward_frame(z, sigma, action, self.cache, write=True, stay=stay)
+            _, heads = self.world.dit.forward_frame(z, sigma, action, self.cache, write=True, stay=stay,
+                                                    outcome=outcome)
         return heads[:, 0].float()
 
     @torch.no_grad()
@@ -334,7 +370,7 @@ class DreamRollout:
         a = self._check_actions(actions, (self.batch,))
         with autocast(self.device, self.bf16):
             z = self.world.vae.encode_images(torch.as_tensor(np.asarray(frames)))[:, None]
-        return self._write(z, a, self._gate_stay(a)).cpu().numpy()
+        return self._write(z, a, self._gate_stay(a), self._outcome(a, sample=False)).cpu().numpy()
 
     def _start_mask(self, actions, stay=None) -> torch.Tensor:
         """(b, 1, 1, h, w) bool for actions (b, A): the cells that start from the moved previous
@@ -355,6 +391,7 @@ class DreamRollout:
             raise RuntimeError("call reset() before step()")
         a = self._check_actions(actions, (self.batch,))
         stay = self._gate_stay(a)  # which moves the game would refuse, read from the last frame
+        outcome = self._outcome(a)  # whether each attempt succeeds, drawn from the last frame
         with autocast(self.device, self.bf16):
             start = mask = None
             start_sigma = self.start_sigma if self.steps > self.fresh_steps else 1.0
@@ -364,12 +401,12 @@ class DreamRollout:
             z = sample_next_frame(self.world.dit, self.cache, a, self.latent_shape, self.steps,
                                   self.guidance, noise=self._randn(self.latent_shape), start=start,
                                   start_sigma=start_sigma, start_mask=mask, stay=stay,
-                                  fresh_steps=self.fresh_steps)
+                                  fresh_steps=self.fresh_steps, outcome=outcome)
         with autocast(self.device, self.bf16):
             frames = self.world.vae.decode_images(z[:, 0])
             if self.reground:
                 z = self.world.vae.encode_images(frames)[:, None]
-        heads = self._write(z, a, stay)
+        heads = self._write(z, a, stay, outcome)
         frames = frames.cpu().numpy()
         unlock = torch.sigmoid(heads[:, 0])
         # health changes come in steps of 0.1 in Crafter: round the regression to that grid

@@ -317,14 +317,16 @@ def evaluate(model: str, data: str, out: str, starts: int = 16, horizons=(1, 8, 
              stability_steps: int = 10_000, every: int = 1000, reward_frames: int = 3000, seed: int = 0,
              context_sigma: float | None = None, reground: bool | None = None,
              guidance: float | None = None, context_windows: int = 256,
-             start_sigma: float | None = None, move_gate: bool = True, fresh_steps: int | None = None) -> dict:
+             start_sigma: float | None = None, move_gate: bool = True, fresh_steps: int | None = None,
+             outcome_gate: bool = True, outcome_floor: float | None = None) -> dict:
     world = WorldModel.load(model)
     k = world.dit.cfg.window - 1
     # How every dream here is run: the world's stored settings unless overridden.
     given = {"context_sigma": context_sigma, "reground": reground, "guidance": guidance, "start_sigma": start_sigma,
-             "fresh_steps": fresh_steps}
+             "fresh_steps": fresh_steps, "outcome_floor": outcome_floor}
     roll_kw = {**world.rollout_defaults, **{k: v for k, v in given.items() if v is not None}}
     roll_kw["move_gate"] = move_gate and world.move_gate is not None  # whether refused moves keep the view still
+    roll_kw["outcome_gate"] = outcome_gate and world.outcome_gate is not None  # whether attempts' outcomes are drawn
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
@@ -432,13 +434,18 @@ def main(argv=None) -> dict:
     p.add_argument("--fresh-steps", type=int, default=None,
                    help="of --steps, how many draw the cells without a guess (inventory, new strip) from pure "
                         "noise down to the start sigma (default: the world's stored setting)")
+    p.add_argument("--outcome-gate", action=argparse.BooleanOptionalAction, default=True,
+                   help="use the world's OutcomeGate, if it has one (--no-outcome-gate: outcomes not judged)")
+    p.add_argument("--outcome-floor", type=float, default=None,
+                   help="a chance of success below this is drawn as refused (default: the world's stored setting)")
     p.add_argument("--threads", type=int, default=0)
     a = p.parse_args(argv)
     if a.threads:
         torch.set_num_threads(a.threads)
     return evaluate(a.model, a.data, a.out, a.starts, tuple(a.horizons), a.steps, a.stability_steps, a.every,
                     a.reward_frames, a.seed, a.context_sigma, a.reground, a.guidance, start_sigma=a.start_sigma,
-                    move_gate=a.move_gate, fresh_steps=a.fresh_steps)
+                    move_gate=a.move_gate, fresh_steps=a.fresh_steps, outcome_gate=a.outcome_gate,
+                    outcome_floor=a.outcome_floor)
 
 
 if __name__ == "__main__":

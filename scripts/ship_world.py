@@ -22,6 +22,8 @@ latent statistics differ is refused, since the DiT was trained on the old latent
 
 `--move-gate` adds a MoveGate (`train_move_gate.py`) trained on the world's latents: dreams then
 keep the view still for moves it calls refused. `--no-move-gate` drops the world's gate.
+`--outcome-gate` adds an OutcomeGate (`train_move_gate.py --judge attempts`) to a world whose DiT
+has outcome tokens (`train_world.py --outcomes`): dreams then draw each attempt's success from it.
 """
 
 from __future__ import annotations
@@ -33,23 +35,32 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from model.move_gate import MoveGate  # noqa: E402
+from model.outcome_gate import OutcomeGate  # noqa: E402
 from model.rollout import WorldModel  # noqa: E402
 from model.vae import VideoVAE  # noqa: E402
 
 
-def ship(world: str, to: str, vae: str = "", move_gate: str | None = None, **rollout) -> Path:
+def _gate(cls, path: str, src: WorldModel, world: str):
+    """A gate of class `cls` from `path`, checked against the world's latents."""
+    gate, _ = cls.load(path, src.dit.cfg.latent_channels)
+    if tuple(gate.cfg.latent_hw) != tuple(src.start_latent_hw()):
+        raise SystemExit(f"error: {path} reads {gate.cfg.latent_hw} latents, {world} makes {src.start_latent_hw()}")
+    return gate
+
+
+def ship(world: str, to: str, vae: str = "", move_gate: str | None = None, outcome_gate: str | None = None,
+         **rollout) -> Path:
     """Copy `world` to `to` with `rollout` settings merged into its stored ones (and, with `vae`,
-    that VAE in place of the world's, if it has the same latent space; with `move_gate`, that gate,
-    "" for none); returns `to`."""
+    that VAE in place of the world's, if it has the same latent space; with `move_gate` /
+    `outcome_gate`, that gate, "" for none); returns `to`."""
     src = WorldModel.load(world)
     if move_gate is not None:
-        src.move_gate = None
-        if move_gate:
-            gate, _ = MoveGate.load(move_gate, src.dit.cfg.latent_channels)
-            if tuple(gate.cfg.latent_hw) != tuple(src.start_latent_hw()):
-                raise SystemExit(f"error: {move_gate} reads {gate.cfg.latent_hw} latents, {world} makes "
-                                 f"{src.start_latent_hw()}")
-            src.move_gate = gate
+        src.move_gate = _gate(MoveGate, move_gate, src, world) if move_gate else None
+    if outcome_gate is not None:
+        if outcome_gate and not src.dit.cfg.outcomes:
+            raise SystemExit(f"error: {world}'s DiT has no outcome tokens to read an outcome gate's draws "
+                             "(train it with train_world.py --outcomes)")
+        src.outcome_gate = _gate(OutcomeGate, outcome_gate, src, world) if outcome_gate else None
     if vae:
         new = VideoVAE.load(vae)
         if not new.same_latent_space(src.vae):
@@ -72,13 +83,21 @@ def main(argv=None) -> Path:
     p.add_argument("--guidance", type=float, default=None)
     p.add_argument("--start-sigma", type=float, default=None)
     p.add_argument("--fresh-steps", type=int, default=None)
+    p.add_argument("--outcome-floor", type=float, default=None,
+                   help="a chance of success below this is drawn as refused (worlds with an outcome gate)")
     p.add_argument("--vae", default="", help="a VAE with the world's latent space to ship instead of its own")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--move-gate", default=None, help="a MoveGate (train_move_gate.py) to ship with the world")
     g.add_argument("--no-move-gate", dest="move_gate", action="store_const", const="", help="drop the world's gate")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--outcome-gate", default=None,
+                   help="an OutcomeGate (train_move_gate.py --judge attempts) to ship with the world")
+    g.add_argument("--no-outcome-gate", dest="outcome_gate", action="store_const", const="",
+                   help="drop the world's outcome gate")
     a = p.parse_args(argv)
-    return ship(a.world, a.to, a.vae, a.move_gate, context_sigma=a.context_sigma, reground=a.reground,
-                guidance=a.guidance, start_sigma=a.start_sigma, fresh_steps=a.fresh_steps)
+    return ship(a.world, a.to, a.vae, a.move_gate, a.outcome_gate, context_sigma=a.context_sigma,
+                reground=a.reground, guidance=a.guidance, start_sigma=a.start_sigma, fresh_steps=a.fresh_steps,
+                outcome_floor=a.outcome_floor)
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ from model.latent_cache import (  # noqa: E402
     attempt_frames,
     episode_records,
     item_gain_frames,
+    outcome_labels,
     refused_move_frames,
 )
 from model.text import VOCAB, caption_ids, ids_to_tokens  # noqa: E402
@@ -110,6 +111,12 @@ class TrainWorldConfig:
     # with --view-moves: moves the game refused (recordings' player_pos) get the unmoved previous
     # frame as their moved input, as a world with a MoveGate (train_move_gate.py) dreams them
     refused_stay: bool = False
+    # DiTConfig.outcomes (needs --view-moves, which names the moves; every other action but the noop
+    # is an attempt): each frame's action token also says whether the attempt did what it tried,
+    # read from the recordings' jsonl (latent_cache.outcome_labels); a world dreams it with an
+    # OutcomeGate (train_move_gate.py --judge attempts)
+    outcomes: bool = False
+    outcome_sleep_action: int = 6  # the attempt that succeeds by falling asleep (Crafter's sleep; -1 = none)
     flow: FlowConfig = field(default_factory=FlowConfig)
 
 
@@ -120,21 +127,24 @@ class WorldLoss(torch.nn.Module):
         super().__init__()
         self.dit, self.flow = dit, flow
 
-    def forward(self, z, actions, rewards, dones, captions=None, events=None, refused=None, stay=None):
-        return flow_loss(self.dit, z, actions, rewards, dones, self.flow, captions, events, refused, stay)
+    def forward(self, z, actions, rewards, dones, captions=None, events=None, refused=None, stay=None, outcome=None):
+        return flow_loss(self.dit, z, actions, rewards, dones, self.flow, captions, events, refused, stay, outcome)
 
 
 def batch_from_cache(cache: LatentCache, prev: torch.Tensor, rng, n: int, window: int, device,
-                     events: torch.Tensor | None = None, refused: torch.Tensor | None = None):
+                     events: torch.Tensor | None = None, refused: torch.Tensor | None = None,
+                     outcome: torch.Tensor | None = None):
     """A batch of `n` windows: start indices, latents (n, window, c, h, w), the actions that led to
-    each frame, rewards, dones, the event flags and the refused-move flags (each None when not given)."""
+    each frame, rewards, dones, the event flags, the refused-move flags and the outcomes (each None
+    when not given)."""
     starts = torch.from_numpy(cache.sample_windows(rng, n, window))
     idx = starts[:, None] + torch.arange(window)[None]
     z = cache.latents[idx].float().to(device)
     ev = None if events is None else events[idx].to(device)
     ref = None if refused is None else refused[idx].to(device)
+    out = None if outcome is None else outcome[idx].to(device)
     return (starts, z, prev[idx].to(device), cache.rewards[idx].to(device), cache.dones[idx].bool().to(device),
-            ev, ref)
+            ev, ref, out)
 
 
 @dataclass
@@ -147,6 +157,7 @@ class SizeBucket:
     cap_ids: torch.Tensor | None  # caption fact ids per frame
     events: torch.Tensor | None = None  # (N,) bool frames the event weight applies to; None = unlocks
     refused: torch.Tensor | None = None  # (N,) bool frames after a refused move (--refused-weight)
+    outcome: torch.Tensor | None = None  # (N,) int64 outcome of the action into each frame (--outcomes)
 
 
 def load_buckets(cfg: "TrainWorldConfig") -> tuple[list[SizeBucket], np.ndarray]:
@@ -164,12 +175,13 @@ def load_buckets(cfg: "TrainWorldConfig") -> tuple[list[SizeBucket], np.ndarray]
         gains_wanted = cfg.flow.event_weight != 1 and cfg.event_frames in ("gains", "attempts")
         records = None
         refused_wanted = cfg.flow.refused_weight != 1 or cfg.refused_stay
-        if gains_wanted or refused_wanted:
+        if gains_wanted or refused_wanted or cfg.outcomes:
             # the jsonl beside the recordings the cache was encoded from, read once for both flags
             try:
                 records = episode_records(cache, prefix=True)
             except ValueError as e:
-                flags = f"--event-frames {cfg.event_frames}" if gains_wanted else "--refused-weight / --refused-stay"
+                flags = (f"--event-frames {cfg.event_frames}" if gains_wanted else
+                         "--refused-weight / --refused-stay" if refused_wanted else "--outcomes")
                 raise ValueError(f"{path}: {flags}: {e}") from None
         events = None
         if gains_wanted:  # an item gain or an unlock
@@ -179,7 +191,12 @@ def load_buckets(cfg: "TrainWorldConfig") -> tuple[list[SizeBucket], np.ndarray]
         refused = None
         if refused_wanted:
             refused = torch.from_numpy(refused_move_frames(cache, moves, records=records))
-        buckets.append(SizeBucket(path, cache, cache.actions_into_frames(), cap_ids, events, refused))
+        outcome = None
+        if cfg.outcomes:
+            attempts = [a for a in range(1, int(cache.meta["action_nvec"][0])) if a not in moves]
+            sleep = None if cfg.outcome_sleep_action < 0 else cfg.outcome_sleep_action
+            outcome = torch.from_numpy(outcome_labels(cache, attempts, sleep, records=records))
+        buckets.append(SizeBucket(path, cache, cache.actions_into_frames(), cap_ids, events, refused, outcome))
     first = buckets[0].cache
     for b in buckets[1:]:
         if b.cache.latents.shape[1] != first.latents.shape[1]:
@@ -213,7 +230,7 @@ def init_weights(dit: SpacetimeDiT, path: str) -> None:
         # a shipped world whose heads also name achievements (scripts/train_heads.py): this run
         # trains the three base heads; train_heads names them again afterwards
         weights[f"{head}.weight"], weights[f"{head}.bias"] = have[:3], weights[f"{head}.bias"][:3]
-    for name in ("prev_in", "moved_in"):
+    for name in ("prev_in", "moved_in", "outcome_embed"):
         if hasattr(dit, name) and f"{name}.weight" not in weights:
             # weights of a model without this previous-frame input: it starts at zero (the same model)
             weights.update({f"{name}.{k}": v for k, v in getattr(dit, name).state_dict().items()})
@@ -291,7 +308,7 @@ def train(cfg: TrainWorldConfig) -> Path:
     text = {"caption_dim": len(VOCAB), "max_caption_tokens": 16} if cfg.captions else {}
     dit_cfg = preset(cfg.preset, latent_channels=c, patch=cfg.patch, window=cfg.window, action_nvec=nvec,
                      prev_frame=cfg.prev_frame, view_moves=parse_view_moves(cfg.view_moves),
-                     view_rows=view_rows, **text)
+                     view_rows=view_rows, outcomes=cfg.outcomes, **text)
     dit = SpacetimeDiT(dit_cfg)
     if cfg.init and not (cfg.resume and (out / "last.safetensors").exists()):
         init_weights(dit, cfg.init)
@@ -322,15 +339,16 @@ def train(cfg: TrainWorldConfig) -> Path:
         for g in opt.param_groups:
             g["lr"] = cosine_lr(step, cfg.lr, cfg.warmup, cfg.steps)
         bucket = buckets[pick_bucket(cfg.seed, step, bucket_p)]
-        starts, z, actions, rewards, dones, events, refused = batch_from_cache(
-            bucket.cache, bucket.prev, rng, per_rank, cfg.window, d.device, bucket.events, bucket.refused)
+        starts, z, actions, rewards, dones, events, refused, outcome = batch_from_cache(
+            bucket.cache, bucket.prev, rng, per_rank, cfg.window, d.device, bucket.events, bucket.refused,
+            bucket.outcome)
         captions = None
         if cfg.captions and rng.random() >= cfg.caption_dropout:
             captions = ids_to_tokens(bucket.cap_ids[starts]).to(d.device)
         weighted = refused if cfg.flow.refused_weight != 1 else None
         stay = refused if cfg.refused_stay else None
         with autocast(d.device, cfg.bf16):
-            loss, stats = model(z, actions, rewards, dones, captions, events, weighted, stay)
+            loss, stats = model(z, actions, rewards, dones, captions, events, weighted, stay, outcome)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         gnorm = torch.nn.utils.clip_grad_norm_(dit.parameters(), 1.0)
@@ -368,6 +386,8 @@ def parse_args(argv=None) -> TrainWorldConfig:
             raise SystemExit(f"error: --{name.replace('_', '-')} must be >= 0 (1 = off), got {getattr(cfg.flow, name)}")
     if cfg.flow.refused_weight != 1 and not cfg.view_moves:
         raise SystemExit("error: --refused-weight needs --view-moves (it names the move actions)")
+    if cfg.outcomes and not cfg.view_moves:
+        raise SystemExit("error: --outcomes needs --view-moves (it names the moves, which are not attempts)")
     if cfg.refused_stay and not cfg.view_moves:
         raise SystemExit("error: --refused-stay needs --view-moves (it keeps their moved input still)")
     if cfg.view_moves and not cfg.prev_frame:

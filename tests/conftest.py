@@ -22,12 +22,13 @@ import pytest  # noqa: E402
 
 
 def build_tiny_world(folder, k: int = 5, seed: int = 0, prev_frame: bool = False, size: tuple[int, int] = (64, 64),
-                     view_moves: bool = False, view_rows: int = 0):
+                     view_moves: bool = False, view_rows: int = 0, outcomes: bool = False):
     """An untrained tiny world (VAE + DiT + a start bank of real Crafter frames) saved to `folder`.
 
     The env, vector env and play tests exercise the real code paths with it; quality is not the point.
     `size=(72, 72)` makes a tile-aligned world (9x9 latents, patch 3); `view_moves` gives its DiT
-    Crafter's moves (implies prev_frame), and `view_rows` the rows those moves shift.
+    Crafter's moves (implies prev_frame), and `view_rows` the rows those moves shift; `outcomes`
+    gives it outcome tokens.
     """
     from model.dit import DiTConfig, SpacetimeDiT
     from model.rollout import WorldModel
@@ -45,10 +46,11 @@ def build_tiny_world(folder, k: int = 5, seed: int = 0, prev_frame: bool = False
     patch = 2 if (size[0] // 8) % 2 == 0 and (size[1] // 8) % 2 == 0 else 3
     dit = SpacetimeDiT(DiTConfig(latent_channels=4, patch=patch, dim=32, depth=2, heads=2, window=k + 1,
                                  caption_dim=len(VOCAB), max_caption_tokens=16, prev_frame=prev_frame,
-                                 view_moves=moves, view_rows=view_rows))
+                                 view_moves=moves, view_rows=view_rows, outcomes=outcomes))
     with torch.no_grad():  # wake the zero-initialised output layers so frames and heads vary
         wake = list(dit.patch_out.parameters()) + list(dit.final_ada.parameters())
         wake += list(dit.prev_in.parameters()) if prev_frame else []
+        wake += list(dit.outcome_embed.parameters()) if outcomes else []
         for p in wake + (list(dit.moved_in.parameters()) if view_moves else []):
             p.normal_(0, 0.05)
         dit.heads_mlp[-1].bias[2] = -20.0  # never terminate by itself: tests control episode ends

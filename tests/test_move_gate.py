@@ -189,7 +189,7 @@ def test_train_world_refused_stay_trains_with_the_recorded_refusals(moves72, mon
     real = diffusion.flow_loss
 
     def spy(*args, **kw):
-        got.append(args[-1])  # stay, the last positional argument WorldLoss passes
+        got.append(args[-2])  # stay, the last positional argument WorldLoss passes but the outcome
         return real(*args, **kw)
 
     monkeypatch.setattr(tw, "flow_loss", spy)

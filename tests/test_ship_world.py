@@ -10,17 +10,18 @@ from model.rollout import DreamRollout, WorldModel
 def test_ship_stores_rollout_settings_and_replaces_the_destination(tiny_world, tmp_path):
     dest = tmp_path / "shipped"
     main(["--world", str(tiny_world), "--to", str(dest), "--guidance", "2.5", "--reground", "--start-sigma", "0.3",
-          "--fresh-steps", "2"])
+          "--fresh-steps", "2", "--outcome-floor", "0.05"])
     world = WorldModel.load(dest)
     assert world.rollout_defaults == {"context_sigma": 0.05, "reground": True, "guidance": 2.5, "start_sigma": 0.3,
-                                      "fresh_steps": 2}
+                                      "fresh_steps": 2, "outcome_floor": 0.05}
     with pytest.warns(UserWarning, match="does not know the moves"):  # the tiny world has no view_moves
         roll = DreamRollout(world)
     assert roll.guidance == 2.5 and roll.reground and roll.start_sigma == 0.3 and roll.fresh_steps == 2
+    assert roll.outcome_floor == 0.05
     main(["--world", str(dest), "--to", str(dest.with_name("again")), "--context-sigma", "0.1"])
     again = WorldModel.load(dest.with_name("again")).rollout_defaults
     assert again == {"context_sigma": 0.1, "reground": True, "guidance": 2.5, "start_sigma": 0.3,
-                     "fresh_steps": 2}  # kept
+                     "fresh_steps": 2, "outcome_floor": 0.05}  # kept
     (dest / "README.md").write_text("what this world is")
     main(["--world", str(tiny_world), "--to", str(dest)])  # replacing an existing folder
     assert WorldModel.load(dest).rollout_defaults["guidance"] == 1.0
@@ -33,6 +34,8 @@ def test_ship_refuses_bad_settings(tiny_world, tmp_path):
         main(["--world", str(tiny_world), "--to", str(tmp_path / "w"), "--context-sigma", "1.5"])
     with pytest.raises(CheckpointError, match="fresh_steps >= 1"):
         main(["--world", str(tiny_world), "--to", str(tmp_path / "w"), "--fresh-steps", "0"])
+    with pytest.raises(CheckpointError, match="outcome_floor in"):
+        main(["--world", str(tiny_world), "--to", str(tmp_path / "w"), "--outcome-floor", "1.5"])
     assert list(tmp_path.iterdir()) == []  # nothing half-written left behind
 
 
