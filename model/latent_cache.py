@@ -193,6 +193,13 @@ OUTCOME_NONE, OUTCOME_FAILED, OUTCOME_DONE = 0, 1, 2
 _VITALS = ("health", "food", "drink", "energy")
 
 
+def attempt_actions(first_part_size: int, move_actions) -> list[int]:
+    """Values of an action's first part that are attempts to act on the world: every one but the
+    noop (0) and the moves (Crafter: do, sleep, place_*, make_*)."""
+    moves = {int(a) for a in move_actions}
+    return [a for a in range(1, int(first_part_size)) if a not in moves]
+
+
 def outcome_labels(cache: LatentCache, attempt_actions, sleep_action: int | None = None,
                    recordings: str | Path | None = None,
                    records: list[list[dict]] | None = None) -> np.ndarray:

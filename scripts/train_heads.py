@@ -32,7 +32,13 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from model.latent_cache import LatentCache, death_frames, unlock_labels  # noqa: E402
+from model.latent_cache import (  # noqa: E402
+    LatentCache,
+    attempt_actions,
+    death_frames,
+    outcome_labels,
+    unlock_labels,
+)
 from model.rollout import WorldModel  # noqa: E402
 from model.training import autocast  # noqa: E402
 
@@ -53,9 +59,10 @@ def window_starts(cache: LatentCache, labels: np.ndarray, deaths: np.ndarray, n_
 
 @torch.no_grad()
 def head_features(world: WorldModel, cache: LatentCache, starts: np.ndarray, sigma: float, seed: int,
-                  batch: int = 256, progress: bool = True) -> torch.Tensor:
+                  batch: int = 256, progress: bool = True, outcome: torch.Tensor | None = None) -> torch.Tensor:
     """(n, d) pooled tokens of each window's last frame, the input of the DiT's heads, with every
-    frame noised to `sigma` (the rollout's clean pass)."""
+    frame noised to `sigma` (the rollout's clean pass); `outcome` (N,) the recorded outcome of the
+    action into each frame, for a DiT with outcome tokens (a dream gives them from its gate)."""
     dit, window = world.dit, world.dit.cfg.window
     prev = cache.actions_into_frames()
     captured: list[torch.Tensor] = []
@@ -67,7 +74,7 @@ def head_features(world: WorldModel, cache: LatentCache, starts: np.ndarray, sig
             z = cache.latents[idx].float()
             z = (1 - sigma) * z + sigma * torch.randn(z.shape, generator=gen)
             with autocast(torch.device("cpu"), True):
-                dit(z, torch.full(z.shape[:2], sigma), prev[idx])
+                dit(z, torch.full(z.shape[:2], sigma), prev[idx], outcome=None if outcome is None else outcome[idx])
     finally:
         hook.remove()
     return torch.cat(captured)
@@ -139,8 +146,18 @@ def head_report(out: torch.Tensor, y: dict) -> dict:
     return r
 
 
+def recorded_outcomes(world: WorldModel, cache: LatentCache, sleep_action: int) -> torch.Tensor | None:
+    """The recorded outcome of the action into each frame (`outcome_labels`) for a DiT with outcome
+    tokens, whose attempts are the actions that are neither the noop nor its view moves; else None."""
+    cfg = world.dit.cfg
+    if not cfg.outcomes:
+        return None
+    attempts = attempt_actions(cfg.action_nvec[0], [m[0] for m in cfg.view_moves])
+    return torch.from_numpy(outcome_labels(cache, attempts, None if sleep_action < 0 else sleep_action))
+
+
 def gather_features(world: WorldModel, latents: str, heldout: str, n_random: int, sigma: float, rng,
-                    seed: int) -> dict:
+                    seed: int, sleep_action: int = 6) -> dict:
     """Head inputs and targets: training windows of every cache in `latents` (comma-separated) and
     every full window of the `heldout` cache, with one achievement index over all of them."""
     window = world.dit.cfg.window
@@ -155,7 +172,8 @@ def gather_features(world: WorldModel, latents: str, heldout: str, n_random: int
         starts = window_starts(cache, labels, deaths, n_random, window, rng)
         print(f"{path}: {len(cache)} frames, {int((labels >= 0).sum())} unlocks, "
               f"{int(deaths.sum())} deaths, {len(starts)} windows")
-        xs.append(head_features(world, cache, starts, sigma, seed))
+        xs.append(head_features(world, cache, starts, sigma, seed,
+                                outcome=recorded_outcomes(world, cache, sleep_action)))
         ys.append(targets(cache, labels, deaths, starts, window))
     out = {"x": torch.cat(xs), "y": {k: torch.cat([d[k] for d in ys]) for k in ys[0]}, "names": names}
     if heldout:
@@ -163,7 +181,8 @@ def gather_features(world: WorldModel, latents: str, heldout: str, n_random: int
         labels, held_names = unlock_labels(cache)
         labels = reindex(labels, held_names, names)
         starts = np.flatnonzero(full_window(cache, window)) - (window - 1)  # every frame with a full window
-        out["hx"] = head_features(world, cache, starts, sigma, seed + 1)
+        out["hx"] = head_features(world, cache, starts, sigma, seed + 1,
+                                  outcome=recorded_outcomes(world, cache, sleep_action))
         out["hy"] = targets(cache, labels, death_frames(cache), starts, window)
     return out
 
@@ -181,6 +200,8 @@ def main(argv=None) -> dict:
     p.add_argument("--pos-weight", type=float, default=1.0, help="weight of unlock/death frames in the BCE")
     p.add_argument("--features", default="", help="file to keep the DiT features in, reused by reruns with other "
                    "fit settings (the features depend only on world, latents, heldout, windows, seed)")
+    p.add_argument("--outcome-sleep-action", type=int, default=6,
+                   help="for a DiT with outcome tokens: the attempt that succeeds by falling asleep (-1: none)")
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args(argv)
@@ -191,14 +212,15 @@ def main(argv=None) -> dict:
     sigma = world.rollout_defaults["context_sigma"]
     rng = np.random.default_rng(a.seed)
 
-    key = {k: getattr(a, k) for k in ("world", "latents", "heldout", "windows", "seed")}
+    key = {k: getattr(a, k) for k in ("world", "latents", "heldout", "windows", "seed", "outcome_sleep_action")}
     dit_file = (Path(a.world) / "dit.safetensors").stat()
     key["dit_file"] = [dit_file.st_size, dit_file.st_mtime_ns]  # a retrained world is not reused
     feats = torch.load(a.features) if a.features and Path(a.features).exists() else {}
     if feats.get("key") == key:
         print(f"features from {a.features}")
     else:
-        feats = {"key": key, **gather_features(world, a.latents, a.heldout, a.windows, sigma, rng, a.seed)}
+        feats = {"key": key, **gather_features(world, a.latents, a.heldout, a.windows, sigma, rng, a.seed,
+                                               a.outcome_sleep_action)}
         if a.features:
             Path(a.features).parent.mkdir(parents=True, exist_ok=True)
             torch.save(feats, a.features)

@@ -32,7 +32,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from model.cli import add_dataclass_flags, pop_dataclass  # noqa: E402
 from model.dit import SpacetimeDiT  # noqa: E402
-from model.latent_cache import OUTCOME_FAILED, LatentCache, outcome_labels, refused_move_frames  # noqa: E402
+from model.latent_cache import (  # noqa: E402
+    OUTCOME_FAILED,
+    LatentCache,
+    attempt_actions,
+    outcome_labels,
+    refused_move_frames,
+)
 from model.move_gate import MoveGate, MoveGateConfig, gate_loss  # noqa: E402
 from model.outcome_gate import OutcomeGate  # noqa: E402
 from model.training import cosine_lr  # noqa: E402
@@ -103,7 +109,7 @@ def train(cfg: TrainGateConfig) -> dict:
     moves = tuple(a for a, _, _ in view_moves)
     gate_cls = MoveGate
     if cfg.judge == "attempts":  # every action but the noop (0) and the moves
-        moves = tuple(a for a in range(1, dit.cfg.action_nvec[0]) if a not in moves)
+        moves = tuple(attempt_actions(dit.cfg.action_nvec[0], moves))
         gate_cls = OutcomeGate
     train_cache, held_cache = LatentCache.load(cfg.latents), LatentCache.load(cfg.heldout)
     c, h, w = train_cache.latents.shape[1:]

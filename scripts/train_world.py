@@ -33,6 +33,7 @@ from model.diffusion import FlowConfig, flow_loss  # noqa: E402
 from model.dit import SpacetimeDiT, preset  # noqa: E402
 from model.latent_cache import (  # noqa: E402
     LatentCache,
+    attempt_actions,
     attempt_frames,
     episode_records,
     item_gain_frames,
@@ -193,7 +194,7 @@ def load_buckets(cfg: "TrainWorldConfig") -> tuple[list[SizeBucket], np.ndarray]
             refused = torch.from_numpy(refused_move_frames(cache, moves, records=records))
         outcome = None
         if cfg.outcomes:
-            attempts = [a for a in range(1, int(cache.meta["action_nvec"][0])) if a not in moves]
+            attempts = attempt_actions(cache.meta["action_nvec"][0], moves)
             sleep = None if cfg.outcome_sleep_action < 0 else cfg.outcome_sleep_action
             outcome = torch.from_numpy(outcome_labels(cache, attempts, sleep, records=records))
         buckets.append(SizeBucket(path, cache, cache.actions_into_frames(), cap_ids, events, refused, outcome))

@@ -234,3 +234,20 @@ def test_train_world_outcomes_trains_with_the_recorded_outcomes(outcomes72, monk
     assert WorldModel.load(folder).dit.cfg.outcomes
     with pytest.raises(SystemExit, match="--outcomes needs --view-moves"):
         world_args(["--outcomes"])
+
+
+def test_train_heads_reads_features_with_the_recorded_outcomes(outcomes72, monkeypatch):
+    root, world, (train_lat, held_lat) = outcomes72
+    import train_heads as th
+
+    real, got = th.outcome_labels, []
+
+    def spy(cache, attempts, sleep_action=None, **kw):
+        got.append((list(attempts), sleep_action))
+        return real(cache, attempts, sleep_action, **kw)
+
+    monkeypatch.setattr(th, "outcome_labels", spy)
+    th.main(["--world", str(world), "--latents", train_lat, "--heldout", held_lat, "--windows", "16", "--epochs", "2",
+             "--out", str(root / "heads"), "--threads", "1"])
+    assert got == [(list(ATTEMPTS), 6)] * 2  # the training cache and the held-out one
+    assert WorldModel.load(root / "heads").dit.cfg.outcomes
