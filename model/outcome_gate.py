@@ -11,8 +11,9 @@ press draws a small chance of a sword, which a policy in the dream learns to far
     p(failed) = sigmoid(logit)        (meaningful for the attempt actions only)
 
 In a dream the outcome is *sampled* from the gate, so chance outcomes stay chance (a sapling from
-grass: 10 % per `do` in Crafter) instead of being averaged away, and the DiT draws it through its
-outcome token (`DiTConfig.outcomes`). Trained by `train_move_gate.py --judge attempts` on the
+grass: 10 % per `do` in Crafter) instead of being averaged away, and the DiT is to draw it through
+its outcome token (`DiTConfig.outcomes`). Measured in stop 22 (README, Results): the gate decides
+right 97.7 % of the time, but a DiT fine-tuned 7000 steps with the token barely follows it yet. Trained by `train_move_gate.py --judge attempts` on the
 labels of `latent_cache.outcome_labels`; stored beside a world's DiT as `outcome_gate.safetensors`.
 """
 
