@@ -72,6 +72,36 @@ def build_tiny_world(folder, k: int = 5, seed: int = 0, prev_frame: bool = False
     return folder
 
 
+def tiny_world72_with_latents(root, outcomes: bool = False, max_steps: int = 60):
+    """A tile-aligned tiny world with Crafter's moves (and `outcomes` tokens) in `root/world`, and
+    latents of two 72x72 random-policy recordings: (world, [train latents, held-out latents]),
+    the recordings in `root/rec_train` and `root/rec_held`."""
+    from collect import CollectConfig, collect
+    from encode_latents import encode_folder
+
+    world = build_tiny_world(root / "world", size=(72, 72), view_moves=True, view_rows=7, outcomes=outcomes)
+    caches = []
+    for name, seed in (("train", 5), ("held", 6)):
+        rec = root / f"rec_{name}"
+        collect(CollectConfig(episodes=2, policy="random", out=str(rec), seed=seed, workers=1, max_steps=max_steps,
+                              area=(32, 32), size=(72, 72), view=(9, 9)), progress=False)
+        encode_folder(str(world / "vae.safetensors"), str(rec), str(root / f"lat_{name}"), progress=False)
+        caches.append(str(root / f"lat_{name}"))
+    return world, caches
+
+
+def write_records(folder, episodes: dict[str, list[dict]]) -> None:
+    """Hand-written recordings' text: `<name>.jsonl` per episode and the folder's index (72x72
+    Crafter episodes, no video), for functions that read only the jsonl."""
+    import json
+
+    from model.recordings import EpisodeInfo, write_index
+
+    for name, records in episodes.items():
+        (folder / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    write_index(folder, [EpisodeInfo(n, len(r), 72, 72, 10.0, "crafter") for n, r in episodes.items()])
+
+
 @pytest.fixture(scope="session")
 def tiny_world(tmp_path_factory):
     return build_tiny_world(tmp_path_factory.mktemp("world"))

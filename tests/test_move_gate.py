@@ -6,8 +6,6 @@ import json
 import numpy as np
 import pytest
 import torch
-from collect import CollectConfig, collect
-from encode_latents import encode_folder
 from ship_world import ship
 from train_move_gate import TrainGateConfig, move_samples
 from train_move_gate import parse_args as gate_args
@@ -112,17 +110,10 @@ def test_stay_keeps_the_moved_input_still_and_is_checked():
 @pytest.fixture(scope="module")
 def moves72(tmp_path_factory):
     """A tile-aligned tiny world with Crafter's moves, and latents of 72x72 recordings (train and held out)."""
-    from conftest import build_tiny_world
+    from conftest import tiny_world72_with_latents
 
     root = tmp_path_factory.mktemp("gate")
-    world = build_tiny_world(root / "world", size=(72, 72), view_moves=True, view_rows=7)
-    caches = []
-    for name, seed in (("train", 5), ("held", 6)):
-        rec = root / f"rec_{name}"
-        collect(CollectConfig(episodes=2, policy="random", out=str(rec), seed=seed, workers=1, max_steps=60,
-                              area=(32, 32), size=(72, 72), view=(9, 9)), progress=False)
-        encode_folder(str(world / "vae.safetensors"), str(rec), str(root / f"lat_{name}"), progress=False)
-        caches.append(str(root / f"lat_{name}"))
+    world, caches = tiny_world72_with_latents(root)
     return root, world, caches
 
 

@@ -6,8 +6,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from collect import CollectConfig, collect
-from encode_latents import encode_folder
+from conftest import write_records
 from ship_world import ship
 from train_move_gate import TrainGateConfig, move_samples
 from train_move_gate import train as train_gate
@@ -19,7 +18,6 @@ from model.dit import DiTConfig, KVCache, SpacetimeDiT
 from model.latent_cache import OUTCOME_DONE, OUTCOME_FAILED, OUTCOME_NONE, LatentCache, outcome_labels
 from model.move_gate import MoveGateConfig
 from model.outcome_gate import OutcomeGate
-from model.recordings import EpisodeInfo, write_index
 from model.rollout import DreamRollout, WorldModel
 
 ATTEMPTS = tuple(range(5, 17))  # Crafter: do, sleep, place_*, make_*
@@ -47,10 +45,8 @@ def test_outcome_labels_on_written_records(tmp_path):
         ],
         "b": [(5, _inv(), False), (0, None, False), (5, _inv(), False)],  # no inventory: failed; noop: none
     }
-    for name, recs in episodes.items():
-        lines = [{"action": a, "sleeping": s, **({"inventory": inv} if inv is not None else {})} for a, inv, s in recs]
-        (tmp_path / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
-    write_index(tmp_path, [EpisodeInfo(n, len(r), 72, 72, 10.0, "crafter") for n, r in episodes.items()])
+    write_records(tmp_path, {name: [{"action": a, "sleeping": s, **({"inventory": inv} if inv is not None else {})}
+                                    for a, inv, s in recs] for name, recs in episodes.items()})
 
     class Cache:  # what outcome_labels reads of a latent cache
         episode_lengths = torch.tensor([10, 3])
@@ -146,17 +142,10 @@ def test_gate_samples_outcomes_with_each_dreams_generator():
 def outcomes72(tmp_path_factory):
     """A tile-aligned tiny world with Crafter's moves and outcome tokens, and latents of 72x72
     random-policy recordings (train and held out)."""
-    from conftest import build_tiny_world
+    from conftest import tiny_world72_with_latents
 
     root = tmp_path_factory.mktemp("outcome")
-    world = build_tiny_world(root / "world", size=(72, 72), view_moves=True, view_rows=7, outcomes=True)
-    caches = []
-    for name, seed in (("train", 5), ("held", 6)):
-        rec = root / f"rec_{name}"
-        collect(CollectConfig(episodes=2, policy="random", out=str(rec), seed=seed, workers=1, max_steps=80,
-                              area=(32, 32), size=(72, 72), view=(9, 9)), progress=False)
-        encode_folder(str(world / "vae.safetensors"), str(rec), str(root / f"lat_{name}"), progress=False)
-        caches.append(str(root / f"lat_{name}"))
+    world, caches = tiny_world72_with_latents(root, outcomes=True, max_steps=80)
     return root, world, caches
 
 

@@ -103,18 +103,14 @@ def test_refused_move_frames_on_written_records(tmp_path):
     """Hand-written jsonl: frame t is flagged when record t-1's action is a move and player_pos did
     not change; a move that moved, a non-move in place, the first frame of the next episode (after
     a move on the last frame of the one before) and a record without player_pos are not."""
-    import json
-
-    from model.recordings import EpisodeInfo, write_index
-
     episodes = {
         "a": [(3, [5, 5]), (3, [5, 5]), (1, [5, 5]), (0, [4, 5]), (2, [4, 5]), (2, [4, 5])],
         "b": [(4, [4, 5]), (4, [4, 5]), (None, None)],  # starts where "a" ended, after a move
     }
-    for name, recs in episodes.items():
-        lines = [{"action": a, **({"player_pos": p} if p is not None else {})} for a, p in recs]
-        (tmp_path / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
-    write_index(tmp_path, [EpisodeInfo(n, len(r), 72, 72, 10.0, "crafter") for n, r in episodes.items()])
+    from conftest import write_records
+
+    write_records(tmp_path, {name: [{"action": a, **({"player_pos": p} if p is not None else {})} for a, p in recs]
+                             for name, recs in episodes.items()})
 
     class Cache:  # what refused_move_frames reads of a latent cache
         episode_lengths = torch.tensor([6, 3])
