@@ -203,7 +203,7 @@ class DreamRollout:
     a tree or water. False dreams every move as going through (worlds before stop 20).
     outcome_gate: with a world that has an `OutcomeGate`, each attempt's outcome (done or refused) is
     drawn from the gate's probability with the dream's own generator, and the DiT draws that outcome
-    (worlds from stop 22). Given frames (start clips, teacher forcing) get the likelier outcome.
+    (stop 22, an experiment). Given frames (start clips, teacher forcing) get the likelier outcome.
     outcome_floor: a chance of success below this is drawn as refused (the world's setting).
     """
 
