@@ -200,13 +200,13 @@ def attempt_actions(first_part_size: int, move_actions) -> list[int]:
     return [a for a in range(1, int(first_part_size)) if a not in moves]
 
 
-def outcome_labels(cache: LatentCache, attempt_actions, sleep_action: int | None = None,
+def outcome_labels(cache: LatentCache, attempts, sleep_action: int | None = None,
                    recordings: str | Path | None = None,
                    records: list[list[dict]] | None = None) -> np.ndarray:
     """(N,) int64 per frame of the cache: did the action that led to it do what it tried?
 
     OUTCOME_NONE for frames not reached by an attempt (first part of the action not in
-    `attempt_actions`: for Crafter the noop and the moves, and episode starts); otherwise
+    `attempts`, e.g. `attempt_actions(...)`: for Crafter the noop and the moves, and episode starts); otherwise
     OUTCOME_DONE where the recordings' jsonl shows its effect and OUTCOME_FAILED where not. The
     effect is an inventory change (collecting, placing, making; a rise of food or drink: eating,
     drinking) or, for `sleep_action`, falling asleep (`sleeping` turns true). Records without an
@@ -216,7 +216,7 @@ def outcome_labels(cache: LatentCache, attempt_actions, sleep_action: int | None
     the action must guess, and averaged over a dataset where most presses fail it draws a small
     chance of the tool on every press, which a policy learns to farm (README, stop 21). With the
     outcome given (`OutcomeGate` in a dream, these labels in training) it only has to draw it."""
-    attempts = {int(a) for a in attempt_actions}
+    attempts = {int(a) for a in attempts}
     out: list[int] = []
     for episode in records if records is not None else episode_records(cache, recordings, prefix=True):
         prev = None

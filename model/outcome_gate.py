@@ -13,8 +13,9 @@ press draws a small chance of a sword, which a policy in the dream learns to far
 In a dream the outcome is *sampled* from the gate, so chance outcomes stay chance (a sapling from
 grass: 10 % per `do` in Crafter) instead of being averaged away, and the DiT is to draw it through
 its outcome token (`DiTConfig.outcomes`). Measured in stop 22 (README, Results): the gate decides
-right 97.7 % of the time, but a DiT fine-tuned 7000 steps with the token barely follows it yet. Trained by `train_move_gate.py --judge attempts` on the
-labels of `latent_cache.outcome_labels`; stored beside a world's DiT as `outcome_gate.safetensors`.
+right 97.7 % of the time, but a DiT fine-tuned 7000 steps with the token barely follows it yet.
+Trained by `train_move_gate.py --judge attempts` on the labels of `latent_cache.outcome_labels`;
+stored beside a world's DiT as `outcome_gate.safetensors`.
 """
 
 from __future__ import annotations
@@ -30,18 +31,23 @@ class OutcomeGate(MoveGate):
 
     KIND = "OutcomeGate"
 
+    def judged(self, actions: torch.Tensor) -> torch.Tensor:
+        """(b,) bool for actions (b, A) or (b,): the attempts this gate judges."""
+        first = actions[:, 0] if actions.ndim == 2 else actions
+        return torch.isin(first, torch.tensor(self.cfg.moves, device=actions.device))
+
     def p_done(self, z: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         """(b,) probability that the attempt succeeds; 0 for actions the gate does not judge."""
-        return 1 - torch.sigmoid(self.forward(z, actions))
+        p = 1 - torch.sigmoid(self.forward(z, actions))
+        return torch.where(self.judged(actions), p, torch.zeros_like(p))
 
     def sample(self, z: torch.Tensor, actions: torch.Tensor, generators: list[torch.Generator] | None = None,
                floor: float = 0.0) -> torch.Tensor:
         """(b,) int64 outcome classes: OUTCOME_DONE with probability p_done (below `floor`: never),
         OUTCOME_FAILED otherwise, OUTCOME_NONE for actions the gate does not judge. Row i draws from
         `generators[i]` (one per dream, so a batch draws like lone dreams); None = argmax."""
-        p = self.p_done(z, actions)
-        judged = torch.isin(actions[:, 0] if actions.ndim == 2 else actions,
-                            torch.tensor(self.cfg.moves, device=z.device))
+        judged = self.judged(actions)
+        p = torch.where(judged, 1 - torch.sigmoid(self.forward(z, actions)), 0.0)
         if generators is None:
             done = p > 0.5
         else:

@@ -84,9 +84,9 @@ def move_samples(cache: LatentCache, moves: tuple[int, ...], judge: str = "moves
 def evaluate(gate: MoveGate, z: torch.Tensor, actions: torch.Tensor, labels: torch.Tensor) -> dict:
     """Accuracy, precision and recall of "refused" on (z, actions, labels)."""
     with torch.no_grad():
-        pred = torch.cat([gate.refused(z[i:i + 1024], actions[i:i + 1024]) for i in range(0, len(z), 1024)])
-        p_done = torch.cat([1 - torch.sigmoid(gate(z[i:i + 1024], actions[i:i + 1024]))
-                            for i in range(0, len(z), 1024)])
+        p_refused = torch.sigmoid(torch.cat([gate(z[i:i + 1024], actions[i:i + 1024])
+                                             for i in range(0, len(z), 1024)]))
+    pred, p_done = p_refused > 0.5, 1 - p_refused  # gate.refused's threshold
     tp = int((pred & labels).sum())
     majority = float((~labels).float().mean())
     out = {"samples": len(labels), "refused": int(labels.sum()), "accuracy": float((pred == labels).float().mean()),
