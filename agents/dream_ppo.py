@@ -44,6 +44,7 @@ class AgentConfig:
     num_starts: int = 1024  # start clips drawn from --starts
     guidance: float | None = None  # action guidance of the dream (default: the world's; see README, stop 21)
     denoise_steps: int = 2  # the shipped world draws the view from the moved previous frame, which takes 2
+    keep_inventory: bool = True  # on Crafter worlds: items and achievements by the game's rules (stop 23)
     n_steps: int = 128  # per env; batch 16 x 128 = 2048 steps per update
     batch_size: int = 512
     n_epochs: int = 3
@@ -64,7 +65,7 @@ def make_vec_env(cfg: AgentConfig):
 
         venv = GymVectorToSB3(DreamVectorEnv(num_envs=cfg.num_envs, world=cfg.world or None,
                                              steps=cfg.denoise_steps, max_episode_steps=cfg.dream_horizon,
-                                             guidance=cfg.guidance,
+                                             guidance=cfg.guidance, keep_inventory=None if cfg.keep_inventory else False,
                                              starts=cfg.starts or None, num_starts=cfg.num_starts))
     elif cfg.env == "real":
         from worldenv.dream_env import world_frame_size

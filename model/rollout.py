@@ -205,14 +205,19 @@ class DreamRollout:
     drawn from the gate's probability with the dream's own generator, and the DiT draws that outcome
     (stop 22, an experiment). Given frames (start clips, teacher forcing) get the likelier outcome.
     outcome_floor: a chance of success below this is drawn as refused (the world's setting).
+    overlay: a callable `(actions (b, A) int64, frames (b, H, W, 3) uint8) -> frames` that redraws
+    part of each dreamed frame before it is returned and enters the context (re-encoded from the
+    redrawn pixels). The game supplies it (Crafter: `InventoryLedger` draws the items it keeps by
+    the game's rules); the model knows nothing of what it draws.
     """
 
     def __init__(self, world: WorldModel, batch: int = 1, steps: int = 2, context: int | None = None,
                  context_sigma: float | None = None, guidance: float | None = None, bf16: bool = True, seed: int = 0,
                  device: str | torch.device = "cpu", reground: bool | None = None,
                  start_sigma: float | None = None, move_gate: bool = True, fresh_steps: int | None = None,
-                 outcome_gate: bool = True, outcome_floor: float | None = None):
+                 outcome_gate: bool = True, outcome_floor: float | None = None, overlay=None):
         self.world, self.batch, self.steps = world, batch, steps
+        self.overlay = overlay
         self.gate = world.move_gate if move_gate else None
         self.outcome_gate = world.outcome_gate if outcome_gate else None
         self._gate_size_warned = False
@@ -404,7 +409,11 @@ class DreamRollout:
                                   fresh_steps=self.fresh_steps, outcome=outcome)
         with autocast(self.device, self.bf16):
             frames = self.world.vae.decode_images(z[:, 0])
-            if self.reground:
+        if self.overlay is not None:
+            # the game redraws part of the frame; the context must hold what the player sees
+            frames = torch.as_tensor(self.overlay(a.cpu().numpy(), frames.cpu().numpy()), device=self.device)
+        if self.reground or self.overlay is not None:
+            with autocast(self.device, self.bf16):
                 z = self.world.vae.encode_images(frames)[:, None]
         heads = self._write(z, a, stay, outcome)
         frames = frames.cpu().numpy()

@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from model.data import actions_into_frames, episode_arrays  # noqa: E402
 from model.recordings import list_episodes, read_jsonl, recorded_view  # noqa: E402
 from model.rollout import DreamRollout, WorldModel  # noqa: E402
+from worldenv.dream_env import inventory_ledger_for  # noqa: E402
 from worldenv.games.crafter_parse import INVENTORY_ITEMS, CrafterFrameParser  # noqa: E402
 
 DEFAULT_ITEMS = ("sapling", "wood", "stone", "drink", "food", "energy", "wood_pickaxe", "wood_sword")
@@ -78,7 +79,7 @@ def find_moments(data: Path, items: list[str], context: int, cases: int, seed: i
 def dreamed_rise_rate(world: WorldModel, data: Path, moments: list[tuple[str, int]], item: str,
                       parser: CrafterFrameParser, samples: int, steps: int, guidance: float | None,
                       seed: int, episodes: dict, context_sigma: float | None = None,
-                      start_sigma: float | None = None) -> float:
+                      start_sigma: float | None = None, keep_inventory: bool = False) -> float:
     """Share of dreamed next frames, over all moments, whose parsed count of `item` is above the
     real previous frame's. Dream i of moment j is seeded with seed + j * samples + i."""
     k = world.dit.cfg.window - 1
@@ -91,9 +92,15 @@ def dreamed_rise_rate(world: WorldModel, data: Path, moments: list[tuple[str, in
         into = actions_into_frames(ep.actions)
         before = parser.inventory(ep.frames[t - 1:t])[0, col]
         # dream i of moment j gets seed + j * samples + i: no noise is shared between moments
+        ledger = inventory_ledger_for(world, samples, True) if keep_inventory else None
         roll = DreamRollout(world, batch=samples, steps=steps, guidance=guidance, seed=seed + j * samples,
-                            context_sigma=context_sigma, start_sigma=start_sigma)
-        roll.reset(np.repeat(ep.frames[None, t - k:t], samples, 0), np.repeat(into[None, t - k:t], samples, 0))
+                            context_sigma=context_sigma, start_sigma=start_sigma,
+                            overlay=ledger.step if ledger else None)
+        clips, acts = np.repeat(ep.frames[None, t - k:t], samples, 0), np.repeat(into[None, t - k:t], samples, 0)
+        roll.reset(clips, acts)
+        if ledger is not None:
+            ledger.seed([seed + j * samples + i for i in range(samples)])
+            ledger.reset(range(samples), clips, acts)
         out = roll.step(np.repeat(into[t][None], samples, 0))
         rises += int((parser.inventory(out.frames)[:, col] > before).sum())
         total += samples
@@ -115,6 +122,9 @@ def main(argv=None) -> dict:
                    help="noise on the cached real frames (default: the world's own)")
     p.add_argument("--start-sigma", type=float, default=None,
                    help="noise level sampling starts from on the moved previous frame (default: the world's own)")
+    p.add_argument("--keep-inventory", action="store_true",
+                   help="dream with the InventoryLedger, as SoraWorld-v0 does on Crafter worlds (items by the "
+                        "game's rules; the vitals stay the DiT's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0)
     args = p.parse_args(argv)
@@ -139,11 +149,11 @@ def main(argv=None) -> dict:
     for item, g in tqdm(jobs, desc="events"):
         m = moments[item]
         hit = dreamed_rise_rate(world, data, m["events"], item, parser, args.samples, args.steps, g, args.seed, episodes,
-                                args.context_sigma, args.start_sigma)
+                                args.context_sigma, args.start_sigma, args.keep_inventory)
         # non-events draw other noise than events (an offset past every event's seeds)
         false = dreamed_rise_rate(world, data, m["non_events"], item, parser, args.samples, args.steps, g,
                                   args.seed + len(m["events"]) * args.samples, episodes, args.context_sigma,
-                                  args.start_sigma)
+                                  args.start_sigma, args.keep_inventory)
         rows.append({"item": item, "guidance": g if g is not None else world.rollout_defaults["guidance"],
                      "events": len(m["events"]), "non_events": len(m["non_events"]),
                      "hit_rate": hit, "false_rate": false})
@@ -154,6 +164,7 @@ def main(argv=None) -> dict:
         print(f"{r['item']:<14}{r['guidance']:>9.1f}{r['events']:>8}{r['hit_rate']:>10.1%}{r['non_events']:>12}"
               f"{r['false_rate']:>12.1%}")
     result = {"model": args.model, "data": str(data), "samples": args.samples, "steps": args.steps,
+              "keep_inventory": args.keep_inventory,
               "context_sigma": args.context_sigma, "start_sigma": args.start_sigma, "rows": rows}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

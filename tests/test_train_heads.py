@@ -133,7 +133,7 @@ def always_unlocking_world(tiny_world, folder):
 
 def test_an_achievement_pays_once_per_episode(tiny_world, tmp_path):
     folder = always_unlocking_world(tiny_world, tmp_path / "w")
-    env = DreamEnv(world=folder)
+    env = DreamEnv(world=folder, keep_inventory=False)  # the heads' achievements, not the game's rules
     env.reset(seed=0)
     rewards = []
     for _ in range(3):
@@ -142,7 +142,7 @@ def test_an_achievement_pays_once_per_episode(tiny_world, tmp_path):
     assert rewards == [1.0, 0.0, 0.0] and info["achievements"] == {"collect_wood": 1, "place_table": 0}
     env.reset(seed=1)
     assert env.step(1)[1] == 1.0  # a new episode pays again
-    venv = DreamVectorEnv(num_envs=2, world=folder, max_episode_steps=2)
+    venv = DreamVectorEnv(num_envs=2, world=folder, max_episode_steps=2, keep_inventory=False)
     venv.reset(seed=0)
     got = [venv.step(np.array([1, 2]))[1].tolist() for _ in range(3)]
     assert got == [[1.0, 1.0], [0.0, 0.0], [1.0, 1.0]]  # step 2 truncates, step 3 is a new episode
@@ -162,6 +162,12 @@ def test_first_unlock_rule_and_worlds_without_names():
     assert rule.rewards(result([0, 0]))[1] == ["a", None]
     # A world whose heads do not name achievements keeps the model's per-step reward.
     assert np.allclose(FirstUnlockRewards(2, []).rewards(result([-1, -1]))[0], [1.1, 0.9])
+    # Achievements from the game's rules: the heads' unlock is dropped, their health change kept.
+    rule = FirstUnlockRewards(2, ["a", "b"])
+    r, new = rule.rewards_for_events(result([0, 1], unlock=(0.9, 0.2), rewards=(1.1, -0.2)), [["a", "b"], []])
+    assert np.allclose(r, [2.1, -0.2]) and new == ["a", None]
+    r, new = rule.rewards_for_events(result([0, 1], unlock=(0.9, 0.2), rewards=(1.1, -0.2)), [["a"], ["a"]])
+    assert np.allclose(r, [0.1, 0.8]) and new == [None, "a"]
 
 
 def test_world_with_mismatched_achievement_names_is_refused(tiny_world, tmp_path):
@@ -202,10 +208,15 @@ def test_policies_are_scored_in_the_dream_like_in_the_game(tiny_world, tmp_path)
     from agents.evaluate import evaluate_policy
 
     with pytest.raises(ValueError, match="do not name achievements"):
-        evaluate_policy("random", episodes=1, dream_horizon=2, world=str(tiny_world), progress=False)
+        evaluate_policy("random", episodes=1, dream_horizon=2, world=str(tiny_world), progress=False,
+                        dream_keep_inventory=False)
+    # with the game's rules keeping the items (the default on Crafter worlds) the names are crafter's
+    r = evaluate_policy("random", episodes=1, dream_horizon=2, world=str(tiny_world), progress=False)
+    assert len(r["success_rates"]) == 22 and r["dream"]["keep_inventory"]
 
     folder = always_unlocking_world(tiny_world, tmp_path / "w")
-    r = evaluate_policy("random", episodes=3, dream_horizon=4, world=str(folder), progress=False)
+    r = evaluate_policy("random", episodes=3, dream_horizon=4, world=str(folder), progress=False,
+                        dream_keep_inventory=False)
     # Every dream episode unlocks collect_wood once (paid once) and nothing else.
     assert r["game"] == "dream (4 steps)" and r["episodes"] == 3 and r["mean_length"] == 4
     assert r["mean_reward"] == 1.0 and r["success_rates"]["collect_wood"] == 100.0

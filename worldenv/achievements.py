@@ -42,3 +42,18 @@ class FirstUnlockRewards:
             else:
                 new.append(None)
         return rewards, new
+
+    def rewards_for_events(self, result, events: list[list[str]]) -> tuple[np.ndarray, list[str | None]]:
+        """(b,) rewards when the achievements come from the game's rules (`events[i]`: dream i's
+        achievements this step, e.g. from `InventoryLedger`) rather than the heads: +1 for each
+        first unlock in the episode, plus the heads' health change. Also the first newly unlocked
+        name per dream (or None)."""
+        # the heads' own unlock (+1 where p > 0.5) is dropped: only the health change is kept
+        rewards = result.rewards.astype(np.float64) - (result.unlock_prob > 0.5)
+        new: list[str | None] = []
+        for i, names in enumerate(events):
+            fresh = [n for n in dict.fromkeys(names) if n not in self.unlocked[i]]
+            self.unlocked[i].update(fresh)
+            rewards[i] += len(fresh)
+            new.append(fresh[0] if fresh else None)
+        return rewards, new

@@ -61,6 +61,21 @@ def load_start_clips(world, starts: str | Path | None, num_starts: int, seed: in
     return frames, actions
 
 
+def inventory_ledger_for(world, n: int, keep_inventory: bool | None):
+    """An `InventoryLedger` for `n` dreams of a Crafter world (keep_inventory None or True), or None
+    (keep_inventory False, or None for a world of another game). True on a world that is not
+    Crafter's is a ValueError."""
+    crafter_world = tuple(world.action_nvec) == (17,)
+    if keep_inventory is False or (keep_inventory is None and not crafter_world):
+        return None
+    if not crafter_world:
+        raise ValueError(f"keep_inventory needs a Crafter world (Discrete(17) actions), this one has {world.action_nvec}")
+    from worldenv.games.crafter_ledger import InventoryLedger
+
+    h, w = world.frame_shape[:2]
+    return InventoryLedger(n, size=(w, h))
+
+
 def action_space_for(nvec: tuple[int, ...]) -> spaces.Space:
     """The world's own action space: Discrete for one part (Crafter), MultiDiscrete otherwise (MineRL)."""
     return spaces.Discrete(nvec[0]) if len(nvec) == 1 else spaces.MultiDiscrete(np.array(nvec))
@@ -119,10 +134,12 @@ class DreamEnv(RendersFrames, gym.Env):
     Crafter world, 64x64 for `worldenv/worlds/crafter`).
 
     ## Rewards
-    Predicted by the model, read from the clean frame's tokens, with the game's rule: +1 the first
-    time in an episode that an achievement unlocks (the heads name which one), plus the predicted
-    health change / 10 (Crafter's reward). Worlds whose heads do not name achievements pay +1 for
-    every predicted unlock.
+    Crafter's rule: +1 the first time in an episode that an achievement unlocks, plus the health
+    change / 10. On Crafter worlds (`keep_inventory`, the default) the achievements come from
+    the game's own rules applied to the dream (`InventoryLedger`: wood for a `do` at a tree, a
+    pickaxe for a `make` with wood at a table, ...), which also keeps the items the frames show;
+    the health change is the model's heads'. Without it, both come from the heads (they name the
+    achievement); worlds whose heads do not name achievements pay +1 for every predicted unlock.
 
     ## Starting State
     `reset()` starts from a real start clip drawn from the bank shipped with the model (the
@@ -144,6 +161,8 @@ class DreamEnv(RendersFrames, gym.Env):
     starting at the previous frame moved with the player; 1 = from pure noise); these four
     default to the settings stored with the world.
     `starts` (recordings folder for mid-episode start clips; None = the world's bank), `num_starts`.
+    `keep_inventory` (None: on for Crafter worlds): keep the items by the game's rules and draw
+    them on every frame, rather than leaving them to the DiT (see Rewards).
 
     ## Info
     `step`, `unlock_prob`, `inventory` (read off the frame), `achievements` (name -> 1 if unlocked
@@ -160,7 +179,7 @@ class DreamEnv(RendersFrames, gym.Env):
                  device: str = "cpu", max_episode_steps: int = 10_000, render_mode: str | None = None,
                  bf16: bool = True, context_sigma: float | None = None, reground: bool | None = None,
                  guidance: float | None = None, starts: str | Path | None = None, num_starts: int = 512,
-                 start_sigma: float | None = None,
+                 start_sigma: float | None = None, keep_inventory: bool | None = None,
                  _world_model=None):
         from model.rollout import DreamRollout
 
@@ -168,11 +187,13 @@ class DreamEnv(RendersFrames, gym.Env):
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']}, got {render_mode!r}")
         self.device = resolve_device(device)
         self.world = _world_model or load_world(world, self.device)
+        self.ledger = inventory_ledger_for(self.world, 1, keep_inventory)
         self.rollout = DreamRollout(self.world, batch=1, steps=steps, context=context, bf16=bf16,
                                     context_sigma=context_sigma, reground=reground, guidance=guidance,
-                                    start_sigma=start_sigma, device=self.device)
+                                    start_sigma=start_sigma, device=self.device,
+                                    overlay=self.ledger.step if self.ledger else None)
         self.start_frames, self.start_actions = load_start_clips(self.world, starts, num_starts)
-        self.rewarder = FirstUnlockRewards(1, self.world.achievements)
+        self.rewarder = FirstUnlockRewards(1, self.ledger.achievements if self.ledger else self.world.achievements)
         self.observation_space = spaces.Box(0, 255, self.world.frame_shape, np.uint8)
         self.action_space = action_space_for(self.world.action_nvec)
         self.max_episode_steps = max_episode_steps
@@ -219,9 +240,13 @@ class DreamEnv(RendersFrames, gym.Env):
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
         frames, actions = self._start_clip(options)
-        self.rollout.seed(int(self.np_random.integers(2**31 - 1)))
+        seed = int(self.np_random.integers(2**31 - 1))
+        self.rollout.seed(seed)
         self.rollout.reset(frames[None], actions[None])
         self._obs = frames[-1].copy()
+        if self.ledger is not None:
+            self.ledger.seed([seed])
+            self.ledger.reset([0], frames[None], actions[None])
         self._t = 0
         self.rewarder.reset()
         if self.render_mode == "human":
@@ -239,7 +264,10 @@ class DreamEnv(RendersFrames, gym.Env):
             raise RuntimeError("call reset() before step()")
         a = self._check_action(action)
         r = self.rollout.step(a)
-        rewards, self._new = self.rewarder.rewards(r)
+        if self.ledger is not None:
+            rewards, self._new = self.rewarder.rewards_for_events(r, self.ledger.events)
+        else:
+            rewards, self._new = self.rewarder.rewards(r)
         self._obs = r.frames[0]
         self._t += 1
         terminated = bool(r.terminated[0])

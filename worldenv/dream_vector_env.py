@@ -19,7 +19,13 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from worldenv.achievements import FirstUnlockRewards
-from worldenv.dream_env import action_space_for, load_start_clips, load_world, resolve_device
+from worldenv.dream_env import (
+    action_space_for,
+    inventory_ledger_for,
+    load_start_clips,
+    load_world,
+    resolve_device,
+)
 
 
 class DreamVectorEnv(VectorEnv):
@@ -31,7 +37,7 @@ class DreamVectorEnv(VectorEnv):
                  context: int | None = None, device: str = "cpu", max_episode_steps: int = 10_000,
                  bf16: bool = True, context_sigma: float | None = None, reground: bool | None = None,
                  guidance: float | None = None, starts: str | Path | None = None, num_starts: int = 512,
-                 start_sigma: float | None = None,
+                 start_sigma: float | None = None, keep_inventory: bool | None = None,
                  render_mode: str | None = None, _world_model=None):
         from model.rollout import DreamRollout
 
@@ -40,11 +46,13 @@ class DreamVectorEnv(VectorEnv):
         self.num_envs = num_envs
         self.device = resolve_device(device)
         self.world = _world_model or load_world(world, self.device)
+        self.ledger = inventory_ledger_for(self.world, num_envs, keep_inventory)
         self.rollout = DreamRollout(self.world, batch=num_envs, steps=steps, context=context, bf16=bf16,
                                     context_sigma=context_sigma, reground=reground, guidance=guidance,
-                                    start_sigma=start_sigma, device=self.device)
+                                    start_sigma=start_sigma, device=self.device,
+                                    overlay=self.ledger.step if self.ledger else None)
         self.start_frames, self.start_actions = load_start_clips(self.world, starts, num_starts)
-        self.rewarder = FirstUnlockRewards(num_envs, self.world.achievements)
+        self.rewarder = FirstUnlockRewards(num_envs, self.ledger.achievements if self.ledger else self.world.achievements)
         self.single_observation_space = gym.spaces.Box(0, 255, self.world.frame_shape, np.uint8)
         self.single_action_space = action_space_for(self.world.action_nvec)
         self.observation_space = batch_space(self.single_observation_space, num_envs)
@@ -69,8 +77,12 @@ class DreamVectorEnv(VectorEnv):
             self._rngs = [np.random.default_rng(s) for s in seeds]
         # Same draws in the same order as DreamEnv.reset: start clip, then the dream's noise seed.
         frames, actions = self._start_clips(range(self.num_envs))
-        self.rollout.seed([int(rng.integers(2**31 - 1)) for rng in self._rngs])
+        seeds = [int(rng.integers(2**31 - 1)) for rng in self._rngs]
+        self.rollout.seed(seeds)
         self.rollout.reset(frames, actions)
+        if self.ledger is not None:
+            self.ledger.seed(seeds)
+            self.ledger.reset(range(self.num_envs), frames, actions)
         self._t[:] = 0
         self.rewarder.reset()
         self._obs = frames[:, -1].copy()
@@ -89,7 +101,10 @@ class DreamVectorEnv(VectorEnv):
             raise RuntimeError("call reset() before step()")
         a = self._check_actions(actions)
         r = self.rollout.step(a)
-        rewards, _ = self.rewarder.rewards(r)
+        if self.ledger is not None:
+            rewards, _ = self.rewarder.rewards_for_events(r, self.ledger.events)
+        else:
+            rewards, _ = self.rewarder.rewards(r)
         self._t += 1
         obs = r.frames.copy()
         terminated = r.terminated.astype(bool)
@@ -102,6 +117,8 @@ class DreamVectorEnv(VectorEnv):
             infos = {"final_obs": final, "_final_obs": np.isin(np.arange(self.num_envs), done)}
             frames, acts = self._start_clips(done)
             self.rollout.reset_rows(list(done), frames, acts)
+            if self.ledger is not None:
+                self.ledger.reset(list(done), frames, acts)
             obs[done] = frames[:, -1]
             self._t[done] = 0
             self.rewarder.reset(done)

@@ -350,12 +350,22 @@ class CrafterFrameParser:
         for s in range(0, n, self.batch_size):
             e = min(n, s + self.batch_size)
             t, d, lt, sl = self._parse_tiles(frames[s:e])
-            tiles[s:e], dist[s:e], light[s:e], asleep[s:e] = t, d, lt, sl
+            tiles[s:e], dist[s:e], light[s:e], asleep[s:e] = self.template_classes[t], d, lt, sl
             inv[s:e] = self._parse_inventory(frames[s:e])
         out = ParsedFrames(tiles, inv, dist, light, asleep)
         if single:
             out = ParsedFrames(*(a[0] for a in out))
         return out
+
+    def templates(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Nearest template of every local-view tile, (N, rows, cols) indices into
+        `template_names` (which say more than the class: the player's facing, a ripe plant), and
+        the sleeping flag (N,), of uint8 frames (N, H, W, 3) or (H, W, 3)."""
+        frames, single = self._check(frames)
+        out = [self._parse_tiles(frames[s : s + self.batch_size]) for s in range(0, len(frames), self.batch_size)]
+        k = np.concatenate([o[0] for o in out]) if out else np.empty((0, self.rows, self.cols), np.int64)
+        asleep = np.concatenate([o[3] for o in out]) if out else np.empty(0, bool)
+        return (k[0], asleep[0]) if single else (k, asleep)
 
     def inventory(self, frames: np.ndarray) -> np.ndarray:
         """Only the 16 inventory counts of frames (N, H, W, 3) -> (N, 16), or (H, W, 3) -> (16,).
@@ -553,6 +563,7 @@ class CrafterFrameParser:
         return k, best
 
     def _parse_tiles(self, frames: np.ndarray):
+        """Template indices (n, rows, cols), distances, daylight and sleeping of frames."""
         n = len(frames)
         lum, chroma = self._tiles_lc(frames)
         daylight, sleeping = self._estimate_light(lum, chroma)
@@ -561,7 +572,7 @@ class CrafterFrameParser:
         for mode, m in ((_LIT, ~sleeping), (_SLEEP, sleeping)):
             if m.any():
                 k, best = self._classify(lum[m], chroma[m], daylight[m], mode)
-                tiles[m] = self.template_classes[k]
+                tiles[m] = k
                 dist[m] = np.sqrt(np.maximum(best, 0) / (3 * self.unit**2))
         shape = (n, self.rows, self.cols)
         return tiles.reshape(shape), dist.reshape(shape), daylight.astype(np.float32), sleeping
