@@ -35,6 +35,7 @@ from model.data import actions_into_frames, episode_arrays  # noqa: E402
 from model.metrics import psnr  # noqa: E402
 from model.recordings import list_episodes, recorded_view  # noqa: E402
 from model.rollout import DreamRollout, WorldModel  # noqa: E402
+from worldenv.dream_env import inventory_ledger_for  # noqa: E402
 from worldenv.games.crafter import PLAYER_MOVES  # noqa: E402
 from worldenv.games.crafter_parse import CrafterFrameParser  # noqa: E402
 
@@ -67,11 +68,17 @@ def load_starts(data: str, k: int, horizon: int, n: int, seed: int, per_episode:
 
 
 def teacher_forced(world: WorldModel, parser, clips, acts, k: int, horizons, steps: int, seed: int,
-                   roll_kw: dict | None = None):
-    """Generate `max(horizons)` frames from each clip's first k real frames with the real actions."""
+                   roll_kw: dict | None = None, keep_inventory: bool = False):
+    """Generate `max(horizons)` frames from each clip's first k real frames with the real actions;
+    with `keep_inventory`, the items by the game's rules as SoraWorld-v0 keeps them (`InventoryLedger`)."""
     b = len(clips)
-    roll = DreamRollout(world, batch=b, steps=steps, seed=seed, **(roll_kw or {}))
+    ledger = inventory_ledger_for(world, b, True) if keep_inventory else None
+    roll = DreamRollout(world, batch=b, steps=steps, seed=seed, overlay=ledger.step if ledger else None,
+                        **(roll_kw or {}))
     roll.reset(clips[:, :k], acts[:, :k])
+    if ledger is not None:
+        ledger.seed([seed + i for i in range(b)])
+        ledger.reset(range(b), clips[:, :k], acts[:, :k])
     H = max(horizons)
     dream = []
     for t in range(H):
@@ -318,7 +325,7 @@ def evaluate(model: str, data: str, out: str, starts: int = 16, horizons=(1, 8, 
              context_sigma: float | None = None, reground: bool | None = None,
              guidance: float | None = None, context_windows: int = 256,
              start_sigma: float | None = None, move_gate: bool = True, fresh_steps: int | None = None,
-             outcome_gate: bool = True, outcome_floor: float | None = None) -> dict:
+             outcome_gate: bool = True, outcome_floor: float | None = None, keep_inventory: bool = False) -> dict:
     world = WorldModel.load(model)
     k = world.dit.cfg.window - 1
     # How every dream here is run: the world's stored settings unless overridden.
@@ -336,13 +343,13 @@ def evaluate(model: str, data: str, out: str, starts: int = 16, horizons=(1, 8, 
     # The data's own size and tile view (widescreen recordings are evaluated at their size).
     h, w = clips.shape[2:4]
     parser = CrafterFrameParser(size=(w, h), view=recorded_view(data))
-    fidelity, dream = teacher_forced(world, parser, clips, acts, k, horizons, steps, seed, roll_kw)
+    fidelity, dream = teacher_forced(world, parser, clips, acts, k, horizons, steps, seed, roll_kw, keep_inventory)
     n_show = min(16, dream.shape[1])
     filmstrip(clips[0, k : k + n_show], dream[0, :n_show], out_dir / "filmstrip.png")
     side_by_side_video(clips[0, k:], dream[0], out_dir / "real_vs_dream.mp4")
     result = {
         "model": model, "data": data, "frame_size": [int(w), int(h)], "starts": int(len(clips)), "context": k, "denoise_steps": steps,
-        "fidelity": fidelity,
+        "fidelity": fidelity, "keep_inventory": keep_inventory,
         **roll_kw,
         "reward": reward_precision_recall(world, data, k, reward_frames, seed, roll_kw),
         "controllability": controllability(world, parser, clips, acts, k, steps, seed, roll_kw, asleep),
@@ -438,6 +445,9 @@ def main(argv=None) -> dict:
                    help="use the world's OutcomeGate, if it has one (--no-outcome-gate: outcomes not judged)")
     p.add_argument("--outcome-floor", type=float, default=None,
                    help="a chance of success below this is drawn as refused (default: the world's stored setting)")
+    p.add_argument("--keep-inventory", action="store_true",
+                   help="teacher-forced dreams keep the items by the game's rules, as SoraWorld-v0 does on Crafter "
+                        "worlds (InventoryLedger); the other measures dream without it")
     p.add_argument("--threads", type=int, default=0)
     a = p.parse_args(argv)
     if a.threads:
@@ -445,7 +455,7 @@ def main(argv=None) -> dict:
     return evaluate(a.model, a.data, a.out, a.starts, tuple(a.horizons), a.steps, a.stability_steps, a.every,
                     a.reward_frames, a.seed, a.context_sigma, a.reground, a.guidance, start_sigma=a.start_sigma,
                     move_gate=a.move_gate, fresh_steps=a.fresh_steps, outcome_gate=a.outcome_gate,
-                    outcome_floor=a.outcome_floor)
+                    outcome_floor=a.outcome_floor, keep_inventory=a.keep_inventory)
 
 
 if __name__ == "__main__":

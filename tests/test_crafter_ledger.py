@@ -33,6 +33,7 @@ def test_the_ledger_follows_the_real_game(size):
         a = policy.act(info)
         obs, _, term, trunc, info = env.step(a)
         drawn = ledger.step([a], obs[None])
+        assert tuple(ledger.facing[0]) == tuple(info["facing"])
         game = sorted(k for k, v in info["achievements"].items() if v > before.get(k, 0))
         before = dict(info["achievements"])
         seen.update(game)
@@ -59,7 +60,10 @@ def test_asleep_nothing_happens_and_waking_is_an_achievement():
     asleep, *_ = env.step(6)
     ledger = InventoryLedger(1)
     assert not ledger.parser.templates(awake)[1] and ledger.parser.templates(asleep)[1]
+    ledger.reset([0], np.repeat(asleep[None, None], 4, 1), np.array([[-1, 4, 1, 0]]))  # asleep: the last move says
+    assert ledger.facing[0].tolist() == [-1, 0]
     ledger.reset([0], asleep[None, None])
+    assert ledger.facing[0].tolist() == [0, 1]  # no move: down, as the game starts
     wood = INVENTORY_ITEMS.index("wood")
     ledger.counts[0, wood] = 5
     ledger.step([8], asleep[None])  # place_table while still asleep: the game makes it sleep

@@ -46,8 +46,9 @@ def test_evaluate_end_to_end(tiny_world, tmp_path):
                           area=(32, 32)), progress=False)
     r = evaluate.main(["--model", str(tiny_world), "--data", str(data), "--out", str(tmp_path / "eval"),
                        "--starts", "2", "--horizons", "1", "4", "--stability-steps", "6", "--every", "3",
-                       "--reward-frames", "20"])
+                       "--reward-frames", "20", "--keep-inventory"])
     saved = json.loads((tmp_path / "eval" / "eval.json").read_text())
+    assert saved["keep_inventory"]
     assert set(saved["fidelity"]) == {"1", "4"} and 0 <= saved["fidelity"]["4"]["tile_accuracy"] <= 1
     assert all(0 <= saved["fidelity"][h]["repeat_last"]["tile_accuracy"] <= 1 for h in ("1", "4"))
     assert [p["step"] for p in saved["stability"]] == [0, 3, 6]
@@ -169,5 +170,10 @@ def test_evaluate_events_finds_real_gains_and_dreams_them(tiny_world, tmp_path):
     assert saved == json.loads(json.dumps(r))
     assert [(row["item"], row["guidance"]) for row in saved["rows"]] == [("wood", 1.0), ("wood", 2.0)]
     assert all(0 <= row["hit_rate"] <= 1 and 0 <= row["false_rate"] <= 1 for row in saved["rows"])
+    # Keeping the items by the game's rules, even an untrained world gives wood exactly when the game does:
+    # the rules read the real frame before the dreamed one.
+    r = evaluate_events.main(["--model", str(tiny_world), "--data", str(data), "--items", "wood", "--cases", "2",
+                              "--samples", "2", "--out", str(tmp_path / "ev2"), "--keep-inventory"])
+    assert r["keep_inventory"] and [(row["hit_rate"], row["false_rate"]) for row in r["rows"]] == [(1.0, 0.0)]
     with pytest.raises(SystemExit, match="unknown items"):
         evaluate_events.main(["--model", str(tiny_world), "--data", str(data), "--items", "wool"])

@@ -75,7 +75,8 @@ class InventoryLedger:
     def reset(self, rows, frames: np.ndarray, actions: np.ndarray | None = None) -> None:
         """Start dreams `rows` from the last frames of their start clips: `frames` (len(rows), k, H,
         W, 3) uint8 and the actions into them (len(rows), k) or (len(rows), k, 1), -1 for none. The
-        items are read off the last frame, the facing from its player texture."""
+        items are read off the last frame, the facing from its player texture (asleep, from the
+        clip's last move; down, as the game starts, without one)."""
         rows = list(rows)
         frames = np.asarray(frames)
         if frames.ndim != 5 or len(frames) != len(rows) or frames.shape[2:] != self.parser.frame_shape:
@@ -85,8 +86,10 @@ class InventoryLedger:
         with threadpool_limits(1, user_api="blas"):  # see step()
             self.counts[rows] = self.parser.inventory(last)
             templates, sleeping = self.parser.templates(last)
+        moves = np.full(len(rows), -1) if actions is None else np.asarray(actions).reshape(len(rows), -1)
         for j, r in enumerate(rows):
-            self.facing[r] = self._player_facing(templates[j], self.facing[r])
+            last_move = [ACTIONS[a] for a in moves[j] if 0 <= a < len(ACTIONS) and ACTIONS[a].startswith("move_")]
+            self.facing[r] = self._player_facing(templates[j], last_move[-1] if last_move else "move_down")
             self.hits[r], self.hit_kind[r] = 0, ""
             self.events[r] = []
         self.prev_templates[rows], self.prev_sleeping[rows] = templates, sleeping
@@ -102,10 +105,11 @@ class InventoryLedger:
             raise ValueError(f"need {self.n} seeds, got {len(seeds)}")
         self.rngs = [np.random.default_rng(int(s)) for s in seeds]
 
-    def _player_facing(self, templates: np.ndarray, default) -> np.ndarray:
+    def _player_facing(self, templates: np.ndarray, last_move: str) -> np.ndarray:
+        """(dx, dy) the player texture at the centre faces, else the direction of `last_move`."""
         name = self._object[templates[self._centre]]
         side = name[len("player-"):] if name.startswith("player-") else ""
-        return np.array(_FACING[side]) if side in _FACING else np.asarray(default)
+        return np.array(_FACING[side] if side in _FACING else _FACING[last_move[len("move_"):]])
 
     # ------------------------------------------------------------------ rules
     def _apply(self, i: int, action: str, templates: np.ndarray, asleep: bool) -> list[str]:
