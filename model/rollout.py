@@ -207,8 +207,11 @@ class DreamRollout:
     outcome_floor: a chance of success below this is drawn as refused (the world's setting).
     overlay: a callable `(actions (b, A) int64, frames (b, H, W, 3) uint8) -> frames` that redraws
     part of each dreamed frame before it is returned and enters the context (re-encoded from the
-    redrawn pixels). The game supplies it (Crafter: `InventoryLedger` draws the items it keeps by
-    the game's rules); the model knows nothing of what it draws.
+    redrawn pixels), or `-> (context frames, shown frames)` where the two differ. With a
+    `model_actions(actions) -> actions` method, the DiT is given those actions instead of the
+    player's (the overlay still gets the player's). The game supplies it (Crafter:
+    `InventoryLedger` keeps the player's state by the game's rules and draws it); the model knows
+    nothing of what it draws.
     """
 
     def __init__(self, world: WorldModel, batch: int = 1, steps: int = 2, context: int | None = None,
@@ -394,7 +397,9 @@ class DreamRollout:
         """Advance every dream by one action (b,) or (b, A); returns frames, rewards, terminations."""
         if self.latent_shape is None:
             raise RuntimeError("call reset() before step()")
-        a = self._check_actions(actions, (self.batch,))
+        a = played = self._check_actions(actions, (self.batch,))
+        if self.overlay is not None and hasattr(self.overlay, "model_actions"):
+            a = self._check_actions(self.overlay.model_actions(played.cpu().numpy()), (self.batch,))
         stay = self._gate_stay(a)  # which moves the game would refuse, read from the last frame
         outcome = self._outcome(a)  # whether each attempt succeeds, drawn from the last frame
         with autocast(self.device, self.bf16):
@@ -409,14 +414,17 @@ class DreamRollout:
                                   fresh_steps=self.fresh_steps, outcome=outcome)
         with autocast(self.device, self.bf16):
             frames = self.world.vae.decode_images(z[:, 0])
+        shown = None
         if self.overlay is not None:
-            # the game redraws part of the frame; the context must hold what the player sees
-            frames = torch.as_tensor(self.overlay(a.cpu().numpy(), frames.cpu().numpy()), device=self.device)
+            # the game redraws part of the frame; the context holds the redrawn frame
+            out = self.overlay(played.cpu().numpy(), frames.cpu().numpy())
+            context, shown = out if isinstance(out, tuple) else (out, out)
+            frames = torch.as_tensor(context, device=self.device)
         if self.reground or self.overlay is not None:
             with autocast(self.device, self.bf16):
                 z = self.world.vae.encode_images(frames)[:, None]
         heads = self._write(z, a, stay, outcome)
-        frames = frames.cpu().numpy()
+        frames = frames.cpu().numpy() if shown is None else np.asarray(shown)
         unlock = torch.sigmoid(heads[:, 0])
         # health changes come in steps of 0.1 in Crafter: round the regression to that grid
         unlocked = unlock > 0.5

@@ -73,7 +73,7 @@ def teacher_forced(world: WorldModel, parser, clips, acts, k: int, horizons, ste
     with `keep_inventory`, the items by the game's rules as SoraWorld-v0 keeps them (`InventoryLedger`)."""
     b = len(clips)
     ledger = inventory_ledger_for(world, b, True) if keep_inventory else None
-    roll = DreamRollout(world, batch=b, steps=steps, seed=seed, overlay=ledger.step if ledger else None,
+    roll = DreamRollout(world, batch=b, steps=steps, seed=seed, overlay=ledger,
                         **(roll_kw or {}))
     roll.reset(clips[:, :k], acts[:, :k])
     if ledger is not None:

@@ -95,7 +95,7 @@ def dreamed_rise_rate(world: WorldModel, data: Path, moments: list[tuple[str, in
         ledger = inventory_ledger_for(world, samples, True) if keep_inventory else None
         roll = DreamRollout(world, batch=samples, steps=steps, guidance=guidance, seed=seed + j * samples,
                             context_sigma=context_sigma, start_sigma=start_sigma,
-                            overlay=ledger.step if ledger else None)
+                            overlay=ledger)
         clips, acts = np.repeat(ep.frames[None, t - k:t], samples, 0), np.repeat(into[None, t - k:t], samples, 0)
         roll.reset(clips, acts)
         if ledger is not None:

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from worldenv.games.crafter import CrafterEnv
-from worldenv.games.crafter_ledger import VITALS, InventoryLedger
+from worldenv.games.crafter_ledger import ENERGY, InventoryLedger
 from worldenv.games.crafter_parse import INVENTORY_ITEMS
 
 # Events the game draws at random or from state the frames do not show (a creature's health from
@@ -17,10 +17,19 @@ def _inventory(info) -> np.ndarray:
     return np.array([info["inventory"][k] for k in INVENTORY_ITEMS])
 
 
+def _sync(ledger: InventoryLedger, env: CrafterEnv, info) -> None:
+    """Give the ledger the game's state, so that each step is checked on its own."""
+    player = env._env._player
+    ledger.counts[0] = _inventory(info)
+    ledger.hunger[0], ledger.thirst[0], ledger.fatigue[0] = player._hunger, player._thirst, player._fatigue
+    ledger.sleeping[0] = player.sleeping
+
+
 @pytest.mark.parametrize("size", [(72, 72), (64, 64)])
 def test_the_ledger_follows_the_real_game(size):
-    """Fed the game's own frames and the explorer's actions, the ledger keeps the game's items,
-    names the game's achievements, and draws the inventory rows pixel for pixel as the game does."""
+    """Fed the game's own frames and the explorer's actions, one step of the ledger is one step of
+    the game: the same counts (but health, which the frames give), sleep, facing and achievements,
+    and the inventory rows drawn pixel for pixel as the game draws them."""
     from agents.explore import ExplorePolicy
 
     env, policy = CrafterEnv(size=size), ExplorePolicy(seed=0)
@@ -28,48 +37,81 @@ def test_the_ledger_follows_the_real_game(size):
     obs, info = env.reset(seed=1)
     ledger.reset([0], obs[None, None])
     before = dict(info["achievements"])
-    seen, steps = set(), 700
+    seen, slept, steps = set(), 0, 900
     for _ in range(steps):
         a = policy.act(info)
+        assert ledger.model_actions([a])[0, 0] == (0 if ledger.sleeping[0] and info["inventory"]["energy"] < 9
+                                                   or a == 6 else a)
         obs, _, term, trunc, info = env.step(a)
-        drawn = ledger.step([a], obs[None])
+        context, shown = ledger.step([a], obs[None])
         assert tuple(ledger.facing[0]) == tuple(info["facing"])
         game = sorted(k for k, v in info["achievements"].items() if v > before.get(k, 0))
         before = dict(info["achievements"])
         seen.update(game)
         assert sorted(set(ledger.events[0]) - HIDDEN) == sorted(set(game) - HIDDEN), f"action {a}"
-        inv = _inventory(info)
-        if not {"collect_sapling", "place_plant"} & set(game + ledger.events[0]):
-            assert ledger.counts[0, VITALS:].tolist() == inv[VITALS:].tolist()
-        ledger.counts[0, VITALS:] = inv[VITALS:]  # a sapling drawn otherwise than the game's: take the game's
+        assert ledger.sleeping[0] == info["sleeping"]
+        slept += info["sleeping"]
+        if not HIDDEN & set(game + ledger.events[0]):
+            assert ledger.counts[0].tolist() == _inventory(info).tolist(), f"action {a}"
+        _sync(ledger, env, info)
         assert np.array_equal(ledger.draw(obs[None])[0], obs)  # the game's counts draw the game's frame
         view = slice(0, size[1] - 2 * (size[1] // 9))
-        assert np.array_equal(drawn[0, view], obs[view]), "the ledger changed the view rows"
+        assert np.array_equal(context[0, view], obs[view]), "the ledger changed the view rows"
+        assert np.array_equal(shown, context)  # the game's sleeping frames are drawn asleep already
         if term or trunc:
             obs, info = env.reset()
             ledger.reset([0], obs[None, None])
             before = dict(info["achievements"])
-    # the run must exercise the rules: gathering, placing and crafting
-    assert {"collect_wood", "place_table", "make_wood_pickaxe", "collect_stone"} <= seen
+    # the run must exercise the rules: gathering, placing, crafting and sleeping
+    assert {"collect_wood", "place_table", "make_wood_pickaxe", "collect_stone", "wake_up"} <= seen and slept
 
 
-def test_asleep_nothing_happens_and_waking_is_an_achievement():
+def test_the_dream_sleeps_by_the_rules_and_draws_the_sleeper():
+    """A tired player lies down: the DiT is told noop while the agent sees the sleeper's view, as
+    crafter draws it; at full energy the player wakes (an achievement) and acts again."""
     env = CrafterEnv(size=(72, 72))
     awake, _ = env.reset(seed=0)
-    env._env._player.inventory["energy"] = 2  # tired: the game lets the player sleep
-    asleep, *_ = env.step(6)
+    player = env._env._player
     ledger = InventoryLedger(1)
-    assert not ledger.parser.templates(awake)[1] and ledger.parser.templates(asleep)[1]
-    ledger.reset([0], np.repeat(asleep[None, None], 4, 1), np.array([[-1, 4, 1, 0]]))  # asleep: the last move says
-    assert ledger.facing[0].tolist() == [-1, 0]
-    ledger.reset([0], asleep[None, None])
-    assert ledger.facing[0].tolist() == [0, 1]  # no move: down, as the game starts
+    ledger.reset([0], np.repeat(awake[None, None], 4, 1), np.array([[-1, 4, 1, 0]]))
+    assert ledger.facing[0].tolist() == [0, 1]  # the player texture says down, whatever the last move
+    ledger.counts[0, ENERGY] = 7
+    assert ledger.model_actions([6]).tolist() == [[0]]  # lying down: the DiT keeps the world awake
+    context, shown = ledger.step([6], awake[None])
+    assert ledger.sleeping[0] and np.array_equal(context[0, :56], awake[:56]) and ledger.events[0] == []
+    player.sleeping = True  # the game's drawing of the same moment, asleep
+    asleep = env._env.render()
+    assert ledger.parser.templates(shown[0])[2] and ledger.parser.templates(asleep)[2]
+    diff = np.abs(shown[0, :56].astype(int) - asleep[:56].astype(int))  # the view; the energy differs below
+    assert diff.mean() < 0.05 and diff.max() <= 8, (diff.mean(), diff.max())  # the centre tile: light estimated
     wood = INVENTORY_ITEMS.index("wood")
     ledger.counts[0, wood] = 5
-    ledger.step([8], asleep[None])  # place_table while still asleep: the game makes it sleep
-    assert ledger.counts[0, wood] == 5 and ledger.events[0] == []
-    ledger.step([0], awake[None])  # the frame shows the player awake again
-    assert ledger.events[0] == ["wake_up"]
+    assert ledger.model_actions([8]).tolist() == [[0]]
+    ledger.step([8], awake[None])  # place_table asleep: the game makes it sleep
+    assert ledger.counts[0, wood] == 5 and ledger.events[0] == [] and ledger.sleeping[0]
+    ledger.counts[0, ENERGY] = 9  # rested: the next step wakes the player, who acts in it
+    assert ledger.model_actions([3]).tolist() == [[3]]
+    _, shown = ledger.step([3], awake[None])
+    assert ledger.events[0] == ["wake_up"] and not ledger.sleeping[0] and np.array_equal(shown[0, :56], awake[:56])
+    ledger.counts[0, ENERGY] = 5
+    ledger.step([6], awake[None])
+    assert ledger.sleeping[0] and ledger.counts[0, 0] == 9
+    player.sleeping, player.health = False, 5
+    hurt = env._env.render()  # the DiT draws health 5: the game wakes a sleeper who loses health
+    ledger.step([0], hurt[None])
+    assert not ledger.sleeping[0] and ledger.events[0] == [] and ledger.counts[0, 0] == 5  # no achievement
+
+
+def test_facing_at_a_start_while_asleep_comes_from_the_last_move():
+    env = CrafterEnv(size=(72, 72))
+    env.reset(seed=0)
+    env._env._player.inventory["energy"] = 2
+    asleep, *_ = env.step(6)
+    ledger = InventoryLedger(1)
+    ledger.reset([0], np.repeat(asleep[None, None], 4, 1), np.array([[-1, 4, 1, 0]]))
+    assert ledger.sleeping[0] and ledger.facing[0].tolist() == [-1, 0]
+    ledger.reset([0], asleep[None, None])
+    assert ledger.facing[0].tolist() == [0, 1]  # no move: down, as the game starts
 
 
 def test_bad_input_is_named():

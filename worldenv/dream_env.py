@@ -191,7 +191,7 @@ class DreamEnv(RendersFrames, gym.Env):
         self.rollout = DreamRollout(self.world, batch=1, steps=steps, context=context, bf16=bf16,
                                     context_sigma=context_sigma, reground=reground, guidance=guidance,
                                     start_sigma=start_sigma, device=self.device,
-                                    overlay=self.ledger.step if self.ledger else None)
+                                    overlay=self.ledger)
         self.start_frames, self.start_actions = load_start_clips(self.world, starts, num_starts)
         self.rewarder = FirstUnlockRewards(1, self.ledger.achievements if self.ledger else self.world.achievements)
         self.observation_space = spaces.Box(0, 255, self.world.frame_shape, np.uint8)

@@ -50,7 +50,7 @@ class DreamVectorEnv(VectorEnv):
         self.rollout = DreamRollout(self.world, batch=num_envs, steps=steps, context=context, bf16=bf16,
                                     context_sigma=context_sigma, reground=reground, guidance=guidance,
                                     start_sigma=start_sigma, device=self.device,
-                                    overlay=self.ledger.step if self.ledger else None)
+                                    overlay=self.ledger)
         self.start_frames, self.start_actions = load_start_clips(self.world, starts, num_starts)
         self.rewarder = FirstUnlockRewards(num_envs, self.ledger.achievements if self.ledger else self.world.achievements)
         self.single_observation_space = gym.spaces.Box(0, 255, self.world.frame_shape, np.uint8)

@@ -1,28 +1,36 @@
-"""Keep a Crafter dream's items by the game's rules, and draw them the way the game does.
+"""Keep a Crafter dream's player state by the game's rules, and draw it the way the game does.
 
 The DiT draws a whole frame, inventory rows included, and what it draws there can be wrong: a
 wood that no tree gave, a sword that a refused craft drew. A policy trained in the dream finds and
-farms those errors (README, Results, stop 21). But the items are not a picture to guess. They
-are counts that change only by the player's own attempts, under rules that crafter ships as data
-(`crafter.constants`: collect, place, make). So the `InventoryLedger` keeps the 12 item counts
-(sapling .. iron_sword) of each dream as state and applies the rules to what the dream shows:
+farms those errors (README, Results, stop 21). But the inventory is not a picture to guess. It
+is 16 counts that change by the player's own attempts and a few hidden counters, under rules that
+crafter ships as data (`crafter.constants`: collect, place, make) and code (`objects.Player`). So
+the `InventoryLedger` keeps, per dream, the counts but health, the hidden hunger, thirst and
+fatigue counters, and whether the player sleeps, and applies the rules to what the dream shows:
 
 - the target of `do` and `place_*` is the tile the player faces in the last frame (read with
   `CrafterFrameParser`, whose templates also tell the facing and a ripe plant); the facing
   follows the last move, as in the game, including moves the game refuses;
 - `make_*` needs a table (and a furnace) among the 3x3 tiles around the player in that frame;
 - creatures take `do` hits by the sword the ledger holds (cow 3, zombie 5, skeleton 3 health);
-- grass gives a sapling with the game's probability, drawn from the ledger's generator;
-- while the frame shows the player asleep, actions do nothing (the game makes them `sleep`).
+- grass gives a sapling with the game's probability, drawn from each dream's generator;
+- food, drink and energy fall and rise on the game's counters; `sleep` with energy below 9 puts
+  the player to sleep, every action is then ignored until energy is full again (`wake_up`) or
+  health drops.
 
-Each new frame's inventory rows are then redrawn with crafter's own `ItemView`: the 4 vitals as
-the DiT drew them (read back, 0..9), the items from the ledger. The env hands the redrawn frame
-back to the rollout, so the context the DiT reads holds the same inventory the agent sees.
-Every attempt that the rules pass is an achievement event (`collect_wood`, `place_table`, ...;
-`wake_up` when the dream stops showing sleep), which is what the dream pays reward for.
+Health stays the DiT's (read back from its drawing): damage comes from what it draws.
 
-The game's hidden state is not all here: the health of a creature hit before the dream started,
-how ripe a plant is beyond its texture, and the vitals, which stay the DiT's.
+Sleep is drawn here, not by the DiT: the DiT is told `noop` while the player sleeps or lies down
+and keeps dreaming the awake world, and the frame the agent sees is that frame as crafter draws
+a sleeper's view (the player's sleeping texture, then the view grey and tinted). The DiT, which
+once asleep had no way back to colour, never has to draw waking up.
+
+`step` redraws the inventory rows with crafter's own `ItemView` and returns two frames per dream:
+the awake frame, which `DreamRollout` encodes into the context, and the frame the agent sees.
+Every attempt the rules pass is an achievement event (`collect_wood`, `place_table`, ...), which
+is what the dream pays reward for. Not kept: a creature's health from hits before it stood in
+front, how ripe a plant is beyond its texture, and the counters' values before a dream started
+(they start at 0, as at the start of an episode).
 """
 
 from __future__ import annotations
@@ -31,24 +39,26 @@ import numpy as np
 from crafter import constants, engine
 from threadpoolctl import threadpool_limits
 
-from worldenv.games.crafter_parse import INVENTORY_ITEMS, CrafterFrameParser
+from worldenv.games.crafter_parse import INVENTORY_ITEMS, LUMA, SLEEP_TINT, CrafterFrameParser
 
 ACTIONS: tuple[str, ...] = tuple(constants.actions)
 ACHIEVEMENTS: tuple[str, ...] = tuple(constants.achievements)  # the events `InventoryLedger.step` names
-VITALS = 4  # health, food, drink, energy: the first four inventory slots, drawn by the DiT
+NOOP, SLEEP = ACTIONS.index("noop"), ACTIONS.index("sleep")
 _FACING = {"left": (-1, 0), "right": (1, 0), "up": (0, -1), "down": (0, 1)}  # (dx, dy)
 _CREATURE_HEALTH = {"cow": 3, "zombie": 5, "skeleton": 3}
 _CREATURE_EVENT = {"cow": "eat_cow", "zombie": "defeat_zombie", "skeleton": "defeat_skeleton"}
 _MAX = np.array([constants.items[k]["max"] for k in INVENTORY_ITEMS])
 _INDEX = {name: i for i, name in enumerate(INVENTORY_ITEMS)}
+HEALTH, FOOD, DRINK, ENERGY = (_INDEX[k] for k in ("health", "food", "drink", "energy"))
 
 
 class InventoryLedger:
-    """Item counts of `n` Crafter dreams, kept by the game's rules (see module docstring).
+    """The player state of `n` Crafter dreams, kept by the game's rules (see module docstring).
 
-    `size` is the frames' (width, height), `view` crafter's tile view. Call `reset(rows, frames,
-    actions)` with each dream's start clip, then `step(actions, frames)` with the DiT's new frames:
-    it returns them with the inventory redrawn and keeps `events` (the achievements of the step).
+    `size` is the frames' (width, height), `view` crafter's tile view. Per step: `model_actions`
+    turns the player's actions into the ones the DiT is given, then `step` (also `__call__`, the
+    `DreamRollout` overlay) takes the DiT's new frames and returns (context frames, shown frames);
+    `events` then holds each dream's achievements of the step. `reset` starts dreams from clips.
     """
 
     def __init__(self, n: int, size: tuple[int, int] = (72, 72), view: tuple[int, int] = (9, 9), seed: int = 0):
@@ -58,41 +68,20 @@ class InventoryLedger:
         p = self.parser
         self.n = n
         self.counts = np.zeros((n, len(INVENTORY_ITEMS)), np.int64)
+        self.hunger, self.thirst, self.fatigue = np.zeros(n), np.zeros(n), np.zeros(n)  # crafter's hidden counters
+        self.sleeping = np.zeros(n, bool)
         self.facing = np.tile(np.array(_FACING["down"]), (n, 1))  # crafter's player starts facing down
         self.hits = np.zeros(n, np.int64)  # do hits on creatures of the kind in front, since it came there
         self.hit_kind = [""] * n
         self.prev_templates = np.zeros((n, p.rows, p.cols), np.int64)
-        self.prev_sleeping = np.zeros(n, bool)
         self.events: list[list[str]] = [[] for _ in range(n)]
         self.rngs = [np.random.default_rng(seed + i) for i in range(n)]  # one per dream, like the rollout's
+        self._actions: np.ndarray | None = None  # the player's actions of the step in progress
         self._items_view = engine.ItemView(p._textures, (p.cols, p.item_rows))
         names = p.template_names
         self._object = [n.split("/")[0] if "/" in n else "" for n in names]  # texture drawn over the ground
         self._ground = [n.split("/")[-1] for n in names]
         self._centre = (p.rows // 2, p.cols // 2)  # (row, col) of the player in the local view
-
-    # ------------------------------------------------------------------ state
-    def reset(self, rows, frames: np.ndarray, actions: np.ndarray | None = None) -> None:
-        """Start dreams `rows` from the last frames of their start clips: `frames` (len(rows), k, H,
-        W, 3) uint8 and the actions into them (len(rows), k) or (len(rows), k, 1), -1 for none. The
-        items are read off the last frame, the facing from its player texture (asleep, from the
-        clip's last move; down, as the game starts, without one)."""
-        rows = list(rows)
-        frames = np.asarray(frames)
-        if frames.ndim != 5 or len(frames) != len(rows) or frames.shape[2:] != self.parser.frame_shape:
-            raise ValueError(f"start clips must be ({len(rows)}, k, *{self.parser.frame_shape}) uint8, "
-                             f"got {frames.shape}")
-        last = frames[:, -1]
-        with threadpool_limits(1, user_api="blas"):  # see step()
-            self.counts[rows] = self.parser.inventory(last)
-            templates, sleeping = self.parser.templates(last)
-        moves = np.full(len(rows), -1) if actions is None else np.asarray(actions).reshape(len(rows), -1)
-        for j, r in enumerate(rows):
-            last_move = [ACTIONS[a] for a in moves[j] if 0 <= a < len(ACTIONS) and ACTIONS[a].startswith("move_")]
-            self.facing[r] = self._player_facing(templates[j], last_move[-1] if last_move else "move_down")
-            self.hits[r], self.hit_kind[r] = 0, ""
-            self.events[r] = []
-        self.prev_templates[rows], self.prev_sleeping[rows] = templates, sleeping
 
     @property
     def achievements(self) -> list[str]:
@@ -105,6 +94,30 @@ class InventoryLedger:
             raise ValueError(f"need {self.n} seeds, got {len(seeds)}")
         self.rngs = [np.random.default_rng(int(s)) for s in seeds]
 
+    # ------------------------------------------------------------------ state
+    def reset(self, rows, frames: np.ndarray, actions: np.ndarray | None = None) -> None:
+        """Start dreams `rows` from the last frames of their start clips: `frames` (len(rows), k, H,
+        W, 3) uint8 and the actions into them (len(rows), k) or (len(rows), k, 1), -1 for none. The
+        counts and sleep are read off the last frame, the facing from its player texture (asleep,
+        from the clip's last move; down, as the game starts, without one)."""
+        rows = list(rows)
+        frames = np.asarray(frames)
+        if frames.ndim != 5 or len(frames) != len(rows) or frames.shape[2:] != self.parser.frame_shape:
+            raise ValueError(f"start clips must be ({len(rows)}, k, *{self.parser.frame_shape}) uint8, "
+                             f"got {frames.shape}")
+        last = frames[:, -1]
+        with threadpool_limits(1, user_api="blas"):  # see step()
+            self.counts[rows] = self.parser.inventory(last)
+            templates, _, sleeping = self.parser.templates(last)
+        moves = np.full((len(rows), 1), -1) if actions is None else np.asarray(actions).reshape(len(rows), -1)
+        for j, r in enumerate(rows):
+            last_move = [ACTIONS[a] for a in moves[j] if 0 <= a < len(ACTIONS) and ACTIONS[a].startswith("move_")]
+            self.facing[r] = self._player_facing(templates[j], last_move[-1] if last_move else "move_down")
+            self.hits[r], self.hit_kind[r] = 0, ""
+            self.events[r] = []
+        self.hunger[rows] = self.thirst[rows] = self.fatigue[rows] = 0
+        self.prev_templates[rows], self.sleeping[rows] = templates, sleeping
+
     def _player_facing(self, templates: np.ndarray, last_move: str) -> np.ndarray:
         """(dx, dy) the player texture at the centre faces, else the direction of `last_move`."""
         name = self._object[templates[self._centre]]
@@ -112,13 +125,31 @@ class InventoryLedger:
         return np.array(_FACING[side] if side in _FACING else _FACING[last_move[len("move_"):]])
 
     # ------------------------------------------------------------------ rules
-    def _apply(self, i: int, action: str, templates: np.ndarray, asleep: bool) -> list[str]:
+    def _wakes(self) -> np.ndarray:
+        """(n,) bool: sleepers whose energy is full wake at the start of the step (the game's order)."""
+        return self.sleeping & (self.counts[:, ENERGY] >= _MAX[ENERGY])
+
+    def model_actions(self, actions) -> np.ndarray:
+        """The actions (n, 1) the DiT is given for the player's `actions` (n,) or (n, 1): `noop` for a
+        player who sleeps on or lies down (the DiT keeps the world awake; see module docstring).
+        Remembers `actions` for the next `step`."""
+        a = np.asarray(actions, np.int64).reshape(-1)
+        if len(a) != self.n:
+            raise ValueError(f"need {self.n} actions, got {a.shape}")
+        if ((a < 0) | (a >= len(ACTIONS))).any():
+            raise ValueError(f"Crafter actions must be in [0, {len(ACTIONS)}), got {a.tolist()}")
+        self._actions = a
+        asleep = self.sleeping & ~self._wakes()
+        return np.where(asleep | (a == SLEEP), NOOP, a)[:, None]
+
+    def _apply(self, i: int, action: str, templates: np.ndarray) -> list[str]:
         """Apply `action` of dream i against its last frame's `templates`; returns its events."""
         c = self.counts[i]
-        if asleep:
-            return []  # the game turns every action into sleep until the player wakes
         if action.startswith("move_"):
             self.facing[i] = _FACING[action[len("move_"):]]
+            return []
+        if action == "sleep":
+            self.sleeping[i] |= c[ENERGY] < _MAX[ENERGY]
             return []
         (r0, c0), (dx, dy) = self._centre, self.facing[i]
         target = templates[r0 + dy, c0 + dx]
@@ -145,7 +176,7 @@ class InventoryLedger:
             self._use(c, info["uses"])
             c[_INDEX[name]] += info["gives"]
             return [f"make_{name}"]
-        return []  # noop, sleep (the DiT draws sleep; `wake_up` is read from the frames)
+        return []  # noop
 
     def _do(self, i: int, obj: str, ground: str) -> list[str]:
         c = self.counts[i]
@@ -156,20 +187,40 @@ class InventoryLedger:
             if self.hits[i] < _CREATURE_HEALTH[obj]:
                 return []
             self.hits[i] = 0
+            if obj == "cow":
+                c[FOOD] += 6
+                self.hunger[i] = 0
             return [_CREATURE_EVENT[obj]]
         if obj == "plant-ripe":
+            c[FOOD] += 4
             return ["eat_plant"]
         if obj:  # the player, an arrow, an unripe plant: nothing to take
             return []
+        if ground == "water":
+            self.thirst[i] = 0
         info = constants.collect.get(ground)
         if info is None or not self._has(c, info["require"]):
             return []
         if self.rngs[i].uniform() > info.get("probability", 1):
             return []
         for name, amount in info["receive"].items():
-            if _INDEX[name] >= VITALS:  # drink is a vital: the DiT draws it
-                c[_INDEX[name]] += amount
+            c[_INDEX[name]] += amount
         return [f"collect_{name}" for name in info["receive"]]
+
+    def _life(self, i: int) -> None:
+        """Crafter's `Player._update_life_stats`: the hidden counters move food, drink and energy."""
+        c, asleep = self.counts[i], self.sleeping[i]
+        self.hunger[i] += 0.5 if asleep else 1
+        if self.hunger[i] > 25:
+            self.hunger[i], c[FOOD] = 0, c[FOOD] - 1
+        self.thirst[i] += 0.5 if asleep else 1
+        if self.thirst[i] > 20:
+            self.thirst[i], c[DRINK] = 0, c[DRINK] - 1
+        self.fatigue[i] = min(self.fatigue[i] - 1, 0) if asleep else self.fatigue[i] + 1
+        if self.fatigue[i] < -10:
+            self.fatigue[i], c[ENERGY] = 0, c[ENERGY] + 1
+        if self.fatigue[i] > 30:
+            self.fatigue[i], c[ENERGY] = 0, c[ENERGY] - 1
 
     @staticmethod
     def _has(c: np.ndarray, uses: dict) -> bool:
@@ -181,11 +232,14 @@ class InventoryLedger:
             c[_INDEX[k]] -= v
 
     # ------------------------------------------------------------------ stepping
-    def step(self, actions, frames: np.ndarray) -> np.ndarray:
-        """Apply `actions` (n,) or (n, 1) to the ledger and redraw the inventory rows of the new
-        frames (n, H, W, 3) uint8; returns the redrawn frames. `events[i]` then holds dream i's
-        achievements of this step."""
-        a = np.asarray(actions, np.int64).reshape(-1)
+    def step(self, actions, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Apply the player's `actions` (n,) or (n, 1) and take the DiT's new frames (n, H, W, 3)
+        uint8. Returns (context, shown): the frames with the inventory rows redrawn, and those as
+        the agent sees them (a sleeper's view where the player sleeps). `events[i]` then holds
+        dream i's achievements. The actions given to `model_actions` this step, if any, are the
+        player's (the DiT's `actions` then say noop where the player sleeps)."""
+        a = self._actions if self._actions is not None else np.asarray(actions, np.int64).reshape(-1)
+        self._actions = None
         frames = np.asarray(frames)
         if len(a) != self.n or frames.shape != (self.n, *self.parser.frame_shape):
             raise ValueError(f"need {self.n} actions and frames of shape ({self.n}, *{self.parser.frame_shape}), "
@@ -195,19 +249,27 @@ class InventoryLedger:
         # numpy's BLAS threads keep spinning after a call and halve torch's speed on a 2-core
         # machine (a dream step went from 24 to 50 ms): the parser's small products get one thread.
         with threadpool_limits(1, user_api="blas"):
-            templates, sleeping = self.parser.templates(frames)
-            vitals = self.parser.inventory(frames)[:, :VITALS]
+            templates, daylight, drawn_asleep = self.parser.templates(frames)
+            health = self.parser.inventory(frames)[:, HEALTH]
+        woke = self._wakes()
+        self.sleeping &= ~woke
         for i in range(self.n):
-            # A player who wakes acts in the same step (the game wakes it first); one still asleep does not.
-            woke = bool(self.prev_sleeping[i] and not sleeping[i])
-            self.events[i] = self._apply(i, ACTIONS[a[i]], self.prev_templates[i], bool(sleeping[i] and self.prev_sleeping[i]))
-            if woke:
-                self.events[i].append("wake_up")
-        np.minimum(self.counts, _MAX, out=self.counts)
-        self.counts[:, :VITALS] = vitals
-        out = self.draw(frames)
-        self.prev_templates, self.prev_sleeping = templates, sleeping
-        return out
+            self.events[i] = ["wake_up"] if woke[i] else []
+            if not self.sleeping[i]:  # a sleeper's actions are all `sleep`, which changes nothing
+                self.events[i] += self._apply(i, ACTIONS[a[i]], self.prev_templates[i])
+            self._life(i)
+        hurt = health < self.counts[:, HEALTH]
+        self.sleeping &= ~hurt  # the game wakes a sleeper who loses health (no achievement)
+        self.counts[:, HEALTH] = health
+        np.clip(self.counts, 0, _MAX, out=self.counts)
+        context = self.draw(frames)
+        shown = context.copy()
+        for i in np.flatnonzero(self.sleeping & ~drawn_asleep):
+            shown[i] = self._asleep(context[i], templates[i], float(daylight[i]))
+        self.prev_templates = templates
+        return context, shown
+
+    __call__ = step
 
     def draw(self, frames: np.ndarray) -> np.ndarray:
         """`frames` (n, H, W, 3) with the inventory rows redrawn from the ledger's counts, exactly
@@ -219,4 +281,26 @@ class InventoryLedger:
             inv = dict(zip(INVENTORY_ITEMS, self.counts[i].tolist(), strict=True))
             rows = self._items_view(inv, np.array([p.unit, p.unit])).transpose(1, 0, 2)  # crafter draws [x, y]
             out[i, top : top + rows.shape[0], bx : bx + rows.shape[1]] = rows
+        return out
+
+    def _asleep(self, frame: np.ndarray, templates: np.ndarray, daylight: float) -> np.ndarray:
+        """An awake frame as crafter draws a sleeper's: the sleeping texture on the centre tile (lit
+        at the frame's daylight, without the night grain), then the view grey at half luma plus a
+        blue tint (`engine.LocalView._sleep`). The inventory rows stay as they are."""
+        p, u = self.parser, self.parser.unit
+        bx, by = p._border
+        out = frame.copy()
+        r0, c0 = self._centre
+        ground = self._ground[templates[r0, c0]]
+        tile = np.full((u, u, 3), 127, np.uint8)  # outside the world crafter leaves grey 127
+        if ground != "void":
+            engine._draw(tile, (0, 0), p._textures.get(ground, (u, u)))
+        engine._draw_alpha(tile, (0, 0), p._textures.get("player-sleep", (u, u)))
+        tile = tile.transpose(1, 0, 2).astype(np.float64)  # crafter draws [x, y]
+        night = 0.5 * (0.6 * (tile @ LUMA)[..., None] + 0.4 * tile) + 0.5 * np.array([0.0, 16.0, 64.0])
+        y, x = by + r0 * u, bx + c0 * u
+        out[y : y + u, x : x + u] = (daylight * tile + (1 - daylight) * night).astype(np.uint8)
+        view = out[by : by + p.rows * u, bx : bx + p.cols * u].astype(np.int64)
+        grey = ((view @ np.array([19595, 38470, 7471]) + 32768) >> 16)[..., None]  # PIL's "L", rounded as PIL does
+        out[by : by + p.rows * u, bx : bx + p.cols * u] = (0.5 * grey + 0.5 * SLEEP_TINT).astype(np.uint8)
         return out

@@ -357,15 +357,14 @@ class CrafterFrameParser:
             out = ParsedFrames(*(a[0] for a in out))
         return out
 
-    def templates(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def templates(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Nearest template of every local-view tile, (N, rows, cols) indices into
-        `template_names` (which say more than the class: the player's facing, a ripe plant), and
-        the sleeping flag (N,), of uint8 frames (N, H, W, 3) or (H, W, 3)."""
+        `template_names` (which say more than the class: the player's facing, a ripe plant), the
+        daylight (N,) and the sleeping flag (N,) of uint8 frames (N, H, W, 3) or (H, W, 3)."""
         frames, single = self._check(frames)
         out = [self._parse_tiles(frames[s : s + self.batch_size]) for s in range(0, len(frames), self.batch_size)]
-        k = np.concatenate([o[0] for o in out]) if out else np.empty((0, self.rows, self.cols), np.int64)
-        asleep = np.concatenate([o[3] for o in out]) if out else np.empty(0, bool)
-        return (k[0], asleep[0]) if single else (k, asleep)
+        k, light, asleep = (np.concatenate([o[i] for o in out]) for i in (0, 2, 3))
+        return (k[0], light[0], asleep[0]) if single else (k, light, asleep)
 
     def inventory(self, frames: np.ndarray) -> np.ndarray:
         """Only the 16 inventory counts of frames (N, H, W, 3) -> (N, 16), or (H, W, 3) -> (16,).
