@@ -164,9 +164,9 @@ def test_first_unlock_rule_and_worlds_without_names():
     assert np.allclose(FirstUnlockRewards(2, []).rewards(result([-1, -1]))[0], [1.1, 0.9])
     # Achievements from the game's rules: the heads' unlock is dropped, their health change kept.
     rule = FirstUnlockRewards(2, ["a", "b"])
-    r, new = rule.rewards_for_events(result([0, 1], unlock=(0.9, 0.2), rewards=(1.1, -0.2)), [["a", "b"], []])
+    r, new = rule.rewards(result([0, 1], unlock=(0.9, 0.2), rewards=(1.1, -0.2)), [["a", "b"], []])
     assert np.allclose(r, [2.1, -0.2]) and new == ["a", None]
-    r, new = rule.rewards_for_events(result([0, 1], unlock=(0.9, 0.2), rewards=(1.1, -0.2)), [["a"], ["a"]])
+    r, new = rule.rewards(result([0, 1], unlock=(0.9, 0.2), rewards=(1.1, -0.2)), [["a"], ["a"]])
     assert np.allclose(r, [0.1, 0.8]) and new == [None, "a"]
 
 

@@ -26,8 +26,21 @@ class FirstUnlockRewards:
         for i in range(len(self.unlocked)) if rows is None else rows:
             self.unlocked[i] = set()
 
-    def rewards(self, result) -> tuple[np.ndarray, list[str | None]]:
-        """(b,) rewards of a `StepResult` and the achievement each dream newly unlocked (or None)."""
+    def rewards(self, result, events: list[list[str]] | None = None) -> tuple[np.ndarray, list[str | None]]:
+        """(b,) rewards of a `StepResult` and the achievement each dream newly unlocked (or None).
+
+        With `events` the achievements come from the game's rules (`events[i]`: dream i's this
+        step, e.g. from `InventoryLedger`) rather than the heads: the heads' own unlock is dropped
+        and only their health change kept."""
+        if events is not None:
+            rewards = result.rewards.astype(np.float64) - (result.unlock_prob > 0.5)
+            first: list[str | None] = []
+            for i, names in enumerate(events):
+                fresh = [n for n in dict.fromkeys(names) if n not in self.unlocked[i]]
+                self.unlocked[i].update(fresh)
+                rewards[i] += len(fresh)
+                first.append(fresh[0] if fresh else None)
+            return rewards, first
         if not self.names or result.achievement is None:
             return result.rewards.astype(np.float64), [None] * len(result.rewards)
         # A named achievement (index >= 0) is exactly a predicted unlock, which `rewards` paid +1 for.
@@ -41,19 +54,4 @@ class FirstUnlockRewards:
                 new.append(name)
             else:
                 new.append(None)
-        return rewards, new
-
-    def rewards_for_events(self, result, events: list[list[str]]) -> tuple[np.ndarray, list[str | None]]:
-        """(b,) rewards when the achievements come from the game's rules (`events[i]`: dream i's
-        achievements this step, e.g. from `InventoryLedger`) rather than the heads: +1 for each
-        first unlock in the episode, plus the heads' health change. Also the first newly unlocked
-        name per dream (or None)."""
-        # the heads' own unlock (+1 where p > 0.5) is dropped: only the health change is kept
-        rewards = result.rewards.astype(np.float64) - (result.unlock_prob > 0.5)
-        new: list[str | None] = []
-        for i, names in enumerate(events):
-            fresh = [n for n in dict.fromkeys(names) if n not in self.unlocked[i]]
-            self.unlocked[i].update(fresh)
-            rewards[i] += len(fresh)
-            new.append(fresh[0] if fresh else None)
         return rewards, new

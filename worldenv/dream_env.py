@@ -137,9 +137,10 @@ class DreamEnv(RendersFrames, gym.Env):
     Crafter's rule: +1 the first time in an episode that an achievement unlocks, plus the health
     change / 10. On Crafter worlds (`keep_inventory`, the default) the achievements come from
     the game's own rules applied to the dream (`InventoryLedger`: wood for a `do` at a tree, a
-    pickaxe for a `make` with wood at a table, ...), which also keeps the items the frames show;
-    the health change is the model's heads'. Without it, both come from the heads (they name the
-    achievement); worlds whose heads do not name achievements pay +1 for every predicted unlock.
+    pickaxe for a `make` with wood at a table, waking at full energy, ...), which also keeps the
+    inventory but health, and sleep, that the frames show; the health change is the model's
+    heads'. Without it, both come from the heads (they name the achievement); worlds whose heads
+    do not name achievements pay +1 for every predicted unlock.
 
     ## Starting State
     `reset()` starts from a real start clip drawn from the bank shipped with the model (the
@@ -161,8 +162,8 @@ class DreamEnv(RendersFrames, gym.Env):
     starting at the previous frame moved with the player; 1 = from pure noise); these four
     default to the settings stored with the world.
     `starts` (recordings folder for mid-episode start clips; None = the world's bank), `num_starts`.
-    `keep_inventory` (None: on for Crafter worlds): keep the items by the game's rules and draw
-    them on every frame, rather than leaving them to the DiT (see Rewards).
+    `keep_inventory` (None: on for Crafter worlds): keep the inventory (but health) and sleep by
+    the game's rules and draw them on every frame, rather than leaving them to the DiT (see Rewards).
 
     ## Info
     `step`, `unlock_prob`, `inventory` (read off the frame), `achievements` (name -> 1 if unlocked
@@ -264,10 +265,7 @@ class DreamEnv(RendersFrames, gym.Env):
             raise RuntimeError("call reset() before step()")
         a = self._check_action(action)
         r = self.rollout.step(a)
-        if self.ledger is not None:
-            rewards, self._new = self.rewarder.rewards_for_events(r, self.ledger.events)
-        else:
-            rewards, self._new = self.rewarder.rewards(r)
+        rewards, self._new = self.rewarder.rewards(r, self.ledger.events if self.ledger else None)
         self._obs = r.frames[0]
         self._t += 1
         terminated = bool(r.terminated[0])

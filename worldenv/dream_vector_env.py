@@ -101,10 +101,7 @@ class DreamVectorEnv(VectorEnv):
             raise RuntimeError("call reset() before step()")
         a = self._check_actions(actions)
         r = self.rollout.step(a)
-        if self.ledger is not None:
-            rewards, _ = self.rewarder.rewards_for_events(r, self.ledger.events)
-        else:
-            rewards, _ = self.rewarder.rewards(r)
+        rewards, _ = self.rewarder.rewards(r, self.ledger.events if self.ledger else None)
         self._t += 1
         obs = r.frames.copy()
         terminated = r.terminated.astype(bool)
