@@ -77,8 +77,7 @@ def teacher_forced(world: WorldModel, parser, clips, acts, k: int, horizons, ste
                         **(roll_kw or {}))
     roll.reset(clips[:, :k], acts[:, :k])
     if ledger is not None:
-        ledger.seed([seed + i for i in range(b)])
-        ledger.reset(range(b), clips[:, :k], acts[:, :k])
+        ledger.reset(range(b), clips[:, :k], acts[:, :k], [seed + i for i in range(b)])
     H = max(horizons)
     dream = []
     for t in range(H):

@@ -99,8 +99,7 @@ def dreamed_rise_rate(world: WorldModel, data: Path, moments: list[tuple[str, in
         clips, acts = np.repeat(ep.frames[None, t - k:t], samples, 0), np.repeat(into[None, t - k:t], samples, 0)
         roll.reset(clips, acts)
         if ledger is not None:
-            ledger.seed([seed + j * samples + i for i in range(samples)])
-            ledger.reset(range(samples), clips, acts)
+            ledger.reset(range(samples), clips, acts, [seed + j * samples + i for i in range(samples)])
         out = roll.step(np.repeat(into[t][None], samples, 0))
         rises += int((parser.inventory(out.frames)[:, col] > before).sum())
         total += samples

@@ -125,7 +125,7 @@ def test_bad_input_is_named():
     with pytest.raises(ValueError, match=r"in \[0, 17\)"):
         ledger.step([0, 17], frames)
     with pytest.raises(ValueError, match="need 2 seeds"):
-        ledger.seed([1])
+        ledger.reset([0, 1], frames[:, None], seeds=[1])
 
 
 def test_the_dream_shows_and_pays_the_ledgers_items(tmp_path):

@@ -246,8 +246,7 @@ class DreamEnv(RendersFrames, gym.Env):
         self.rollout.reset(frames[None], actions[None])
         self._obs = frames[-1].copy()
         if self.ledger is not None:
-            self.ledger.seed([seed])
-            self.ledger.reset([0], frames[None], actions[None])
+            self.ledger.reset([0], frames[None], actions[None], [seed])
         self._t = 0
         self.rewarder.reset()
         if self.render_mode == "human":

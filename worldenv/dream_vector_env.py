@@ -81,8 +81,7 @@ class DreamVectorEnv(VectorEnv):
         self.rollout.seed(seeds)
         self.rollout.reset(frames, actions)
         if self.ledger is not None:
-            self.ledger.seed(seeds)
-            self.ledger.reset(range(self.num_envs), frames, actions)
+            self.ledger.reset(range(self.num_envs), frames, actions, seeds)
         self._t[:] = 0
         self.rewarder.reset()
         self._obs = frames[:, -1].copy()

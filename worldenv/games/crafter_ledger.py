@@ -88,19 +88,20 @@ class InventoryLedger:
         """Every achievement name `events` can hold (crafter's 22)."""
         return list(ACHIEVEMENTS)
 
-    def seed(self, seeds: list[int]) -> None:
-        """Seed each dream's draws (a sapling from grass): one seed per dream."""
-        if len(seeds) != self.n:
-            raise ValueError(f"need {self.n} seeds, got {len(seeds)}")
-        self.rngs = [np.random.default_rng(int(s)) for s in seeds]
-
     # ------------------------------------------------------------------ state
-    def reset(self, rows, frames: np.ndarray, actions: np.ndarray | None = None) -> None:
+    def reset(self, rows, frames: np.ndarray, actions: np.ndarray | None = None,
+              seeds: list[int] | None = None) -> None:
         """Start dreams `rows` from the last frames of their start clips: `frames` (len(rows), k, H,
         W, 3) uint8 and the actions into them (len(rows), k) or (len(rows), k, 1), -1 for none. The
         counts and sleep are read off the last frame, the facing from its player texture (asleep,
-        from the clip's last move; down, as the game starts, without one)."""
+        from the clip's last move; down, as the game starts, without one). `seeds` (one per row)
+        reseed those dreams' draws (a sapling from grass); without them the draws go on."""
         rows = list(rows)
+        if seeds is not None:
+            if len(seeds) != len(rows):
+                raise ValueError(f"need {len(rows)} seeds, got {len(seeds)}")
+            for r, s in zip(rows, seeds, strict=True):
+                self.rngs[r] = np.random.default_rng(int(s))
         frames = np.asarray(frames)
         if frames.ndim != 5 or len(frames) != len(rows) or frames.shape[2:] != self.parser.frame_shape:
             raise ValueError(f"start clips must be ({len(rows)}, k, *{self.parser.frame_shape}) uint8, "
