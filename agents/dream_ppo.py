@@ -42,9 +42,11 @@ class AgentConfig:
     dream_horizon: int = 500
     starts: str = ""  # recordings folder: start dreams at random points of its episodes (default: world's bank)
     num_starts: int = 1024  # start clips drawn from --starts
+    start_anywhere: bool = True  # --no-start-anywhere: --starts clips open the episodes, as the real game starts
     guidance: float | None = None  # action guidance of the dream (default: the world's; see README, stop 21)
     denoise_steps: int = 2  # the shipped world draws the view from the moved previous frame, which takes 2
     keep_inventory: bool = True  # on Crafter worlds: items and achievements by the game's rules (stop 23)
+    keep_terrain: bool = True  # with keep_inventory: the view's terrain by the game's rules (stop 24)
     n_steps: int = 128  # per env; batch 16 x 128 = 2048 steps per update
     batch_size: int = 512
     n_epochs: int = 3
@@ -61,12 +63,14 @@ class AgentConfig:
 def make_vec_env(cfg: AgentConfig):
     if cfg.env == "dream":
         from agents.sb3_vec_env import GymVectorToSB3
+        from worldenv.dream_env import game_rules
         from worldenv.dream_vector_env import DreamVectorEnv
 
         venv = GymVectorToSB3(DreamVectorEnv(num_envs=cfg.num_envs, world=cfg.world or None,
                                              steps=cfg.denoise_steps, max_episode_steps=cfg.dream_horizon,
-                                             guidance=cfg.guidance, keep_inventory=None if cfg.keep_inventory else False,
-                                             starts=cfg.starts or None, num_starts=cfg.num_starts))
+                                             guidance=cfg.guidance, **game_rules(cfg.keep_inventory, cfg.keep_terrain),
+                                             starts=cfg.starts or None, num_starts=cfg.num_starts,
+                                             start_anywhere=cfg.start_anywhere))
     elif cfg.env == "real":
         from worldenv.dream_env import world_frame_size
         from worldenv.games.crafter import CrafterEnv

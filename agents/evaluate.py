@@ -102,21 +102,22 @@ def bar_chart(results: dict[str, dict], path: Path) -> None:
 
 
 def dream_env_factory(world: str = "", horizon: int = 200, steps: int = 2, guidance: float | None = None,
-                      keep_inventory: bool = True) -> Callable:
+                      keep_inventory: bool = True, keep_terrain: bool = True) -> Callable:
     """Builds dream envs (SoraWorld-v0) of `horizon` steps that share one loaded world; `steps`
     denoising steps per frame, action `guidance` (None: the world's setting) and, on Crafter
-    worlds, items and achievements by the game's rules (`keep_inventory`, DreamEnv's default)."""
-    from worldenv.dream_env import DreamEnv, load_world
+    worlds, items and achievements (`keep_inventory`) and the view's terrain (`keep_terrain`) by
+    the game's rules, DreamEnv's defaults."""
+    from worldenv.dream_env import DreamEnv, game_rules, load_world
 
     loaded = load_world(world or None, "cpu")
-    keep = None if keep_inventory else False
-    return lambda: DreamEnv(steps=steps, max_episode_steps=horizon, guidance=guidance, keep_inventory=keep,
-                            _world_model=loaded)
+    rules = game_rules(keep_inventory, keep_terrain)
+    return lambda: DreamEnv(steps=steps, max_episode_steps=horizon, guidance=guidance, **rules, _world_model=loaded)
 
 
 def evaluate_policy(policy: str, episodes: int = 50, seed: int = 0, out: str = "", progress: bool = True,
                     dream_horizon: int = 0, world: str = "", dream_steps: int = 2,
-                    dream_guidance: float | None = None, dream_keep_inventory: bool = True) -> dict:
+                    dream_guidance: float | None = None, dream_keep_inventory: bool = True,
+                    dream_keep_terrain: bool = True) -> dict:
     """Score `policy` (a .safetensors or 'random') in real Crafter, or with `dream_horizon` > 0 in
     dreams of that many steps from the world's start bank. The real game renders at the size the
     policy was trained on (a random policy: the world's size)."""
@@ -126,8 +127,8 @@ def evaluate_policy(policy: str, episodes: int = 50, seed: int = 0, out: str = "
     size = world_frame_size(world or None) if policy == "random" else policy_frame_size(policy)
     probe = CrafterEnv(captions=False, size=size)
     actor = Actor(policy, probe.observation_space, probe.action_space, seed=seed)
-    make_env = (dream_env_factory(world, dream_horizon, dream_steps, dream_guidance, dream_keep_inventory)
-                if dream_horizon else None)
+    make_env = (dream_env_factory(world, dream_horizon, dream_steps, dream_guidance, dream_keep_inventory,
+                                  dream_keep_terrain) if dream_horizon else None)
     if make_env is not None:
         dream = make_env()
         if dream.action_space != probe.action_space:
@@ -144,7 +145,7 @@ def evaluate_policy(policy: str, episodes: int = 50, seed: int = 0, out: str = "
     r["game"] = f"dream ({dream_horizon} steps)" if dream_horizon else "real"
     if dream_horizon:
         r["dream"] = {"world": world or "shipped", "steps": dream_steps, "guidance": dream_guidance,
-                      "keep_inventory": dream_keep_inventory}
+                      "keep_inventory": dream_keep_inventory, "keep_terrain": dream_keep_terrain}
     if out:
         Path(out).mkdir(parents=True, exist_ok=True)
         Path(out, "agent_eval.json").write_text(json.dumps(r, indent=1))
@@ -165,10 +166,12 @@ def main(argv=None) -> dict:
     p.add_argument("--dream-guidance", type=float, default=None, help="action guidance (default: the world's)")
     p.add_argument("--dream-keep-inventory", action=argparse.BooleanOptionalAction, default=True,
                    help="on Crafter worlds, items and achievements by the game's rules (SoraWorld-v0's default)")
+    p.add_argument("--dream-keep-terrain", action=argparse.BooleanOptionalAction, default=True,
+                   help="with --dream-keep-inventory, the view's terrain by the game's rules (SoraWorld-v0's default)")
     a = p.parse_args(argv)
     r = evaluate_policy(a.policy, a.episodes, a.seed, a.out, dream_horizon=a.dream_horizon, world=a.world,
                         dream_steps=a.dream_steps, dream_guidance=a.dream_guidance,
-                        dream_keep_inventory=a.dream_keep_inventory)
+                        dream_keep_inventory=a.dream_keep_inventory, dream_keep_terrain=a.dream_keep_terrain)
     print(f"{r['game']}: Crafter score {r['crafter_score']:.2f}%, reward {r['mean_reward']:.2f} ± {r['std_reward']:.2f}, "
           f"length {r['mean_length']:.0f} over {r['episodes']} episodes")
     return r

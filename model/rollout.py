@@ -209,7 +209,8 @@ class DreamRollout:
     part of each dreamed frame before it is returned and enters the context (re-encoded from the
     redrawn pixels), or `-> (context frames, shown frames)` where the two differ. With a
     `model_actions(actions) -> actions` method, the DiT is given those actions instead of the
-    player's (the overlay still gets the player's). The game supplies it (Crafter:
+    player's (the overlay still gets the player's); with `moves_refused(refused (b,) bool or None)`
+    it is told, before each call, which moves the gate kept the view still for. The game supplies it (Crafter:
     `InventoryLedger` keeps the player's state by the game's rules and draws it); the model knows
     nothing of what it draws.
     """
@@ -416,6 +417,8 @@ class DreamRollout:
             frames = self.world.vae.decode_images(z[:, 0])
         shown = None
         if self.overlay is not None:
+            if hasattr(self.overlay, "moves_refused"):  # the game may follow the view by the gate's calls
+                self.overlay.moves_refused(None if stay is None else stay.cpu().numpy())
             # the game redraws part of the frame; the context holds the redrawn frame
             out = self.overlay(played.cpu().numpy(), frames.cpu().numpy())
             context, shown = out if isinstance(out, tuple) else (out, out)

@@ -97,7 +97,9 @@ def test_the_dream_sleeps_by_the_rules_and_draws_the_sleeper():
     ledger.step([6], awake[None])
     assert ledger.sleeping[0] and ledger.counts[0, 0] == 9
     player.sleeping, player.health = False, 5
-    hurt = env._env.render()  # the DiT draws health 5: the game wakes a sleeper who loses health
+    hurt = env._env.render()  # the DiT draws health 5: the game wakes a sleeper who loses health,
+    ledger.step([0], hurt[None])  # at its next update (the damage came after this one)
+    assert ledger.sleeping[0] and ledger.counts[0, 0] == 5
     ledger.step([0], hurt[None])
     assert not ledger.sleeping[0] and ledger.events[0] == [] and ledger.counts[0, 0] == 5  # no achievement
 
@@ -189,3 +191,29 @@ def test_the_rollout_encodes_the_overlaid_frame(tmp_path):
     assert (r.frames == 0).all()
     want = world.vae.encode_images(torch.zeros(2, 64, 64, 3, dtype=torch.uint8))
     assert torch.allclose(roll.last_z[:, 0], want, atol=1e-4)
+
+
+def test_the_rollout_tells_the_overlay_which_moves_stayed(tmp_path):
+    """An overlay with `moves_refused` hears, before each step, which moves the gate kept still
+    (None for a world without a gate): the terrain keeper follows the view by it."""
+    from conftest import build_tiny_world
+
+    from model.rollout import DreamRollout, WorldModel
+
+    class Listener:
+        def __init__(self):
+            self.heard = []
+
+        def moves_refused(self, refused):
+            self.heard.append(refused)
+
+        def __call__(self, actions, frames):
+            return frames
+
+    world, listener = WorldModel.load(build_tiny_world(tmp_path / "w")), Listener()
+    roll = DreamRollout(world, batch=2, bf16=False, overlay=listener)
+    roll.reset(world.start_frames[:2].numpy(), world.start_actions[:2].numpy())
+    roll.step(np.array([1, 2]))
+    roll.step(np.array([0, 3]))
+    assert len(listener.heard) == 2
+    assert all(h is None if world.move_gate is None else np.asarray(h).shape == (2,) for h in listener.heard)

@@ -200,6 +200,8 @@ def test_mid_episode_start_clips(explored, tiny_world):
     venv = DreamVectorEnv(num_envs=2, world=tiny_world, starts=str(rec), num_starts=4)
     obs, _ = venv.reset(seed=0)
     assert obs.shape == (2, 64, 64, 3) and len(venv.start_frames) == 4
+    openings = DreamVectorEnv(num_envs=2, world=tiny_world, starts=str(rec), num_starts=4, start_anywhere=False)
+    assert all(where(c) == 0 for c in openings.start_frames[:, :5])  # as a real episode starts
     with pytest.raises(ValueError, match="need n >= 1"):
         start_clips(rec, 2, 10_000)
 

@@ -47,33 +47,44 @@ def resolve_device(device: str) -> str:
     return device
 
 
-def load_start_clips(world, starts: str | Path | None, num_starts: int, seed: int = 0):
+def load_start_clips(world, starts: str | Path | None, num_starts: int, seed: int = 0, anywhere: bool = True):
     """Start clips (frames (n, k, H, W, 3) uint8, actions (n, k, A)): the world's bank, or with
-    `starts` a recordings folder, `num_starts` clips from random points of its episodes."""
+    `starts` a recordings folder, `num_starts` clips from random points of its episodes (with
+    `anywhere=False`, from their openings, as a real episode starts)."""
     if starts is None:
         return world.start_frames.numpy(), world.start_actions.numpy()
     from model.data import start_clips
 
     k = world.start_frames.shape[1]
-    frames, actions = start_clips(starts, num_starts, k, seed=seed, anywhere=True, progress=True)
+    frames, actions = start_clips(starts, num_starts, k, seed=seed, anywhere=anywhere, progress=True)
     if frames.shape[2:] != tuple(world.frame_shape):
         raise ValueError(f"{starts}: recordings are {frames.shape[2:]} frames, this world dreams {world.frame_shape}")
     return frames, actions
 
 
-def inventory_ledger_for(world, n: int, keep_inventory: bool | None):
+def inventory_ledger_for(world, n: int, keep_inventory: bool | None, keep_terrain: bool | None = False):
     """An `InventoryLedger` for `n` dreams of a Crafter world (keep_inventory None or True), or None
     (keep_inventory False, or None for a world of another game). True on a world that is not
-    Crafter's is a ValueError."""
+    Crafter's is a ValueError. keep_terrain (None: with the ledger) also has it keep the view's
+    terrain by the game's rules (`TerrainKeeper`); True without a ledger is a ValueError."""
     crafter_world = tuple(world.action_nvec) == (17,)
     if keep_inventory is False or (keep_inventory is None and not crafter_world):
+        if keep_terrain:
+            raise ValueError("keep_terrain works through the inventory ledger: it needs keep_inventory on a Crafter world")
         return None
     if not crafter_world:
         raise ValueError(f"keep_inventory needs a Crafter world (Discrete(17) actions), this one has {world.action_nvec}")
     from worldenv.games.crafter_ledger import InventoryLedger
 
     h, w = world.frame_shape[:2]
-    return InventoryLedger(n, size=(w, h))
+    return InventoryLedger(n, size=(w, h), keep_terrain=keep_terrain is not False)
+
+
+def game_rules(keep_inventory: bool = True, keep_terrain: bool = True) -> dict:
+    """The envs' keep_inventory / keep_terrain arguments for a command line's yes/no flags: yes
+    means "on where the world is Crafter's" (None), no means off; the terrain needs the ledger."""
+    return {"keep_inventory": None if keep_inventory else False,
+            "keep_terrain": None if keep_inventory and keep_terrain else False}
 
 
 def action_space_for(nvec: tuple[int, ...]) -> spaces.Space:
@@ -161,9 +172,12 @@ class DreamEnv(RendersFrames, gym.Env):
     (action guidance scale) and `start_sigma` (the noise level each frame's view is drawn from,
     starting at the previous frame moved with the player; 1 = from pure noise); these four
     default to the settings stored with the world.
-    `starts` (recordings folder for mid-episode start clips; None = the world's bank), `num_starts`.
+    `starts` (recordings folder for mid-episode start clips; None = the world's bank), `num_starts`,
+    `start_anywhere` (False: the clips open the recorded episodes, as a real episode starts).
     `keep_inventory` (None: on for Crafter worlds): keep the inventory (but health) and sleep by
     the game's rules and draw them on every frame, rather than leaving them to the DiT (see Rewards).
+    `keep_terrain` (None: with `keep_inventory`): put back the tiles the DiT changes against the
+    game's rules (a tree that turned to grass, a cow that vanished; `crafter_terrain.py`).
 
     ## Info
     `step`, `unlock_prob`, `inventory` (read off the frame), `achievements` (name -> 1 if unlocked
@@ -180,20 +194,21 @@ class DreamEnv(RendersFrames, gym.Env):
                  device: str = "cpu", max_episode_steps: int = 10_000, render_mode: str | None = None,
                  bf16: bool = True, context_sigma: float | None = None, reground: bool | None = None,
                  guidance: float | None = None, starts: str | Path | None = None, num_starts: int = 512,
+                 start_anywhere: bool = True,
                  start_sigma: float | None = None, keep_inventory: bool | None = None,
-                 _world_model=None):
+                 keep_terrain: bool | None = None, _world_model=None):
         from model.rollout import DreamRollout
 
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']}, got {render_mode!r}")
         self.device = resolve_device(device)
         self.world = _world_model or load_world(world, self.device)
-        self.ledger = inventory_ledger_for(self.world, 1, keep_inventory)
+        self.ledger = inventory_ledger_for(self.world, 1, keep_inventory, keep_terrain)
         self.rollout = DreamRollout(self.world, batch=1, steps=steps, context=context, bf16=bf16,
                                     context_sigma=context_sigma, reground=reground, guidance=guidance,
                                     start_sigma=start_sigma, device=self.device,
                                     overlay=self.ledger)
-        self.start_frames, self.start_actions = load_start_clips(self.world, starts, num_starts)
+        self.start_frames, self.start_actions = load_start_clips(self.world, starts, num_starts, anywhere=start_anywhere)
         self.rewarder = FirstUnlockRewards(1, self.ledger.achievements if self.ledger else self.world.achievements)
         self.observation_space = spaces.Box(0, 255, self.world.frame_shape, np.uint8)
         self.action_space = action_space_for(self.world.action_nvec)

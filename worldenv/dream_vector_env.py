@@ -37,8 +37,9 @@ class DreamVectorEnv(VectorEnv):
                  context: int | None = None, device: str = "cpu", max_episode_steps: int = 10_000,
                  bf16: bool = True, context_sigma: float | None = None, reground: bool | None = None,
                  guidance: float | None = None, starts: str | Path | None = None, num_starts: int = 512,
+                 start_anywhere: bool = True,
                  start_sigma: float | None = None, keep_inventory: bool | None = None,
-                 render_mode: str | None = None, _world_model=None):
+                 keep_terrain: bool | None = None, render_mode: str | None = None, _world_model=None):
         from model.rollout import DreamRollout
 
         if num_envs < 1:
@@ -46,12 +47,12 @@ class DreamVectorEnv(VectorEnv):
         self.num_envs = num_envs
         self.device = resolve_device(device)
         self.world = _world_model or load_world(world, self.device)
-        self.ledger = inventory_ledger_for(self.world, num_envs, keep_inventory)
+        self.ledger = inventory_ledger_for(self.world, num_envs, keep_inventory, keep_terrain)
         self.rollout = DreamRollout(self.world, batch=num_envs, steps=steps, context=context, bf16=bf16,
                                     context_sigma=context_sigma, reground=reground, guidance=guidance,
                                     start_sigma=start_sigma, device=self.device,
                                     overlay=self.ledger)
-        self.start_frames, self.start_actions = load_start_clips(self.world, starts, num_starts)
+        self.start_frames, self.start_actions = load_start_clips(self.world, starts, num_starts, anywhere=start_anywhere)
         self.rewarder = FirstUnlockRewards(num_envs, self.ledger.achievements if self.ledger else self.world.achievements)
         self.single_observation_space = gym.spaces.Box(0, 255, self.world.frame_shape, np.uint8)
         self.single_action_space = action_space_for(self.world.action_nvec)

@@ -40,6 +40,7 @@ from crafter import constants, engine
 from threadpoolctl import threadpool_limits
 
 from worldenv.games.crafter_parse import INVENTORY_ITEMS, LUMA, SLEEP_TINT, CrafterFrameParser
+from worldenv.games.crafter_terrain import TerrainKeeper
 
 ACTIONS: tuple[str, ...] = tuple(constants.actions)
 ACHIEVEMENTS: tuple[str, ...] = tuple(constants.achievements)  # the events `InventoryLedger.step` names
@@ -61,7 +62,8 @@ class InventoryLedger:
     `events` then holds each dream's achievements of the step. `reset` starts dreams from clips.
     """
 
-    def __init__(self, n: int, size: tuple[int, int] = (72, 72), view: tuple[int, int] = (9, 9), seed: int = 0):
+    def __init__(self, n: int, size: tuple[int, int] = (72, 72), view: tuple[int, int] = (9, 9), seed: int = 0,
+                 keep_terrain: bool = False):
         if n < 1:
             raise ValueError(f"n must be >= 1, got {n}")
         self.parser = CrafterFrameParser(size=size, view=view)
@@ -69,6 +71,8 @@ class InventoryLedger:
         self.n = n
         self.counts = np.zeros((n, len(INVENTORY_ITEMS)), np.int64)
         self.hunger, self.thirst, self.fatigue = np.zeros(n), np.zeros(n), np.zeros(n)  # crafter's hidden counters
+        self.recover = np.zeros(n)
+        self.last_health = np.zeros(n, np.int64)  # health after the player's last update
         self.sleeping = np.zeros(n, bool)
         self.facing = np.tile(np.array(_FACING["down"]), (n, 1))  # crafter's player starts facing down
         self.hits = np.zeros(n, np.int64)  # do hits on creatures of the kind in front, since it came there
@@ -82,6 +86,13 @@ class InventoryLedger:
         self._object = [n.split("/")[0] if "/" in n else "" for n in names]  # texture drawn over the ground
         self._ground = [n.split("/")[-1] for n in names]
         self._centre = (p.rows // 2, p.cols // 2)  # (row, col) of the player in the local view
+        # keep_terrain: put back the tiles the DiT changed against the rules (crafter_terrain.py)
+        self.terrain = TerrainKeeper(names, p.rows, p.cols, p.unit, p._border) if keep_terrain else None
+        self.restored = np.zeros(n, np.int64)  # tiles the terrain keeper put back in the last step
+        self.prev_frames = np.zeros((n, *p.frame_shape), np.uint8)
+        self._model_actions: np.ndarray | None = None
+        self._moved: np.ndarray | None = None
+        self.prev_drawn_asleep = np.zeros(n, bool)
 
     @property
     def achievements(self) -> list[str]:
@@ -116,8 +127,10 @@ class InventoryLedger:
             self.facing[r] = self._player_facing(templates[j], last_move[-1] if last_move else "move_down")
             self.hits[r], self.hit_kind[r] = 0, ""
             self.events[r] = []
-        self.hunger[rows] = self.thirst[rows] = self.fatigue[rows] = 0
+        self.hunger[rows] = self.thirst[rows] = self.fatigue[rows] = self.recover[rows] = 0
+        self.last_health[rows] = self.counts[rows, HEALTH]
         self.prev_templates[rows], self.sleeping[rows] = templates, sleeping
+        self.prev_frames[rows], self.prev_drawn_asleep[rows] = last, sleeping
 
     def _player_facing(self, templates: np.ndarray, last_move: str) -> np.ndarray:
         """(dx, dy) the player texture at the centre faces, else the direction of `last_move`."""
@@ -141,7 +154,13 @@ class InventoryLedger:
             raise ValueError(f"Crafter actions must be in [0, {len(ACTIONS)}), got {a.tolist()}")
         self._actions = a
         asleep = self.sleeping & ~self._wakes()
-        return np.where(asleep | (a == SLEEP), NOOP, a)[:, None]
+        self._model_actions = np.where(asleep | (a == SLEEP), NOOP, a)
+        return self._model_actions[:, None]
+
+    def moves_refused(self, refused) -> None:
+        """Told by the rollout, before `step`: (n,) bool, the moves its gate kept the view still
+        for (None: no gate). The terrain keeper follows the view by it."""
+        self._moved = None if refused is None else ~np.asarray(refused, bool).reshape(-1)
 
     def _apply(self, i: int, action: str, templates: np.ndarray) -> list[str]:
         """Apply `action` of dream i against its last frame's `templates`; returns its events."""
@@ -223,6 +242,16 @@ class InventoryLedger:
         if self.fatigue[i] > 30:
             self.fatigue[i], c[ENERGY] = 0, c[ENERGY] - 1
 
+    def _health_update(self) -> np.ndarray:
+        """(n,) health after the player's own update this step (`_degen_or_regen_health`): last
+        frame's health, one up or down by the hidden recover counter."""
+        c = self.counts
+        fine = (c[:, FOOD] > 0) & (c[:, DRINK] > 0) & ((c[:, ENERGY] > 0) | self.sleeping)
+        self.recover += np.where(fine, np.where(self.sleeping, 2, 1), np.where(self.sleeping, -0.5, -1))
+        up, down = self.recover > 25, self.recover < -15
+        self.recover[up | down] = 0
+        return np.clip(c[:, HEALTH] + up - down, 0, _MAX[HEALTH])
+
     @staticmethod
     def _has(c: np.ndarray, uses: dict) -> bool:
         return all(c[_INDEX[k]] >= v for k, v in uses.items())
@@ -240,8 +269,9 @@ class InventoryLedger:
         dream i's achievements. The actions given to `model_actions` this step, if any, are the
         player's (the DiT's `actions` then say noop where the player sleeps)."""
         a = self._actions if self._actions is not None else np.asarray(actions, np.int64).reshape(-1)
-        self._actions = None
-        frames = np.asarray(frames)
+        model_a = self._model_actions if self._actions is not None else a
+        moved, self._actions, self._model_actions, self._moved = self._moved, None, None, None
+        frames = np.array(frames) if self.terrain is not None else np.asarray(frames)  # the keeper writes to it
         if len(a) != self.n or frames.shape != (self.n, *self.parser.frame_shape):
             raise ValueError(f"need {self.n} actions and frames of shape ({self.n}, *{self.parser.frame_shape}), "
                              f"got {a.shape} and {frames.shape}")
@@ -259,16 +289,37 @@ class InventoryLedger:
             if not self.sleeping[i]:  # a sleeper's actions are all `sleep`, which changes nothing
                 self.events[i] += self._apply(i, ACTIONS[a[i]], self.prev_templates[i])
             self._life(i)
-        hurt = health < self.counts[:, HEALTH]
-        self.sleeping &= ~hurt  # the game wakes a sleeper who loses health (no achievement)
-        self.counts[:, HEALTH] = health
+        if self.terrain is not None:
+            self._keep_terrain(frames, templates, model_a, moved, drawn_asleep)
         np.clip(self.counts, 0, _MAX, out=self.counts)
+        # The game wakes a sleeper whose health, after its own update, is below what it was after
+        # the last one (`_wake_up_when_hurt`; no achievement): damage dealt after the player's
+        # update shows one step later, unless the regeneration of that step makes up for it.
+        updated = self._health_update()
+        self.sleeping &= ~(updated < self.last_health)
+        self.last_health = updated
+        self.counts[:, HEALTH] = health
         context = self.draw(frames)
         shown = context.copy()
         for i in np.flatnonzero(self.sleeping & ~drawn_asleep):
             shown[i] = self._asleep(context[i], templates[i], float(daylight[i]))
-        self.prev_templates = templates
+        self.prev_templates, self.prev_frames = templates, context
         return context, shown
+
+    def _keep_terrain(self, frames, templates, model_a, moved, drawn_asleep) -> None:
+        """Restore, in `frames` and `templates`, the tiles the DiT changed against the game's rules."""
+        move = np.array([_FACING[ACTIONS[x][len("move_"):]] if ACTIONS[x].startswith("move_") else (0, 0)
+                         for x in model_a])
+        step = self.terrain.view_step(self.prev_templates, templates, move, moved)
+        awake = ~drawn_asleep & ~self.prev_drawn_asleep  # a sleeper's grey view is not parsed for terrain
+        self.restored[:] = 0
+        if awake.any():
+            rows = np.flatnonzero(awake)
+            f, t = frames[rows], templates[rows]
+            self.restored[rows] = self.terrain.keep(self.prev_frames[rows], self.prev_templates[rows], f, t,
+                                                    step[rows], self.facing[rows])
+            frames[rows], templates[rows] = f, t
+        self.prev_drawn_asleep = drawn_asleep
 
     __call__ = step
 

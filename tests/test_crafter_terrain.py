@@ -1,0 +1,150 @@
+"""TerrainKeeper: the view's terrain by Crafter's rules, checked against the real game."""
+
+import numpy as np
+import pytest
+
+from worldenv.games.crafter import CrafterEnv
+from worldenv.games.crafter_ledger import ENERGY, InventoryLedger
+from worldenv.games.crafter_terrain import TerrainKeeper
+
+U = 8  # tile size at 72x72
+
+
+def _tile(frame, r, c):
+    return frame[r * U : (r + 1) * U, c * U : (c + 1) * U]
+
+
+def _find(templates, names, name):
+    """(row, col) of the first tile named `name` off the player's row and column, or None."""
+    for r, c in zip(*np.nonzero(templates == names.index(name)), strict=True):
+        if r != 3 and c != 4 and 0 < r < 6 and 0 < c < 8:
+            return int(r), int(c)
+    return None
+
+
+def test_the_real_game_breaks_no_rule_and_the_ledger_keeps_its_sleep():
+    """Fed the real game's frames under random play (moves the game refuses, sleep, creatures,
+    night), the keeper finds almost nothing to put back, and the ledger's sleep and energy (the
+    game's order: woken by a health drop at the next update) are the game's at every step."""
+    restored = steps = 0
+    for seed in range(8):
+        env, rng = CrafterEnv(size=(72, 72)), np.random.default_rng(seed)
+        ledger = InventoryLedger(1, keep_terrain=True)
+        obs, info = env.reset(seed=seed)
+        ledger.reset([0], obs[None, None], None, [seed])
+        for _ in range(150):
+            a = int(rng.integers(17))
+            ledger.model_actions([a])
+            obs, _, term, _, info = env.step(a)
+            context, _ = ledger.step([a], obs[None])
+            restored, steps = restored + int(ledger.restored[0]), steps + 1
+            assert ledger.sleeping[0] == info["sleeping"] and ledger.counts[0, ENERGY] == info["inventory"]["energy"]
+            if term:
+                break
+    assert steps > 600 and restored <= 0.01 * steps, (restored, steps)
+
+
+@pytest.fixture(scope="module")
+def start():
+    """A real frame of the game with a tree at view tile (1, 2) and a cow at (5, 6) on grass."""
+    from crafter import objects
+
+    env = CrafterEnv(size=(72, 72))
+    env.reset(seed=0)
+    world, (x, y) = env._env._world, env._env._player.pos
+    for dx in range(-4, 5):  # a clear field of grass around the player, without creatures
+        for dy in range(-3, 4):
+            obj = world[(x + dx, y + dy)][1]
+            if obj is not None and obj is not env._env._player:
+                world.remove(obj)
+            if (dx, dy) != (0, 0):
+                world[(x + dx, y + dy)] = "grass"
+    world[(x - 2, y - 2)] = "tree"
+    world.add(objects.Cow(world, (x + 2, y + 2)))
+    obs = env._env.render()
+    names = list(InventoryLedger(1).parser.template_names)
+    t = InventoryLedger(1).parser.templates(obs[None])[0][0]
+    assert names[t[1, 2]] == "tree" and names[t[5, 6]] == "cow/grass" and names[t[2, 2]] == "grass"
+    return obs, names
+
+
+def test_an_erased_tree_and_a_vanished_cow_are_put_back(start):
+    obs, names = start
+    ledger = InventoryLedger(1, keep_terrain=True)
+    ledger.reset([0], obs[None, None])
+    t0 = ledger.prev_templates[0].copy()
+    tree, cow = _find(t0, names, "tree"), _find(t0, names, "cow/grass")
+    grass = _find(t0, names, "grass")
+    dream = obs.copy()  # the DiT's frame: the tree turned to grass and the cow is gone
+    _tile(dream, *tree)[:] = _tile(obs, *grass)
+    _tile(dream, *cow)[:] = _tile(obs, *grass)
+    ledger.model_actions([0])
+    context, shown = ledger.step([0], dream[None])
+    assert ledger.restored[0] == 2
+    assert np.array_equal(_tile(context[0], *tree), _tile(obs, *tree))
+    assert np.array_equal(_tile(context[0], *cow), _tile(obs, *cow))
+    assert ledger.prev_templates[0][tree] == names.index("tree") and np.array_equal(shown, context)
+
+
+def test_a_cow_that_walks_is_left_alone_and_the_view_follows_the_step(start):
+    obs, names = start
+    ledger = InventoryLedger(1, keep_terrain=True)
+    ledger.reset([0], obs[None, None])
+    t0 = ledger.prev_templates[0]
+    cow, grass = _find(t0, names, "cow/grass"), _find(t0, names, "grass")
+    dream = obs.copy()  # the cow steps to a grass tile next to it: the game allows that
+    r, c = cow
+    to = next(((r + dr, c + dc) for dr, dc in ((0, 1), (0, -1), (1, 0), (-1, 0))
+               if t0[r + dr, c + dc] == names.index("grass") and (r + dr, c + dc) != (3, 4)), None)
+    if to is None:
+        pytest.skip("no grass next to the cow")
+    _tile(dream, *to)[:] = _tile(obs, *cow)
+    _tile(dream, *cow)[:] = _tile(obs, *grass)
+    ledger.model_actions([0])
+    ledger.step([0], dream[None])
+    assert ledger.restored[0] == 0
+    # a step right moves the view one tile left; a tree erased after it comes back at its new place
+    tree = _find(ledger.prev_templates[0], names, "tree")
+    moved = np.full_like(dream, 0)
+    moved[: 7 * U, : 8 * U] = dream[: 7 * U, U : 9 * U]
+    moved[7 * U :] = dream[7 * U :]
+    moved[: 7 * U, 8 * U :] = _tile(dream, *grass)[None].repeat(7, 0).reshape(7 * U, U, 3)
+    kept = _tile(moved, tree[0], tree[1] - 1).copy()
+    _tile(moved, tree[0], tree[1] - 1)[:] = _tile(obs, *grass)
+    ledger.model_actions([2])  # move_right
+    ledger.moves_refused(np.array([False]))  # the dream's gate let it through
+    context, _ = ledger.step([2], moved[None])
+    assert np.array_equal(_tile(context[0], tree[0], tree[1] - 1), kept)
+
+
+def test_view_step_follows_the_gate_unless_the_frames_clearly_say_otherwise():
+    names = ("grass", "tree", "water")
+    keeper = TerrainKeeper(names, rows=7, cols=9, unit=8)
+    prev = np.zeros((7, 9), np.int64)
+    prev[1, 1], prev[5, 6], prev[2, 7] = 1, 2, 1
+    moved = np.zeros_like(prev)  # the view after a step right: everything one tile left
+    moved[:, :8] = prev[:, 1:]
+    right = np.array([[1, 0]])
+    assert keeper.view_step(prev[None], moved[None], right).tolist() == [[1, 0]]
+    assert keeper.view_step(prev[None], prev[None], right).tolist() == [[0, 0]]
+    # a field of grass: nothing tells, the gate decides
+    field = np.zeros_like(prev)[None]
+    assert keeper.view_step(field, field, right, np.array([False])).tolist() == [[0, 0]]
+    assert keeper.view_step(field, field, right, np.array([True])).tolist() == [[1, 0]]
+    # the frames overrule the gate when they clearly disagree
+    assert keeper.view_step(prev[None], moved[None], right, np.array([False])).tolist() == [[1, 0]]
+
+
+def test_keep_terrain_is_on_with_the_ledger_and_needs_it(tmp_path):
+    from conftest import build_tiny_world
+
+    from worldenv.dream_env import DreamEnv, inventory_ledger_for
+
+    world = build_tiny_world(tmp_path / "w", size=(72, 72))
+    env = DreamEnv(world=world, bf16=False)
+    assert env.ledger.terrain is not None
+    env.reset(seed=0)
+    env.step(1)
+    assert DreamEnv(world=world, bf16=False, keep_terrain=False).ledger.terrain is None
+    with pytest.raises(ValueError, match="keep_terrain"):
+        inventory_ledger_for(env.world, 1, False, True)

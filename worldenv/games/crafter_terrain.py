@@ -1,0 +1,148 @@
+"""Keep a Crafter dream's terrain where the game's rules say it stays.
+
+A dream draws each frame anew from the last one, and what it draws is biased to the common case:
+over 50 steps of a random player a tree in view turns to grass far more often than the game ever
+allows, and the cows and zombies fade out. A dream run for a few hundred steps ends as a field of
+grass with nothing to chop, drink or hunt (README, Design notes, "Terrain by the game's rules").
+Yet in Crafter the materials do not change except by the player's own `do` or `place_*` on the
+tile it faces: a tree stays a tree (chopping it leaves the tree), water stays water. Creatures
+move one tile at a time, and plants stay where they were planted.
+
+`TerrainKeeper.keep` compares each tile of the DiT's new frame with the tile the previous frame
+showed at the same place of the world (the previous view moved with the player's step) and puts
+the previous tile back where the rules say the DiT changed what cannot change:
+- a material tile (tree, water, stone, sand, table, ...) that the DiT drew as another material or
+  a plant, or as a creature standing in a material no creature walks on;
+- a plant that is gone with no creature next to it (a sapling may ripen);
+- a cow, zombie or skeleton that the DiT drew nowhere on its tile or the four next to it, when its
+  tile is now bare walkable ground (it stays where it was).
+Plants and creatures on the view's edge are left to the DiT: what tramples a plant there, or
+where a creature went, may be out of view.
+Left to the DiT: the strip of view a step brings in, the player's tile and the tile it faces (the
+player's own actions change those), creatures that arrive or move, arrows, the light.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+CREATURES = ("cow", "zombie", "skeleton")
+WALKABLE = ("grass", "sand", "path")  # where crafter's creatures (and so the parser's templates) stand
+
+
+class TerrainKeeper:
+    """Restores the tiles a Crafter dream changed against the game's rules (see module docstring).
+
+    `names` are the parser's template names (`CrafterFrameParser.template_names`, "object/ground"
+    or "ground"), `rows` x `cols` the local view in tiles, `unit` the tile size in pixels and
+    `border` the (x, y) pixel offset of the view. The player stands at the view's centre tile.
+    """
+
+    def __init__(self, names, rows: int, cols: int, unit: int, border: tuple[int, int] = (0, 0)):
+        self.rows, self.cols, self.unit, self.border = rows, cols, unit, border
+        obj = [n.split("/")[0] if "/" in n else "" for n in names]
+        ground = [n.split("/")[-1] for n in names]
+        self.ground = np.array([{g: i for i, g in enumerate(sorted(set(ground)))}[g] for g in ground])
+        self.material = np.array([o == "" for o in obj])  # a bare material tile
+        self.plant = np.array([o.startswith("plant") for o in obj])
+        self.creature = np.array([CREATURES.index(o) + 1 if o in CREATURES else 0 for o in obj])  # 0 = none
+        self.player = np.array([o.startswith("player") for o in obj])
+        self.still = self.material | self.plant  # what stays where it is
+        self.walkable = np.array([g in WALKABLE for g in ground])
+        self.centre = (rows // 2, cols // 2)
+
+    def view_step(self, prev_templates: np.ndarray, templates: np.ndarray, move: np.ndarray,
+                  moved: np.ndarray | None = None) -> np.ndarray:
+        """(n, 2) the (dx, dy) tile step each view made: `move` (n, 2) the step the player's action
+        asks for ((0, 0) for none), or none where the game refused it. Told by `moved` (n,) bool
+        (a dream's move gate), else, and where the frames clearly say otherwise, whichever of the
+        two the new view matches better, on the tiles both show."""
+        out = np.zeros_like(move)
+        for i in range(len(move)):
+            if not move[i].any():
+                continue
+            miss = []  # terrain tiles that differ, of those both views show (creatures and the player move)
+            new = templates[i]
+            for dx, dy in ((0, 0), tuple(move[i])):
+                old = _moved(prev_templates[i], int(dx), int(dy))
+                both = (old >= 0) & self.still[np.maximum(old, 0)] & self.still[new]
+                miss.append(int((old[both] != new[both]).sum()))
+            told = bool(moved[i]) if moved is not None else miss[1] <= miss[0]
+            # two or more tiles fewer for the other candidate overrule what the gate said
+            go = miss[1] + 1 < miss[0] or (told and miss[1] <= miss[0] + 1)
+            out[i] = move[i] if go else 0
+        return out
+
+    def keep(self, prev_frames: np.ndarray, prev_templates: np.ndarray, frames: np.ndarray,
+             templates: np.ndarray, shift: np.ndarray, facing: np.ndarray) -> np.ndarray:
+        """Put back, in place, the tiles of `frames` (n, H, W, 3) uint8 that the rules say keep
+        what `prev_frames` showed. `prev_templates` / `templates` (n, rows, cols) are the parser's
+        template indices of both; `shift` (n, 2) the (dx, dy) tile step the view made (the player's
+        move, (0, 0) when it stayed); `facing` (n, 2) the (dx, dy) the player faces after the step.
+        `frames` and `templates` are changed in place. Returns (n,) the number of tiles restored."""
+        n = len(frames)
+        restored = np.zeros(n, np.int64)
+        u, (bx, by) = self.unit, self.border
+        for i in range(n):
+            dx, dy = (int(v) for v in shift[i])
+            old = _moved(prev_templates[i], dx, dy)  # (rows, cols) the previous template at each place, -1 unknown
+            new = templates[i]
+            keep = self.broken(old, new, facing[i])
+            for r, c in zip(*np.nonzero(keep), strict=True):
+                pr, pc = r + dy, c + dx
+                frames[i, by + r * u : by + (r + 1) * u, bx + c * u : bx + (c + 1) * u] = \
+                    prev_frames[i, by + pr * u : by + (pr + 1) * u, bx + pc * u : bx + (pc + 1) * u]
+                new[r, c] = old[r, c]
+            restored[i] = int(keep.sum())
+        return restored
+
+    def broken(self, old: np.ndarray, new: np.ndarray, facing) -> np.ndarray:
+        """(rows, cols) bool: the tiles where the view `new` breaks a rule against `old`, the
+        previous view moved with the player (-1 = unknown), for a player facing (dx, dy)."""
+        r0, c0 = self.centre
+        known = old >= 0
+        known[r0, c0] = False  # the player's own tile and the one it acts on are the player's
+        fr, fc = r0 + int(facing[1]), c0 + int(facing[0])
+        if 0 <= fr < self.rows and 0 <= fc < self.cols:
+            known[fr, fc] = False
+        o = np.where(known, old, 0)
+        same_ground = self.ground[o] == self.ground[new]
+        # a material that became another material, a plant or a second player, or a creature
+        # inside a solid tile
+        material = known & self.material[o] & (
+            (self.material[new] & ~same_ground) | self.plant[new] | self.player[new]
+            | ((self.creature[new] > 0) & ~self.walkable[o]))
+        # a plant that is gone with no creature next to it (crafter's creatures trample plants)
+        # (within two tiles: a creature may step next to it and away again between two frames)
+        trampled = _near(_near((self.creature[new] > 0) | (np.where(known, self.creature[o], 0) > 0)))
+        inner = np.zeros_like(known)  # off the view's edge, where what tramples or walks may be out of view
+        inner[1:-1, 1:-1] = True
+        plant = known & self.plant[o] & ~self.plant[new] & ~trampled & inner
+        # a creature gone from its tile and the four next to it, its tile now bare ground
+        kind = np.where(known, self.creature[o], 0)
+        gone = np.ones_like(known)
+        for k in range(1, len(CREATURES) + 1):
+            gone &= ~((kind == k) & _near(self.creature[new] == k))
+        creature = (kind > 0) & gone & inner & self.material[new] & self.walkable[new]
+        return material | plant | creature
+
+
+def _near(mask: np.ndarray) -> np.ndarray:
+    """(rows, cols) bool: `mask` on the tile or one of the four next to it."""
+    out = mask.copy()
+    out[1:] |= mask[:-1]
+    out[:-1] |= mask[1:]
+    out[:, 1:] |= mask[:, :-1]
+    out[:, :-1] |= mask[:, 1:]
+    return out
+
+
+def _moved(templates: np.ndarray, dx: int, dy: int) -> np.ndarray:
+    """The view `templates` (rows, cols) after the player steps (dx, dy): each tile shows what was
+    (dy, dx) further on before; -1 where the step brings in a strip never seen."""
+    rows, cols = templates.shape
+    out = np.full_like(templates, -1)
+    rs, cs = slice(max(dy, 0), rows + min(dy, 0)), slice(max(dx, 0), cols + min(dx, 0))
+    rd, cd = slice(max(-dy, 0), rows + min(-dy, 0)), slice(max(-dx, 0), cols + min(-dx, 0))
+    out[rd, cd] = templates[rs, cs]
+    return out
