@@ -81,13 +81,13 @@ class InventoryLedger:
         self.events: list[list[str]] = [[] for _ in range(n)]
         self.rngs = [np.random.default_rng(seed + i) for i in range(n)]  # one per dream, like the rollout's
         self._actions: np.ndarray | None = None  # the player's actions of the step in progress
-        self._items_view = engine.ItemView(p._textures, (p.cols, p.item_rows))
+        self._items_view = engine.ItemView(p.textures, (p.cols, p.item_rows))
         names = p.template_names
         self._object = [n.split("/")[0] if "/" in n else "" for n in names]  # texture drawn over the ground
         self._ground = [n.split("/")[-1] for n in names]
         self._centre = (p.rows // 2, p.cols // 2)  # (row, col) of the player in the local view
         # keep_terrain: put back the tiles the DiT changed against the rules (crafter_terrain.py)
-        self.terrain = TerrainKeeper(names, p.rows, p.cols, p.unit, p._border) if keep_terrain else None
+        self.terrain = TerrainKeeper(names, p.rows, p.cols, p.unit, p.view_origin) if keep_terrain else None
         self.restored = np.zeros(n, np.int64)  # tiles the terrain keeper put back in the last step
         self.prev_frames = np.zeros((n, *p.frame_shape), np.uint8)
         self._model_actions: np.ndarray | None = None
@@ -327,7 +327,7 @@ class InventoryLedger:
         """`frames` (n, H, W, 3) with the inventory rows redrawn from the ledger's counts, exactly
         as crafter's `Env.render` draws them."""
         p, out = self.parser, np.array(frames, copy=True)
-        bx, by = p._border
+        bx, by = p.view_origin
         top = by + p.rows * p.unit
         for i in range(self.n):
             inv = dict(zip(INVENTORY_ITEMS, self.counts[i].tolist(), strict=True))
@@ -340,14 +340,14 @@ class InventoryLedger:
         at the frame's daylight, without the night grain), then the view grey at half luma plus a
         blue tint (`engine.LocalView._sleep`). The inventory rows stay as they are."""
         p, u = self.parser, self.parser.unit
-        bx, by = p._border
+        bx, by = p.view_origin
         out = frame.copy()
         r0, c0 = self._centre
         ground = self._ground[templates[r0, c0]]
         tile = np.full((u, u, 3), 127, np.uint8)  # outside the world crafter leaves grey 127
         if ground != "void":
-            engine._draw(tile, (0, 0), p._textures.get(ground, (u, u)))
-        engine._draw_alpha(tile, (0, 0), p._textures.get("player-sleep", (u, u)))
+            engine._draw(tile, (0, 0), p.textures.get(ground, (u, u)))
+        engine._draw_alpha(tile, (0, 0), p.textures.get("player-sleep", (u, u)))
         tile = tile.transpose(1, 0, 2).astype(np.float64)  # crafter draws [x, y]
         night = 0.5 * (0.6 * (tile @ LUMA)[..., None] + 0.4 * tile) + 0.5 * np.array([0.0, 16.0, 64.0])
         y, x = by + r0 * u, bx + c0 * u

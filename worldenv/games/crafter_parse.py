@@ -334,6 +334,11 @@ class CrafterFrameParser:
         return self._border
 
     @property
+    def textures(self):
+        """crafter's texture store (`engine.Textures`) the templates were drawn from."""
+        return self._textures
+
+    @property
     def view_bottom(self) -> int:
         """The pixel row where the local view ends and the inventory begins."""
         return self._border[1] + self.rows * self.unit
