@@ -23,13 +23,15 @@ def _sync(ledger: InventoryLedger, env: CrafterEnv, info) -> None:
     ledger.counts[0] = _inventory(info)
     ledger.hunger[0], ledger.thirst[0], ledger.fatigue[0] = player._hunger, player._thirst, player._fatigue
     ledger.sleeping[0] = player.sleeping
+    ledger.recover[0], ledger.last_health[0] = player._recover, player._last_health
 
 
 @pytest.mark.parametrize("size", [(72, 72), (64, 64)])
 def test_the_ledger_follows_the_real_game(size):
     """Fed the game's own frames and the explorer's actions, one step of the ledger is one step of
-    the game: the same counts (but health, which the frames give), sleep, facing and achievements,
-    and the inventory rows drawn pixel for pixel as the game draws them."""
+    the game: the same counts, sleep, facing and achievements, and the inventory rows drawn pixel
+    for pixel as the game draws them. Health (regeneration by the rules, damage read from the
+    frame) may be one too high where a step regenerates and takes damage at once."""
     from agents.explore import ExplorePolicy
 
     env, policy = CrafterEnv(size=size), ExplorePolicy(seed=0)
@@ -37,7 +39,7 @@ def test_the_ledger_follows_the_real_game(size):
     obs, info = env.reset(seed=1)
     ledger.reset([0], obs[None, None])
     before = dict(info["achievements"])
-    seen, slept, steps = set(), 0, 900
+    seen, slept, steps, health = set(), 0, 900, 0
     for _ in range(steps):
         a = policy.act(info)
         assert ledger.model_actions([a])[0, 0] == (0 if ledger.sleeping[0] and info["inventory"]["energy"] < 9
@@ -52,7 +54,8 @@ def test_the_ledger_follows_the_real_game(size):
         assert ledger.sleeping[0] == info["sleeping"]
         slept += info["sleeping"]
         if not HIDDEN & set(game + ledger.events[0]):
-            assert ledger.counts[0].tolist() == _inventory(info).tolist(), f"action {a}"
+            assert ledger.counts[0, 1:].tolist() == _inventory(info)[1:].tolist(), f"action {a}"
+            health += ledger.counts[0, 0] != info["inventory"]["health"]
         _sync(ledger, env, info)
         assert np.array_equal(ledger.draw(obs[None])[0], obs)  # the game's counts draw the game's frame
         view = slice(0, size[1] - 2 * (size[1] // 9))
@@ -64,6 +67,7 @@ def test_the_ledger_follows_the_real_game(size):
             before = dict(info["achievements"])
     # the run must exercise the rules: gathering, placing, crafting and sleeping
     assert {"collect_wood", "place_table", "make_wood_pickaxe", "collect_stone", "wake_up"} <= seen and slept
+    assert health <= 0.01 * steps, health
 
 
 def test_the_dream_sleeps_by_the_rules_and_draws_the_sleeper():
@@ -102,6 +106,9 @@ def test_the_dream_sleeps_by_the_rules_and_draws_the_sleeper():
     assert ledger.sleeping[0] and ledger.counts[0, 0] == 5
     ledger.step([0], hurt[None])
     assert not ledger.sleeping[0] and ledger.events[0] == [] and ledger.counts[0, 0] == 5  # no achievement
+    player.health = 0  # the DiT draws no health left: the dream is over, as the game would be
+    ledger.step([0], env._env.render()[None])
+    assert ledger.dead[0] and ledger.health_change[0] == -5
 
 
 def test_facing_at_a_start_while_asleep_comes_from_the_last_move():
@@ -162,6 +169,15 @@ def test_the_dream_shows_and_pays_the_ledgers_items(tmp_path):
     _, r2, *_ = env.step(0)
     assert info1["unlocked"] == "collect_wood" and info1["achievements"]["collect_wood"] == 1
     assert r1 - r2 == pytest.approx(1.0, abs=0.31)  # the health change of each step is within 0.3
+
+    def dies(actions, frames):  # as if the DiT drew the last heart gone
+        out = keep(actions, frames)
+        env.ledger.dead[0], env.ledger.health_change[0] = True, -2
+        return out
+
+    env.rollout.overlay = dies
+    _, r3, terminated, *_ = env.step(0)
+    assert terminated and r3 == pytest.approx(-0.2)  # the game's reward: a tenth of the health change
     off = DreamEnv(world=world, bf16=False, keep_inventory=False)
     assert off.ledger is None and off.rollout.overlay is None
 

@@ -26,14 +26,19 @@ class FirstUnlockRewards:
         for i in range(len(self.unlocked)) if rows is None else rows:
             self.unlocked[i] = set()
 
-    def rewards(self, result, events: list[list[str]] | None = None) -> tuple[np.ndarray, list[str | None]]:
+    def rewards(self, result, events: list[list[str]] | None = None,
+                health_change: np.ndarray | None = None) -> tuple[np.ndarray, list[str | None]]:
         """(b,) rewards of a `StepResult` and the achievement each dream newly unlocked (or None).
 
         With `events` the achievements come from the game's rules (`events[i]`: dream i's this
         step, e.g. from `InventoryLedger`) rather than the heads: the heads' own unlock is dropped
-        and only their health change kept."""
+        and only their health change kept, or with `health_change` (b,) that one (the game pays
+        a tenth of it)."""
         if events is not None:
-            rewards = result.rewards.astype(np.float64) - (result.unlock_prob > 0.5)
+            if health_change is not None:
+                rewards = np.asarray(health_change, np.float64) / 10
+            else:
+                rewards = result.rewards.astype(np.float64) - (result.unlock_prob > 0.5)
             first: list[str | None] = []
             for i, names in enumerate(events):
                 fresh = [n for n in dict.fromkeys(names) if n not in self.unlocked[i]]

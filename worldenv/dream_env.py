@@ -279,10 +279,12 @@ class DreamEnv(RendersFrames, gym.Env):
             raise RuntimeError("call reset() before step()")
         a = self._check_action(action)
         r = self.rollout.step(a)
-        rewards, self._new = self.rewarder.rewards(r, self.ledger.events if self.ledger else None)
+        led = self.ledger
+        rewards, self._new = (self.rewarder.rewards(r, led.events, led.health_change) if led is not None
+                              else self.rewarder.rewards(r))
         self._obs = r.frames[0]
         self._t += 1
-        terminated = bool(r.terminated[0])
+        terminated = bool(r.terminated[0]) or (led is not None and bool(led.dead[0]))
         truncated = self._t >= self.max_episode_steps
         if self.render_mode == "human":
             self.render()

@@ -101,10 +101,12 @@ class DreamVectorEnv(VectorEnv):
             raise RuntimeError("call reset() before step()")
         a = self._check_actions(actions)
         r = self.rollout.step(a)
-        rewards, _ = self.rewarder.rewards(r, self.ledger.events if self.ledger else None)
+        led = self.ledger
+        rewards, _ = (self.rewarder.rewards(r, led.events, led.health_change) if led is not None
+                      else self.rewarder.rewards(r))
         self._t += 1
         obs = r.frames.copy()
-        terminated = r.terminated.astype(bool)
+        terminated = r.terminated.astype(bool) | (led.dead if led is not None else False)
         truncated = (self._t >= self.max_episode_steps) & ~terminated
         done = np.flatnonzero(terminated | truncated)
         infos: dict = {}

@@ -5,8 +5,8 @@ wood that no tree gave, a sword that a refused craft drew. A policy trained in t
 farms those errors (README, Results, stop 21). But the inventory is not a picture to guess. It
 is 16 counts that change by the player's own attempts and a few hidden counters, under rules that
 crafter ships as data (`crafter.constants`: collect, place, make) and code (`objects.Player`). So
-the `InventoryLedger` keeps, per dream, the counts but health, the hidden hunger, thirst and
-fatigue counters, and whether the player sleeps, and applies the rules to what the dream shows:
+the `InventoryLedger` keeps, per dream, the counts, the hidden hunger, thirst, fatigue and
+recover counters, and whether the player sleeps, and applies the rules to what the dream shows:
 
 - the target of `do` and `place_*` is the tile the player faces in the last frame (read with
   `CrafterFrameParser`, whose templates also tell the facing and a ripe plant); the facing
@@ -18,7 +18,8 @@ fatigue counters, and whether the player sleeps, and applies the rules to what t
   the player to sleep, every action is then ignored until energy is full again (`wake_up`) or
   health drops.
 
-Health stays the DiT's (read back from its drawing): damage comes from what it draws.
+Health follows the game's regeneration and starvation (the hidden recover counter) less the
+damage the DiT draws (creatures are the DiT's); at 0 the dream is over (`dead`), as the game is.
 
 Sleep is drawn here, not by the DiT: the DiT is told `noop` while the player sleeps or lies down
 and keeps dreaming the awake world, and the frame the agent sees is that frame as crafter draws
@@ -72,6 +73,8 @@ class InventoryLedger:
         self.counts = np.zeros((n, len(INVENTORY_ITEMS)), np.int64)
         self.hunger, self.thirst, self.fatigue = np.zeros(n), np.zeros(n), np.zeros(n)  # crafter's hidden counters
         self.recover = np.zeros(n)
+        self.health_change = np.zeros(n, np.int64)  # of the last step
+        self.dead = np.zeros(n, bool)
         self.last_health = np.zeros(n, np.int64)  # health after the player's last update
         self.sleeping = np.zeros(n, bool)
         self.facing = np.tile(np.array(_FACING["down"]), (n, 1))  # crafter's player starts facing down
@@ -129,6 +132,7 @@ class InventoryLedger:
             self.events[r] = []
         self.hunger[rows] = self.thirst[rows] = self.fatigue[rows] = self.recover[rows] = 0
         self.last_health[rows] = self.counts[rows, HEALTH]
+        self.health_change[rows], self.dead[rows] = 0, False
         self.prev_templates[rows], self.sleeping[rows] = templates, sleeping
         self.prev_frames[rows], self.prev_drawn_asleep[rows] = last, sleeping
 
@@ -266,7 +270,8 @@ class InventoryLedger:
         """Apply the player's `actions` (n,) or (n, 1) and take the DiT's new frames (n, H, W, 3)
         uint8. Returns (context, shown): the frames with the inventory rows redrawn, and those as
         the agent sees them (a sleeper's view where the player sleeps). `events[i]` then holds
-        dream i's achievements. The actions given to `model_actions` this step, if any, are the
+        dream i's achievements, `health_change` the step's health change and `dead` the dreams
+        whose health reached 0. The actions given to `model_actions` this step, if any, are the
         player's (the DiT's `actions` then say noop where the player sleeps)."""
         a = self._actions if self._actions is not None else np.asarray(actions, np.int64).reshape(-1)
         model_a = self._model_actions if self._actions is not None else a
@@ -298,7 +303,14 @@ class InventoryLedger:
         updated = self._health_update()
         self.sleeping &= ~(updated < self.last_health)
         self.last_health = updated
-        self.counts[:, HEALTH] = health
+        # Health by the rules too, less the damage the DiT drew (a drop below both the last health
+        # and the rules' update): the DiT does not know the hidden recover counter, so its drawing
+        # would undo every step of regeneration or count a step of starvation twice.
+        before = self.counts[:, HEALTH].copy()
+        damage = np.maximum(0, np.minimum(before, updated) - health)
+        self.counts[:, HEALTH] = np.clip(updated - damage, 0, _MAX[HEALTH])
+        self.health_change = self.counts[:, HEALTH] - before
+        self.dead = self.counts[:, HEALTH] <= 0  # the game ends an episode at health 0
         context = self.draw(frames)
         shown = context.copy()
         for i in np.flatnonzero(self.sleeping & ~drawn_asleep):
