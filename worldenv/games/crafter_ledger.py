@@ -247,8 +247,8 @@ class InventoryLedger:
             self.fatigue[i], c[ENERGY] = 0, c[ENERGY] - 1
 
     def _health_update(self) -> np.ndarray:
-        """(n,) health after the player's own update this step (`_degen_or_regen_health`): last
-        frame's health, one up or down by the hidden recover counter."""
+        """(n,) health after the player's own update this step (`_degen_or_regen_health`): the
+        last step's health, one up or down by the hidden recover counter."""
         c = self.counts
         fine = (c[:, FOOD] > 0) & (c[:, DRINK] > 0) & ((c[:, ENERGY] > 0) | self.sleeping)
         self.recover += np.where(fine, np.where(self.sleeping, 2, 1), np.where(self.sleeping, -0.5, -1))
