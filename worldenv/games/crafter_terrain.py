@@ -114,12 +114,12 @@ class TerrainKeeper:
             | ((self.creature[new] > 0) & ~self.walkable[o]))
         # a plant that is gone with no creature next to it (crafter's creatures trample plants)
         # (within two tiles: a creature may step next to it and away again between two frames)
-        trampled = _near(_near((self.creature[new] > 0) | (np.where(known, self.creature[o], 0) > 0)))
+        kind = np.where(known, self.creature[o], 0)  # the creature each known tile showed, 0 none
+        trampled = _near(_near((self.creature[new] > 0) | (kind > 0)))
         inner = np.zeros_like(known)  # off the view's edge, where what tramples or walks may be out of view
         inner[1:-1, 1:-1] = True
         plant = known & self.plant[o] & ~self.plant[new] & ~trampled & inner
         # a creature gone from its tile and the four next to it, its tile now bare ground
-        kind = np.where(known, self.creature[o], 0)
         gone = np.ones_like(known)
         for k in range(1, len(CREATURES) + 1):
             gone &= ~((kind == k) & _near(self.creature[new] == k))
