@@ -4,10 +4,12 @@ import numpy as np
 import pytest
 
 from worldenv.games.crafter import CrafterEnv
-from worldenv.games.crafter_ledger import ENERGY, InventoryLedger
+from worldenv.games.crafter_ledger import ACTIONS, ENERGY, InventoryLedger
+from worldenv.games.crafter_parse import INVENTORY_ITEMS
 from worldenv.games.crafter_terrain import TerrainKeeper
 
 U = 8  # tile size at 72x72
+SAPLING, WOOD = INVENTORY_ITEMS.index("sapling"), INVENTORY_ITEMS.index("wood")
 
 
 def _tile(frame, r, c):
@@ -27,7 +29,7 @@ def test_the_real_game_breaks_no_rule_and_the_ledger_keeps_its_sleep():
     night), the keeper finds almost nothing to put back, the ledger's sleep and energy (the
     game's order: woken by a health drop at the next update) are the game's at every step, and
     its health (regeneration by the rules, damage from the frames) nearly always."""
-    restored = steps = health = 0
+    restored = steps = health = drawn = 0
     for seed in range(8):
         env, rng = CrafterEnv(size=(72, 72)), np.random.default_rng(seed)
         ledger = InventoryLedger(1, keep_terrain=True)
@@ -38,12 +40,17 @@ def test_the_real_game_breaks_no_rule_and_the_ledger_keeps_its_sleep():
             ledger.model_actions([a])
             obs, _, term, _, info = env.step(a)
             context, _ = ledger.step([a], obs[None])
+            # the game draws its own saplings from grass: take its count, or a sapling only the
+            # ledger holds plants what the game never planted
+            ledger.counts[0, SAPLING] = info["inventory"]["sapling"]
             restored, steps = restored + int(ledger.restored[0]), steps + 1
+            drawn += int(ledger.effects[0])  # the game draws every effect of the player's actions itself
             health += int(ledger.counts[0, 0] != info["inventory"]["health"])  # by the rules, less damage
             assert ledger.sleeping[0] == info["sleeping"] and ledger.counts[0, ENERGY] == info["inventory"]["energy"]
             if term:
                 break
     assert steps > 600 and restored <= 0.01 * steps and health <= 0.01 * steps, (restored, health, steps)
+    assert drawn == 0
 
 
 @pytest.fixture(scope="module")
@@ -150,3 +157,65 @@ def test_keep_terrain_is_on_with_the_ledger_and_needs_it(tmp_path):
     assert DreamEnv(world=world, bf16=False, keep_terrain=False).ledger.terrain is None
     with pytest.raises(ValueError, match="keep_terrain"):
         inventory_ledger_for(env.world, 1, False, True)
+
+
+def test_what_the_player_chops_places_and_kills_is_drawn_when_the_dream_does_not():
+    """The real game, a tree below the player and a cow to its left: each step the 'DiT' draws the
+    last frame again, as a dream that ignores the player's `do` would. The ledger draws the game's
+    result on the faced tile (a chopped tree leaves grass, a placed table stands, an eaten cow is
+    gone), the keeper holds it there the next step, and the same tree gives no second wood."""
+    from crafter import objects
+
+    env = CrafterEnv(size=(72, 72))
+    env.reset(seed=0)
+    world, player = env._env._world, env._env._player
+    x, y = player.pos
+    for dx in range(-4, 5):  # a clear field of grass, the player facing down at a tree
+        for dy in range(-3, 4):
+            obj = world[(x + dx, y + dy)][1]
+            if obj is not None and obj is not player:
+                world.remove(obj)
+            if (dx, dy) != (0, 0):
+                world[(x + dx, y + dy)] = "grass"
+    world[(x, y + 1)] = "tree"
+    for pos in ((x - 2, y), (x - 1, y - 1), (x - 1, y + 1)):
+        world[pos] = "tree"
+    world.add(objects.Cow(world, (x - 1, y)))
+    player.facing, player.inventory["wood"] = (0, 1), 3
+    obs = env._env.render()
+    ledger = InventoryLedger(1, keep_terrain=True)
+    ledger.reset([0], obs[None, None])
+    names, faced = ledger.parser.template_names, (4, 4)
+
+    def step(action, dream):
+        a = ACTIONS.index(action)
+        ledger.model_actions([a])
+        real, _, _, _, _ = env.step(a)
+        context, _ = ledger.step([a], dream[None])
+        return real, context[0]
+
+    _, context = step("do", obs)  # the dream keeps the tree
+    assert ledger.events[0] == ["collect_wood"] and ledger.effects[0] == 1
+    assert names[ledger.prev_templates[0][faced]] == "grass"
+    grass = _tile(context, 4, 5).astype(int)  # a grass tile of the same frame, lit at its daylight
+    assert np.abs(_tile(context, *faced) - grass).max() <= 1
+    _, context = step("do", obs)  # the dream draws the tree again: it stays chopped, no second wood
+    assert set(ledger.events[0]) <= {"collect_sapling"} and ledger.counts[0, WOOD] == 4 and ledger.restored[0] == 1
+    assert names[ledger.prev_templates[0][faced]] == "grass"
+    before = context
+    real, context = step("place_table", before)  # the dream draws no table
+    assert ledger.events[0] == ["place_table"] and names[ledger.prev_templates[0][faced]] == "table"
+    assert np.abs(_tile(context, *faced).astype(int) - _tile(real, *faced)).max() <= 4  # a frame later in the day
+    step("make_wood_pickaxe", context)  # the table the ledger drew is near
+    assert ledger.events[0] == ["make_wood_pickaxe"]
+    # the cow left of the player, fenced in by trees: the player turns to it and hits it
+    _, context = step("move_left", context)
+    assert ledger.events[0] == [] and names[ledger.prev_templates[0][3, 3]] == "cow/grass"
+    for _ in range(2):
+        _, context = step("do", context)
+        assert ledger.events[0] == []
+    _, context = step("do", context)  # the third hit: the game removes the cow, the dream keeps it
+    assert ledger.events[0] == ["eat_cow"] and names[ledger.prev_templates[0][3, 3]] == "grass"
+    assert np.abs(_tile(context, 3, 3) - _tile(context, 2, 4).astype(int)).max() <= 1
+    step("do", context)
+    assert set(ledger.events[0]) <= {"collect_sapling"}  # grass now: nothing left to eat

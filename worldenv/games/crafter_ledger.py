@@ -16,7 +16,11 @@ recover counters, and whether the player sleeps, and applies the rules to what t
 - grass gives a sapling with the game's probability, drawn from each dream's generator;
 - food, drink and energy fall and rise on the game's counters; `sleep` with energy below 9 puts
   the player to sleep, every action is then ignored until energy is full again (`wake_up`) or
-  health drops.
+  health drops;
+- with `keep_terrain`, what an attempt the rules pass makes of the faced tile is drawn where the
+  DiT did not draw it: a chopped tree leaves grass, mined stone a path, a placed table stands, a
+  killed cow is gone. The DiT seldom draws its own effects, and a tree that stays gives wood
+  without end (the `TerrainKeeper` then keeps the rest of the view by the rules).
 
 Health follows the game's regeneration and starvation (the hidden recover counter) less the
 damage the DiT draws (creatures are the DiT's); at 0 the dream is over (`dead`), as the game is.
@@ -40,7 +44,7 @@ import numpy as np
 from crafter import constants, engine
 from threadpoolctl import threadpool_limits
 
-from worldenv.games.crafter_parse import INVENTORY_ITEMS, LUMA, SLEEP_TINT, CrafterFrameParser
+from worldenv.games.crafter_parse import INVENTORY_ITEMS, LUMA, NIGHT_TINT, SLEEP_TINT, CrafterFrameParser
 from worldenv.games.crafter_terrain import TerrainKeeper
 
 ACTIONS: tuple[str, ...] = tuple(constants.actions)
@@ -96,6 +100,9 @@ class InventoryLedger:
         self._model_actions: np.ndarray | None = None
         self._moved: np.ndarray | None = None
         self.prev_drawn_asleep = np.zeros(n, bool)
+        self._class = {name: k for k, name in enumerate(names)}
+        self._effect = np.full(n, -1)  # the template the faced tile becomes by this step's action, -1: none
+        self.effects = np.zeros(n, np.int64)  # faced tiles drawn by the rules in the last step
 
     @property
     def achievements(self) -> list[str]:
@@ -188,6 +195,7 @@ class InventoryLedger:
             if obj or ground not in info["where"] or not self._has(c, info["uses"]):
                 return []
             self._use(c, info["uses"])
+            self._effect[i] = self._class[name if info["type"] == "material" else f"{name}/{ground}"]
             return [f"place_{name}"]
         if action.startswith("make_"):
             name = action[len("make_"):]
@@ -211,12 +219,14 @@ class InventoryLedger:
             if self.hits[i] < _CREATURE_HEALTH[obj]:
                 return []
             self.hits[i] = 0
+            self._effect[i] = self._class[ground]  # the game removes the creature in the same step
             if obj == "cow":
                 c[FOOD] += 6
                 self.hunger[i] = 0
             return [_CREATURE_EVENT[obj]]
         if obj == "plant-ripe":
             c[FOOD] += 4
+            self._effect[i] = self._class[f"plant/{ground}"]  # eaten, the plant starts to grow again
             return ["eat_plant"]
         if obj:  # the player, an arrow, an unripe plant: nothing to take
             return []
@@ -225,6 +235,8 @@ class InventoryLedger:
         info = constants.collect.get(ground)
         if info is None or not self._has(c, info["require"]):
             return []
+        if info["leaves"] != ground:  # a tree leaves grass, stone and ores a path (before the draw, as the game)
+            self._effect[i] = self._class[info["leaves"]]
         if self.rngs[i].uniform() > info.get("probability", 1):
             return []
         for name, amount in info["receive"].items():
@@ -289,6 +301,7 @@ class InventoryLedger:
             health = self.parser.inventory(frames)[:, HEALTH]
         woke = self._wakes()
         self.sleeping &= ~woke
+        self._effect[:] = -1
         for i in range(self.n):
             self.events[i] = ["wake_up"] if woke[i] else []
             if not self.sleeping[i]:  # a sleeper's actions are all `sleep`, which changes nothing
@@ -296,6 +309,7 @@ class InventoryLedger:
             self._life(i)
         if self.terrain is not None:
             self._keep_terrain(frames, templates, model_a, moved, drawn_asleep)
+            self._draw_effects(frames, templates, daylight, drawn_asleep)
         np.clip(self.counts, 0, _MAX, out=self.counts)
         # The game wakes a sleeper whose health, after its own update, is below what it was after
         # the last one (`_wake_up_when_hurt`; no achievement): damage dealt after the player's
@@ -328,10 +342,42 @@ class InventoryLedger:
         if awake.any():
             rows = np.flatnonzero(awake)
             f, t = frames[rows], templates[rows]
+            acted = np.where(self._effect[rows, None] >= 0, self.facing[rows], 0)  # drawn by _draw_effects
             self.restored[rows] = self.terrain.keep(self.prev_frames[rows], self.prev_templates[rows], f, t,
-                                                    step[rows], self.facing[rows])
+                                                    step[rows], acted)
             frames[rows], templates[rows] = f, t
         self.prev_drawn_asleep = drawn_asleep
+
+    def _draw_effects(self, frames, templates, daylight, drawn_asleep) -> None:
+        """Draw, in `frames` and `templates`, what the player's own `do` or `place_*` made of the
+        tile it faces where the DiT did not: the chopped tree's grass, the placed table, the sapling,
+        the ground of an eaten cow. The DiT rarely draws its own effect (a random player's chopped
+        tree stayed a tree in 26 of 27 dream steps), and a tree that stays gives wood without end.
+        `do` and `place_*` do not move the view, so the faced tile is where it was."""
+        p, u = self.parser, self.parser.unit
+        bx, by = p.view_origin
+        (r0, c0), self.effects[:] = self._centre, 0
+        for i in np.flatnonzero((self._effect >= 0) & ~drawn_asleep):
+            dx, dy = self.facing[i]
+            r, c, k = r0 + dy, c0 + dx, int(self._effect[i])
+            if templates[i, r, c] == k:
+                continue
+            y, x = by + r * u, bx + c * u
+            frames[i, y : y + u, x : x + u] = self._lit_tile(self._ground[k], self._object[k], float(daylight[i]))
+            templates[i, r, c], self.effects[i] = k, 1
+
+    def _lit_tile(self, ground: str, obj: str, daylight: float) -> np.ndarray:
+        """(unit, unit, 3) uint8: `obj`'s texture (none: "") over `ground`'s, lit at `daylight` as
+        crafter's `LocalView._light` does, without the night grain (random in the game too)."""
+        p, u = self.parser, self.parser.unit
+        tile = np.full((u, u, 3), 127, np.uint8)  # outside the world crafter leaves grey 127
+        if ground != "void":
+            engine._draw(tile, (0, 0), p.textures.get(ground, (u, u)))
+        if obj:
+            engine._draw_alpha(tile, (0, 0), p.textures.get(obj, (u, u)))
+        tile = tile.transpose(1, 0, 2).astype(np.float64)  # crafter draws [x, y]
+        night = 0.5 * (0.6 * (tile @ LUMA)[..., None] + 0.4 * tile) + 0.5 * NIGHT_TINT
+        return (daylight * tile + (1 - daylight) * night).astype(np.uint8)
 
     __call__ = step
 
@@ -355,15 +401,8 @@ class InventoryLedger:
         bx, by = p.view_origin
         out = frame.copy()
         r0, c0 = self._centre
-        ground = self._ground[templates[r0, c0]]
-        tile = np.full((u, u, 3), 127, np.uint8)  # outside the world crafter leaves grey 127
-        if ground != "void":
-            engine._draw(tile, (0, 0), p.textures.get(ground, (u, u)))
-        engine._draw_alpha(tile, (0, 0), p.textures.get("player-sleep", (u, u)))
-        tile = tile.transpose(1, 0, 2).astype(np.float64)  # crafter draws [x, y]
-        night = 0.5 * (0.6 * (tile @ LUMA)[..., None] + 0.4 * tile) + 0.5 * np.array([0.0, 16.0, 64.0])
         y, x = by + r0 * u, bx + c0 * u
-        out[y : y + u, x : x + u] = (daylight * tile + (1 - daylight) * night).astype(np.uint8)
+        out[y : y + u, x : x + u] = self._lit_tile(self._ground[templates[r0, c0]], "player-sleep", daylight)
         view = out[by : by + p.rows * u, bx : bx + p.cols * u].astype(np.int64)
         grey = ((view @ np.array([19595, 38470, 7471]) + 32768) >> 16)[..., None]  # PIL's "L", rounded as PIL does
         out[by : by + p.rows * u, bx : bx + p.cols * u] = (0.5 * grey + 0.5 * SLEEP_TINT).astype(np.uint8)

@@ -5,8 +5,9 @@ over 50 steps of a random player a tree in view turns to grass far more often th
 allows, and the cows and zombies fade out. A dream run for a few hundred steps ends as a field of
 grass with nothing to chop, drink or hunt (README, Design notes, "Terrain by the game's rules").
 Yet in Crafter the materials do not change except by the player's own `do` or `place_*` on the
-tile it faces: a tree stays a tree (chopping it leaves the tree), water stays water. Creatures
-move one tile at a time, and plants stay where they were planted.
+tile it faces (chopping a tree leaves grass, mining leaves a path: `InventoryLedger` draws those
+effects), and water stays water. Creatures move one tile at a time, and plants stay where they
+were planted.
 
 `TerrainKeeper.keep` compares each tile of the DiT's new frame with the tile the previous frame
 showed at the same place of the world (the previous view moved with the player's step) and puts
@@ -18,8 +19,9 @@ the previous tile back where the rules say the DiT changed what cannot change:
   tile is now bare walkable ground (it stays where it was).
 Plants and creatures on the view's edge are left to the DiT: what tramples a plant there, or
 where a creature went, may be out of view.
-Left to the DiT: the strip of view a step brings in, the player's tile and the tile it faces (the
-player's own actions change those), creatures that arrive or move, arrows, the light.
+Left alone: the strip of view a step brings in, the player's tile, the tile the player's own
+action changes this step (the caller draws that change: `InventoryLedger`), creatures that arrive
+or move, arrows, the light.
 """
 
 from __future__ import annotations
@@ -78,7 +80,8 @@ class TerrainKeeper:
         """Put back, in place, the tiles of `frames` (n, H, W, 3) uint8 that the rules say keep
         what `prev_frames` showed. `prev_templates` / `templates` (n, rows, cols) are the parser's
         template indices of both; `shift` (n, 2) the (dx, dy) tile step the view made (the player's
-        move, (0, 0) when it stayed); `facing` (n, 2) the (dx, dy) the player faces after the step.
+        move, (0, 0) when it stayed); `facing` (n, 2) the (dx, dy) from the player of the tile its
+        action changes this step ((0, 0): none), which is left to the caller.
         `frames` and `templates` are changed in place. Returns (n,) the number of tiles restored."""
         n = len(frames)
         restored = np.zeros(n, np.int64)
@@ -98,13 +101,13 @@ class TerrainKeeper:
 
     def broken(self, old: np.ndarray, new: np.ndarray, facing) -> np.ndarray:
         """(rows, cols) bool: the tiles where the view `new` breaks a rule against `old`, the
-        previous view moved with the player (-1 = unknown), for a player facing (dx, dy)."""
+        previous view moved with the player (-1 = unknown), where the player's action changes the
+        tile at `facing` (dx, dy) from it ((0, 0): none)."""
         r0, c0 = self.centre
         known = old >= 0
-        known[r0, c0] = False  # the player's own tile and the one it acts on are the player's
+        known[r0, c0] = False  # the player's own tile and the one it changes are the player's
         fr, fc = r0 + int(facing[1]), c0 + int(facing[0])
-        if 0 <= fr < self.rows and 0 <= fc < self.cols:
-            known[fr, fc] = False
+        known[fr, fc] = False
         o = np.where(known, old, 0)
         same_ground = self.ground[o] == self.ground[new]
         # a material that became another material, a plant or a second player, or a creature
