@@ -14,7 +14,8 @@ showed at the same place of the world (the previous view moved with the player's
 the previous tile back where the rules say the DiT changed what cannot change:
 - a material tile (tree, water, stone, sand, table, ...) that the DiT drew as another material or
   a plant, or as a creature standing in a material no creature walks on;
-- a plant that is gone with no creature next to it (a sapling may ripen);
+- a plant that is gone with no creature next to it (a sapling may ripen) and no arrow in its row
+  or column;
 - a cow, zombie or skeleton that the DiT drew nowhere on its tile or the four next to it, when its
   tile is now bare walkable ground (it stays where it was).
 Plants and creatures on the view's edge are left to the DiT: what tramples a plant there, or
@@ -49,6 +50,9 @@ class TerrainKeeper:
         self.plant = np.array([o.startswith("plant") for o in obj])
         self.creature = np.array([CREATURES.index(o) + 1 if o in CREATURES else 0 for o in obj])  # 0 = none
         self.player = np.array([o.startswith("player") for o in obj])
+        self.arrow = np.array([o.startswith("arrow") for o in obj])
+        self.shootable = np.array([o == "" and g in ("table", "furnace") for o, g in zip(obj, ground, strict=True)])
+        self.path = np.array([o == "" and g == "path" for o, g in zip(obj, ground, strict=True)])
         self.still = self.material | self.plant  # what stays where it is
         self.walkable = np.array([g in WALKABLE for g in ground])
         self.centre = (rows // 2, cols // 2)
@@ -110,18 +114,22 @@ class TerrainKeeper:
         known[fr, fc] = False
         o = np.where(known, old, 0)
         same_ground = self.ground[o] == self.ground[new]
+        # an arrow flies straight: in the row or column of an arrow, a plant may be shot down
+        # and a table or furnace turned to path (crafter's `Arrow.update`)
+        arrows = self.arrow[np.maximum(old, 0)] & (old >= 0) | self.arrow[new]
+        shot = arrows.any(axis=1, keepdims=True) | arrows.any(axis=0, keepdims=True)
         # a material that became another material, a plant or a second player, or a creature
         # inside a solid tile
         material = known & self.material[o] & (
-            (self.material[new] & ~same_ground) | self.plant[new] | self.player[new]
-            | ((self.creature[new] > 0) & ~self.walkable[o]))
+            (self.material[new] & ~same_ground & ~(shot & self.shootable[o] & self.path[new]))
+            | self.plant[new] | self.player[new] | ((self.creature[new] > 0) & ~self.walkable[o]))
         # a plant that is gone with no creature next to it (crafter's creatures trample plants)
         # (within two tiles: a creature may step next to it and away again between two frames)
         kind = np.where(known, self.creature[o], 0)  # the creature each known tile showed, 0 none
         trampled = _near(_near((self.creature[new] > 0) | (kind > 0)))
         inner = np.zeros_like(known)  # off the view's edge, where what tramples or walks may be out of view
         inner[1:-1, 1:-1] = True
-        plant = known & self.plant[o] & ~self.plant[new] & ~trampled & inner
+        plant = known & self.plant[o] & ~self.plant[new] & ~trampled & ~shot & inner
         # a creature gone from its tile and the four next to it, its tile now bare ground
         gone = np.ones_like(known)
         for k in range(1, len(CREATURES) + 1):
