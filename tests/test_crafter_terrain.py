@@ -219,3 +219,20 @@ def test_what_the_player_chops_places_and_kills_is_drawn_when_the_dream_does_not
     assert np.abs(_tile(context, 3, 3) - _tile(context, 2, 4).astype(int)).max() <= 1
     step("do", context)
     assert set(ledger.events[0]) <= {"collect_sapling"}  # grass now: nothing left to eat
+
+
+def test_an_arrow_may_shoot_down_a_plant_or_a_table_in_its_line():
+    names = list(InventoryLedger(1).parser.template_names)
+    keeper = TerrainKeeper(names, rows=7, cols=9, unit=U)
+    k = names.index
+    old = np.full((7, 9), k("grass"))
+    old[3, 4] = k("player-down/grass")
+    old[2, 2], old[5, 6] = k("plant/grass"), k("table")
+    new = old.copy()
+    new[2, 2], new[5, 6] = k("grass"), k("path")  # both gone, nothing near them
+    assert keeper.broken(old, new, (0, 0))[[2, 5], [2, 6]].tolist() == [True, True]
+    old[2, 7] = k("arrow-left/grass")  # an arrow in the plant's row: crafter's arrows break plants
+    old[1, 6] = k("arrow-down/grass")  # and one in the table's column: they turn tables to path
+    assert keeper.broken(old, new, (0, 0))[[2, 5], [2, 6]].tolist() == [False, False]
+    new[5, 6] = k("water")  # but no arrow turns a table to water
+    assert keeper.broken(old, new, (0, 0))[5, 6]
