@@ -362,7 +362,10 @@ class InventoryLedger:
         for i in np.flatnonzero((self._effect >= 0) & ~drawn_asleep):
             dx, dy = self.facing[i]
             r, c, k = r0 + dy, c0 + dx, int(self._effect[i])
-            if templates[i, r, c] == k:
+            now, was = templates[i, r, c], self._object[self.prev_templates[i, r, c]]
+            # a creature or arrow may come onto the freed ground in the same step (not the one killed)
+            arrived = not self._object[k] and self._object[now] not in ("", was) and self._ground[now] == self._ground[k]
+            if now == k or arrived:
                 continue
             y, x = by + r * u, bx + c * u
             frames[i, y : y + u, x : x + u] = self._lit_tile(self._ground[k], self._object[k], float(daylight[i]))

@@ -53,6 +53,7 @@ class TerrainKeeper:
         self.arrow = np.array([o.startswith("arrow") for o in obj])
         self.shootable = np.array([o == "" and g in ("table", "furnace") for o, g in zip(obj, ground, strict=True)])
         self.path = np.array([o == "" and g == "path" for o, g in zip(obj, ground, strict=True)])
+        self.void = np.array([g == "void" for g in ground])
         self.still = self.material | self.plant  # what stays where it is
         self.walkable = np.array([g in WALKABLE for g in ground])
         self.centre = (rows // 2, cols // 2)
@@ -108,7 +109,9 @@ class TerrainKeeper:
         previous view moved with the player (-1 = unknown), where the player's action changes the
         tile at `facing` (dx, dy) from it ((0, 0): none)."""
         r0, c0 = self.centre
-        known = old >= 0
+        # outside the world crafter leaves the view grey, which the parser may also read for
+        # dark stone at night: a void tile, before or after, is not judged
+        known = (old >= 0) & ~self.void[np.maximum(old, 0)] & ~self.void[new]
         known[r0, c0] = False  # the player's own tile and the one it changes are the player's
         fr, fc = r0 + int(facing[1]), c0 + int(facing[0])
         known[fr, fc] = False
