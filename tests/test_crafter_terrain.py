@@ -159,18 +159,16 @@ def test_keep_terrain_is_on_with_the_ledger_and_needs_it(tmp_path):
         inventory_ledger_for(env.world, 1, False, True)
 
 
-def test_what_the_player_chops_places_and_kills_is_drawn_when_the_dream_does_not():
-    """The real game, a tree below the player and a cow to its left: each step the 'DiT' draws the
-    last frame again, as a dream that ignores the player's `do` would. The ledger draws the game's
-    result on the faced tile (a chopped tree leaves grass, a placed table stands, an eaten cow is
-    gone), the keeper holds it there the next step, and the same tree gives no second wood."""
+def _pen():
+    """The real game: a clear field of grass, the player facing down at a tree, a cow to its left
+    fenced in by trees; returns (env, its frame)."""
     from crafter import objects
 
     env = CrafterEnv(size=(72, 72))
     env.reset(seed=0)
     world, player = env._env._world, env._env._player
     x, y = player.pos
-    for dx in range(-4, 5):  # a clear field of grass, the player facing down at a tree
+    for dx in range(-4, 5):
         for dy in range(-3, 4):
             obj = world[(x + dx, y + dy)][1]
             if obj is not None and obj is not player:
@@ -182,7 +180,15 @@ def test_what_the_player_chops_places_and_kills_is_drawn_when_the_dream_does_not
         world[pos] = "tree"
     world.add(objects.Cow(world, (x - 1, y)))
     player.facing, player.inventory["wood"] = (0, 1), 3
-    obs = env._env.render()
+    return env, env._env.render()
+
+
+def test_what_the_player_chops_places_and_kills_is_drawn_when_the_dream_does_not():
+    """Each step the 'DiT' draws the last frame again, as a dream that ignores the player's `do`
+    would. The ledger draws the game's result on the faced tile (a chopped tree leaves grass, a
+    placed table stands, an eaten cow is gone), the keeper holds it there the next step, and the
+    same tree gives no second wood."""
+    env, obs = _pen()
     ledger = InventoryLedger(1, keep_terrain=True)
     ledger.reset([0], obs[None, None])
     names, faced = ledger.parser.template_names, (4, 4)
@@ -219,6 +225,19 @@ def test_what_the_player_chops_places_and_kills_is_drawn_when_the_dream_does_not
     assert np.abs(_tile(context, 3, 3) - _tile(context, 2, 4).astype(int)).max() <= 1
     step("do", context)
     assert set(ledger.events[0]) <= {"collect_sapling"}  # grass now: nothing left to eat
+
+
+def test_a_creature_that_steps_onto_the_chopped_tile_stays():
+    env, obs = _pen()
+    ledger = InventoryLedger(1, keep_terrain=True)
+    ledger.reset([0], obs[None, None])
+    names = ledger.parser.template_names
+    dream = obs.copy()  # the tree is chopped and the fenced cow's twin steps onto its grass
+    _tile(dream, 4, 4)[:] = _tile(obs, 3, 3)
+    ledger.model_actions([ACTIONS.index("do")])
+    ledger.step([ACTIONS.index("do")], dream[None])
+    assert ledger.events[0] == ["collect_wood"] and ledger.effects[0] == 0
+    assert names[ledger.prev_templates[0][4, 4]] == "cow/grass"
 
 
 def test_an_arrow_may_shoot_down_a_plant_or_a_table_in_its_line():
