@@ -22,7 +22,8 @@ Plants and creatures on the view's edge are left to the DiT: what tramples a pla
 where a creature went, may be out of view.
 Left alone: the strip of view a step brings in, the player's tile, the tile the player's own
 action changes this step (the caller draws that change: `InventoryLedger`), creatures that arrive
-or move, arrows, the light.
+or move, arrows, the light, and tiles read as the void outside the world (the parser reads dark
+stone at deep night so too).
 """
 
 from __future__ import annotations
