@@ -20,7 +20,8 @@ recover counters, and whether the player sleeps, and applies the rules to what t
 - with `keep_terrain`, what an attempt the rules pass makes of the faced tile is drawn where the
   DiT did not draw it: a chopped tree leaves grass, mined stone a path, a placed table stands, a
   killed cow is gone. The DiT seldom draws its own effects, and a tree that stays gives wood
-  without end (the `TerrainKeeper` then keeps the rest of the view by the rules).
+  without end (the `TerrainKeeper` then keeps the rest of the view by the rules, and a
+  `WorldMemory` the materials seen before where a step brings them back into view).
 
 Health follows the game's regeneration and starvation (the hidden recover counter) less the
 damage the DiT draws (creatures are the DiT's); at 0 the dream is over (`dead`), as the game is.
@@ -44,6 +45,7 @@ import numpy as np
 from crafter import constants, engine
 from threadpoolctl import threadpool_limits
 
+from worldenv.games.crafter_memory import WorldMemory
 from worldenv.games.crafter_parse import INVENTORY_ITEMS, LUMA, NIGHT_TINT, SLEEP_TINT, CrafterFrameParser
 from worldenv.games.crafter_terrain import TerrainKeeper
 
@@ -97,6 +99,7 @@ class InventoryLedger:
         self._centre = (p.rows // 2, p.cols // 2)  # (row, col) of the player in the local view
         # keep_terrain: put back the tiles the DiT changed against the rules (crafter_terrain.py)
         self.terrain = TerrainKeeper(names, p.rows, p.cols, p.unit, p.view_origin) if keep_terrain else None
+        self.memory = WorldMemory(n, names, p.rows, p.cols) if keep_terrain else None  # crafter_memory.py
         self.restored = np.zeros(n, np.int64)  # tiles the terrain keeper put back in the last step
         self.prev_frames = np.zeros((n, *p.frame_shape), np.uint8)
         self._model_actions: np.ndarray | None = None
@@ -144,6 +147,10 @@ class InventoryLedger:
         self.health_change[rows], self.dead[rows] = 0, False
         self.prev_templates[rows], self.sleeping[rows] = templates, sleeping
         self.prev_frames[rows], self.prev_drawn_asleep[rows] = last, sleeping
+        if self.memory is not None:
+            self.memory.reset(rows)
+            awake = [r for r, s in zip(rows, sleeping, strict=True) if not s]
+            self.memory.store(awake, templates[~sleeping])
 
     def _player_facing(self, templates: np.ndarray, last_move: str) -> np.ndarray:
         """(dx, dy) the player texture at the centre faces, else the direction of `last_move`."""
@@ -310,8 +317,11 @@ class InventoryLedger:
                 self.events[i] += self._apply(i, ACTIONS[a[i]], self.prev_templates[i])
             self._life(i)
         if self.terrain is not None:
-            self._keep_terrain(frames, templates, model_a, moved, drawn_asleep)
+            self._keep_terrain(frames, templates, model_a, moved, drawn_asleep, daylight)
             self._draw_effects(frames, templates, daylight, drawn_asleep)
+            if self.memory is not None:
+                awake = np.flatnonzero(~drawn_asleep)
+                self.memory.store(awake, templates[awake])
         np.clip(self.counts, 0, _MAX, out=self.counts)
         # The game wakes a sleeper whose health, after its own update, is below what it was after
         # the last one (`_wake_up_when_hurt`; no achievement): damage dealt after the player's
@@ -334,19 +344,25 @@ class InventoryLedger:
         self.prev_templates, self.prev_frames = templates, context
         return context, shown
 
-    def _keep_terrain(self, frames, templates, model_a, moved, drawn_asleep) -> None:
+    def _keep_terrain(self, frames, templates, model_a, moved, drawn_asleep, daylight) -> None:
         """Restore, in `frames` and `templates`, the tiles the DiT changed against the game's rules."""
         move = np.array([_FACING[ACTIONS[x][len("move_"):]] if ACTIONS[x].startswith("move_") else (0, 0)
                          for x in model_a])
         step = self.terrain.view_step(self.prev_templates, templates, move, moved)
+        if self.memory is not None:
+            self.memory.move(step)
         awake = ~drawn_asleep & ~self.prev_drawn_asleep  # a sleeper's grey view is not parsed for terrain
         self.restored[:] = 0
         if awake.any():
             rows = np.flatnonzero(awake)
             f, t = frames[rows], templates[rows]
             acted = np.where(self._effect[rows, None] >= 0, self.facing[rows], 0)  # drawn by _draw_effects
+            def draw(j: int, k: int) -> np.ndarray:  # a remembered material, lit as the frame is
+                return self._lit_tile(self._ground[k], self._object[k], float(daylight[rows[j]]))
+
             self.restored[rows] = self.terrain.keep(self.prev_frames[rows], self.prev_templates[rows], f, t,
-                                                    step[rows], acted)
+                                                    step[rows], acted,
+                                                    None if self.memory is None else self.memory.recall(rows), draw)
             frames[rows], templates[rows] = f, t
         self.prev_drawn_asleep = drawn_asleep
 

@@ -20,7 +20,9 @@ the previous tile back where the rules say the DiT changed what cannot change:
   tile is now bare walkable ground (it stays where it was).
 Plants and creatures on the view's edge are left to the DiT: what tramples a plant there, or
 where a creature went, may be out of view.
-Left alone: the strip of view a step brings in, the player's tile, the tile the player's own
+The strip of view a step brings in is judged only where a `WorldMemory` (crafter_memory.py)
+remembers the material there: a remembered tree the DiT drew as grass is drawn back.
+Left alone: the rest of that strip, the player's tile, the tile the player's own
 action changes this step (the caller draws that change: `InventoryLedger`), creatures that arrive
 or move, arrows, the light, and tiles read as the void outside the world (the parser reads dark
 stone at deep night so too).
@@ -82,12 +84,15 @@ class TerrainKeeper:
         return out
 
     def keep(self, prev_frames: np.ndarray, prev_templates: np.ndarray, frames: np.ndarray,
-             templates: np.ndarray, shift: np.ndarray, facing: np.ndarray) -> np.ndarray:
+             templates: np.ndarray, shift: np.ndarray, facing: np.ndarray,
+             recalled: np.ndarray | None = None, draw=None) -> np.ndarray:
         """Put back, in place, the tiles of `frames` (n, H, W, 3) uint8 that the rules say keep
         what `prev_frames` showed. `prev_templates` / `templates` (n, rows, cols) are the parser's
         template indices of both; `shift` (n, 2) the (dx, dy) tile step the view made (the player's
         move, (0, 0) when it stayed); `facing` (n, 2) the (dx, dy) from the player of the tile its
-        action changes this step ((0, 0): none), which is left to the caller.
+        action changes this step ((0, 0): none), which is left to the caller. `recalled` (n, rows,
+        cols), the materials a `WorldMemory` remembers at each tile (-1 none), judge the strip the
+        step brings in; `draw(i, template)` gives the (unit, unit, 3) pixels to put back there.
         `frames` and `templates` are changed in place. Returns (n,) the number of tiles restored."""
         n = len(frames)
         restored = np.zeros(n, np.int64)
@@ -95,12 +100,16 @@ class TerrainKeeper:
         for i in range(n):
             dx, dy = (int(v) for v in shift[i])
             old = _moved(prev_templates[i], dx, dy)  # (rows, cols) the previous template at each place, -1 unknown
+            fresh = old < 0
+            if recalled is not None:  # the strip the step brings in, as last seen
+                old = np.where(fresh, recalled[i], old)
             new = templates[i]
             keep = self.broken(old, new, facing[i])
             for r, c in zip(*np.nonzero(keep), strict=True):
                 pr, pc = r + dy, c + dx
-                frames[i, by + r * u : by + (r + 1) * u, bx + c * u : bx + (c + 1) * u] = \
-                    prev_frames[i, by + pr * u : by + (pr + 1) * u, bx + pc * u : bx + (pc + 1) * u]
+                frames[i, by + r * u : by + (r + 1) * u, bx + c * u : bx + (c + 1) * u] = (
+                    draw(i, int(old[r, c])) if fresh[r, c] else
+                    prev_frames[i, by + pr * u : by + (pr + 1) * u, bx + pc * u : bx + (pc + 1) * u])
                 new[r, c] = old[r, c]
             restored[i] = int(keep.sum())
         return restored
