@@ -151,10 +151,11 @@ def test_keep_terrain_is_on_with_the_ledger_and_needs_it(tmp_path):
 
     world = build_tiny_world(tmp_path / "w", size=(72, 72))
     env = DreamEnv(world=world, bf16=False)
-    assert env.ledger.terrain is not None
+    assert env.ledger.terrain is not None and env.ledger.memory is not None
     env.reset(seed=0)
     env.step(1)
-    assert DreamEnv(world=world, bf16=False, keep_terrain=False).ledger.terrain is None
+    off = DreamEnv(world=world, bf16=False, keep_terrain=False).ledger
+    assert off.terrain is None and off.memory is None
     with pytest.raises(ValueError, match="keep_terrain"):
         inventory_ledger_for(env.world, 1, False, True)
 
