@@ -46,7 +46,14 @@ from crafter import constants, engine
 from threadpoolctl import threadpool_limits
 
 from worldenv.games.crafter_memory import WorldMemory
-from worldenv.games.crafter_parse import INVENTORY_ITEMS, LUMA, NIGHT_TINT, SLEEP_TINT, CrafterFrameParser
+from worldenv.games.crafter_parse import (
+    INVENTORY_ITEMS,
+    LUMA,
+    NIGHT_TINT,
+    SLEEP_TINT,
+    CrafterFrameParser,
+    template_parts,
+)
 from worldenv.games.crafter_terrain import TerrainKeeper
 
 ACTIONS: tuple[str, ...] = tuple(constants.actions)
@@ -94,8 +101,7 @@ class InventoryLedger:
         self._actions: np.ndarray | None = None  # the player's actions of the step in progress
         self._items_view = engine.ItemView(p.textures, (p.cols, p.item_rows))
         names = p.template_names
-        self._object = [n.split("/")[0] if "/" in n else "" for n in names]  # texture drawn over the ground
-        self._ground = [n.split("/")[-1] for n in names]
+        self._object, self._ground = template_parts(names)  # the texture drawn over the ground, the ground
         self._centre = (p.rows // 2, p.cols // 2)  # (row, col) of the player in the local view
         # keep_terrain: put back the tiles the DiT changed against the rules (crafter_terrain.py)
         self.terrain = TerrainKeeper(names, p.rows, p.cols, p.unit, p.view_origin) if keep_terrain else None

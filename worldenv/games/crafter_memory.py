@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from worldenv.games.crafter_parse import template_parts
+
 
 class WorldMemory:
     """The last material each of `n` dreams saw at each world tile (see module docstring).
@@ -30,8 +32,7 @@ class WorldMemory:
 
     def __init__(self, n: int, names, rows: int, cols: int, size: int = 128):
         self.rows, self.cols, self.size = rows, cols, size
-        obj = [s.split("/")[0] if "/" in s else "" for s in names]
-        ground = [s.split("/")[-1] for s in names]
+        obj, ground = template_parts(names)
         index = {s: k for k, s in enumerate(names)}
         # what each template says of the material below it: the ground under a creature, an arrow
         # or the player; a plant is forgotten (-2: it may be eaten or trampled out of view, and

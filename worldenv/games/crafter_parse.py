@@ -67,6 +67,12 @@ def inventory_rows(view: tuple[int, int]) -> int:
     of the world is the rows above it (crafter's Env lays its frame out this way)."""
     return math.ceil(len(INVENTORY_ITEMS) / view[0])
 
+def template_parts(names) -> tuple[list[str], list[str]]:
+    """(objects, grounds) of template names: "object/ground" (a creature, plant, arrow or the
+    player drawn over its ground) or "ground" (a bare material, object "")."""
+    return ([n.split("/")[0] if "/" in n else "" for n in names], [n.split("/")[-1] for n in names])
+
+
 _WALK = ("grass", "sand", "path")
 # (texture, class, backgrounds it can be drawn over); see crafter/objects.py for who walks where.
 _OBJECTS: tuple[tuple[str, int, tuple[str, ...]], ...] = (

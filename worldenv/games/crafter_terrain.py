@@ -32,6 +32,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from worldenv.games.crafter_parse import template_parts
+
 CREATURES = ("cow", "zombie", "skeleton")
 WALKABLE = ("grass", "sand", "path")  # where crafter's creatures (and so the parser's templates) stand
 
@@ -46,8 +48,7 @@ class TerrainKeeper:
 
     def __init__(self, names, rows: int, cols: int, unit: int, border: tuple[int, int] = (0, 0)):
         self.rows, self.cols, self.unit, self.border = rows, cols, unit, border
-        obj = [n.split("/")[0] if "/" in n else "" for n in names]
-        ground = [n.split("/")[-1] for n in names]
+        obj, ground = template_parts(names)
         self.ground = np.array([{g: i for i, g in enumerate(sorted(set(ground)))}[g] for g in ground])
         self.material = np.array([o == "" for o in obj])  # a bare material tile
         self.plant = np.array([o.startswith("plant") for o in obj])
