@@ -27,6 +27,8 @@ def test_memory_follows_the_view_and_forgets_plants():
     assert memory.recall([0])[0].tolist() == [[1, -1, -1], [1, -1, -1], [-1, -1, -1]]
     memory.reset([0])
     assert (memory.recall([0]) == -1).all() and memory.pos[0].tolist() == [0, 0]
+    memory.store([], np.zeros((0, 3, 3), np.int64))  # no dream to remember (a start drawn asleep)
+    assert memory.recall([]).shape == (0, 3, 3)
 
 
 def test_a_tree_that_comes_back_into_view_is_drawn_back():

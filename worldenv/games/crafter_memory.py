@@ -53,7 +53,7 @@ class WorldMemory:
 
     def _places(self, rows) -> tuple[np.ndarray, np.ndarray]:
         """(len(rows), rows, 1) and (len(rows), 1, cols) map indices of each view tile."""
-        pos = self.pos[list(rows)]
+        pos = self.pos[np.asarray(rows, np.int64)]
         ys = (pos[:, 1, None] + np.arange(self.rows) - self.rows // 2) % self.size
         xs = (pos[:, 0, None] + np.arange(self.cols) - self.cols // 2) % self.size
         return ys[:, :, None], xs[:, None, :]
@@ -62,13 +62,13 @@ class WorldMemory:
         """(len(rows), rows, cols) the template of the material last seen at each view tile, -1 where
         none was."""
         ys, xs = self._places(rows)
-        return self.map[np.asarray(rows)[:, None, None], ys, xs].astype(np.int64)
+        return self.map[np.asarray(rows, np.int64)[:, None, None], ys, xs].astype(np.int64)
 
     def store(self, rows, templates: np.ndarray) -> None:
         """Remember the materials the views `templates` (len(rows), rows, cols) of dreams `rows` show."""
         ys, xs = self._places(rows)
         seen = self.material[templates]
-        r = np.broadcast_to(np.asarray(rows)[:, None, None], seen.shape)
+        r = np.broadcast_to(np.asarray(rows, np.int64)[:, None, None], seen.shape)
         ys, xs = np.broadcast_to(ys, seen.shape), np.broadcast_to(xs, seen.shape)
         keep = seen != -1
         self.map[r[keep], ys[keep], xs[keep]] = np.maximum(seen[keep], -1)
