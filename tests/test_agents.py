@@ -36,6 +36,8 @@ def test_dream_ppo_trains_resumes_and_plays_the_real_game(tiny_world, tmp_path):
     r = evaluate_policy(str(policy), episodes=2, out=str(tmp_path / "eval"), progress=False)
     assert r["episodes"] == 2 and len(r["success_rates"]) == 22
     assert (tmp_path / "eval" / "success_rates.png").stat().st_size > 0
+    again = evaluate_policy(str(policy), episodes=2, progress=False)
+    assert again["mean_reward"] == r["mean_reward"] and again["mean_length"] == r["mean_length"]  # one number per policy
 
 
 def test_dream_guidance_flag_reaches_the_rollout(tiny_world):
