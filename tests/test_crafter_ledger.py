@@ -233,3 +233,79 @@ def test_the_rollout_tells_the_overlay_which_moves_stayed(tmp_path):
     roll.step(np.array([0, 3]))
     assert len(listener.heard) == 2
     assert all(h is None if world.move_gate is None else np.asarray(h).shape == (2,) for h in listener.heard)
+
+
+def _zombie_cooldown(env) -> int:
+    """The rest count of the zombie nearest the player (within 2 tiles), 0 without one."""
+    from crafter import objects
+
+    player, near = env._env._player, []
+    for obj in env._env._world.objects:
+        if isinstance(obj, objects.Zombie) and np.abs(obj.pos - player.pos).sum() <= 2:
+            near.append((np.abs(obj.pos - player.pos).sum(), obj.cooldown))
+    return min(near)[1] if near else 0
+
+
+def test_creatures_hurt_by_the_rules_as_the_game_hurts():
+    """A random player in the real game, the ledger fed the game's frames and synced each step:
+    the rules' attacks (`attacked`: zombies next to the player, arrows flying in) are the game's
+    on the steps the player is awake. Asleep, the game's grey view is not read. The game's attack
+    damage of a step is the health it loses after the player's own update."""
+    rng = np.random.default_rng(0)
+    agree = missed = extra = 0
+    for seed in range(8):
+        env, ledger = CrafterEnv(size=(72, 72)), InventoryLedger(1)
+        obs, info = env.reset(seed=seed)
+        ledger.reset([0], obs[None, None])
+        for _ in range(400):
+            a = int(rng.integers(17))
+            ledger.model_actions([a])
+            obs, _, term, trunc, info = env.step(a)
+            ledger.step([a], obs[None])
+            player = env._env._player
+            game = max(0, player._last_health - player.health)  # clamped at 0 by the game
+            if (game or ledger.attacked[0]) and not player.sleeping:
+                if min(ledger.attacked[0], player._last_health) == game:
+                    agree += 1
+                elif ledger.attacked[0] < game:
+                    missed += 1
+                else:
+                    extra += 1
+            _sync(ledger, env, info)
+            ledger.zombie_cooldown[0] = _zombie_cooldown(env)
+            if term or trunc:
+                break
+    assert agree >= 15 and missed <= 0.25 * agree and extra <= 1, (agree, missed, extra)
+
+
+def test_a_zombie_the_dream_draws_next_to_the_player_hurts_it():
+    """The 'DiT' draws the same frame each step: a zombie left of the player. The rules hit for 2,
+    rest 5 steps, hit again; asleep, the hit is 7; at 0 health the dream is over."""
+    from crafter import objects
+
+    env = CrafterEnv(size=(72, 72))
+    env.reset(seed=0)
+    world, player = env._env._world, env._env._player
+    for obj in list(world.objects):
+        if obj is not player:
+            world.remove(obj)
+    x, y = player.pos
+    for dx in range(-4, 5):
+        for dy in range(-3, 4):
+            if (dx, dy) != (0, 0):
+                world[(x + dx, y + dy)] = "grass"
+    world.add(objects.Zombie(world, (x - 1, y), player))
+    frame = env._env.render()
+    ledger = InventoryLedger(1)
+    ledger.reset([0], frame[None, None])
+    health = []
+    for _ in range(7):
+        ledger.model_actions([0])
+        ledger.step([0], frame[None])
+        health.append(int(ledger.counts[0, 0]))
+    assert health[0] == 7 and health[5] == 7 and health[6] == 5, health  # a hit, 5 steps of rest, a hit
+    ledger.counts[0, ENERGY] = 0  # tired: `sleep` puts the player to sleep
+    for _ in range(6):
+        ledger.model_actions([6])
+        ledger.step([6], frame[None])
+    assert ledger.dead[0] and ledger.counts[0, 0] == 0  # 5 - 7: asleep, the next hit is the last
