@@ -149,8 +149,8 @@ class DreamEnv(RendersFrames, gym.Env):
     change / 10. On Crafter worlds (`keep_inventory`, the default) the achievements come from
     the game's own rules applied to the dream (`InventoryLedger`: wood for a `do` at a tree, a
     pickaxe for a `make` with wood at a table, waking at full energy, ...), which also keeps the
-    inventory but health, and sleep, that the frames show; the health change is the model's
-    heads'. Without it, both come from the heads (they name the achievement); worlds whose heads
+    inventory and sleep that the frames show, and health: regeneration, starvation and the
+    attacks of the creatures the DiT draws, by the game's rules. Without it, both come from the heads (they name the achievement); worlds whose heads
     do not name achievements pay +1 for every predicted unlock.
 
     ## Starting State
@@ -161,7 +161,8 @@ class DreamEnv(RendersFrames, gym.Env):
     with captions (the start clip is generated from the caption). Deterministic for a given seed.
 
     ## Episode End
-    Terminated when the termination head fires; truncated after `max_episode_steps`.
+    Terminated when the termination head fires or, with `keep_inventory`, at health 0; truncated
+    after `max_episode_steps`.
 
     ## Arguments
     `world` (folder with vae/dit/start_bank safetensors; None = shipped Crafter world),
@@ -174,7 +175,7 @@ class DreamEnv(RendersFrames, gym.Env):
     default to the settings stored with the world.
     `starts` (recordings folder for mid-episode start clips; None = the world's bank), `num_starts`,
     `start_anywhere` (False: the clips open the recorded episodes, as a real episode starts).
-    `keep_inventory` (None: on for Crafter worlds): keep the inventory (but health) and sleep by
+    `keep_inventory` (None: on for Crafter worlds): keep the inventory, health and sleep by
     the game's rules and draw them on every frame, rather than leaving them to the DiT (see Rewards).
     `keep_terrain` (None: with `keep_inventory`): put back the tiles the DiT changes against the
     game's rules (a tree that turned to grass, a cow that vanished; `crafter_terrain.py`).
