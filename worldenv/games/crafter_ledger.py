@@ -80,7 +80,8 @@ class InventoryLedger:
     `size` is the frames' (width, height), `view` crafter's tile view. Per step: `model_actions`
     turns the player's actions into the ones the DiT is given, then `step` (also `__call__`, the
     `DreamRollout` overlay) takes the DiT's new frames and returns (context frames, shown frames);
-    `events` then holds each dream's achievements of the step (and, with `keep_terrain`, `restored`
+    `events` then holds each dream's achievements of the step, `attacked` the damage the game's
+    creatures dealt by the rules (and, with `keep_terrain`, `restored`
     the tiles the keeper put back, `effects` whether the faced tile was drawn by the rules).
     `reset` starts dreams from clips.
     """
