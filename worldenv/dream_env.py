@@ -150,8 +150,9 @@ class DreamEnv(RendersFrames, gym.Env):
     the game's own rules applied to the dream (`InventoryLedger`: wood for a `do` at a tree, a
     pickaxe for a `make` with wood at a table, waking at full energy, ...), which also keeps the
     inventory and sleep that the frames show, and health: regeneration, starvation and the
-    attacks of the creatures the DiT draws, by the game's rules. Without it, both come from the heads (they name the achievement); worlds whose heads
-    do not name achievements pay +1 for every predicted unlock.
+    attacks of the creatures the DiT draws, by the game's rules. Without it, both come from the
+    heads (they name the achievement); worlds whose heads do not name achievements pay +1 for
+    every predicted unlock.
 
     ## Starting State
     `reset()` starts from a real start clip drawn from the bank shipped with the model (the

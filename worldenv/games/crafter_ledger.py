@@ -28,9 +28,8 @@ game's attacks on the creatures the DiT draws: a zombie next to the player hits 
 sleeper) and then rests 5 steps, an arrow that flies into the player hits for 2, and a step into
 lava ends the dream. The DiT moves the creatures but almost never draws the hit: from episode
 openings a random player stood next to a zombie in a quarter of its dream steps and lost no
-health at all in 3200 steps, while the game took 61 health per 1000 steps. A policy never hurt in
-the dream learns nothing of zombies, water or food. Damage the DiT does draw counts where it is
-more than the rules'. At 0 the dream is over (`dead`), as the game is.
+health at all in 3200 steps, while the game took 61 health per 1000 steps: a dream without harm
+is another game. Damage the DiT does draw counts where it is more than the rules'. At 0 the dream is over (`dead`), as the game is.
 
 Sleep is drawn here, not by the DiT: the DiT is told `noop` while the player sleeps or lies down
 and keeps dreaming the awake world, and the frame the agent sees is that frame as crafter draws
