@@ -47,6 +47,7 @@ class AgentConfig:
     denoise_steps: int = 2  # the shipped world draws the view from the moved previous frame, which takes 2
     keep_inventory: bool = True  # on Crafter worlds: items and achievements by the game's rules (stop 23)
     keep_terrain: bool = True  # with keep_inventory: the view's terrain by the game's rules (stop 24)
+    creature_attacks: bool = False  # with keep_inventory: zombies, arrows and lava hurt by the rules (stop 26)
     n_steps: int = 128  # per env; batch 16 x 128 = 2048 steps per update
     batch_size: int = 512
     n_epochs: int = 3
@@ -69,6 +70,7 @@ def make_vec_env(cfg: AgentConfig):
         venv = GymVectorToSB3(DreamVectorEnv(num_envs=cfg.num_envs, world=cfg.world or None,
                                              steps=cfg.denoise_steps, max_episode_steps=cfg.dream_horizon,
                                              guidance=cfg.guidance, **game_rules(cfg.keep_inventory, cfg.keep_terrain),
+                                             creature_attacks=cfg.creature_attacks,
                                              starts=cfg.starts or None, num_starts=cfg.num_starts,
                                              start_anywhere=cfg.start_anywhere))
     elif cfg.env == "real":

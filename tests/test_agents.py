@@ -52,6 +52,13 @@ def test_dream_guidance_flag_reaches_the_rollout(tiny_world):
         venv.close()
     with pytest.raises(SystemExit):
         parse_args(["--guidance", "strong"])
+    assert not parse_args([]).creature_attacks
+    cfg = parse_args(["--world", str(tiny_world), "--num-envs", "2", "--creature-attacks"])
+    venv = make_vec_env(cfg)
+    try:
+        assert venv.venv.venv.ledger.attacks  # the flag reaches the dream's ledger
+    finally:
+        venv.close()
 
 
 def test_policy_for_other_spaces_is_rejected(tiny_world, tmp_path):

@@ -254,7 +254,7 @@ def test_creatures_hurt_by_the_rules_as_the_game_hurts():
     rng = np.random.default_rng(0)
     agree = missed = extra = 0
     for seed in range(8):
-        env, ledger = CrafterEnv(size=(72, 72)), InventoryLedger(1)
+        env, ledger = CrafterEnv(size=(72, 72)), InventoryLedger(1, attacks=True)
         obs, info = env.reset(seed=seed)
         ledger.reset([0], obs[None, None])
         for _ in range(400):
@@ -296,7 +296,13 @@ def test_a_zombie_the_dream_draws_next_to_the_player_hurts_it():
                 world[(x + dx, y + dy)] = "grass"
     world.add(objects.Zombie(world, (x - 1, y), player))
     frame = env._env.render()
-    ledger = InventoryLedger(1)
+    off = InventoryLedger(1)  # the default: only the damage the DiT draws, and it draws none here
+    off.reset([0], frame[None, None])
+    for _ in range(7):
+        off.model_actions([0])
+        off.step([0], frame[None])
+    assert off.counts[0, 0] == 9 and not off.attacked.any()
+    ledger = InventoryLedger(1, attacks=True)
     ledger.reset([0], frame[None, None])
     health = []
     for _ in range(7):

@@ -158,6 +158,10 @@ def test_keep_terrain_is_on_with_the_ledger_and_needs_it(tmp_path):
     assert off.terrain is None and off.memory is None
     with pytest.raises(ValueError, match="keep_terrain"):
         inventory_ledger_for(env.world, 1, False, True)
+    assert not env.ledger.attacks  # off by default (README, stop 26)
+    assert DreamEnv(world=world, bf16=False, creature_attacks=True).ledger.attacks
+    with pytest.raises(ValueError, match="creature_attacks"):
+        inventory_ledger_for(env.world, 1, False, False, creature_attacks=True)
 
 
 def _pen():

@@ -62,22 +62,25 @@ def load_start_clips(world, starts: str | Path | None, num_starts: int, seed: in
     return frames, actions
 
 
-def inventory_ledger_for(world, n: int, keep_inventory: bool | None, keep_terrain: bool | None = False):
+def inventory_ledger_for(world, n: int, keep_inventory: bool | None, keep_terrain: bool | None = False,
+                         creature_attacks: bool = False):
     """An `InventoryLedger` for `n` dreams of a Crafter world (keep_inventory None or True), or None
     (keep_inventory False, or None for a world of another game). True on a world that is not
     Crafter's is a ValueError. keep_terrain (None: with the ledger) also has it keep the view's
-    terrain by the game's rules (`TerrainKeeper`); True without a ledger is a ValueError."""
+    terrain by the game's rules (`TerrainKeeper`); True without a ledger is a ValueError, as is
+    creature_attacks (zombies, arrows and lava hurt by the game's rules) without one."""
     crafter_world = tuple(world.action_nvec) == (17,)
     if keep_inventory is False or (keep_inventory is None and not crafter_world):
-        if keep_terrain:
-            raise ValueError("keep_terrain works through the inventory ledger: it needs keep_inventory on a Crafter world")
+        if keep_terrain or creature_attacks:
+            raise ValueError("keep_terrain and creature_attacks work through the inventory ledger: they need "
+                             "keep_inventory on a Crafter world")
         return None
     if not crafter_world:
         raise ValueError(f"keep_inventory needs a Crafter world (Discrete(17) actions), this one has {world.action_nvec}")
     from worldenv.games.crafter_ledger import InventoryLedger
 
     h, w = world.frame_shape[:2]
-    return InventoryLedger(n, size=(w, h), keep_terrain=keep_terrain is not False)
+    return InventoryLedger(n, size=(w, h), keep_terrain=keep_terrain is not False, attacks=creature_attacks)
 
 
 def game_rules(keep_inventory: bool = True, keep_terrain: bool = True) -> dict:
@@ -149,8 +152,9 @@ class DreamEnv(RendersFrames, gym.Env):
     change / 10. On Crafter worlds (`keep_inventory`, the default) the achievements come from
     the game's own rules applied to the dream (`InventoryLedger`: wood for a `do` at a tree, a
     pickaxe for a `make` with wood at a table, waking at full energy, ...), which also keeps the
-    inventory and sleep that the frames show, and health: regeneration, starvation and the
-    attacks of the creatures the DiT draws, by the game's rules. Without it, both come from the
+    inventory and sleep that the frames show, and health: regeneration and starvation by the
+    game's rules, less the damage the DiT draws (with `creature_attacks`, also the game's attacks
+    of the creatures the DiT draws). Without it, both come from the
     heads (they name the achievement); worlds whose heads do not name achievements pay +1 for
     every predicted unlock.
 
@@ -180,6 +184,8 @@ class DreamEnv(RendersFrames, gym.Env):
     the game's rules and draw them on every frame, rather than leaving them to the DiT (see Rewards).
     `keep_terrain` (None: with `keep_inventory`): put back the tiles the DiT changes against the
     game's rules (a tree that turned to grass, a cow that vanished; `crafter_terrain.py`).
+    `creature_attacks` (False; needs the ledger): zombies next to the player, arrows flying in and
+    lava hurt by the game's rules (the DiT seldom draws a hit; off by default, see README stop 26).
 
     ## Info
     `step`, `unlock_prob`, `inventory` (read off the frame), `achievements` (name -> 1 if unlocked
@@ -198,14 +204,14 @@ class DreamEnv(RendersFrames, gym.Env):
                  guidance: float | None = None, starts: str | Path | None = None, num_starts: int = 512,
                  start_anywhere: bool = True,
                  start_sigma: float | None = None, keep_inventory: bool | None = None,
-                 keep_terrain: bool | None = None, _world_model=None):
+                 keep_terrain: bool | None = None, creature_attacks: bool = False, _world_model=None):
         from model.rollout import DreamRollout
 
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']}, got {render_mode!r}")
         self.device = resolve_device(device)
         self.world = _world_model or load_world(world, self.device)
-        self.ledger = inventory_ledger_for(self.world, 1, keep_inventory, keep_terrain)
+        self.ledger = inventory_ledger_for(self.world, 1, keep_inventory, keep_terrain, creature_attacks)
         self.rollout = DreamRollout(self.world, batch=1, steps=steps, context=context, bf16=bf16,
                                     context_sigma=context_sigma, reground=reground, guidance=guidance,
                                     start_sigma=start_sigma, device=self.device,

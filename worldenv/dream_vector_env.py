@@ -39,7 +39,8 @@ class DreamVectorEnv(VectorEnv):
                  guidance: float | None = None, starts: str | Path | None = None, num_starts: int = 512,
                  start_anywhere: bool = True,
                  start_sigma: float | None = None, keep_inventory: bool | None = None,
-                 keep_terrain: bool | None = None, render_mode: str | None = None, _world_model=None):
+                 keep_terrain: bool | None = None, creature_attacks: bool = False,
+                 render_mode: str | None = None, _world_model=None):
         from model.rollout import DreamRollout
 
         if num_envs < 1:
@@ -47,7 +48,7 @@ class DreamVectorEnv(VectorEnv):
         self.num_envs = num_envs
         self.device = resolve_device(device)
         self.world = _world_model or load_world(world, self.device)
-        self.ledger = inventory_ledger_for(self.world, num_envs, keep_inventory, keep_terrain)
+        self.ledger = inventory_ledger_for(self.world, num_envs, keep_inventory, keep_terrain, creature_attacks)
         self.rollout = DreamRollout(self.world, batch=num_envs, steps=steps, context=context, bf16=bf16,
                                     context_sigma=context_sigma, reground=reground, guidance=guidance,
                                     start_sigma=start_sigma, device=self.device,
