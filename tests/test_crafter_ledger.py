@@ -239,10 +239,10 @@ def _zombie_cooldown(env) -> int:
     """The rest count of the zombie nearest the player (within 2 tiles), 0 without one."""
     from crafter import objects
 
-    player, near = env._env._player, []
-    for obj in env._env._world.objects:
-        if isinstance(obj, objects.Zombie) and np.abs(obj.pos - player.pos).sum() <= 2:
-            near.append((np.abs(obj.pos - player.pos).sum(), obj.cooldown))
+    player = env._env._player
+    near = [(np.abs(obj.pos - player.pos).sum(), obj.cooldown) for obj in env._env._world.objects
+            if isinstance(obj, objects.Zombie)]
+    near = [n for n in near if n[0] <= 2]
     return min(near)[1] if near else 0
 
 

@@ -25,15 +25,15 @@ recover counters, and whether the player sleeps, and applies the rules to what t
 
 Health follows the game's regeneration and starvation (the hidden recover counter) less the
 damage the DiT draws; with `attacks` (off by default) also the game's attacks of the creatures
-the DiT draws: a zombie next to the player hits for 2 (7 on a
-sleeper) and then rests 5 steps, an arrow that flies into the player hits for 2, and a step into
+the DiT draws: a zombie next to the player hits for 2 (7 on a sleeper) and then rests 5 steps, an arrow that flies into the player hits for 2, and a step into
 lava ends the dream. The DiT moves the creatures but almost never draws the hit: from episode
 openings a random player stood next to a zombie in a quarter of its dream steps and lost no
 health at all in 3200 steps, while the game took 61 health per 1000 steps: a dream without harm
 is another game. Damage the DiT does draw counts where it is more than the rules'. Yet PPO
 trained with the attacks scored lower in the real game (2.19 and 2.03 % against 2.46 to 2.87 %
 without, README Results, stop 26): the DiT draws four times the game's zombies next to the
-player, so the harm comes from another place than the game's. Hence off by default. At 0 the dream is over (`dead`), as the game is.
+player, so the harm comes from another place than the game's. Hence off by default. At 0 health
+the dream is over (`dead`), as the game is.
 
 Sleep is drawn here, not by the DiT: the DiT is told `noop` while the player sleeps or lies down
 and keeps dreaming the awake world, and the frame the agent sees is that frame as crafter draws
@@ -211,7 +211,7 @@ class InventoryLedger:
             self.facing[i] = dx, dy = _FACING[action[len("move_"):]]
             target = templates[self._centre[0] + dy, self._centre[1] + dx]
             # the player may walk into lava (crafter's Player.walkable), which ends the game
-            self._into_lava[i] = self._ground[target] == "lava" and not self._object[target]
+            self._into_lava[i] = self.attacks and self._ground[target] == "lava" and not self._object[target]
             return []
         if action == "sleep":
             self.sleeping[i] |= c[ENERGY] < _MAX[ENERGY]
@@ -362,8 +362,7 @@ class InventoryLedger:
         before = self.counts[:, HEALTH].copy()
         self.attacked = self._attacks(templates, drawn_asleep, a) if self.attacks else np.zeros(self.n, np.int64)
         damage = np.maximum(np.maximum(0, np.minimum(before, updated) - health), self.attacked)
-        lava = self._into_lava & self.attacks
-        self.counts[:, HEALTH] = np.where(lava, 0, np.clip(updated - damage, 0, _MAX[HEALTH]))
+        self.counts[:, HEALTH] = np.where(self._into_lava, 0, np.clip(updated - damage, 0, _MAX[HEALTH]))
         self._into_lava[:] = False
         self.health_change = self.counts[:, HEALTH] - before
         self.dead = self.counts[:, HEALTH] <= 0  # the game ends an episode at health 0
