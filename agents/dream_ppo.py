@@ -42,7 +42,8 @@ class AgentConfig:
     dream_horizon: int = 500
     starts: str = ""  # recordings folder: start dreams at random points of its episodes (default: world's bank)
     num_starts: int = 1024  # start clips drawn from --starts
-    start_anywhere: bool = True  # --no-start-anywhere: --starts clips open the episodes, as the real game starts
+    start_anywhere: bool = True  # --no-start-anywhere: --starts clips open the recorded episodes
+    hold_openings: bool = False  # with --no-start-anywhere: an opening is its first frame held, as a game starts
     guidance: float | None = None  # action guidance of the dream (default: the world's; see README, stop 21)
     denoise_steps: int = 2  # the shipped world draws the view from the moved previous frame, which takes 2
     keep_inventory: bool = True  # on Crafter worlds: items and achievements by the game's rules (stop 23)
@@ -72,7 +73,8 @@ def make_vec_env(cfg: AgentConfig):
                                              guidance=cfg.guidance, **game_rules(cfg.keep_inventory, cfg.keep_terrain),
                                              creature_attacks=cfg.creature_attacks,
                                              starts=cfg.starts or None, num_starts=cfg.num_starts,
-                                             start_anywhere=cfg.start_anywhere))
+                                             start_anywhere=cfg.start_anywhere,
+                                             hold_openings=cfg.hold_openings))
     elif cfg.env == "real":
         from worldenv.dream_env import world_frame_size
         from worldenv.games.crafter import CrafterEnv

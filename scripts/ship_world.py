@@ -24,6 +24,12 @@ latent statistics differ is refused, since the DiT was trained on the old latent
 keep the view still for moves it calls refused. `--no-move-gate` drops the world's gate.
 `--outcome-gate` adds an OutcomeGate (`train_move_gate.py --judge attempts`) to a world whose DiT
 has outcome tokens (`train_world.py --outcomes`): dreams then draw each attempt's success from it.
+
+    python scripts/ship_world.py --world worldenv/worlds/crafter72 --to worldenv/worlds/crafter72 \
+        --start-bank data/crafter72
+
+`--start-bank` rebuilds the bank the dreams start from: the first frames of `--start-bank-size`
+episodes of a recordings folder, each held still, as a new game starts (`model.data.start_clips`).
 """
 
 from __future__ import annotations
@@ -49,11 +55,24 @@ def _gate(cls, path: str, src: WorldModel, world: str):
 
 
 def ship(world: str, to: str, vae: str = "", move_gate: str | None = None, outcome_gate: str | None = None,
-         **rollout) -> Path:
+         start_bank: str = "", start_bank_size: int = 0, **rollout) -> Path:
     """Copy `world` to `to` with `rollout` settings merged into its stored ones (and, with `vae`,
     that VAE in place of the world's, if it has the same latent space; with `move_gate` /
-    `outcome_gate`, that gate, "" for none); returns `to`."""
+    `outcome_gate`, that gate, "" for none; with `start_bank`, a recordings folder, a start bank of
+    its episodes' openings, `start_bank_size` of them, 0: as many as the world's); returns `to`."""
     src = WorldModel.load(world)
+    if start_bank:
+        import torch
+
+        from model.data import start_clips
+
+        n, k = len(src.start_frames), src.start_frames.shape[1]
+        frames, actions = start_clips(start_bank, start_bank_size or n, k, seed=0, hold_opening=True)
+        if frames.shape[2:] != tuple(src.start_frames.shape[2:]) or actions.shape[2:] != src.start_actions.shape[2:]:
+            raise SystemExit(f"error: {start_bank} has frames {frames.shape[2:]} and actions {actions.shape[2:]}, "
+                             f"{world} dreams frames {tuple(src.start_frames.shape[2:])} with actions "
+                             f"{tuple(src.start_actions.shape[2:])}")
+        src.start_frames, src.start_actions = torch.from_numpy(frames), torch.from_numpy(actions).to(torch.int64)
     if move_gate is not None:
         src.move_gate = _gate(MoveGate, move_gate, src, world) if move_gate else None
     if outcome_gate is not None:
@@ -94,8 +113,12 @@ def main(argv=None) -> Path:
                    help="an OutcomeGate (train_move_gate.py --judge attempts) to ship with the world")
     g.add_argument("--no-outcome-gate", dest="outcome_gate", action="store_const", const="",
                    help="drop the world's outcome gate")
+    p.add_argument("--start-bank", default="", help="recordings folder: rebuild the start bank from its episodes' "
+                   "first frames, held still as a new game starts")
+    p.add_argument("--start-bank-size", type=int, default=0, help="clips in the rebuilt bank (0: as many as now)")
     a = p.parse_args(argv)
-    return ship(a.world, a.to, a.vae, a.move_gate, a.outcome_gate, context_sigma=a.context_sigma,
+    return ship(a.world, a.to, a.vae, a.move_gate, a.outcome_gate, a.start_bank, a.start_bank_size,
+                context_sigma=a.context_sigma,
                 reground=a.reground, guidance=a.guidance, start_sigma=a.start_sigma, fresh_steps=a.fresh_steps,
                 outcome_floor=a.outcome_floor)
 

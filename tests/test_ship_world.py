@@ -62,3 +62,28 @@ def test_ship_swaps_in_a_vae_of_the_same_latent_space_only(tiny_world, tmp_path)
     with pytest.raises(SystemExit, match="other latents"):
         main(["--world", str(tiny_world), "--to", str(tmp_path / "x"), "--vae", str(tmp_path / "other.safetensors")])
     assert not (tmp_path / "x").exists()
+
+
+def test_ship_rebuilds_the_start_bank_from_episode_openings(tiny_world, tmp_path):
+    import numpy as np
+
+    from collect import CollectConfig, collect
+    from model.data import episode_arrays
+    from model.recordings import list_episodes
+
+    rec = tmp_path / "rec"
+    collect(CollectConfig(episodes=2, policy="random", out=str(rec), seed=3, workers=1, max_steps=20, area=(32, 32)),
+            progress=False)
+    before = WorldModel.load(tiny_world)
+    main(["--world", str(tiny_world), "--to", str(tmp_path / "w"), "--start-bank", str(rec), "--start-bank-size", "3"])
+    bank = WorldModel.load(tmp_path / "w")
+    assert bank.start_frames.shape == (3, *before.start_frames.shape[1:])
+    firsts = [episode_arrays(rec, e).frames[0] for e in list_episodes(rec)]
+    frames = bank.start_frames.numpy()
+    assert all((c == c[0]).all() and any(np.array_equal(c[0], f) for f in firsts) for c in frames)  # held openings
+    assert (bank.start_actions == -1).all()
+    collect(CollectConfig(episodes=1, policy="random", out=str(tmp_path / "wide"), seed=3, workers=1, max_steps=20,
+                          area=(32, 32), size=(72, 72)), progress=False)
+    with pytest.raises(SystemExit, match="dreams frames"):
+        main(["--world", str(tiny_world), "--to", str(tmp_path / "x"), "--start-bank", str(tmp_path / "wide")])
+    assert not (tmp_path / "x").exists()

@@ -196,12 +196,20 @@ def test_mid_episode_start_clips(explored, tiny_world):
 
     offsets = [where(c) for c in frames]
     assert None not in offsets and max(offsets) > 0  # real clips, not only episode beginnings
-    assert where(start_clips(rec, 1, 5, seed=0)[0][0]) == 0
+    assert where(start_clips(rec, 1, 5, seed=0)[0][0]) == 0  # as the recording played it
+    held, held_actions = start_clips(rec, 3, 5, seed=0, hold_opening=True)  # the first frame, as a game starts
+    firsts = [ep.frames[0] for ep in eps]
+    assert all((c == c[0]).all() and any(np.array_equal(c[0], f) for f in firsts) for c in held)
+    assert (held_actions == -1).all()
     venv = DreamVectorEnv(num_envs=2, world=tiny_world, starts=str(rec), num_starts=4)
     obs, _ = venv.reset(seed=0)
     assert obs.shape == (2, 64, 64, 3) and len(venv.start_frames) == 4
     openings = DreamVectorEnv(num_envs=2, world=tiny_world, starts=str(rec), num_starts=4, start_anywhere=False)
-    assert all(where(c) == 0 for c in openings.start_frames[:, :5])  # as a real episode starts
+    assert all(where(c) == 0 for c in openings.start_frames[:, :5])  # as the recordings open
+    held = DreamVectorEnv(num_envs=2, world=tiny_world, starts=str(rec), num_starts=4, start_anywhere=False,
+                          hold_openings=True)
+    assert all(any(np.array_equal(c[-1], f) for f in firsts) for c in held.start_frames)  # as a game starts
+    assert (held.start_actions == -1).all()
     with pytest.raises(ValueError, match="need n >= 1"):
         start_clips(rec, 2, 10_000)
 

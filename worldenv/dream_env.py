@@ -47,16 +47,19 @@ def resolve_device(device: str) -> str:
     return device
 
 
-def load_start_clips(world, starts: str | Path | None, num_starts: int, seed: int = 0, anywhere: bool = True):
+def load_start_clips(world, starts: str | Path | None, num_starts: int, seed: int = 0, anywhere: bool = True,
+                     hold_openings: bool = False):
     """Start clips (frames (n, k, H, W, 3) uint8, actions (n, k, A)): the world's bank, or with
     `starts` a recordings folder, `num_starts` clips from random points of its episodes (with
-    `anywhere=False`, from their openings, as a real episode starts)."""
+    `anywhere=False`, from their openings: their first frames, or with `hold_openings` the first frame held
+    still, as a new game starts; `model.data.start_clips`)."""
     if starts is None:
         return world.start_frames.numpy(), world.start_actions.numpy()
     from model.data import start_clips
 
     k = world.start_frames.shape[1]
-    frames, actions = start_clips(starts, num_starts, k, seed=seed, anywhere=anywhere, progress=True)
+    frames, actions = start_clips(starts, num_starts, k, seed=seed, anywhere=anywhere, progress=True,
+                                  hold_opening=hold_openings)
     if frames.shape[2:] != tuple(world.frame_shape):
         raise ValueError(f"{starts}: recordings are {frames.shape[2:]} frames, this world dreams {world.frame_shape}")
     return frames, actions
@@ -179,7 +182,8 @@ class DreamEnv(RendersFrames, gym.Env):
     starting at the previous frame moved with the player; 1 = from pure noise); these four
     default to the settings stored with the world.
     `starts` (recordings folder for mid-episode start clips; None = the world's bank), `num_starts`,
-    `start_anywhere` (False: the clips open the recorded episodes, as a real episode starts).
+    `start_anywhere` (False: the clips open the recorded episodes), `hold_openings` (with it, each
+    opening is the episode's first frame held still, the state a new game starts in).
     `keep_inventory` (None: on for Crafter worlds): keep the inventory, health and sleep by
     the game's rules and draw them on every frame, rather than leaving them to the DiT (see Rewards).
     `keep_terrain` (None: with `keep_inventory`): put back the tiles the DiT changes against the
@@ -202,7 +206,7 @@ class DreamEnv(RendersFrames, gym.Env):
                  device: str = "cpu", max_episode_steps: int = 10_000, render_mode: str | None = None,
                  bf16: bool = True, context_sigma: float | None = None, reground: bool | None = None,
                  guidance: float | None = None, starts: str | Path | None = None, num_starts: int = 512,
-                 start_anywhere: bool = True,
+                 start_anywhere: bool = True, hold_openings: bool = False,
                  start_sigma: float | None = None, keep_inventory: bool | None = None,
                  keep_terrain: bool | None = None, creature_attacks: bool = False, _world_model=None):
         from model.rollout import DreamRollout
@@ -216,7 +220,8 @@ class DreamEnv(RendersFrames, gym.Env):
                                     context_sigma=context_sigma, reground=reground, guidance=guidance,
                                     start_sigma=start_sigma, device=self.device,
                                     overlay=self.ledger)
-        self.start_frames, self.start_actions = load_start_clips(self.world, starts, num_starts, anywhere=start_anywhere)
+        self.start_frames, self.start_actions = load_start_clips(self.world, starts, num_starts, anywhere=start_anywhere,
+                                                                 hold_openings=hold_openings)
         self.rewarder = FirstUnlockRewards(1, self.ledger.achievements if self.ledger else self.world.achievements)
         self.observation_space = spaces.Box(0, 255, self.world.frame_shape, np.uint8)
         self.action_space = action_space_for(self.world.action_nvec)

@@ -37,7 +37,7 @@ class DreamVectorEnv(VectorEnv):
                  context: int | None = None, device: str = "cpu", max_episode_steps: int = 10_000,
                  bf16: bool = True, context_sigma: float | None = None, reground: bool | None = None,
                  guidance: float | None = None, starts: str | Path | None = None, num_starts: int = 512,
-                 start_anywhere: bool = True,
+                 start_anywhere: bool = True, hold_openings: bool = False,
                  start_sigma: float | None = None, keep_inventory: bool | None = None,
                  keep_terrain: bool | None = None, creature_attacks: bool = False,
                  render_mode: str | None = None, _world_model=None):
@@ -53,7 +53,8 @@ class DreamVectorEnv(VectorEnv):
                                     context_sigma=context_sigma, reground=reground, guidance=guidance,
                                     start_sigma=start_sigma, device=self.device,
                                     overlay=self.ledger)
-        self.start_frames, self.start_actions = load_start_clips(self.world, starts, num_starts, anywhere=start_anywhere)
+        self.start_frames, self.start_actions = load_start_clips(self.world, starts, num_starts, anywhere=start_anywhere,
+                                                                 hold_openings=hold_openings)
         self.rewarder = FirstUnlockRewards(num_envs, self.ledger.achievements if self.ledger else self.world.achievements)
         self.single_observation_space = gym.spaces.Box(0, 255, self.world.frame_shape, np.uint8)
         self.single_action_space = action_space_for(self.world.action_nvec)
