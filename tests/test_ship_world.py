@@ -66,8 +66,8 @@ def test_ship_swaps_in_a_vae_of_the_same_latent_space_only(tiny_world, tmp_path)
 
 def test_ship_rebuilds_the_start_bank_from_episode_openings(tiny_world, tmp_path):
     import numpy as np
-
     from collect import CollectConfig, collect
+
     from model.data import episode_arrays
     from model.recordings import list_episodes
 
