@@ -36,7 +36,9 @@ def main(argv=None) -> dict:
     p.add_argument("--starts", default="", help="recordings folder for dream start clips (default: world's bank)")
     p.add_argument("--num-starts", type=int, default=AgentConfig.num_starts, help="start clips drawn from --starts")
     p.add_argument("--start-anywhere", action=argparse.BooleanOptionalAction, default=AgentConfig.start_anywhere,
-                   help="--no-start-anywhere: --starts clips open the recorded episodes, as a real episode starts")
+                   help="--no-start-anywhere: --starts clips open the recorded episodes")
+    p.add_argument("--hold-openings", action=argparse.BooleanOptionalAction, default=AgentConfig.hold_openings,
+                   help="with --no-start-anywhere: an opening is the episode's first frame held still, as a game starts")
     p.add_argument("--real-eval-every", type=int, default=0,
                    help="score the dream policy in the real game every N dream steps (its progress.csv: dream vs real reward)")
     p.add_argument("--denoise-steps", type=int, default=AgentConfig.denoise_steps,
@@ -67,7 +69,7 @@ def main(argv=None) -> dict:
                                                 resume=True)), str)
     dream_cfg = AgentConfig(env="dream", world=a.world, out=str(out / "ppo_dream"), timesteps=a.dream_steps,
                             num_envs=a.num_envs, dream_horizon=a.dream_horizon, starts=a.starts, seed=a.seed,
-                            num_starts=a.num_starts, start_anywhere=a.start_anywhere,
+                            num_starts=a.num_starts, start_anywhere=a.start_anywhere, hold_openings=a.hold_openings,
                             denoise_steps=a.denoise_steps,
                             real_eval_every=a.real_eval_every, real_eval_episodes=10, resume=True)
     timed("ppo_dream", lambda: train(dream_cfg), str)

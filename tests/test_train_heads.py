@@ -210,6 +210,16 @@ def test_mid_episode_start_clips(explored, tiny_world):
                           hold_openings=True)
     assert all(any(np.array_equal(c[-1], f) for f in firsts) for c in held.start_frames)  # as a game starts
     assert (held.start_actions == -1).all()
+    from agents.dream_ppo import make_vec_env, parse_args
+
+    cfg = parse_args(["--world", str(tiny_world), "--num-envs", "2", "--starts", str(rec), "--num-starts", "2",
+                      "--no-start-anywhere", "--hold-openings"])
+    venv = make_vec_env(cfg)
+    try:
+        assert (venv.venv.venv.start_actions == -1).all()  # the flag reaches the dreams' start clips
+    finally:
+        venv.close()
+    assert not parse_args([]).hold_openings
     with pytest.raises(ValueError, match="need n >= 1"):
         start_clips(rec, 2, 10_000)
 
