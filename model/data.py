@@ -107,10 +107,10 @@ def start_clips(folder: str | Path, n: int, k: int, seed: int = 0, anywhere: boo
     An opening is the episode's first `k` frames as recorded, or with `hold_opening` its first frame
     held for `k` frames with no actions: the state a new game starts in. Recorded openings are
     `k - 1` steps of the recording policy in, and the explore policy walks straight to a tree: 47 %
-    of those clips end with a tree next to the player, against none of the games' first frames.
-    (Yet PPO in the dream does better from them: README, Results, stop 27.) Episodes shorter than `k` are skipped (so a folder without an
-    index, whose lengths show only on decoding, can give fewer than `n` clips); an episode is
-    decoded once however often it is drawn.
+    of those clips end with a tree next to the player, against none of the games' first frames
+    (yet PPO in the dream does better from them: README, Results, stop 27).
+    Episodes shorter than `k` are skipped (so a folder without an index, whose lengths show only
+    on decoding, can give fewer than `n` clips); an episode is decoded once however often it is drawn.
     """
     from tqdm import tqdm
 
