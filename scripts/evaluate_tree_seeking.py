@@ -112,13 +112,15 @@ def play_real(policy: str, episodes: int, steps: int, seed: int, size: tuple[int
 
 
 def play_dream(policy: str, episodes: int, steps: int, seed: int, world: str, starts: str, num_envs: int,
-               hold_openings: bool) -> dict:
+               hold_openings: bool, keep_terrain: bool = True) -> dict:
     """Dreams of `steps` steps, `num_envs` at a time, opened by `starts` clips (the world's bank
-    without them); wood is what the game's rules (the inventory ledger) pay for."""
+    without them); wood is what the game's rules (the inventory ledger) pay for. `keep_terrain`
+    as in SoraWorld-v0 (the view's terrain and a memory of it by the game's rules)."""
     from worldenv.dream_vector_env import DreamVectorEnv
 
     env = DreamVectorEnv(num_envs=num_envs, world=world or None, max_episode_steps=10**9, starts=starts or None,
-                         num_starts=max(episodes, 64), start_anywhere=False, hold_openings=hold_openings)
+                         num_starts=max(episodes, 64), start_anywhere=False, hold_openings=hold_openings,
+                         keep_inventory=None, keep_terrain=None if keep_terrain else False)
     if env.ledger is None:
         raise SystemExit("error: the dream has no inventory ledger (not a Crafter world): wood cannot be counted")
     h, w = env.single_observation_space.shape[:2]
@@ -152,6 +154,8 @@ def main(argv=None) -> list[dict]:
     p.add_argument("--hold-openings", action=argparse.BooleanOptionalAction, default=True,
                    help="open dreams with an episode's first frame held still, as a game starts (default), or "
                    "with its first frames as recorded")
+    p.add_argument("--keep-terrain", action=argparse.BooleanOptionalAction, default=True,
+                   help="the dream's terrain and its memory by the game's rules (SoraWorld-v0's default)")
     p.add_argument("--episodes", type=int, default=32)
     p.add_argument("--steps", type=int, default=100, help="steps per episode")
     p.add_argument("--num-envs", type=int, default=16, help="dreams stepped together")
@@ -169,7 +173,8 @@ def main(argv=None) -> list[dict]:
     for where in a.where:
         for policy in a.policies:
             rows.append(play_real(policy, a.episodes, a.steps, a.seed, size) if where == "real" else
-                        play_dream(policy, a.episodes, a.steps, a.seed, a.world, a.starts, a.num_envs, a.hold_openings))
+                        play_dream(policy, a.episodes, a.steps, a.seed, a.world, a.starts, a.num_envs, a.hold_openings,
+                                   a.keep_terrain))
     print(f"\n{'where':6} {'player':7} {'wood/ep':>8} {'any wood':>9} {'1st step':>9} {'tree beside':>12} "
           f"{'trees in view':>14}  by step")
     for r in rows:
@@ -178,6 +183,7 @@ def main(argv=None) -> list[dict]:
               f"{r['tree_next_to_player']:12.1%} {r['trees_in_view']:14.2f}  {r['trees_in_view_by_step']}")
     Path(a.out).mkdir(parents=True, exist_ok=True)
     meta = {"world": a.world or "shipped", "starts": a.starts or "bank", "hold_openings": a.hold_openings,
+            "keep_terrain": a.keep_terrain,
             "steps": a.steps, "seed": a.seed}
     (Path(a.out) / "tree_seeking.json").write_text(json.dumps({"settings": meta, "rows": rows}, indent=1))
     return rows

@@ -22,3 +22,6 @@ def test_the_players_run_in_a_dream(tiny_world, tmp_path):
                  "--num-envs", "2", "--out", str(tmp_path)])
     assert [r["where"] for r in rows] == ["dream", "dream"] and all(r["episodes"] == 3 for r in rows)
     assert all(set(r["trees_in_view_by_step"]) == {"0-1", "1-10"} for r in rows)
+    rows = main(["--where", "dream", "--world", str(tiny_world), "--episodes", "2", "--steps", "2", "--num-envs", "2",
+                 "--policies", "random", "--no-keep-terrain", "--out", str(tmp_path)])
+    assert len(rows) == 1 and json.loads((tmp_path / "tree_seeking.json").read_text())["settings"]["keep_terrain"] is False
