@@ -97,14 +97,14 @@ def episode_arrays(folder: str | Path, info: EpisodeInfo | str, size: tuple[int,
 
 
 def start_clips(folder: str | Path, n: int, k: int, seed: int = 0, anywhere: bool = False,
-                progress: bool = False, hold_opening: bool = False) -> tuple[np.ndarray, np.ndarray]:
+                progress: bool = False, hold_openings: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """`n` real clips of `k` frames to start dreams from: frames (n, k, H, W, 3) uint8 and the
     actions into them (n, k, A) (-1 = none).
 
     Clips open their episodes (how a game starts), or with `anywhere=True` start at random points
     of play (mid-episode states: night, hurt, holding items), so that agents trained in the dream
     see the states a real episode reaches, as DIAMOND and IRIS start imagination from real data.
-    An opening is the episode's first `k` frames as recorded, or with `hold_opening` its first frame
+    An opening is the episode's first `k` frames as recorded, or with `hold_openings` its first frame
     held for `k` frames with no actions: the state a new game starts in. Recorded openings are
     `k - 1` steps of the recording policy in, and the explore policy walks straight to a tree: 47 %
     of those clips end with a tree next to the player, against none of the games' first frames
@@ -127,7 +127,7 @@ def start_clips(folder: str | Path, n: int, k: int, seed: int = 0, anywhere: boo
             continue
         into = actions_into_frames(ep.actions)
         for _ in range(int((picks == e).sum())):
-            if not anywhere and hold_opening:
+            if not anywhere and hold_openings:
                 frames.append(np.repeat(ep.frames[:1], k, axis=0))
                 actions.append(np.full_like(into[:k], -1))
                 continue

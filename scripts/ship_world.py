@@ -67,7 +67,7 @@ def ship(world: str, to: str, vae: str = "", move_gate: str | None = None, outco
         from model.data import start_clips
 
         n, k = len(src.start_frames), src.start_frames.shape[1]
-        frames, actions = start_clips(start_bank, start_bank_size or n, k, seed=0, hold_opening=True)
+        frames, actions = start_clips(start_bank, start_bank_size or n, k, seed=0, hold_openings=True)
         if frames.shape[2:] != tuple(src.start_frames.shape[2:]) or actions.shape[2:] != src.start_actions.shape[2:]:
             raise SystemExit(f"error: {start_bank} has frames {frames.shape[2:]} and actions {actions.shape[2:]}, "
                              f"{world} dreams frames {tuple(src.start_frames.shape[2:])} with actions "

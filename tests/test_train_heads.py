@@ -197,7 +197,7 @@ def test_mid_episode_start_clips(explored, tiny_world):
     offsets = [where(c) for c in frames]
     assert None not in offsets and max(offsets) > 0  # real clips, not only episode beginnings
     assert where(start_clips(rec, 1, 5, seed=0)[0][0]) == 0  # as the recording played it
-    held, held_actions = start_clips(rec, 3, 5, seed=0, hold_opening=True)  # the first frame, as a game starts
+    held, held_actions = start_clips(rec, 3, 5, seed=0, hold_openings=True)  # the first frame, as a game starts
     firsts = [ep.frames[0] for ep in eps]
     assert all((c == c[0]).all() and any(np.array_equal(c[0], f) for f in firsts) for c in held)
     assert (held_actions == -1).all()

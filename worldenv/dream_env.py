@@ -59,7 +59,7 @@ def load_start_clips(world, starts: str | Path | None, num_starts: int, seed: in
 
     k = world.start_frames.shape[1]
     frames, actions = start_clips(starts, num_starts, k, seed=seed, anywhere=anywhere, progress=True,
-                                  hold_opening=hold_openings)
+                                  hold_openings=hold_openings)
     if frames.shape[2:] != tuple(world.frame_shape):
         raise ValueError(f"{starts}: recordings are {frames.shape[2:]} frames, this world dreams {world.frame_shape}")
     return frames, actions
