@@ -28,11 +28,11 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from worldenv.games.crafter import PLAYER_MOVES  # noqa: E402
 from worldenv.games.crafter_ledger import ACTIONS  # noqa: E402
 from worldenv.games.crafter_parse import CrafterFrameParser, template_parts  # noqa: E402
 
-MOVES = {(-1, 0): ACTIONS.index("move_left"), (1, 0): ACTIONS.index("move_right"),
-         (0, -1): ACTIONS.index("move_up"), (0, 1): ACTIONS.index("move_down")}  # (dx, dy) -> action
+MOVES = {move: action for action, move in PLAYER_MOVES.items()}  # (dx, dy) -> action: left, right, up, down
 DO = ACTIONS.index("do")
 TIME_BINS = ((0, 1), (1, 10), (10, 30), (30, 60), (60, 100), (100, 200), (200, 10**9))
 
@@ -70,7 +70,7 @@ class TreeSeeker:
                 a = MOVES[(int(np.sign(dx)), 0)] if abs(dx) >= abs(dy) else MOVES[(0, int(np.sign(dy)))]
             else:
                 a = list(MOVES.values())[self.rng.integers(4)]
-            self.facing[i] = next((d for d, m in MOVES.items() if m == a), self.facing[i])
+            self.facing[i] = PLAYER_MOVES.get(a, self.facing[i])
             actions.append(a)
         return np.array(actions), np.array(adjacent), trees.sum((1, 2))
 
