@@ -27,7 +27,8 @@ from stable_baselines3.common.logger import configure
 from stable_baselines3.common.vec_env import DummyVecEnv, VecMonitor
 from tqdm import tqdm
 
-from agents.policy_io import load_policy, save_policy
+from agents.policy_io import KIND, load_policy, save_policy
+from model.checkpoint import load_checkpoint
 
 
 @dataclass
@@ -121,9 +122,23 @@ class Progress(BaseCallback):
         self.bar.close()
 
 
+def finished_steps(policy: Path, env: str) -> int:
+    """Steps a saved policy was trained for in `env` ("dream" or "real"); 0 when there is none
+    (or it was trained in the other env)."""
+    if not policy.exists():
+        return 0
+    _, meta = load_checkpoint(policy, KIND)
+    return int(meta.get("num_timesteps", 0)) if meta.get("env") == env else 0
+
+
 def train(cfg: AgentConfig) -> Path:
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
+    final = out / "policy.safetensors"
+    if cfg.resume and finished_steps(final, cfg.env) >= cfg.timesteps:
+        # Nothing left to train: skip building the envs (a dream's start clips take minutes to load).
+        print(f"{final} already holds {finished_steps(final, cfg.env)} {cfg.env} steps (asked for {cfg.timesteps})")
+        return final
     venv = make_vec_env(cfg)
     last = out / "last.safetensors"
     spaces = (venv.observation_space, venv.action_space)
@@ -142,7 +157,6 @@ def train(cfg: AgentConfig) -> Path:
         model.set_logger(configure(str(out), ["csv"]))
         model.learn(total_timesteps=cfg.timesteps - start, callback=Progress(cfg, start, spaces),
                     reset_num_timesteps=False)
-    final = out / "policy.safetensors"
     save_policy(model, last, *spaces, env=cfg.env)
     save_policy(model, final, *spaces, env=cfg.env)
     (out / "config.json").write_text(json.dumps(asdict(cfg), indent=1))

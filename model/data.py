@@ -58,9 +58,11 @@ def is_vpt(records: list[dict]) -> bool:
     return bool(records) and "keyboard" in records[0] and "action" not in records[0]
 
 
-def episode_arrays(folder: str | Path, info: EpisodeInfo | str, size: tuple[int, int] | None = None) -> EpisodeArrays:
-    """Decode one episode and turn its jsonl into aligned arrays."""
-    ep = load_episode(folder, info, size=size)
+def episode_arrays(folder: str | Path, info: EpisodeInfo | str, size: tuple[int, int] | None = None,
+                   first: int | None = None) -> EpisodeArrays:
+    """Decode one episode (or its `first` frames, see `load_episode`) and turn its jsonl into
+    aligned arrays."""
+    ep = load_episode(folder, info, size=size, first=first)
     recs, T = ep.records, len(ep.records)
     where = f"{Path(folder) / ep.info.name}.jsonl"
     if is_vpt(recs):
@@ -70,7 +72,7 @@ def episode_arrays(folder: str | Path, info: EpisodeInfo | str, size: tuple[int,
         has_action = np.ones(T, bool)
         rewards = np.zeros(T, np.float32)
         dones = np.zeros(T, bool)
-        dones[-1] = True
+        dones[-1] = first is None or T < first  # the recording's end, not where `first` cut it
     else:
         has_action = np.array([r.get("action") is not None for r in recs])
         first = next((r["action"] for r in recs if r.get("action") is not None), 0)
@@ -110,7 +112,8 @@ def start_clips(folder: str | Path, n: int, k: int, seed: int = 0, anywhere: boo
     of those clips end with a tree next to the player, against none of the games' first frames
     (yet PPO in the dream does better from them: README, Results, stop 27).
     Episodes shorter than `k` are skipped (so a folder without an index, whose lengths show only
-    on decoding, can give fewer than `n` clips); an episode is decoded once however often it is drawn.
+    on decoding, can give fewer than `n` clips); an episode is decoded once however often it is drawn,
+    and for openings only as far as its `k`th frame.
     """
     from tqdm import tqdm
 
@@ -122,7 +125,7 @@ def start_clips(folder: str | Path, n: int, k: int, seed: int = 0, anywhere: boo
     picks = rng.choice(len(episodes), size=n, replace=n > len(episodes))
     frames, actions = [], []
     for e in tqdm(sorted(set(picks.tolist())), desc="start clips", unit="ep", disable=not progress):
-        ep = episode_arrays(folder, episodes[e])
+        ep = episode_arrays(folder, episodes[e], first=None if anywhere else k)  # an opening needs k frames
         if len(ep.frames) < k:
             continue
         into = actions_into_frames(ep.actions)

@@ -172,8 +172,9 @@ def _fps_fraction(fps: float):
 # ---------------------------------------------------------------- reading
 
 
-def read_jsonl(path: str | Path) -> list[dict]:
-    """Parse a jsonl file with `json.loads` only (never eval), naming the file and line on error."""
+def read_jsonl(path: str | Path, limit: int | None = None) -> list[dict]:
+    """Parse a jsonl file (or its first `limit` records) with `json.loads` only (never eval), naming
+    the file and line on error."""
     path = Path(path)
     if not path.exists():
         raise RecordingError(f"{path}: missing jsonl file")
@@ -190,6 +191,8 @@ def read_jsonl(path: str | Path) -> list[dict]:
             if not isinstance(record, dict):
                 raise RecordingError(f"{path}:{lineno}: expected a JSON object, got {type(record).__name__}")
             records.append(record)
+            if limit is not None and len(records) >= limit:
+                break
     return records
 
 
@@ -204,8 +207,9 @@ def probe_video(path: str | Path) -> tuple[int, int, float]:
         raise RecordingError(f"{path}: cannot open video ({e})") from None
 
 
-def decode_video(path: str | Path, size: tuple[int, int] | None = None) -> np.ndarray:
-    """Decode all frames to (t h w 3) uint8 RGB; `size=(w, h)` resizes (for 640x360 VPT video)."""
+def decode_video(path: str | Path, size: tuple[int, int] | None = None, max_frames: int | None = None) -> np.ndarray:
+    """Decode all frames (or the first `max_frames`) to (t h w 3) uint8 RGB; `size=(w, h)` resizes
+    (for 640x360 VPT video)."""
     path = Path(path)
     if not path.exists():
         raise RecordingError(f"{path}: missing video file")
@@ -216,6 +220,8 @@ def decode_video(path: str | Path, size: tuple[int, int] | None = None) -> np.nd
                 if size is not None and (frame.width, frame.height) != tuple(size):
                     frame = frame.reformat(width=size[0], height=size[1])
                 frames.append(frame.to_ndarray(format="rgb24"))
+                if max_frames is not None and len(frames) >= max_frames:
+                    break
     except (av.error.FFmpegError, IndexError) as e:
         if not frames:
             raise RecordingError(f"{path}: cannot decode video ({e})") from None
@@ -285,20 +291,27 @@ def recorded_view(folder: str | Path, default: tuple[int, int] = (9, 9)) -> tupl
     return int(view[0]), int(view[1])
 
 
-def load_episode(folder: str | Path, info: EpisodeInfo | str, size: tuple[int, int] | None = None) -> Episode:
-    """Decode an episode and check that video and jsonl have the same number of frames."""
+def load_episode(folder: str | Path, info: EpisodeInfo | str, size: tuple[int, int] | None = None,
+                 first: int | None = None) -> Episode:
+    """Decode an episode and check that video and jsonl have the same number of frames.
+
+    With `first`, only the episode's first `first` frames and records come back, and only they are
+    decoded (a dream's opening needs 7 frames of a ~500-frame episode); the video must hold them,
+    and neither its length nor the jsonl's past them is checked."""
     folder = Path(folder)
     if isinstance(info, str):
         w, h, fps = probe_video(folder / f"{info}.mp4")
         info = EpisodeInfo(info, -1, w, h, fps, "unknown")
     video = folder / f"{info.name}.mp4"
-    records = read_jsonl(folder / f"{info.name}.jsonl")
-    frames = decode_video(video, size=size)
+    records = read_jsonl(folder / f"{info.name}.jsonl", limit=first)
+    frames = decode_video(video, size=size, max_frames=first)
     if len(frames) != len(records):
         raise RecordingError(
             f"{video}: {len(frames)} video frames but {len(records)} jsonl lines "
             "(truncated video or jsonl?); refusing to misalign frames and actions"
         )
+    if first is not None:
+        return Episode(info, frames, records)
     if info.frames >= 0 and len(frames) != info.frames:
         raise RecordingError(f"{video}: index.json says {info.frames} frames, found {len(frames)}")
     if info.fps > 0:

@@ -78,14 +78,34 @@ def test_random_policy_in_real_game_same_seeds_same_result():
     assert a == b and a["mean_length"] == 50
 
 
-def test_compare_agents_table(tiny_world, tmp_path, capsys):
+def test_compare_agents_table_over_seeds_and_reuse_of_finished_runs(tiny_world, tmp_path, capsys, monkeypatch):
     import compare_agents
 
-    rows = compare_agents.main(["--world", str(tiny_world), "--real-frames", "32", "--dream-steps", "32",
-                                "--episodes", "2", "--num-envs", "2", "--out", str(tmp_path / "cmp")])
-    assert set(rows) == {"random", "ppo_real", "ppo_dream"}
-    assert json.loads((tmp_path / "cmp" / "compare.json").read_text())["random"]["episodes"] == 2
-    assert "ppo_dream" in capsys.readouterr().out
+    args = ["--world", str(tiny_world), "--real-frames", "32", "--dream-steps", "32", "--episodes", "2",
+            "--num-envs", "2", "--seeds", "0", "1", "--out", str(tmp_path / "cmp")]
+    result = compare_agents.main(args)
+    assert set(result["runs"]) == {"random", "ppo_real_s0", "ppo_real_s1", "ppo_dream_s0", "ppo_dream_s1"}
+    saved = json.loads((tmp_path / "cmp" / "compare.json").read_text())
+    assert saved["runs"]["random"]["episodes"] == 2 and saved["runs"]["ppo_dream_s1"]["seed"] == 1
+    dream = saved["summary"]["ppo_dream"]
+    scores = [saved["runs"][f"ppo_dream_s{s}"]["crafter_score"] for s in (0, 1)]
+    assert dream["seeds"] == 2 and dream["crafter_score_mean"] == pytest.approx(np.mean(scores))
+    assert dream["crafter_score_std"] == pytest.approx(np.std(scores))
+    assert saved["summary"]["random"]["seeds"] == 1
+    assert "ppo_dream_s1" in capsys.readouterr().out
+
+    # A second call scores the finished runs again without building an env to train in.
+    import agents.dream_ppo
+
+    def no_env(cfg):
+        raise AssertionError(f"{cfg.out} was trained again")
+
+    monkeypatch.setattr(agents.dream_ppo, "make_vec_env", no_env)
+    again = compare_agents.main(args)
+    assert again["runs"]["ppo_real_s1"]["crafter_score"] == result["runs"]["ppo_real_s1"]["crafter_score"]
+    # ...but a larger budget trains on (PPO fills whole rollouts: 32 steps ran 2 envs x 128).
+    with pytest.raises(AssertionError, match="ppo_real_s0 was trained again"):
+        compare_agents.main([*args[:3], "10000", *args[4:]])
 
 
 def test_a_tile_aligned_worlds_policies_play_the_real_game_at_its_size(tmp_path):

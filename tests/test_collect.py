@@ -122,3 +122,23 @@ def test_malformed_index_is_named(tmp_path):
         list_episodes(folder)
     with pytest.raises(RecordingError, match="no episodes"):
         list_episodes(tmp_path / "rec2" if (tmp_path / "rec2").mkdir() is None else None)
+
+
+def test_openings_decode_only_their_frames(tmp_path):
+    """A dream's opening needs the first frames of an episode: `first` decodes only those, gives
+    what a full decode gives there, and still refuses a video without them."""
+    from model.data import episode_arrays
+
+    cfg = small(tmp_path, episodes=1)
+    (info,) = collect(cfg, progress=False)
+    full = load_episode(cfg.out, info)
+    head = load_episode(cfg.out, info, first=5)
+    assert len(head.frames) == len(head.records) == 5 < len(full.frames)
+    assert np.array_equal(head.frames, full.frames[:5]) and head.records == full.records[:5]
+    arrays = episode_arrays(cfg.out, info, first=5)
+    assert np.array_equal(arrays.actions, episode_arrays(cfg.out, info).actions[:5])
+    video = os.path.join(cfg.out, f"{info.name}.mp4")
+    data = open(video, "rb").read()
+    open(video, "wb").write(data[:200])  # too little left for 5 frames
+    with pytest.raises(RecordingError):
+        load_episode(cfg.out, info, first=5)
