@@ -112,15 +112,18 @@ def play_real(policy: str, episodes: int, steps: int, seed: int, size: tuple[int
 
 
 def play_dream(policy: str, episodes: int, steps: int, seed: int, world: str, starts: str, num_envs: int,
-               hold_openings: bool, keep_terrain: bool = True) -> dict:
+               hold_openings: bool, keep_terrain: bool = True, denoise_steps: int = 2,
+               guidance: float | None = None, start_sigma: float | None = None) -> dict:
     """Dreams of `steps` steps, `num_envs` at a time, opened by `starts` clips (the world's bank
     without them); wood is what the game's rules (the inventory ledger) pay for. `keep_terrain`
-    as in SoraWorld-v0 (the view's terrain and a memory of it by the game's rules)."""
+    as in SoraWorld-v0 (the view's terrain and a memory of it by the game's rules); the sampler's
+    `denoise_steps`, action `guidance` and `start_sigma` (None: the world's) as DreamVectorEnv's."""
     from worldenv.dream_vector_env import DreamVectorEnv
 
     env = DreamVectorEnv(num_envs=num_envs, world=world or None, max_episode_steps=10**9, starts=starts or None,
                          num_starts=max(episodes, 64), start_anywhere=False, hold_openings=hold_openings,
-                         keep_inventory=None, keep_terrain=None if keep_terrain else False)
+                         keep_inventory=None, keep_terrain=None if keep_terrain else False, steps=denoise_steps,
+                         guidance=guidance, start_sigma=start_sigma)
     if env.ledger is None:
         raise SystemExit("error: the dream has no inventory ledger (not a Crafter world): wood cannot be counted")
     h, w = env.single_observation_space.shape[:2]
@@ -156,6 +159,10 @@ def main(argv=None) -> list[dict]:
                    "with its first frames as recorded")
     p.add_argument("--keep-terrain", action=argparse.BooleanOptionalAction, default=True,
                    help="the dream's terrain and its memory by the game's rules (SoraWorld-v0's default)")
+    p.add_argument("--denoise-steps", type=int, default=2, help="denoising steps per dreamed frame")
+    p.add_argument("--guidance", type=float, default=None, help="the dream's action guidance (default: the world's)")
+    p.add_argument("--start-sigma", type=float, default=None,
+                   help="noise level a dreamed frame starts from (1: pure noise; default: the world's)")
     p.add_argument("--episodes", type=int, default=32)
     p.add_argument("--steps", type=int, default=100, help="steps per episode")
     p.add_argument("--num-envs", type=int, default=16, help="dreams stepped together")
@@ -174,7 +181,7 @@ def main(argv=None) -> list[dict]:
         for policy in a.policies:
             rows.append(play_real(policy, a.episodes, a.steps, a.seed, size) if where == "real" else
                         play_dream(policy, a.episodes, a.steps, a.seed, a.world, a.starts, a.num_envs, a.hold_openings,
-                                   a.keep_terrain))
+                                   a.keep_terrain, a.denoise_steps, a.guidance, a.start_sigma))
     print(f"\n{'where':6} {'player':7} {'wood/ep':>8} {'any wood':>9} {'1st step':>9} {'tree beside':>12} "
           f"{'trees in view':>14}  by step")
     for r in rows:
@@ -183,8 +190,8 @@ def main(argv=None) -> list[dict]:
               f"{r['tree_next_to_player']:12.1%} {r['trees_in_view']:14.2f}  {r['trees_in_view_by_step']}")
     Path(a.out).mkdir(parents=True, exist_ok=True)
     meta = {"world": a.world or "shipped", "starts": a.starts or "bank", "hold_openings": a.hold_openings,
-            "keep_terrain": a.keep_terrain,
-            "steps": a.steps, "seed": a.seed}
+            "keep_terrain": a.keep_terrain, "denoise_steps": a.denoise_steps, "guidance": a.guidance,
+            "start_sigma": a.start_sigma, "steps": a.steps, "seed": a.seed}
     (Path(a.out) / "tree_seeking.json").write_text(json.dumps({"settings": meta, "rows": rows}, indent=1))
     return rows
 
