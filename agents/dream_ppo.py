@@ -135,9 +135,10 @@ def train(cfg: AgentConfig) -> Path:
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     final = out / "policy.safetensors"
-    if cfg.resume and finished_steps(final, cfg.env) >= cfg.timesteps:
+    done = finished_steps(final, cfg.env) if cfg.resume else 0
+    if cfg.resume and done >= cfg.timesteps:
         # Nothing left to train: skip building the envs (a dream's start clips take minutes to load).
-        print(f"{final} already holds {finished_steps(final, cfg.env)} {cfg.env} steps (asked for {cfg.timesteps})")
+        print(f"{final} already holds {done} {cfg.env} steps (asked for {cfg.timesteps})")
         return final
     venv = make_vec_env(cfg)
     last = out / "last.safetensors"

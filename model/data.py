@@ -75,8 +75,8 @@ def episode_arrays(folder: str | Path, info: EpisodeInfo | str, size: tuple[int,
         dones[-1] = first is None or T < first  # the recording's end, not where `first` cut it
     else:
         has_action = np.array([r.get("action") is not None for r in recs])
-        first = next((r["action"] for r in recs if r.get("action") is not None), 0)
-        width = len(first) if isinstance(first, list) else 1
+        first_action = next((r["action"] for r in recs if r.get("action") is not None), 0)
+        width = len(first_action) if isinstance(first_action, list) else 1
         actions = np.zeros((T, width), np.int64)
         for t, r in enumerate(recs):
             a = r.get("action")
