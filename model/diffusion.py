@@ -75,15 +75,19 @@ def flow_loss(model: SpacetimeDiT, z0: torch.Tensor, actions: torch.Tensor, rewa
               events: torch.Tensor | None = None,
               refused: torch.Tensor | None = None,
               stay: torch.Tensor | None = None,
-              outcome: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
+              outcome: torch.Tensor | None = None,
+              cell_weight: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
     """Loss on a window: z0 (b, t, c, h, w) clean latents, actions (b, t, A) that led to each frame,
     rewards (b, t) and dones (b, t) of arriving at each frame; `events` (b, t) bool marks the frames
     `cfg.event_weight` weights (default: the unlock frames, reward >= 0.5), `refused` (b, t) bool
     those `cfg.refused_weight` weights (moves the game refused; None = none); `stay` (b, t) bool
     the moves whose moved-previous-frame input stays unmoved (`SpacetimeDiT.moved`; None = none);
     `outcome` (b, t) int the actions' outcomes (`DiTConfig.outcomes`; dropped with the action and
-    by `cfg.outcome_dropout`)."""
+    by `cfg.outcome_dropout`); `cell_weight` (b, t, h, w) weights each latent cell's flow loss
+    within its frame (None = all 1; e.g. the tiles a move brings into view, by class)."""
     b, t = z0.shape[:2]
+    if cell_weight is not None and cell_weight.shape != (b, t, *z0.shape[-2:]):
+        raise ValueError(f"cell_weight of shape {tuple(cell_weight.shape)}, want {(b, t, *z0.shape[-2:])}")
     sigma, w_target = sample_sigmas(b, t, cfg, z0.device)
     eps = torch.randn_like(z0)
     s = sigma[..., None, None, None]
@@ -94,7 +98,8 @@ def flow_loss(model: SpacetimeDiT, z0: torch.Tensor, actions: torch.Tensor, rewa
     if outcome is not None and cfg.outcome_dropout > 0:
         outcome = torch.where(torch.rand(b, t, device=z0.device) < cfg.outcome_dropout, 0, outcome)
     v, heads = model(zt, sigma, actions, captions, stay=stay, outcome=outcome)
-    diff = (v.float() - (eps - z0)) ** 2
+    diff = (v.float() - (eps - z0)) ** 2  # (b, t, c, h, w)
+    per_frame = diff.mean((2, 3, 4)) if cell_weight is None else (diff.mean(2) * cell_weight).mean((2, 3))
     unlock = (rewards >= 0.5).float()
     # Rare events (an item appearing in the inventory) are a few latent cells of a few frames:
     # weighting their frames up keeps the model from averaging them away. For a random outcome this
@@ -105,7 +110,7 @@ def flow_loss(model: SpacetimeDiT, z0: torch.Tensor, actions: torch.Tensor, rewa
         # A refused move looks like any other move on the action token and in the moved previous
         # frame; only the tile in front of the player tells. Rare (~15 % of moves), so weighted up.
         w_frame = w_frame * (1 + (cfg.refused_weight - 1) * refused.float())
-    loss_flow = (diff.mean((2, 3, 4)) * w_frame).sum() / w_frame.sum().clamp_min(1e-8)
+    loss_flow = (per_frame * w_frame).sum() / w_frame.sum().clamp_min(1e-8)
     heads = heads.float()
     clean = (sigma <= cfg.head_sigma).float()
     w_unlock = 1 + (cfg.unlock_pos_weight - 1) * unlock

@@ -151,6 +151,31 @@ def item_gain_frames(cache: LatentCache, recordings: str | Path | None = None,
     return np.array(gains, bool)
 
 
+def tile_maps(cache: LatentCache, recordings: str | Path | None = None,
+              records: list[list[dict]] | None = None) -> np.ndarray:
+    """(N, rows, cols) uint8: the local view's tile classes of each cached frame, read from the
+    recordings' jsonl `tiles` (the Crafter recorder writes the semantic map's ids with every frame,
+    -1 outside the world, which becomes 0 as in `CrafterFrameParser`), in the cache's episode
+    order. A record without `tiles`, or with another shape or ids outside -1..255, is an error that
+    names the episode and step. `records` as in `item_gain_frames`."""
+    maps: list[np.ndarray] = []
+    shape = None
+    for e, episode in enumerate(records if records is not None else episode_records(cache, recordings, prefix=True)):
+        for i, r in enumerate(episode):
+            tiles = r.get("tiles")
+            if tiles is None:
+                raise ValueError(f"episode {e}, step {i}: the record has no `tiles` (a tile map per frame is "
+                                 "needed; only the Crafter recorder writes one)")
+            t = np.asarray(tiles, np.int64)
+            shape = shape or t.shape
+            if t.ndim != 2 or t.shape != shape:
+                raise ValueError(f"episode {e}, step {i}: `tiles` of shape {t.shape}, the first record's is {shape}")
+            if t.min() < -1 or t.max() > 255:
+                raise ValueError(f"episode {e}, step {i}: `tiles` ids {t.min()}..{t.max()} outside -1..255")
+            maps.append(np.maximum(t, 0).astype(np.uint8))
+    return np.stack(maps)
+
+
 def attempt_frames(cache: LatentCache, quiet_actions) -> np.ndarray:
     """(N,) bool: frames reached by an action whose first part is not in `quiet_actions` (for
     Crafter: noop and the four moves), that is, an attempt to act on the world (do, sleep, place,

@@ -11,6 +11,10 @@
   dreamed for one step; an inverse-dynamics check recovers the move from the tile shift. Moves
   into a tile the player cannot enter (the game only turns the player) should leave the view
   still: `blocked_still` is the share that do.
+- Fresh strips: a step into a walkable tile brings a strip of view the last frame never showed,
+  which the dream must draw. From real states, the real move is dreamed for one step and the
+  share of each tile class in that strip is compared with the game's (a world that draws too
+  few trees there runs out of them over a long dream; README, Results, stop 27).
 - Stability: a closed-loop rollout with random actions (10,000 steps by default); tile-class
   validity and mean frame change every 1000 steps.
 Prints a table, writes `<out>/eval.json`, a filmstrip PNG (real row vs dream row) and an mp4
@@ -37,7 +41,7 @@ from model.recordings import list_episodes, recorded_view  # noqa: E402
 from model.rollout import DreamRollout, WorldModel  # noqa: E402
 from worldenv.dream_env import inventory_ledger_for  # noqa: E402
 from worldenv.games.crafter import PLAYER_MOVES  # noqa: E402
-from worldenv.games.crafter_parse import CrafterFrameParser  # noqa: E402
+from worldenv.games.crafter_parse import CLASS_NAMES, CrafterFrameParser  # noqa: E402
 
 WALKABLE = (2, 4, 5)  # grass, path, sand: tiles the player can step onto
 
@@ -185,6 +189,46 @@ def move_visible(tiles: np.ndarray, dx: int, dy: int) -> bool:
     return bool((moved != still)[keep].any())
 
 
+def strip_cells(rows: int, cols: int, dx: int, dy: int) -> np.ndarray:
+    """(rows, cols) bool: the local-view cells a step (dx, dy) brings into view (the edge it walks toward)."""
+    cells = np.zeros((rows, cols), bool)
+    if dx:
+        cells[:, cols - 1 if dx > 0 else 0] = True
+    if dy:
+        cells[rows - 1 if dy > 0 else 0, :] = True
+    return cells
+
+
+def fresh_strips(world: WorldModel, parser, clips, acts, k: int, steps: int, seed: int,
+                 roll_kw: dict | None = None) -> dict:
+    """Tile classes of the strip a move brings into view, game against dream (see module docstring):
+    from each clip's k real frames, its real next action is dreamed for one step; clips whose action
+    is a move the game carried out (the real view shifted that way) count. Per class: its share of
+    the strip's tiles in the real frames and in the dreamed ones."""
+    b = len(clips)
+    roll = DreamRollout(world, batch=b, steps=steps, seed=seed, **(roll_kw or {}))
+    roll.reset(clips[:, :k], acts[:, :k])
+    dream = parser.parse(roll.step(acts[:, k]).frames).tiles
+    before, real = parser.parse(clips[:, k - 1]).tiles, parser.parse(clips[:, k]).tiles
+    rows, cols = real.shape[1:]
+    real_cells, dream_cells = [], []
+    for i in range(b):
+        move = PLAYER_MOVES.get(int(acts[i, k, 0]))
+        if move is None or view_shift(before[i], real[i]) != move:
+            continue
+        cells = strip_cells(rows, cols, *move)
+        real_cells.append(real[i][cells])
+        dream_cells.append(dream[i][cells])
+    if not real_cells:
+        return {"moves": 0, "tiles": 0, "share": {}}
+    r, d = np.concatenate(real_cells), np.concatenate(dream_cells)
+    rc = np.bincount(r, minlength=len(CLASS_NAMES)) / len(r)
+    dc = np.bincount(d, minlength=len(CLASS_NAMES)) / len(d)
+    share = {CLASS_NAMES[c]: {"real": float(rc[c]), "dream": float(dc[c])}
+             for c in np.flatnonzero((rc > 0) | (dc > 0))}
+    return {"moves": len(real_cells), "tiles": int(len(r)), "tile_accuracy": float((r == d).mean()), "share": share}
+
+
 @torch.no_grad()
 def context_use(world: WorldModel, clips, acts, k: int, seed: int, sigma: float = 1.0) -> dict:
     """How well the DiT draws the next frame from its context: from each clip's k real frames and
@@ -324,7 +368,8 @@ def evaluate(model: str, data: str, out: str, starts: int = 16, horizons=(1, 8, 
              context_sigma: float | None = None, reground: bool | None = None,
              guidance: float | None = None, context_windows: int = 256,
              start_sigma: float | None = None, move_gate: bool = True, fresh_steps: int | None = None,
-             outcome_gate: bool = True, outcome_floor: float | None = None, keep_inventory: bool = False) -> dict:
+             outcome_gate: bool = True, outcome_floor: float | None = None, keep_inventory: bool = False,
+             fresh_windows: int = 512) -> dict:
     world = WorldModel.load(model)
     k = world.dit.cfg.window - 1
     # How every dream here is run: the world's stored settings unless overridden.
@@ -355,6 +400,9 @@ def evaluate(model: str, data: str, out: str, starts: int = 16, horizons=(1, 8, 
         "context_use": context_use(world, *load_starts(data, k, 1, context_windows, seed + 1, per_episode=16)[:2],
                                    k, seed),
     }
+    if fresh_windows:
+        fresh = load_starts(data, k, 1, fresh_windows, seed + 2, per_episode=-(-fresh_windows // len(list_episodes(data))))
+        result["fresh_strips"] = fresh_strips(world, parser, *fresh[:2], k, steps, seed, roll_kw)
     if stability_steps:
         # the real game's variety, for the stability curve's tile kinds: every 4th frame of the clips
         result["real_tile_kinds"] = tile_kinds(parser.parse(clips[:, ::4].reshape(-1, *clips.shape[2:])).tiles)
@@ -406,6 +454,12 @@ def print_table(r: dict) -> None:
         return " / ".join("-" if d[key] is None else f"{d[key]:.4f}" for key in ("all", "moves", "other"))
     print(f"next latent from context at sigma {cu['sigma']:g} ({cu['windows']} windows), MSE all / moves / other: "
           f"model {fmt(cu['model_mse'])}, repeat last {fmt(cu['repeat_last_mse'])}")
+    fs = r.get("fresh_strips")
+    if fs and fs["moves"]:
+        shown = {n: v for n, v in fs["share"].items() if max(v["real"], v["dream"]) >= 0.01}
+        print(f"strip a move brings into view ({fs['moves']} moves, {fs['tiles']} tiles; tile acc "
+              f"{fs['tile_accuracy']:.3f}), class share game / dream: "
+              + ", ".join(f"{n} {v['real']:.1%} / {v['dream']:.1%}" for n, v in shown.items()))
     if "stability" in r:
         print("stability:", ", ".join(f"{p['step']}: {p['validity']:.3f}/{p['frame_change']:.1f}/{p['daylight']:.2f}"
                                       f"/{p['tile_kinds']:.1f}" for p in r["stability"]),
@@ -447,6 +501,8 @@ def main(argv=None) -> dict:
     p.add_argument("--keep-inventory", action="store_true",
                    help="teacher-forced dreams keep the items by the game's rules, as SoraWorld-v0 does on Crafter "
                         "worlds (InventoryLedger); the other measures dream without it")
+    p.add_argument("--fresh-windows", type=int, default=512,
+                   help="real states whose next move is dreamed for the fresh-strip class shares (0: skip)")
     p.add_argument("--threads", type=int, default=0)
     a = p.parse_args(argv)
     if a.threads:
@@ -454,7 +510,7 @@ def main(argv=None) -> dict:
     return evaluate(a.model, a.data, a.out, a.starts, tuple(a.horizons), a.steps, a.stability_steps, a.every,
                     a.reward_frames, a.seed, a.context_sigma, a.reground, a.guidance, start_sigma=a.start_sigma,
                     move_gate=a.move_gate, fresh_steps=a.fresh_steps, outcome_gate=a.outcome_gate,
-                    outcome_floor=a.outcome_floor, keep_inventory=a.keep_inventory)
+                    outcome_floor=a.outcome_floor, keep_inventory=a.keep_inventory, fresh_windows=a.fresh_windows)
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ from model.latent_cache import (  # noqa: E402
     item_gain_frames,
     outcome_labels,
     refused_move_frames,
+    tile_maps,
 )
 from model.text import VOCAB, caption_ids, ids_to_tokens  # noqa: E402
 from model.training import (  # noqa: E402
@@ -119,6 +120,11 @@ class TrainWorldConfig:
     outcomes: bool = False
     outcome_sleep_action: int = 6  # the attempt that succeeds by falling asleep (Crafter's sleep; -1 = none)
     outcome_lr_scale: float = 30.0  # learning rate of the outcome embedding, times --lr
+    # with --view-moves on tile-aligned Crafter caches: flow-loss weight of the tiles a move brings
+    # into view, by class ("tree=3,cow=2"; names of Crafter's semantic map, read from the
+    # recordings' jsonl `tiles`). The DiT draws that strip from nothing; a weight w on a class
+    # turns its odds there from p:(1-p) into wp:(1-p) (README, Results, stop 29)
+    strip_class_weights: str = ""
     flow: FlowConfig = field(default_factory=FlowConfig)
 
 
@@ -129,8 +135,10 @@ class WorldLoss(torch.nn.Module):
         super().__init__()
         self.dit, self.flow = dit, flow
 
-    def forward(self, z, actions, rewards, dones, captions=None, events=None, refused=None, stay=None, outcome=None):
-        return flow_loss(self.dit, z, actions, rewards, dones, self.flow, captions, events, refused, stay, outcome)
+    def forward(self, z, actions, rewards, dones, captions=None, events=None, refused=None, stay=None, outcome=None,
+                cell_weight=None):
+        return flow_loss(self.dit, z, actions, rewards, dones, self.flow, captions, events, refused, stay, outcome,
+                         cell_weight)
 
 
 def batch_from_cache(cache: LatentCache, prev: torch.Tensor, rng, n: int, window: int, device,
@@ -160,6 +168,43 @@ class SizeBucket:
     events: torch.Tensor | None = None  # (N,) bool frames the event weight applies to; None = unlocks
     refused: torch.Tensor | None = None  # (N,) bool frames after a refused move (--refused-weight)
     outcome: torch.Tensor | None = None  # (N,) int64 outcome of the action into each frame (--outcomes)
+    tiles: torch.Tensor | None = None  # (N, rows, cols) uint8 local-view tile classes (--strip-class-weights)
+
+
+def parse_class_weights(spec: str) -> torch.Tensor:
+    """"tree=3,cow=2" -> (256,) float32 weight per Crafter tile class id (1 for the classes not named)."""
+    from worldenv.games.crafter_parse import CLASS_NAMES
+
+    table = torch.ones(256)
+    for part in filter(None, (x.strip() for x in spec.split(","))):
+        name, _, value = part.partition("=")
+        if name not in CLASS_NAMES or not value:
+            raise ValueError(f"--strip-class-weights {spec!r}: want name=weight with a name among "
+                             f"{', '.join(CLASS_NAMES[1:])}; got {part!r}")
+        try:
+            table[CLASS_NAMES.index(name)] = float(value)
+        except ValueError:
+            raise ValueError(f"--strip-class-weights {spec!r}: {value!r} is not a number") from None
+        if table[CLASS_NAMES.index(name)] < 0:
+            raise ValueError(f"--strip-class-weights {spec!r}: weights must be >= 0")
+    return table
+
+
+def strip_cell_weights(dit: SpacetimeDiT, bucket: SizeBucket, starts: torch.Tensor, actions: torch.Tensor,
+                       table: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
+    """(n, t, h, w) flow-loss weights of a batch's latent cells: `table[class]` on the tiles each
+    frame's move brought into view (`SpacetimeDiT.uncovered`; none after a move the game refused),
+    1 elsewhere. The local view's tiles sit on the top-left latent cells (tile-aligned caches)."""
+    n, t = actions.shape[:2]
+    h, w = hw
+    idx = starts[:, None] + torch.arange(t)[None]
+    per_tile = table[bucket.tiles[idx].long()]  # (n, t, rows, cols)
+    rows, cols = per_tile.shape[-2:]
+    full = torch.ones(n, t, h, w)
+    full[..., :rows, :cols] = per_tile
+    stay = None if bucket.refused is None else bucket.refused[idx].flatten().to(actions.device)
+    strip = dit.uncovered(actions.flatten(0, 1), h, w, stay).view(n, t, h, w)
+    return torch.where(strip, full.to(actions.device), torch.ones((), device=actions.device))
 
 
 def load_buckets(cfg: "TrainWorldConfig") -> tuple[list[SizeBucket], np.ndarray]:
@@ -176,13 +221,15 @@ def load_buckets(cfg: "TrainWorldConfig") -> tuple[list[SizeBucket], np.ndarray]
             cap_ids = caption_ids(cache.captions, 16)  # computed once; a window's first frame conditions it
         gains_wanted = cfg.flow.event_weight != 1 and cfg.event_frames in ("gains", "attempts")
         records = None
-        refused_wanted = cfg.flow.refused_weight != 1 or cfg.refused_stay
+        strip_wanted = bool(cfg.strip_class_weights)
+        refused_wanted = cfg.flow.refused_weight != 1 or cfg.refused_stay or strip_wanted
         if gains_wanted or refused_wanted or cfg.outcomes:
             # the jsonl beside the recordings the cache was encoded from, read once for both flags
             try:
                 records = episode_records(cache, prefix=True)
             except ValueError as e:
                 flags = (f"--event-frames {cfg.event_frames}" if gains_wanted else
+                         "--strip-class-weights" if strip_wanted else
                          "--refused-weight / --refused-stay" if refused_wanted else "--outcomes")
                 raise ValueError(f"{path}: {flags}: {e}") from None
         events = None
@@ -198,7 +245,13 @@ def load_buckets(cfg: "TrainWorldConfig") -> tuple[list[SizeBucket], np.ndarray]
             attempts = attempt_actions(cache.meta["action_nvec"][0], moves)
             sleep = None if cfg.outcome_sleep_action < 0 else cfg.outcome_sleep_action
             outcome = torch.from_numpy(outcome_labels(cache, attempts, sleep, records=records))
-        buckets.append(SizeBucket(path, cache, cache.actions_into_frames(), cap_ids, events, refused, outcome))
+        tiles = None
+        if strip_wanted:
+            tiles = torch.from_numpy(tile_maps(cache, records=records))
+            if tiles.shape[-2] > cache.latents.shape[-2] or tiles.shape[-1] != cache.latents.shape[-1]:
+                raise ValueError(f"{path}: tile maps of {tuple(tiles.shape[-2:])} do not sit on latents of "
+                                 f"{tuple(cache.latents.shape[-2:])}: --strip-class-weights needs tile-aligned frames")
+        buckets.append(SizeBucket(path, cache, cache.actions_into_frames(), cap_ids, events, refused, outcome, tiles))
     first = buckets[0].cache
     for b in buckets[1:]:
         if b.cache.latents.shape[1] != first.latents.shape[1]:
@@ -340,6 +393,7 @@ def train(cfg: TrainWorldConfig) -> Path:
     model = wrap_for_training(WorldLoss(dit, cfg.flow), d, cfg.compile)
     bank = start_clips(cfg.recordings, cfg.start_bank, cfg.window - 1, cfg.seed) if d.main else None
     log = CsvLogger(out / "log.csv", enabled=d.main)
+    strip_table = parse_class_weights(cfg.strip_class_weights) if cfg.strip_class_weights else None
     end = run_end(cfg.steps, cfg.stop_at)
     bar = tqdm(total=end, initial=step, desc="train world", disable=not (cfg.progress and d.main))
     per_rank = max(1, cfg.batch_size // d.world)
@@ -355,8 +409,10 @@ def train(cfg: TrainWorldConfig) -> Path:
             captions = ids_to_tokens(bucket.cap_ids[starts]).to(d.device)
         weighted = refused if cfg.flow.refused_weight != 1 else None
         stay = refused if cfg.refused_stay else None
+        cells = None if strip_table is None else strip_cell_weights(dit, bucket, starts, actions, strip_table,
+                                                                    z.shape[-2:])
         with autocast(d.device, cfg.bf16):
-            loss, stats = model(z, actions, rewards, dones, captions, events, weighted, stay, outcome)
+            loss, stats = model(z, actions, rewards, dones, captions, events, weighted, stay, outcome, cells)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         gnorm = torch.nn.utils.clip_grad_norm_(dit.parameters(), 1.0)
@@ -396,6 +452,13 @@ def parse_args(argv=None) -> TrainWorldConfig:
         raise SystemExit("error: --refused-weight needs --view-moves (it names the move actions)")
     if cfg.outcomes and not cfg.view_moves:
         raise SystemExit("error: --outcomes needs --view-moves (it names the moves, which are not attempts)")
+    if cfg.strip_class_weights and not cfg.view_moves:
+        raise SystemExit("error: --strip-class-weights needs --view-moves (they say which strip a move brings in)")
+    if cfg.strip_class_weights:
+        try:
+            parse_class_weights(cfg.strip_class_weights)
+        except ValueError as e:
+            raise SystemExit(f"error: {e}") from None
     if cfg.refused_stay and not cfg.view_moves:
         raise SystemExit("error: --refused-stay needs --view-moves (it keeps their moved input still)")
     if cfg.view_moves and not cfg.prev_frame:

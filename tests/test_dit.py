@@ -358,3 +358,28 @@ def test_view_rows_keep_the_overlay_of_the_moved_input():
     assert torch.equal(moved[..., 3:, :], prev[..., 3:, :])
     assert torch.equal(moved[:, 0, :, :2], prev[:, 0, :, 1:3]) and torch.equal(moved[:, 0, :, 2], prev[:, 0, :, 2])
     assert torch.equal(moved[:, 1, :, :3, 1:], prev[:, 1, :, :3, :-1])
+
+
+def test_cell_weight_weights_latent_cells_within_their_frame():
+    """`cell_weight` (b, t, h, w) weights each cell's flow loss: all ones is the plain loss, a weight
+    on some cells moves it, zero everywhere but one cell is that cell's loss alone; a wrong shape is
+    refused by name."""
+    m = SpacetimeDiT(DiTConfig(**TINY))
+    z0 = torch.randn(2, 4, 4, 8, 8)
+    acts = torch.randint(0, 2, (2, 4, 1))
+    rewards, dones = torch.zeros(2, 4), torch.zeros(2, 4, dtype=torch.bool)
+
+    def flow(cells=None):
+        torch.manual_seed(1)
+        return flow_loss(m, z0, acts, rewards, dones, FlowConfig(action_dropout=0), cell_weight=cells)[1]["flow"]
+
+    plain = flow()
+    ones = torch.ones(2, 4, 8, 8)
+    assert flow(ones) == pytest.approx(plain, rel=1e-5)
+    some = ones.clone()
+    some[:, :, 0, :] = 5.0
+    assert flow(some) != pytest.approx(plain, rel=1e-3)
+    # doubling every weight doubles the loss: the weights are not renormalised within a frame
+    assert flow(2 * ones) == pytest.approx(2 * plain, rel=1e-5)
+    with pytest.raises(ValueError, match=r"cell_weight of shape \(2, 4, 4, 4\), want \(2, 4, 8, 8\)"):
+        flow(torch.ones(2, 4, 4, 4))

@@ -40,13 +40,57 @@ def test_view_shift_recovers_moves():
         assert evaluate.view_shift(before, after) == (dx, dy)
 
 
+def test_strip_cells_are_the_edge_a_step_walks_toward():
+    for (dx, dy), (rows, cols) in (((1, 0), (slice(None), 8)), ((-1, 0), (slice(None), 0)),
+                                   ((0, 1), (6, slice(None))), ((0, -1), (0, slice(None)))):
+        cells = evaluate.strip_cells(7, 9, dx, dy)
+        assert cells[rows, cols].all() and cells.sum() == (7 if dx else 9)
+
+
+def test_fresh_strips_compares_the_strip_of_the_moves_the_game_carried_out(tiny_world, tmp_path, monkeypatch):
+    """A dream that draws the real next frame scores the game's shares and tile accuracy 1 on the
+    strips; one that keeps the last frame draws the old edge instead; only moves whose real view
+    shifted count."""
+    data = tmp_path / "rec"
+    collect(CollectConfig(episodes=2, policy="random", out=str(data), seed=4, workers=1, max_steps=40,
+                          area=(32, 32)), progress=False)
+    clips, acts, _ = evaluate.load_starts(str(data), 5, 1, 48, 0, per_episode=24)
+    from worldenv.games.crafter_parse import CrafterFrameParser
+
+    parser = CrafterFrameParser(size=(64, 64), view=(9, 9))
+
+    class Dream:  # a DreamRollout that shows clip frame `show` of each clip
+        show = 5
+
+        def __init__(self, world, batch, **kw):
+            pass
+
+        def reset(self, frames, actions):
+            pass
+
+        def step(self, actions):
+            return type("Step", (), {"frames": clips[:, Dream.show]})
+
+    monkeypatch.setattr(evaluate, "DreamRollout", Dream)
+    tiles = parser.parse(clips[:, 4 : 6].reshape(-1, 64, 64, 3)).tiles.reshape(len(clips), 2, 7, 9)
+    carried = [i for i in range(len(clips)) if evaluate.PLAYER_MOVES.get(int(acts[i, 5, 0])) is not None
+               and evaluate.view_shift(tiles[i, 0], tiles[i, 1]) == evaluate.PLAYER_MOVES[int(acts[i, 5, 0])]]
+    assert carried  # the random player walked somewhere in these clips
+    right = evaluate.fresh_strips(None, parser, clips, acts, 5, 1, 0)
+    assert right["moves"] == len(carried) and right["tile_accuracy"] == 1.0
+    assert all(v["real"] == v["dream"] for v in right["share"].values())
+    Dream.show = 4
+    still = evaluate.fresh_strips(None, parser, clips, acts, 5, 1, 0)
+    assert still["moves"] == len(carried) and still["tile_accuracy"] < 1
+
+
 def test_evaluate_end_to_end(tiny_world, tmp_path):
     data = tmp_path / "heldout"
     collect(CollectConfig(episodes=2, policy="random", out=str(data), seed=3, workers=1, max_steps=30,
                           area=(32, 32)), progress=False)
     r = evaluate.main(["--model", str(tiny_world), "--data", str(data), "--out", str(tmp_path / "eval"),
                        "--starts", "2", "--horizons", "1", "4", "--stability-steps", "6", "--every", "3",
-                       "--reward-frames", "20", "--keep-inventory"])
+                       "--reward-frames", "20", "--keep-inventory", "--fresh-windows", "64"])
     saved = json.loads((tmp_path / "eval" / "eval.json").read_text())
     assert saved["keep_inventory"]
     assert set(saved["fidelity"]) == {"1", "4"} and 0 <= saved["fidelity"]["4"]["tile_accuracy"] <= 1
@@ -76,6 +120,10 @@ def test_evaluate_end_to_end(tiny_world, tmp_path):
             f = saved["fidelity"][h]
             want = f["tile_accuracy"] if key == "model" else f["repeat_last"]["tile_accuracy"]
             assert sum(m[key] * m["frames"] for m in light.values()) / 2 == pytest.approx(want)
+    fs = saved["fresh_strips"]
+    assert 0 < fs["moves"] <= 64 and 7 * fs["moves"] <= fs["tiles"] <= 9 * fs["moves"]
+    for side in ("real", "dream"):  # each side's class shares over the strip's tiles sum to 1
+        assert sum(v[side] for v in fs["share"].values()) == pytest.approx(1.0)
     cu = r["context_use"]
     assert cu["windows"] >= 2 and cu["model_mse"]["all"] > 0 and cu["repeat_last_mse"]["all"] >= 0
     # a context-use estimate that repeats the last latent exactly scores what the baseline scores

@@ -290,3 +290,97 @@ def test_same_seed_same_run(two_sizes, tiny_world):
         train(parse_args(args + ["--out", str(root / f"seed_{name}")]))
         weights.append(load_checkpoint(root / f"seed_{name}" / "last.safetensors", "SpacetimeDiT/train")[0])
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0] if k.startswith("model."))
+
+
+def test_strip_class_weights_weight_the_tiles_a_move_brings_into_view(tmp_path):
+    """--strip-class-weights: on a tile-aligned 72x72 cache, each frame a move led to (and the game
+    carried out) gets the named classes' weights on the edge of the local view it walked toward,
+    read from the recordings' tile maps; every other cell, frame after a refused move, other action
+    and episode start gets 1. A short run trains with it."""
+    from conftest import tiny_world72_with_latents
+    from train_world import strip_cell_weights
+
+    from worldenv.games.crafter import PLAYER_MOVES
+    from worldenv.games.crafter_parse import CLASS_NAMES
+
+    world, caches = tiny_world72_with_latents(tmp_path, max_steps=40)
+    common = ["--latents", caches[0], "--prev-frame", "--view-moves", "crafter"]
+    bucket = load_buckets(parse_args(common + ["--strip-class-weights", "grass=3,tree=7"]))[0][0]
+    dit = WorldModel.load(world).dit
+    records = [r for ep in episode_records(bucket.cache) for r in ep]
+    n = len(records)
+    assert bucket.tiles.shape == (n, 7, 9) and bucket.tiles.dtype == torch.uint8
+    assert np.array_equal(bucket.tiles[5].numpy(), records[5]["tiles"])
+    table = torch.ones(256)
+    table[CLASS_NAMES.index("grass")], table[CLASS_NAMES.index("tree")] = 3, 7
+    starts = torch.tensor([bucket.cache.episode_starts[0].item(), bucket.cache.episode_starts[1].item()])
+    t = int(bucket.cache.episode_lengths.min())
+    idx = starts[:, None] + torch.arange(t)[None]
+    w = strip_cell_weights(dit, bucket, starts, bucket.prev[idx], table, (9, 9))
+    assert w.shape == (2, t, 9, 9)
+    seen = {"moved": 0, "still": 0}
+    for b in range(2):
+        for j in range(t):
+            i = int(idx[b, j])
+            a = int(bucket.prev[i, 0])
+            expect = torch.ones(9, 9)
+            if a in PLAYER_MOVES and not bool(bucket.refused[i]):
+                dx, dy = PLAYER_MOVES[a]
+                tiles = torch.as_tensor(records[i]["tiles"])
+                if dx:
+                    col = 8 if dx > 0 else 0
+                    expect[:7, col] = table[tiles[:, col]]
+                else:
+                    row = 6 if dy > 0 else 0
+                    expect[row, :] = table[tiles[row, :]]
+                seen["moved"] += 1
+            else:
+                seen["still"] += 1
+            assert torch.equal(w[b, j], expect), (b, j, a)
+    assert seen["moved"] and seen["still"]
+    assert (w > 1).any()  # some strip held grass or a tree
+    out = tmp_path / "train"
+    train(parse_args(common + ["--strip-class-weights", "tree=4", "--latents", caches[0], "--vae",
+                               str(world / "vae.safetensors"), "--recordings", str(tmp_path / "rec_train"),
+                               "--preset", "XS", "--patch", "3", "--window", "3", "--batch-size", "2",
+                               "--start-bank", "1", "--no-progress", "--threads", "1", "--warmup", "1",
+                               "--steps", "2", "--out", str(out)]))
+    assert (out / "world" / "dit.safetensors").exists()
+    for bad, msg in (("rock=2", "name among"), ("tree=x", "not a number"), ("tree=-1", ">= 0")):
+        with pytest.raises(SystemExit, match=msg):
+            parse_args(common + ["--strip-class-weights", bad])
+    with pytest.raises(SystemExit, match="needs --view-moves"):
+        parse_args(["--strip-class-weights", "tree=2"])
+
+
+def test_tile_maps_name_the_record_without_tiles(tmp_path):
+    from conftest import write_records
+
+    from model.latent_cache import tile_maps
+
+    row = [[2] * 9] * 7
+    write_records(tmp_path, {"a": [{"action": 0, "tiles": row}, {"action": 0, "tiles": row}],
+                             "b": [{"action": 0, "tiles": row}, {"action": 0}]})
+
+    class Cache:
+        episode_lengths = torch.tensor([2, 2])
+        meta = {"data": str(tmp_path)}
+
+        def __len__(self):
+            return 4
+
+    with pytest.raises(ValueError, match="episode 1, step 1: the record has no `tiles`"):
+        tile_maps(Cache())
+    write_records(tmp_path, {"a": [{"action": 0, "tiles": row}, {"action": 0, "tiles": row}],
+                             "b": [{"action": 0, "tiles": row}, {"action": 0, "tiles": [[2] * 9] * 6}]})
+    with pytest.raises(ValueError, match=r"episode 1, step 1: `tiles` of shape \(6, 9\), the first record's is"):
+        tile_maps(Cache())
+    outside = [[-1] + [2] * 8] * 7  # the recorder's -1 outside the world is the parser's class 0
+    write_records(tmp_path, {"a": [{"action": 0, "tiles": row}, {"action": 0, "tiles": outside}],
+                             "b": [{"action": 0, "tiles": row}, {"action": 0, "tiles": [[300] * 9] * 7}]})
+    with pytest.raises(ValueError, match=r"episode 1, step 1: `tiles` ids 300..300 outside -1..255"):
+        tile_maps(Cache())
+    write_records(tmp_path, {"a": [{"action": 0, "tiles": row}, {"action": 0, "tiles": outside}],
+                             "b": [{"action": 0, "tiles": row}, {"action": 0, "tiles": row}]})
+    maps = tile_maps(Cache())
+    assert maps.shape == (4, 7, 9) and maps.dtype == np.uint8 and maps[1, 0, 0] == 0 and maps[1, 0, 1] == 2
