@@ -120,6 +120,11 @@ def test_evaluate_end_to_end(tiny_world, tmp_path):
             f = saved["fidelity"][h]
             want = f["tile_accuracy"] if key == "model" else f["repeat_last"]["tile_accuracy"]
             assert sum(m[key] * m["frames"] for m in light.values()) / 2 == pytest.approx(want)
+    for h in ("1", "4"):  # the views' class shares at each horizon sum to 1 on each side
+        for side in ("real", "dream"):
+            assert sum(v[side] for v in saved["fidelity"][h]["view_class_share"].values()) == pytest.approx(1.0)
+    assert evaluate.class_shares(np.array([2, 2, 6, 6]), np.array([2, 2, 2, 0])) == {
+        "void": {"real": 0.0, "dream": 0.25}, "grass": {"real": 0.5, "dream": 0.75}, "tree": {"real": 0.5, "dream": 0.0}}
     fs = saved["fresh_strips"]
     assert 0 < fs["moves"] <= 64 and 7 * fs["moves"] <= fs["tiles"] <= 9 * fs["moves"]
     for side in ("real", "dream"):  # each side's class shares over the strip's tiles sum to 1
