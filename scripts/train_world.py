@@ -138,7 +138,7 @@ class WorldLoss(torch.nn.Module):
     def forward(self, z, actions, rewards, dones, captions=None, events=None, refused=None, stay=None, outcome=None,
                 cell_weight=None):
         return flow_loss(self.dit, z, actions, rewards, dones, self.flow, captions, events, refused, stay, outcome,
-                         cell_weight)
+                         cell_weight=cell_weight)
 
 
 def batch_from_cache(cache: LatentCache, prev: torch.Tensor, rng, n: int, window: int, device,
