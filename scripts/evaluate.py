@@ -37,6 +37,7 @@ from tqdm import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from model.data import actions_into_frames, episode_arrays  # noqa: E402
+from model.latents import uncovered_cells  # noqa: E402
 from model.metrics import psnr  # noqa: E402
 from model.recordings import list_episodes, recorded_view  # noqa: E402
 from model.rollout import DreamRollout, WorldModel  # noqa: E402
@@ -201,16 +202,6 @@ def move_visible(tiles: np.ndarray, dx: int, dy: int) -> bool:
     return bool((moved != still)[keep].any())
 
 
-def strip_cells(rows: int, cols: int, dx: int, dy: int) -> np.ndarray:
-    """(rows, cols) bool: the local-view cells a step (dx, dy) brings into view (the edge it walks toward)."""
-    cells = np.zeros((rows, cols), bool)
-    if dx:
-        cells[:, cols - 1 if dx > 0 else 0] = True
-    if dy:
-        cells[rows - 1 if dy > 0 else 0, :] = True
-    return cells
-
-
 def fresh_strips(world: WorldModel, parser, clips, acts, k: int, steps: int, seed: int,
                  roll_kw: dict | None = None) -> dict:
     """Tile classes of the strip a move brings into view, game against dream (see module docstring):
@@ -228,7 +219,8 @@ def fresh_strips(world: WorldModel, parser, clips, acts, k: int, steps: int, see
         move = PLAYER_MOVES.get(int(acts[i, k, 0]))
         if move is None or view_shift(before[i], real[i]) != move:
             continue
-        cells = strip_cells(rows, cols, *move)
+        # the view's content shifts against the step: the edge the player walks toward is new
+        cells = uncovered_cells(rows, cols, -move[0], -move[1]).numpy()
         real_cells.append(real[i][cells])
         dream_cells.append(dream[i][cells])
     if not real_cells:

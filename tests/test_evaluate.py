@@ -40,10 +40,12 @@ def test_view_shift_recovers_moves():
         assert evaluate.view_shift(before, after) == (dx, dy)
 
 
-def test_strip_cells_are_the_edge_a_step_walks_toward():
+def test_the_strip_a_step_brings_in_is_the_edge_it_walks_toward():
+    """fresh_strips reads the new strip of a step (dx, dy) as the cells uncovered by shifting the
+    view's content the other way (`uncovered_cells(..., -dx, -dy)`)."""
     for (dx, dy), (rows, cols) in (((1, 0), (slice(None), 8)), ((-1, 0), (slice(None), 0)),
                                    ((0, 1), (6, slice(None))), ((0, -1), (0, slice(None)))):
-        cells = evaluate.strip_cells(7, 9, dx, dy)
+        cells = evaluate.uncovered_cells(7, 9, -dx, -dy).numpy()
         assert cells[rows, cols].all() and cells.sum() == (7 if dx else 9)
 
 
