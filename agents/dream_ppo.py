@@ -50,6 +50,7 @@ class AgentConfig:
     keep_inventory: bool = True  # on Crafter worlds: items and achievements by the game's rules (stop 23)
     keep_terrain: bool = True  # with keep_inventory: the view's terrain by the game's rules (stop 24)
     creature_attacks: bool = False  # with keep_inventory: zombies, arrows and lava hurt by the rules (stop 26)
+    keep_daylight: bool = True  # on Crafter worlds: day and night by the game's clock (stop 30; rows before it: off)
     n_steps: int = 128  # per env; batch 16 x 128 = 2048 steps per update
     batch_size: int = 512
     n_epochs: int = 3
@@ -73,6 +74,7 @@ def make_vec_env(cfg: AgentConfig):
                                              steps=cfg.denoise_steps, max_episode_steps=cfg.dream_horizon,
                                              guidance=cfg.guidance, **game_rules(cfg.keep_inventory, cfg.keep_terrain),
                                              creature_attacks=cfg.creature_attacks,
+                                             keep_daylight=None if cfg.keep_daylight else False,
                                              starts=cfg.starts or None, num_starts=cfg.num_starts,
                                              start_anywhere=cfg.start_anywhere,
                                              hold_openings=cfg.hold_openings))

@@ -208,6 +208,7 @@ class DreamRollout:
     overlay: a callable `(actions (b, A) int64, frames (b, H, W, 3) uint8) -> frames` that redraws
     part of each dreamed frame before it is returned and enters the context (re-encoded from the
     redrawn pixels), or `-> (context frames, shown frames)` where the two differ. With a
+    `model_frames(frames) -> frames` method, start clips (reset) are given to the DiT through it. With a
     `model_actions(actions) -> actions` method, the DiT is given those actions instead of the
     player's (the overlay still gets the player's); with `moves_refused(refused (b,) bool or None)`
     it is told, before each call, which moves the gate kept the view still for. The game supplies it (Crafter:
@@ -290,9 +291,10 @@ class DreamRollout:
     @torch.no_grad()
     def reset(self, frames, actions=None) -> None:
         """Start from real frames (b, k, H, W, 3) uint8 and the actions that led to them (b, k, A)."""
-        frames = torch.as_tensor(np.asarray(frames))
+        frames = np.asarray(frames)
         if frames.ndim != 5 or frames.shape[0] != self.batch or frames.shape[-1] != 3:
             raise ValueError(f"start frames must be ({self.batch}, k, H, W, 3) uint8, got {tuple(frames.shape)}")
+        frames = torch.as_tensor(self._model_frames(frames))
         b, k = frames.shape[:2]
         if actions is None:
             actions = -np.ones((b, k, len(self.world.action_nvec)), np.int64)
@@ -325,9 +327,16 @@ class DreamRollout:
                             move_gate=self.gate is not None, outcome_gate=self.outcome_gate is not None,
                             outcome_floor=self.outcome_floor)  # it only encodes
         part.gens = [self.gens[r] for r in rows]
-        part.reset(frames, actions)
+        part.reset(self._model_frames(frames), actions)
         self.cache.copy_rows(list(rows), part.cache)
         self.last_z[list(rows)] = part.last_z
+
+    def _model_frames(self, frames: np.ndarray) -> np.ndarray:
+        """Real frames (..., H, W, 3) as the DiT is given them: the overlay's `model_frames` where it
+        has one (Crafter's clock gives their day looks), else unchanged."""
+        if self.overlay is not None and hasattr(self.overlay, "model_frames"):
+            return np.asarray(self.overlay.model_frames(frames))
+        return frames
 
     def _gate_stay(self, action, has_prev: bool = True) -> torch.Tensor | None:
         """(b,) bool: the moves `action` (b, A) the gate calls refused from the last frame, or None
@@ -378,7 +387,7 @@ class DreamRollout:
             raise RuntimeError("call reset() before observe()")
         a = self._check_actions(actions, (self.batch,))
         with autocast(self.device, self.bf16):
-            z = self.world.vae.encode_images(torch.as_tensor(np.asarray(frames)))[:, None]
+            z = self.world.vae.encode_images(torch.as_tensor(self._model_frames(np.asarray(frames))))[:, None]
         return self._write(z, a, self._gate_stay(a), self._outcome(a, sample=False)).cpu().numpy()
 
     def _start_mask(self, actions, stay=None) -> torch.Tensor:

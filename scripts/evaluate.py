@@ -41,7 +41,7 @@ from model.latents import uncovered_cells  # noqa: E402
 from model.metrics import psnr  # noqa: E402
 from model.recordings import list_episodes, recorded_view  # noqa: E402
 from model.rollout import DreamRollout, WorldModel  # noqa: E402
-from worldenv.dream_env import inventory_ledger_for  # noqa: E402
+from worldenv.dream_env import dream_overlay, inventory_ledger_for  # noqa: E402
 from worldenv.games.crafter import PLAYER_MOVES  # noqa: E402
 from worldenv.games.crafter_parse import CLASS_NAMES, CrafterFrameParser  # noqa: E402
 
@@ -82,16 +82,18 @@ def class_shares(real: np.ndarray, dream: np.ndarray) -> dict:
 
 
 def teacher_forced(world: WorldModel, parser, clips, acts, k: int, horizons, steps: int, seed: int,
-                   roll_kw: dict | None = None, keep_inventory: bool = False):
+                   roll_kw: dict | None = None, keep_inventory: bool = False, keep_daylight: bool | None = False):
     """Generate `max(horizons)` frames from each clip's first k real frames with the real actions;
-    with `keep_inventory`, the items by the game's rules as SoraWorld-v0 keeps them (`InventoryLedger`)."""
+    with `keep_inventory`, the items by the game's rules as SoraWorld-v0 keeps them (`InventoryLedger`);
+    with `keep_daylight`, the day and night by the game's clock (`CrafterClock`)."""
     b = len(clips)
-    ledger = inventory_ledger_for(world, b, True) if keep_inventory else None
-    roll = DreamRollout(world, batch=b, steps=steps, seed=seed, overlay=ledger,
+    ledger = inventory_ledger_for(world, b, True, keep_daylight=keep_daylight) if keep_inventory else None
+    overlay = dream_overlay(world, b, ledger, keep_daylight)
+    roll = DreamRollout(world, batch=b, steps=steps, seed=seed, overlay=overlay,
                         **(roll_kw or {}))
     roll.reset(clips[:, :k], acts[:, :k])
-    if ledger is not None:
-        ledger.reset(range(b), clips[:, :k], acts[:, :k], [seed + i for i in range(b)])
+    if overlay is not None:
+        overlay.reset(range(b), clips[:, :k], acts[:, :k], [seed + i for i in range(b)])
     H = max(horizons)
     dream = []
     for t in range(H):
@@ -300,11 +302,14 @@ def controllability(world: WorldModel, parser, clips, acts, k: int, steps: int, 
 
 
 def stability(world: WorldModel, parser, clips, acts, k: int, n_steps: int, every: int, steps: int, seed: int,
-              roll_kw: dict | None = None):
+              roll_kw: dict | None = None, keep_daylight: bool | None = False):
     """Closed-loop random-action rollout: validity, mean frame change, daylight and tile kinds per
-    window of `every` steps, and the frames at those steps."""
-    roll = DreamRollout(world, batch=1, steps=steps, seed=seed, **(roll_kw or {}))
+    window of `every` steps, and the frames at those steps (with `keep_daylight`, lit by the game's clock)."""
+    overlay = dream_overlay(world, 1, None, keep_daylight)
+    roll = DreamRollout(world, batch=1, steps=steps, seed=seed, overlay=overlay, **(roll_kw or {}))
     roll.reset(clips[:1, :k], acts[:1, :k])
+    if overlay is not None:
+        overlay.reset([0], clips[:1, :k], acts[:1, :k], [seed])
     rng = np.random.default_rng(seed)
     prev = clips[0, k - 1]
     curve, window, changes = [], [], []
@@ -370,7 +375,7 @@ def evaluate(model: str, data: str, out: str, starts: int = 16, horizons=(1, 8, 
              guidance: float | None = None, context_windows: int = 256,
              start_sigma: float | None = None, move_gate: bool = True, fresh_steps: int | None = None,
              outcome_gate: bool = True, outcome_floor: float | None = None, keep_inventory: bool = False,
-             fresh_windows: int = 512) -> dict:
+             fresh_windows: int = 512, keep_daylight: bool | None = None) -> dict:
     world = WorldModel.load(model)
     k = world.dit.cfg.window - 1
     # How every dream here is run: the world's stored settings unless overridden.
@@ -388,13 +393,16 @@ def evaluate(model: str, data: str, out: str, starts: int = 16, horizons=(1, 8, 
     # The data's own size and tile view (widescreen recordings are evaluated at their size).
     h, w = clips.shape[2:4]
     parser = CrafterFrameParser(size=(w, h), view=recorded_view(data))
-    fidelity, dream = teacher_forced(world, parser, clips, acts, k, horizons, steps, seed, roll_kw, keep_inventory)
+    # keep_daylight None: on for Crafter worlds, as SoraWorld-v0 dreams them
+    keep_daylight = bool(dream_overlay(world, 1, None, keep_daylight))
+    fidelity, dream = teacher_forced(world, parser, clips, acts, k, horizons, steps, seed, roll_kw, keep_inventory,
+                                     keep_daylight)
     n_show = min(16, dream.shape[1])
     filmstrip(clips[0, k : k + n_show], dream[0, :n_show], out_dir / "filmstrip.png")
     side_by_side_video(clips[0, k:], dream[0], out_dir / "real_vs_dream.mp4")
     result = {
         "model": model, "data": data, "frame_size": [int(w), int(h)], "starts": int(len(clips)), "context": k, "denoise_steps": steps,
-        "fidelity": fidelity, "keep_inventory": keep_inventory,
+        "fidelity": fidelity, "keep_inventory": keep_inventory, "keep_daylight": keep_daylight,
         **roll_kw,
         "reward": reward_precision_recall(world, data, k, reward_frames, seed, roll_kw),
         "controllability": controllability(world, parser, clips, acts, k, steps, seed, roll_kw, asleep),
@@ -408,7 +416,7 @@ def evaluate(model: str, data: str, out: str, starts: int = 16, horizons=(1, 8, 
         # the real game's variety, for the stability curve's tile kinds: every 4th frame of the clips
         result["real_tile_kinds"] = tile_kinds(parser.parse(clips[:, ::4].reshape(-1, *clips.shape[2:])).tiles)
         result["stability"], snaps = stability(world, parser, clips, acts, k, stability_steps, every, steps,
-                                               seed, roll_kw)
+                                               seed, roll_kw, keep_daylight)
         # top: the real start frame repeated; bottom: the dream every `every` steps
         filmstrip(np.repeat(snaps[:1], len(snaps), 0), snaps, out_dir / "stability_filmstrip.png")
     result["seconds"] = time.time() - t0
@@ -506,6 +514,10 @@ def main(argv=None) -> dict:
     p.add_argument("--keep-inventory", action="store_true",
                    help="teacher-forced dreams keep the items by the game's rules, as SoraWorld-v0 does on Crafter "
                         "worlds (InventoryLedger); the other measures dream without it")
+    p.add_argument("--keep-daylight", action=argparse.BooleanOptionalAction, default=None,
+                   help="teacher-forced and stability dreams follow the game's day-night clock, as SoraWorld-v0 does "
+                        "on Crafter worlds (CrafterClock; default: on for Crafter worlds); the other measures dream "
+                        "without it")
     p.add_argument("--fresh-windows", type=int, default=512,
                    help="real states whose next move is dreamed for the fresh-strip class shares (0: skip)")
     p.add_argument("--threads", type=int, default=0)
@@ -515,7 +527,8 @@ def main(argv=None) -> dict:
     return evaluate(a.model, a.data, a.out, a.starts, tuple(a.horizons), a.steps, a.stability_steps, a.every,
                     a.reward_frames, a.seed, a.context_sigma, a.reground, a.guidance, start_sigma=a.start_sigma,
                     move_gate=a.move_gate, fresh_steps=a.fresh_steps, outcome_gate=a.outcome_gate,
-                    outcome_floor=a.outcome_floor, keep_inventory=a.keep_inventory, fresh_windows=a.fresh_windows)
+                    outcome_floor=a.outcome_floor, keep_inventory=a.keep_inventory, fresh_windows=a.fresh_windows,
+                    keep_daylight=a.keep_daylight)
 
 
 if __name__ == "__main__":

@@ -143,10 +143,23 @@ def test_the_dream_shows_and_pays_the_ledgers_items(tmp_path):
     from conftest import build_tiny_world
 
     from worldenv.dream_env import DreamEnv
+    from worldenv.games.crafter_daylight import CrafterClock
 
     world = build_tiny_world(tmp_path / "w", size=(72, 72))
+    # the clock on (the default): the context holds the day look, whose inventory rows are the agent's
     env = DreamEnv(world=world, bf16=False)
-    assert env.ledger is not None
+    assert env.ledger is not None and env.ledger.clock is not None
+    env.reset(seed=0)
+    env.ledger.counts[0, INVENTORY_ITEMS.index("wood")] = 3
+    encoded = []
+    encode = env.world.vae.encode_images
+    env.world.vae.encode_images = lambda f: encoded.append(np.asarray(f).copy()) or encode(f)
+    obs, *_, info = env.step(0)
+    assert info["inventory"]["wood"] == 3
+    assert np.array_equal(encoded[-1][0, 56:], obs[56:])
+    # without the clock the context is exactly the frame the agent sees
+    env = DreamEnv(world=world, bf16=False, keep_daylight=False)
+    assert env.ledger is not None and env.ledger.clock is None
     obs, _ = env.reset(seed=0)
     wood = INVENTORY_ITEMS.index("wood")
     env.ledger.counts[0, wood] = 3  # as if the dream had given three wood
@@ -178,8 +191,10 @@ def test_the_dream_shows_and_pays_the_ledgers_items(tmp_path):
     env.rollout.overlay = dies
     _, r3, terminated, *_ = env.step(0)
     assert terminated and r3 == pytest.approx(-0.2)  # the game's reward: a tenth of the health change
-    off = DreamEnv(world=world, bf16=False, keep_inventory=False)
+    off = DreamEnv(world=world, bf16=False, keep_inventory=False, keep_daylight=False)
     assert off.ledger is None and off.rollout.overlay is None
+    clock_only = DreamEnv(world=world, bf16=False, keep_inventory=False)  # the clock alone, by default
+    assert clock_only.ledger is None and isinstance(clock_only.rollout.overlay, CrafterClock)
 
 
 def test_keep_inventory_needs_a_crafter_world(tmp_path):

@@ -66,13 +66,19 @@ def load_start_clips(world, starts: str | Path | None, num_starts: int, seed: in
 
 
 def inventory_ledger_for(world, n: int, keep_inventory: bool | None, keep_terrain: bool | None = False,
-                         creature_attacks: bool = False):
+                         creature_attacks: bool = False, keep_daylight: bool | None = False):
     """An `InventoryLedger` for `n` dreams of a Crafter world (keep_inventory None or True), or None
     (keep_inventory False, or None for a world of another game). True on a world that is not
     Crafter's is a ValueError. keep_terrain (None: with the ledger) also has it keep the view's
     terrain by the game's rules (`TerrainKeeper`); True without a ledger is a ValueError, as is
-    creature_attacks (zombies, arrows and lava hurt by the game's rules) without one."""
+    creature_attacks (zombies, arrows and lava hurt by the game's rules) without one.
+    keep_daylight (None: on for Crafter worlds) has the ledger run the day and night by the game's
+    clock (`CrafterClock`); `dream_overlay` gives the clock alone where there is no ledger."""
     crafter_world = tuple(world.action_nvec) == (17,)
+    if keep_daylight and not crafter_world:
+        raise ValueError(f"keep_daylight needs a Crafter world (Discrete(17) actions), this one has {world.action_nvec}")
+    daylight = keep_daylight is True or (keep_daylight is None and crafter_world)
+    h, w = world.frame_shape[:2]
     if keep_inventory is False or (keep_inventory is None and not crafter_world):
         if keep_terrain or creature_attacks:
             raise ValueError("keep_terrain and creature_attacks work through the inventory ledger: they need "
@@ -82,8 +88,25 @@ def inventory_ledger_for(world, n: int, keep_inventory: bool | None, keep_terrai
         raise ValueError(f"keep_inventory needs a Crafter world (Discrete(17) actions), this one has {world.action_nvec}")
     from worldenv.games.crafter_ledger import InventoryLedger
 
-    h, w = world.frame_shape[:2]
-    return InventoryLedger(n, size=(w, h), keep_terrain=keep_terrain is not False, attacks=creature_attacks)
+    return InventoryLedger(n, size=(w, h), keep_terrain=keep_terrain is not False, attacks=creature_attacks,
+                           keep_daylight=daylight)
+
+
+def dream_overlay(world, n: int, ledger, keep_daylight: bool | None = None):
+    """What redraws a Crafter dream's frames (the `DreamRollout` overlay): the `ledger` where there
+    is one (it runs the clock itself), else a `CrafterClock` alone where keep_daylight (None: on for
+    Crafter worlds), else None."""
+    if ledger is not None:
+        return ledger
+    crafter_world = tuple(world.action_nvec) == (17,)
+    if keep_daylight and not crafter_world:
+        raise ValueError(f"keep_daylight needs a Crafter world (Discrete(17) actions), this one has {world.action_nvec}")
+    if keep_daylight is True or (keep_daylight is None and crafter_world):
+        from worldenv.games.crafter_daylight import CrafterClock
+
+        h, w = world.frame_shape[:2]
+        return CrafterClock(n, size=(w, h))
+    return None
 
 
 def game_rules(keep_inventory: bool = True, keep_terrain: bool = True) -> dict:
@@ -190,6 +213,9 @@ class DreamEnv(RendersFrames, gym.Env):
     game's rules (a tree that turned to grass, a cow that vanished; `crafter_terrain.py`).
     `creature_attacks` (False; needs the ledger): zombies next to the player, arrows flying in and
     lava hurt by the game's rules (the DiT seldom draws a hit; off by default, see README stop 26).
+    `keep_daylight` (None: on for Crafter worlds): the day and night follow the game's clock; the
+    DiT dreams the day look of every frame and it is shown darkened, with the game's grain
+    (`crafter_daylight.py`; README, Results, stop 30).
 
     ## Info
     `step`, `unlock_prob`, `inventory` (read off the frame), `achievements` (name -> 1 if unlocked
@@ -208,18 +234,19 @@ class DreamEnv(RendersFrames, gym.Env):
                  guidance: float | None = None, starts: str | Path | None = None, num_starts: int = 512,
                  start_anywhere: bool = True, hold_openings: bool = False,
                  start_sigma: float | None = None, keep_inventory: bool | None = None,
-                 keep_terrain: bool | None = None, creature_attacks: bool = False, _world_model=None):
+                 keep_terrain: bool | None = None, creature_attacks: bool = False, keep_daylight: bool | None = None, _world_model=None):
         from model.rollout import DreamRollout
 
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']}, got {render_mode!r}")
         self.device = resolve_device(device)
         self.world = _world_model or load_world(world, self.device)
-        self.ledger = inventory_ledger_for(self.world, 1, keep_inventory, keep_terrain, creature_attacks)
+        self.ledger = inventory_ledger_for(self.world, 1, keep_inventory, keep_terrain, creature_attacks, keep_daylight)
+        self.overlay = dream_overlay(self.world, 1, self.ledger, keep_daylight)  # the ledger, or the clock alone
         self.rollout = DreamRollout(self.world, batch=1, steps=steps, context=context, bf16=bf16,
                                     context_sigma=context_sigma, reground=reground, guidance=guidance,
                                     start_sigma=start_sigma, device=self.device,
-                                    overlay=self.ledger)
+                                    overlay=self.overlay)
         self.start_frames, self.start_actions = load_start_clips(self.world, starts, num_starts, anywhere=start_anywhere,
                                                                  hold_openings=hold_openings)
         self.rewarder = FirstUnlockRewards(1, self.ledger.achievements if self.ledger else self.world.achievements)
@@ -273,8 +300,8 @@ class DreamEnv(RendersFrames, gym.Env):
         self.rollout.seed(seed)
         self.rollout.reset(frames[None], actions[None])
         self._obs = frames[-1].copy()
-        if self.ledger is not None:
-            self.ledger.reset([0], frames[None], actions[None], [seed])
+        if self.overlay is not None:
+            self.overlay.reset([0], frames[None], actions[None], [seed])
         self._t = 0
         self.rewarder.reset()
         if self.render_mode == "human":

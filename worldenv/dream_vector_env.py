@@ -21,6 +21,7 @@ from gymnasium.vector.utils import batch_space
 from worldenv.achievements import FirstUnlockRewards
 from worldenv.dream_env import (
     action_space_for,
+    dream_overlay,
     inventory_ledger_for,
     load_start_clips,
     load_world,
@@ -39,7 +40,7 @@ class DreamVectorEnv(VectorEnv):
                  guidance: float | None = None, starts: str | Path | None = None, num_starts: int = 512,
                  start_anywhere: bool = True, hold_openings: bool = False,
                  start_sigma: float | None = None, keep_inventory: bool | None = None,
-                 keep_terrain: bool | None = None, creature_attacks: bool = False,
+                 keep_terrain: bool | None = None, creature_attacks: bool = False, keep_daylight: bool | None = None,
                  render_mode: str | None = None, _world_model=None):
         from model.rollout import DreamRollout
 
@@ -48,11 +49,12 @@ class DreamVectorEnv(VectorEnv):
         self.num_envs = num_envs
         self.device = resolve_device(device)
         self.world = _world_model or load_world(world, self.device)
-        self.ledger = inventory_ledger_for(self.world, num_envs, keep_inventory, keep_terrain, creature_attacks)
+        self.ledger = inventory_ledger_for(self.world, num_envs, keep_inventory, keep_terrain, creature_attacks, keep_daylight)
+        self.overlay = dream_overlay(self.world, num_envs, self.ledger, keep_daylight)  # the ledger, or the clock alone
         self.rollout = DreamRollout(self.world, batch=num_envs, steps=steps, context=context, bf16=bf16,
                                     context_sigma=context_sigma, reground=reground, guidance=guidance,
                                     start_sigma=start_sigma, device=self.device,
-                                    overlay=self.ledger)
+                                    overlay=self.overlay)
         self.start_frames, self.start_actions = load_start_clips(self.world, starts, num_starts, anywhere=start_anywhere,
                                                                  hold_openings=hold_openings)
         self.rewarder = FirstUnlockRewards(num_envs, self.ledger.achievements if self.ledger else self.world.achievements)
@@ -83,8 +85,8 @@ class DreamVectorEnv(VectorEnv):
         seeds = [int(rng.integers(2**31 - 1)) for rng in self._rngs]
         self.rollout.seed(seeds)
         self.rollout.reset(frames, actions)
-        if self.ledger is not None:
-            self.ledger.reset(range(self.num_envs), frames, actions, seeds)
+        if self.overlay is not None:
+            self.overlay.reset(range(self.num_envs), frames, actions, seeds)
         self._t[:] = 0
         self.rewarder.reset()
         self._obs = frames[:, -1].copy()
@@ -118,8 +120,8 @@ class DreamVectorEnv(VectorEnv):
             infos = {"final_obs": final, "_final_obs": np.isin(np.arange(self.num_envs), done)}
             frames, acts = self._start_clips(done)
             self.rollout.reset_rows(list(done), frames, acts)
-            if self.ledger is not None:
-                self.ledger.reset(list(done), frames, acts)
+            if self.overlay is not None:
+                self.overlay.reset(list(done), frames, acts)
             obs[done] = frames[:, -1]
             self._t[done] = 0
             self.rewarder.reset(done)

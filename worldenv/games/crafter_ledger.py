@@ -54,6 +54,7 @@ import numpy as np
 from crafter import constants, engine
 from threadpoolctl import threadpool_limits
 
+from worldenv.games.crafter_daylight import CrafterClock
 from worldenv.games.crafter_memory import WorldMemory
 from worldenv.games.crafter_parse import (
     INVENTORY_ITEMS,
@@ -86,11 +87,12 @@ class InventoryLedger:
     `events` then holds each dream's achievements of the step, `attacked` the damage the game's
     creatures dealt by the rules (with `attacks`; and, with `keep_terrain`, `restored`
     the tiles the keeper put back, `effects` whether the faced tile was drawn by the rules).
-    `reset` starts dreams from clips.
+    `reset` starts dreams from clips. With `keep_daylight` the day and night follow the game's clock
+    (`CrafterClock`): the DiT is given and dreams day looks, shown darkened by the clock.
     """
 
     def __init__(self, n: int, size: tuple[int, int] = (72, 72), view: tuple[int, int] = (9, 9), seed: int = 0,
-                 keep_terrain: bool = False, attacks: bool = False):
+                 keep_terrain: bool = False, attacks: bool = False, keep_daylight: bool = False):
         if n < 1:
             raise ValueError(f"n must be >= 1, got {n}")
         self.parser = CrafterFrameParser(size=size, view=view)
@@ -129,6 +131,7 @@ class InventoryLedger:
         self._class = {name: k for k, name in enumerate(names)}
         self._effect = np.full(n, -1)  # the template the faced tile becomes by this step's action, -1: none
         self.effects = np.zeros(n, np.int64)  # faced tiles drawn by the rules in the last step
+        self.clock = CrafterClock(n, size, view, parser=p, seed=seed) if keep_daylight else None
 
     @property
     def achievements(self) -> list[str]:
@@ -173,6 +176,13 @@ class InventoryLedger:
             self.memory.reset(rows)
             awake = [r for r, s in zip(rows, sleeping, strict=True) if not s]
             self.memory.store(awake, templates[~sleeping])
+        if self.clock is not None:
+            self.clock.reset(rows, frames, seeds=seeds)
+            self.prev_frames[rows] = self.clock.day_frames(last)
+
+    def model_frames(self, frames: np.ndarray) -> np.ndarray:
+        """What the DiT is given for real frames: their day looks with `keep_daylight`, else themselves."""
+        return frames if self.clock is None else self.clock.day_frames(frames)
 
     def _player_facing(self, templates: np.ndarray, last_move: str) -> np.ndarray:
         """(dx, dy) the player texture at the centre faces, else the direction of `last_move`."""
@@ -331,6 +341,9 @@ class InventoryLedger:
         # numpy's BLAS threads keep spinning after a call and halve torch's speed on a 2-core
         # machine (a dream step went from 24 to 50 ms): the parser's small products get one thread.
         with threadpool_limits(1, user_api="blas"):
+            if self.clock is not None:  # the dream goes on in daylight: a drift into darker frames is undone
+                self.clock.tick()
+                frames = self.clock.day_frames(frames)
             templates, daylight, drawn_asleep = self.parser.templates(frames)
             health = self.parser.inventory(frames)[:, HEALTH]
         woke = self._wakes()
@@ -367,9 +380,12 @@ class InventoryLedger:
         self.health_change = self.counts[:, HEALTH] - before
         self.dead = self.counts[:, HEALTH] <= 0  # the game ends an episode at health 0
         context = self.draw(frames)
-        shown = context.copy()
+        if self.clock is not None:  # shown at the clock's daylight, as the game lights it
+            shown, daylight = self.clock.show(context), self.clock.daylight
+        else:
+            shown = context.copy()
         for i in np.flatnonzero(self.sleeping & ~drawn_asleep):
-            shown[i] = self._asleep(context[i], templates[i], float(daylight[i]))
+            shown[i] = self._asleep(shown[i], templates[i], float(daylight[i]))
         self.prev_templates, self.prev_frames = templates, context
         return context, shown
 
