@@ -62,10 +62,10 @@ def bench_real(seconds: float, seed: int = 0) -> float:
     return steps / (time.perf_counter() - t0)
 
 
-def bench_single(world, n: int, denoise_steps: int, bf16: bool) -> dict:
+def bench_single(world, n: int, denoise_steps: int, bf16: bool, keep_daylight: bool | None = None) -> dict:
     from worldenv.dream_env import DreamEnv
 
-    env = DreamEnv(_world_model=world, steps=denoise_steps, bf16=bf16)
+    env = DreamEnv(_world_model=world, steps=denoise_steps, bf16=bf16, keep_daylight=keep_daylight)
     env.reset(seed=0)
     rng = np.random.default_rng(0)
     for _ in range(5):  # warm-up
@@ -80,10 +80,10 @@ def bench_single(world, n: int, denoise_steps: int, bf16: bool) -> dict:
             "steps_per_s": float(1000 / ms.mean())}
 
 
-def bench_batch(world, batch: int, n: int, denoise_steps: int, bf16: bool) -> dict:
+def bench_batch(world, batch: int, n: int, denoise_steps: int, bf16: bool, keep_daylight: bool | None = None) -> dict:
     from worldenv.dream_vector_env import DreamVectorEnv
 
-    venv = DreamVectorEnv(num_envs=batch, _world_model=world, steps=denoise_steps, bf16=bf16)
+    venv = DreamVectorEnv(num_envs=batch, _world_model=world, steps=denoise_steps, bf16=bf16, keep_daylight=keep_daylight)
     venv.reset(seed=0)
     rng = np.random.default_rng(0)
     venv.step(rng.integers(0, 17, batch))
@@ -104,6 +104,8 @@ def main(argv=None) -> dict:
     p.add_argument("--real-seconds", type=float, default=10.0)
     p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=True)
     p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--keep-daylight", action=argparse.BooleanOptionalAction, default=None,
+                   help="the dreams follow the game's day-night clock (default: on for Crafter worlds, as SoraWorld-v0)")
     p.add_argument("--json", default="runs/bench.json")
     a = p.parse_args(argv)
     if a.threads:
@@ -114,10 +116,10 @@ def main(argv=None) -> dict:
     world = load_world(a.world or None, "cpu")
     rss0 = rss_mb()
     real = bench_real(a.real_seconds)
-    single = bench_single(world, a.single_steps, a.denoise_steps, a.bf16)
-    batched = {b: bench_batch(world, b, a.steps_per_env, a.denoise_steps, a.bf16) for b in a.batches}
+    single = bench_single(world, a.single_steps, a.denoise_steps, a.bf16, a.keep_daylight)
+    batched = {b: bench_batch(world, b, a.steps_per_env, a.denoise_steps, a.bf16, a.keep_daylight) for b in a.batches}
     result = {
-        "world": a.world or "shipped", "denoise_steps": a.denoise_steps, "bf16": bf16_in_effect(torch.device("cpu"), a.bf16),
+        "world": a.world or "shipped", "denoise_steps": a.denoise_steps, "keep_daylight": a.keep_daylight, "bf16": bf16_in_effect(torch.device("cpu"), a.bf16),
         "threads": torch.get_num_threads(), "cpu": cpu_name(), "real_crafter_steps_per_s": real,
         "dream_batch1": {**single, "ratio_to_real": single["steps_per_s"] / real},
         "dream_batched": {str(b): {**r, "ratio_to_real": r["env_steps_per_s"] / real} for b, r in batched.items()},

@@ -41,7 +41,7 @@ from model.latents import uncovered_cells  # noqa: E402
 from model.metrics import psnr  # noqa: E402
 from model.recordings import list_episodes, recorded_view  # noqa: E402
 from model.rollout import DreamRollout, WorldModel  # noqa: E402
-from worldenv.dream_env import dream_overlay, inventory_ledger_for  # noqa: E402
+from worldenv.dream_env import dream_overlay, inventory_ledger_for, keeps_daylight  # noqa: E402
 from worldenv.games.crafter import PLAYER_MOVES  # noqa: E402
 from worldenv.games.crafter_parse import CLASS_NAMES, CrafterFrameParser  # noqa: E402
 
@@ -394,7 +394,7 @@ def evaluate(model: str, data: str, out: str, starts: int = 16, horizons=(1, 8, 
     h, w = clips.shape[2:4]
     parser = CrafterFrameParser(size=(w, h), view=recorded_view(data))
     # keep_daylight None: on for Crafter worlds, as SoraWorld-v0 dreams them
-    keep_daylight = bool(dream_overlay(world, 1, None, keep_daylight))
+    keep_daylight = keeps_daylight(world, keep_daylight)
     fidelity, dream = teacher_forced(world, parser, clips, acts, k, horizons, steps, seed, roll_kw, keep_inventory,
                                      keep_daylight)
     n_show = min(16, dream.shape[1])

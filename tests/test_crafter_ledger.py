@@ -198,14 +198,17 @@ def test_the_dream_shows_and_pays_the_ledgers_items(tmp_path):
 
 
 def test_keep_inventory_needs_a_crafter_world(tmp_path):
-    from worldenv.dream_env import inventory_ledger_for
+    from worldenv.dream_env import dream_overlay, inventory_ledger_for
 
     class World:
         action_nvec, frame_shape = (23, 11), (64, 64, 3)
 
-    assert inventory_ledger_for(World(), 1, None) is None
+    assert inventory_ledger_for(World(), 1, None, keep_daylight=None) is None
+    assert dream_overlay(World(), 1, None, None) is None  # the clock is Crafter's: off elsewhere by default
     with pytest.raises(ValueError, match="Crafter world"):
         inventory_ledger_for(World(), 1, True)
+    with pytest.raises(ValueError, match="keep_daylight needs a Crafter world"):
+        dream_overlay(World(), 1, None, True)
 
 
 def test_the_rollout_encodes_the_overlaid_frame(tmp_path):

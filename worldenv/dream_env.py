@@ -75,9 +75,7 @@ def inventory_ledger_for(world, n: int, keep_inventory: bool | None, keep_terrai
     keep_daylight (None: on for Crafter worlds) has the ledger run the day and night by the game's
     clock (`CrafterClock`); `dream_overlay` gives the clock alone where there is no ledger."""
     crafter_world = tuple(world.action_nvec) == (17,)
-    if keep_daylight and not crafter_world:
-        raise ValueError(f"keep_daylight needs a Crafter world (Discrete(17) actions), this one has {world.action_nvec}")
-    daylight = keep_daylight is True or (keep_daylight is None and crafter_world)
+    daylight = keeps_daylight(world, keep_daylight)
     h, w = world.frame_shape[:2]
     if keep_inventory is False or (keep_inventory is None and not crafter_world):
         if keep_terrain or creature_attacks:
@@ -92,16 +90,22 @@ def inventory_ledger_for(world, n: int, keep_inventory: bool | None, keep_terrai
                            keep_daylight=daylight)
 
 
+def keeps_daylight(world, keep_daylight: bool | None) -> bool:
+    """Whether dreams of `world` follow Crafter's clock: keep_daylight True (a ValueError on a world
+    of another game), or None on a Crafter world."""
+    crafter_world = tuple(world.action_nvec) == (17,)
+    if keep_daylight and not crafter_world:
+        raise ValueError(f"keep_daylight needs a Crafter world (Discrete(17) actions), this one has {world.action_nvec}")
+    return keep_daylight is True or (keep_daylight is None and crafter_world)
+
+
 def dream_overlay(world, n: int, ledger, keep_daylight: bool | None = None):
     """What redraws a Crafter dream's frames (the `DreamRollout` overlay): the `ledger` where there
     is one (it runs the clock itself), else a `CrafterClock` alone where keep_daylight (None: on for
     Crafter worlds), else None."""
     if ledger is not None:
         return ledger
-    crafter_world = tuple(world.action_nvec) == (17,)
-    if keep_daylight and not crafter_world:
-        raise ValueError(f"keep_daylight needs a Crafter world (Discrete(17) actions), this one has {world.action_nvec}")
-    if keep_daylight is True or (keep_daylight is None and crafter_world):
+    if keeps_daylight(world, keep_daylight):
         from worldenv.games.crafter_daylight import CrafterClock
 
         h, w = world.frame_shape[:2]

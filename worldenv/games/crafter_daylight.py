@@ -18,6 +18,7 @@ of a dream started from frames is read off their daylight (`start_step`): the st
 from __future__ import annotations
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from worldenv.games.crafter_night import CrafterNight
 from worldenv.games.crafter_parse import CrafterFrameParser
@@ -118,7 +119,10 @@ class CrafterClock:
         """One dream step: the clock ticks; the DiT's frames (n, H, W, 3) go back into the context as
         day looks (a drift into darker frames is undone) and are shown darkened by the clock."""
         self.tick()
-        context = self.day_frames(frames)
+        # one BLAS thread for the parser's small products: numpy's threads keep spinning after a call
+        # and slow torch's next step on a 2-core machine (as in InventoryLedger.step)
+        with threadpool_limits(1, user_api="blas"):
+            context = self.day_frames(frames)
         return context, self.show(context)
 
     def tick(self) -> None:
