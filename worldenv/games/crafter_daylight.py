@@ -69,8 +69,7 @@ class CrafterClock:
         frames = np.asarray(frames)
         shape = frames.shape
         flat = frames.reshape(-1, *shape[-3:])
-        tpl, light, asleep = self.parser.templates(flat)
-        tpl, light, asleep = np.atleast_3d(tpl), np.atleast_1d(light), np.atleast_1d(asleep)
+        tpl, light, asleep = self.parser.templates(flat)  # flat is always a batch: batched answers
         out = flat.copy()
         invert = (light >= 0.5) & (light < FULL_DAY) & ~asleep
         if invert.any():
