@@ -11,7 +11,7 @@ after 16, against 99 % and 90 % by day; README, Results, stop 30).
 would look at full daylight (`day_frames`: the darkening inverted where it is exact, daylight
 >= 0.5, else the view redrawn from the frame parser's nearest day templates), dreams in daylight,
 and its frames are shown darkened by the clock, with the game's own grain (`show`). The clock
-of a dream started from frames is read off their daylight (`start_step`): the step of the
+of a dream started from frames is read off their daylight (`start`): the step of the
 300-step day whose daylight curve fits the clip's best.
 """
 
