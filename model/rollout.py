@@ -402,6 +402,28 @@ class DreamRollout:
         mask[:, : dit.cfg.view_rows if dit.cfg.view_rows > 0 else h] = True
         return (mask & ~dit.uncovered(actions, h, w, stay))[:, None, None]
 
+    def _start_guess(self, actions, stay=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The latent (b, 1, c, h, w) each frame's sampling starts from and the cells that start there
+        (`_start_mask`): the previous frame moved with the view. The camera follows the player, who
+        stays at the centre of the view's rows while the ground moves under it, so after a step the
+        centre cell keeps the player from the previous frame, not the tile it stepped onto (which the
+        sampler, starting there, kept: the player vanished after 78 % of moves at horizon 1, stop 31).
+        The cell it stepped off shows ground the previous frame never did, so it is drawn like the
+        new strip."""
+        dit = self.world.dit
+        start = dit.moved(self.last_z, actions[:, None], None if stay is None else stay[:, None]).float()
+        mask = self._start_mask(actions, stay)
+        h, w = self.latent_shape[-2:]
+        cy, cx = (dit.cfg.view_rows or h) // 2, w // 2
+        for action, dx, dy in dit.cfg.view_moves:
+            hit = actions[:, 0] == action
+            if stay is not None:
+                hit = hit & ~stay
+            if hit.any() and 0 <= cy - dy < h and 0 <= cx - dx < w:
+                start[hit, :, :, cy, cx] = self.last_z[hit, :, :, cy, cx].float()
+                mask[hit, :, :, cy - dy, cx - dx] = False
+        return start, mask
+
     @torch.no_grad()
     def step(self, actions) -> StepResult:
         """Advance every dream by one action (b,) or (b, A); returns frames, rewards, terminations."""
@@ -416,8 +438,7 @@ class DreamRollout:
             start = mask = None
             start_sigma = self.start_sigma if self.steps > self.fresh_steps else 1.0
             if start_sigma < 1.0:
-                start = self.world.dit.moved(self.last_z, a[:, None], None if stay is None else stay[:, None]).float()
-                mask = self._start_mask(a, stay)
+                start, mask = self._start_guess(a, stay)
             z = sample_next_frame(self.world.dit, self.cache, a, self.latent_shape, self.steps,
                                   self.guidance, noise=self._randn(self.latent_shape), start=start,
                                   start_sigma=start_sigma, start_mask=mask, stay=stay,

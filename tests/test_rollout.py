@@ -141,9 +141,10 @@ def _moves_world(tmp_path):
 
 def test_sampling_starts_from_the_previous_frame_moved_with_the_view(tmp_path):
     """start_sigma < 1: the view is drawn from the previous latent moved against the player's step,
-    noised to start_sigma; near 0 it is that moved frame. The strip the step brings into view and
-    the inventory rows below the view are drawn from noise; a dream that did not move keeps its
-    view in place; at start_sigma 1 nothing is kept."""
+    noised to start_sigma; near 0 it is that moved frame, but for the player's cell at the centre,
+    which stays. The strip the step brings into view, the cell the player stepped off and the
+    inventory rows below the view are drawn from noise; a dream that did not move keeps its view in
+    place; at start_sigma 1 nothing is kept."""
     world, left = _moves_world(tmp_path)
     frames, acts = world.start_frames[:2].numpy(), world.start_actions[:2].numpy()
     rows = world.dit.cfg.view_rows
@@ -152,13 +153,25 @@ def test_sampling_starts_from_the_previous_frame_moved_with_the_view(tmp_path):
         roll = DreamRollout(world, batch=2, steps=2, bf16=False, context_sigma=0.0, reground=False,
                             start_sigma=start_sigma)
         roll.reset(frames, acts)
+        roll.last_z[:, ..., rows // 2, roll.last_z.shape[-1] // 2] += 1.0  # a player cell unlike its neighbours
         prev = roll.last_z.clone()
         roll.step(np.array([left, 0]))  # dream 0 steps left, dream 1 does nothing
         got[start_sigma] = (roll.last_z, world.dit.moved(prev, torch.tensor([[[left]], [[0]]])), prev)
     new, moved, prev = got[0.01]
     assert not torch.allclose(moved[0], prev[0], atol=0.1) and torch.equal(moved[1], prev[1])
-    view = new[..., :rows, 1:]  # a left step brings column 0 into view (moved repeats the edge there)
-    assert torch.allclose(view, moved[..., :rows, 1:], atol=0.1)
+    # the player stays at the centre of the view's rows: its cell keeps the previous frame's, and the
+    # cell it stepped off (right of it, after a left step) shows ground never seen, drawn like the strip
+    cy, cx = rows // 2, new.shape[-1] // 2
+    guess = moved.clone()
+    guess[0, ..., cy, cx] = prev[0, ..., cy, cx]
+    kept = torch.ones(new.shape[-2:], dtype=torch.bool)
+    kept[rows:], kept[:, 0] = False, False  # a left step brings column 0 into view (moved repeats the edge)
+    drawn = kept.clone()
+    drawn[cy, cx + 1] = False
+    assert torch.allclose(new[0, ..., drawn], guess[0, ..., drawn], atol=0.1)
+    assert torch.allclose(new[1, ..., kept], prev[1, ..., kept], atol=0.1)
+    assert not torch.allclose(moved[0, ..., cy, cx], prev[0, ..., cy, cx], atol=0.1)
+    assert not torch.allclose(new[0, ..., cy, cx + 1], guess[0, ..., cy, cx + 1], atol=0.1)
     assert not torch.allclose(new[0, ..., :rows, :1], moved[0, ..., :rows, :1], atol=0.1)
     assert torch.allclose(new[1, ..., :rows, :1], prev[1, ..., :rows, :1], atol=0.1)  # no step: all kept
     assert not torch.allclose(new[..., rows:, :], moved[..., rows:, :], atol=0.1)  # inventory is drawn
