@@ -48,29 +48,44 @@ from worldenv.games.crafter_parse import CLASS_NAMES, CrafterFrameParser  # noqa
 WALKABLE = (2, 4, 5)  # grass, path, sand: tiles the player can step onto
 
 
-def load_starts(data: str, k: int, horizon: int, n: int, seed: int, per_episode: int = 1):
-    """`n` windows of k + horizon frames from held-out episodes (frames, actions into each frame),
-    `per_episode` from each episode drawn, and whether the player sleeps at each window's last
-    context frame (k - 1; jsonl `sleeping`, False where not recorded): the game ignores moves then."""
+def draw_starts(data: str, k: int, horizon: int, n: int, seed: int, per_episode: int = 1) -> list:
+    """(episode info, first frame) of `n` windows of k + horizon frames from the episodes of `data`,
+    `per_episode` from each episode drawn (lengths from index.json; no video is decoded)."""
     rng = np.random.default_rng(seed)
     episodes = list_episodes(data)
-    clips, acts, asleep = [], [], []
+    out = []
     for i in rng.permutation(len(episodes)):
-        ep = episode_arrays(data, episodes[i])
-        L = len(ep.frames)
+        L = episodes[i].frames
         if L < k + horizon:
             continue
-        into = actions_into_frames(ep.actions)
-        for _ in range(min(per_episode, n - len(clips))):
-            s = int(rng.integers(0, L - k - horizon + 1))
-            clips.append(ep.frames[s : s + k + horizon])
-            acts.append(into[s : s + k + horizon])
-            asleep.append(ep.sleeping[s + k - 1])
-        if len(clips) == n:
+        for _ in range(min(per_episode, n - len(out))):
+            out.append((episodes[i], int(rng.integers(0, L - k - horizon + 1))))
+        if len(out) == n:
             break
-    if not clips:
+    if not out:
         raise ValueError(f"{data}: no episode has {k + horizon} frames")
-    return np.stack(clips), np.stack(acts), np.array(asleep, bool)
+    return out
+
+
+def load_starts(data: str, k: int, horizon: int, n: int, seed: int, per_episode: int = 1, history: int = 0):
+    """The windows `draw_starts` draws: (frames, actions into each frame) of each, and whether the
+    player sleeps at each window's last context frame (k - 1; jsonl `sleeping`, False where not
+    recorded): the game ignores moves then. With `history` > 0 also each window's prompt: up to
+    `history` real frames before it and its k context frames, with the actions into them (a list
+    of (frames (m + k, H, W, 3), actions (m + k, A)), m = min(history, first frame))."""
+    clips, acts, asleep, prompts = [], [], [], []
+    ep = name = None
+    for info, s in draw_starts(data, k, horizon, n, seed, per_episode):
+        if name != info.name:
+            ep, name = episode_arrays(data, info), info.name
+            into = actions_into_frames(ep.actions)
+        clips.append(ep.frames[s : s + k + horizon])
+        acts.append(into[s : s + k + horizon])
+        asleep.append(ep.sleeping[s + k - 1])
+        if history > 0:
+            prompts.append((ep.frames[max(0, s - history) : s + k], into[max(0, s - history) : s + k]))
+    out = np.stack(clips), np.stack(acts), np.array(asleep, bool)
+    return (*out, prompts) if history > 0 else out
 
 
 def class_shares(real: np.ndarray, dream: np.ndarray) -> dict:
@@ -82,18 +97,28 @@ def class_shares(real: np.ndarray, dream: np.ndarray) -> dict:
 
 
 def teacher_forced(world: WorldModel, parser, clips, acts, k: int, horizons, steps: int, seed: int,
-                   roll_kw: dict | None = None, keep_inventory: bool = False, keep_daylight: bool | None = False):
+                   roll_kw: dict | None = None, keep_inventory: bool = False, keep_daylight: bool | None = False,
+                   keep_terrain: bool = False, prompts: list | None = None):
     """Generate `max(horizons)` frames from each clip's first k real frames with the real actions;
     with `keep_inventory`, the items by the game's rules as SoraWorld-v0 keeps them (`InventoryLedger`);
-    with `keep_daylight`, the day and night by the game's clock (`CrafterClock`)."""
+    with `keep_daylight`, the day and night by the game's clock (`CrafterClock`); with `keep_terrain`
+    (and keep_inventory) also the terrain by the rules and the memory of the world seen, as
+    SoraWorld-v0 keeps them (`TerrainKeeper`, `WorldMemory`). `prompts` (one (frames, actions) per
+    clip, `load_starts(history=)`) are longer prompt videos ending with the clip's context: the DiT
+    is given their last k frames as always, the game's rules (the memory of the world seen, the
+    clock) all of them."""
     b = len(clips)
-    ledger = inventory_ledger_for(world, b, True, keep_daylight=keep_daylight) if keep_inventory else None
+    ledger = (inventory_ledger_for(world, b, True, keep_terrain, keep_daylight=keep_daylight)
+              if keep_inventory else None)
     overlay = dream_overlay(world, b, ledger, keep_daylight)
     roll = DreamRollout(world, batch=b, steps=steps, seed=seed, overlay=overlay,
                         **(roll_kw or {}))
     roll.reset(clips[:, :k], acts[:, :k])
-    if overlay is not None:
+    if overlay is not None and prompts is None:
         overlay.reset(range(b), clips[:, :k], acts[:, :k], [seed + i for i in range(b)])
+    elif overlay is not None:  # prompts differ in length: one dream at a time
+        for i, (frames, actions) in enumerate(tqdm(prompts, desc="prompts", unit="prompt", leave=False)):
+            overlay.reset([i], frames[None], actions[None], [seed + i])
     H = max(horizons)
     dream = []
     for t in range(H):
@@ -375,7 +400,8 @@ def evaluate(model: str, data: str, out: str, starts: int = 16, horizons=(1, 8, 
              guidance: float | None = None, context_windows: int = 256,
              start_sigma: float | None = None, move_gate: bool = True, fresh_steps: int | None = None,
              outcome_gate: bool = True, outcome_floor: float | None = None, keep_inventory: bool = False,
-             fresh_windows: int = 512, keep_daylight: bool | None = None) -> dict:
+             fresh_windows: int = 512, keep_daylight: bool | None = None, keep_terrain: bool = False,
+             history: int = 0) -> dict:
     world = WorldModel.load(model)
     k = world.dit.cfg.window - 1
     # How every dream here is run: the world's stored settings unless overridden.
@@ -389,20 +415,28 @@ def evaluate(model: str, data: str, out: str, starts: int = 16, horizons=(1, 8, 
     t0 = time.time()
     # as many starts per episode as it takes to reach `starts` (one each when there are enough episodes)
     per_episode = -(-starts // len(list_episodes(data)))
-    clips, acts, asleep = load_starts(data, k, max(horizons), starts, seed, per_episode=per_episode)
+    if history < 0:
+        raise ValueError(f"history must be >= 0 frames, got {history}")
+    loaded = load_starts(data, k, max(horizons), starts, seed, per_episode=per_episode, history=history)
+    clips, acts, asleep = loaded[:3]
     # The data's own size and tile view (widescreen recordings are evaluated at their size).
     h, w = clips.shape[2:4]
     parser = CrafterFrameParser(size=(w, h), view=recorded_view(data))
     # keep_daylight None: on for Crafter worlds, as SoraWorld-v0 dreams them
     keep_daylight = keeps_daylight(world, keep_daylight)
+    keep_inventory = keep_inventory or keep_terrain  # the terrain is kept by the ledger
+    if history and not (keep_terrain or keep_daylight):
+        raise ValueError("history frames are given to the game's rules only (the memory of the world seen, the "
+                         "clock): use it with keep_terrain or keep_daylight")
     fidelity, dream = teacher_forced(world, parser, clips, acts, k, horizons, steps, seed, roll_kw, keep_inventory,
-                                     keep_daylight)
+                                     keep_daylight, keep_terrain, loaded[3] if history else None)
     n_show = min(16, dream.shape[1])
     filmstrip(clips[0, k : k + n_show], dream[0, :n_show], out_dir / "filmstrip.png")
     side_by_side_video(clips[0, k:], dream[0], out_dir / "real_vs_dream.mp4")
     result = {
         "model": model, "data": data, "frame_size": [int(w), int(h)], "starts": int(len(clips)), "context": k, "denoise_steps": steps,
-        "fidelity": fidelity, "keep_inventory": keep_inventory, "keep_daylight": keep_daylight,
+        "fidelity": fidelity, "keep_inventory": keep_inventory, "keep_terrain": keep_terrain, "history": history,
+        "keep_daylight": keep_daylight,
         **roll_kw,
         "reward": reward_precision_recall(world, data, k, reward_frames, seed, roll_kw),
         "controllability": controllability(world, parser, clips, acts, k, steps, seed, roll_kw, asleep),
@@ -514,6 +548,14 @@ def main(argv=None) -> dict:
     p.add_argument("--keep-inventory", action="store_true",
                    help="teacher-forced dreams keep the items by the game's rules, as SoraWorld-v0 does on Crafter "
                         "worlds (InventoryLedger); the other measures dream without it")
+    p.add_argument("--keep-terrain", action="store_true",
+                   help="teacher-forced dreams also keep the terrain by the game's rules and remember the world "
+                        "seen, as SoraWorld-v0 does on Crafter worlds (TerrainKeeper, WorldMemory; implies "
+                        "--keep-inventory)")
+    p.add_argument("--history", type=int, default=0,
+                   help="teacher-forced dreams are prompted with up to this many real frames before each clip too "
+                        "(the episode so far, where it is shorter): the DiT sees its window as always, the memory "
+                        "of the world seen (--keep-terrain) and the clock all of them (0: the clip only)")
     p.add_argument("--keep-daylight", action=argparse.BooleanOptionalAction, default=None,
                    help="teacher-forced and stability dreams follow the game's day-night clock, as SoraWorld-v0 does "
                         "on Crafter worlds (CrafterClock; default: on for Crafter worlds); the other measures dream "
@@ -527,7 +569,9 @@ def main(argv=None) -> dict:
     return evaluate(a.model, a.data, a.out, a.starts, tuple(a.horizons), a.steps, a.stability_steps, a.every,
                     a.reward_frames, a.seed, a.context_sigma, a.reground, a.guidance, start_sigma=a.start_sigma,
                     move_gate=a.move_gate, fresh_steps=a.fresh_steps, outcome_gate=a.outcome_gate,
-                    outcome_floor=a.outcome_floor, keep_inventory=a.keep_inventory, fresh_windows=a.fresh_windows,
+                    outcome_floor=a.outcome_floor, keep_inventory=a.keep_inventory, keep_terrain=a.keep_terrain,
+                    history=a.history,
+                    fresh_windows=a.fresh_windows,
                     keep_daylight=a.keep_daylight)
 
 

@@ -58,3 +58,41 @@ def test_a_tree_that_comes_back_into_view_is_drawn_back():
     context, _ = ledger.step([left], dream[None])
     assert ledger.restored[0] == 1 and names[ledger.prev_templates[0][tree]] == "tree"
     assert np.abs(_tile(context[0], *tree).astype(int) - _tile(real, *tree)).max() <= 4
+
+
+def test_a_tree_the_prompt_showed_is_drawn_back():
+    """A start clip (a prompt video) is remembered whole: the real game's player walks four tiles
+    right, out of sight of a tree, and that walk is the clip the dream starts from. Two steps back
+    left, the 'DiT' draws grass where the tree comes back into view; the memory of the clip's first
+    frames draws the tree. Remembering only the clip's last frame, nothing would be drawn."""
+    from test_crafter_terrain import _pen
+
+    env, obs = _pen()
+    right, left = ACTIONS.index("move_right"), ACTIONS.index("move_left")
+    frames, actions = [obs], [-1]
+    for a in [right] * 4:
+        obs, _, _, _, _ = env.step(a)
+        frames.append(obs)
+        actions.append(a)
+    ledger = InventoryLedger(1, keep_terrain=True)
+    names = ledger.parser.template_names
+    assert names[ledger.parser.templates(frames[0][None])[0][0][3, 2]] == "tree"  # two tiles left of the start
+    ledger.reset([0], np.array(frames)[None], np.array(actions)[None])
+    assert names[ledger.memory.recall([0])[0][3, 0]] == "grass"  # the place where the player started ...
+    ledger.memory.move(np.array([[-3, 0]]))
+    assert names[ledger.memory.recall([0])[0][3, 1]] == "tree"  # ... and the tree, 4 + 2 tiles left of the end
+    ledger.memory.move(np.array([[3, 0]]))
+    obs, _, _, _, _ = env.step(left)
+    ledger.model_actions([left])
+    ledger.moves_refused(np.array([False]))
+    ledger.step([left], obs[None])
+    real, _, _, _, _ = env.step(left)
+    tree = (3, 0)  # back on the view's edge
+    assert names[ledger.parser.templates(real[None])[0][0][tree]] == "tree"
+    dream = real.copy()
+    _tile(dream, *tree)[:] = _tile(real, 2, 0)  # the DiT draws it as grass
+    ledger.model_actions([left])
+    ledger.moves_refused(np.array([False]))
+    context, _ = ledger.step([left], dream[None])
+    assert ledger.restored[0] == 1 and names[ledger.prev_templates[0][tree]] == "tree"
+    assert np.abs(_tile(context[0], *tree).astype(int) - _tile(real, *tree)).max() <= 4

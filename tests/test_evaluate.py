@@ -232,3 +232,31 @@ def test_evaluate_events_finds_real_gains_and_dreams_them(tiny_world, tmp_path):
     assert r["keep_inventory"] and [(row["hit_rate"], row["false_rate"]) for row in r["rows"]] == [(1.0, 0.0)]
     with pytest.raises(SystemExit, match="unknown items"):
         evaluate_events.main(["--model", str(tiny_world), "--data", str(data), "--items", "wool"])
+
+
+def test_prompts_with_history_end_with_the_clip_and_reach_the_game_rules(tiny_world, tmp_path):
+    """--history: each clip's prompt is the episode's frames before it (up to N) and its context; the
+    DiT's clips are the same as without it; the dream is scored with the ledger's memory of it, and
+    a history with no game rules to give it to is refused."""
+    data = tmp_path / "heldout"
+    collect(CollectConfig(episodes=2, policy="random", out=str(data), seed=3, workers=1, max_steps=30,
+                          area=(32, 32)), progress=False)
+    clips, acts, asleep = evaluate.load_starts(str(data), 5, 1, 4, 0, per_episode=2)
+    h_clips, h_acts, h_asleep, prompts = evaluate.load_starts(str(data), 5, 1, 4, 0, per_episode=2, history=8)
+    assert np.array_equal(clips, h_clips) and np.array_equal(acts, h_acts) and np.array_equal(asleep, h_asleep)
+    starts = [s for _, s in evaluate.draw_starts(str(data), 5, 1, 4, 0, per_episode=2)]
+    assert len(prompts) == 4 and any(s > 0 for s in starts)
+    for (frames, actions), clip, act, s in zip(prompts, clips, acts, starts, strict=True):
+        assert len(frames) == len(actions) == min(8, s) + 5
+        assert np.array_equal(frames[-5:], clip[:5]) and np.array_equal(actions[-5:], act[:5])
+    out = tmp_path / "eval"
+    evaluate.main(["--model", str(tiny_world), "--data", str(data), "--out", str(out), "--starts", "4",
+                   "--horizons", "1", "2", "--stability-steps", "0", "--reward-frames", "0", "--fresh-windows", "0",
+                   "--keep-terrain", "--history", "8"])
+    saved = json.loads((out / "eval.json").read_text())
+    assert saved["keep_terrain"] and saved["keep_inventory"] and saved["history"] == 8
+    assert 0 <= saved["fidelity"]["2"]["tile_accuracy"] <= 1
+    with pytest.raises(ValueError, match="history frames are given to the game's rules"):
+        evaluate.main(["--model", str(tiny_world), "--data", str(data), "--out", str(out), "--starts", "2",
+                       "--horizons", "1", "--stability-steps", "0", "--reward-frames", "0", "--fresh-windows", "0",
+                       "--history", "8", "--no-keep-daylight"])

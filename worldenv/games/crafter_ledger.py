@@ -174,11 +174,35 @@ class InventoryLedger:
         self.prev_frames[rows], self.prev_drawn_asleep[rows] = last, sleeping
         if self.memory is not None:
             self.memory.reset(rows)
-            awake = [r for r, s in zip(rows, sleeping, strict=True) if not s]
-            self.memory.store(awake, templates[~sleeping])
+            self._remember_clip(rows, frames, moves)
         if self.clock is not None:
             self.clock.reset(rows, frames, seeds=seeds)
             self.prev_frames[rows] = self.clock.day_frames(last)
+
+    def _remember_clip(self, rows: list, frames: np.ndarray, moves: np.ndarray) -> None:
+        """Put every frame of the start clips (len(rows), k, H, W, 3) in the memory, each where its
+        view was: the clip's view steps are read off its frames and the moves into them (`moves`
+        (len(rows), k), -1 none), as the dream's own are. A clip longer than the DiT's window (a
+        prompt video) is remembered whole, so a dream that goes back to a place the prompt showed
+        finds it as it was. Frames the game drew asleep (grey) are not read."""
+        n, k = frames.shape[:2]
+        with threadpool_limits(1, user_api="blas"):  # see step()
+            templates, _, asleep = self.parser.templates(frames.reshape(n * k, *frames.shape[2:]))
+        templates, asleep = templates.reshape(n, k, *templates.shape[1:]), asleep.reshape(n, k)
+        if moves.shape[1] != k:  # no actions given: every view step is read off the frames alone
+            moves = np.full((n, k), -1)
+        steps = np.zeros((n, k, 2), np.int64)  # steps[:, t]: the view's step into frame t
+        for t in range(1, k):
+            want = np.array([_FACING[ACTIONS[a][len("move_"):]] if 0 <= a < len(ACTIONS)
+                             and ACTIONS[a].startswith("move_") else (0, 0) for a in moves[:, t]])
+            steps[:, t] = self.terrain.view_step(templates[:, t - 1], templates[:, t], want)
+            steps[asleep[:, t] | asleep[:, t - 1], t] = 0  # a sleeper does not move
+        # where each frame's view was, from where the player stands at the clip's end
+        offset = steps[:, ::-1].cumsum(1)[:, ::-1] - steps
+        for t in range(k):
+            awake = ~asleep[:, t]
+            self.memory.store([r for r, a in zip(rows, awake, strict=True) if a], templates[awake, t],
+                              -offset[awake, t])
 
     def model_frames(self, frames: np.ndarray) -> np.ndarray:
         """What the DiT is given for real frames: their day looks with `keep_daylight`, else themselves."""

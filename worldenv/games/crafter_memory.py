@@ -51,9 +51,12 @@ class WorldMemory:
         """Every dream's view stepped by `shift` (n, 2), (dx, dy) tiles."""
         self.pos += np.asarray(shift, np.int64)
 
-    def _places(self, rows) -> tuple[np.ndarray, np.ndarray]:
-        """(len(rows), rows, 1) and (len(rows), 1, cols) map indices of each view tile."""
+    def _places(self, rows, offset=None) -> tuple[np.ndarray, np.ndarray]:
+        """(len(rows), rows, 1) and (len(rows), 1, cols) map indices of each view tile, of a view
+        `offset` (len(rows), 2) tiles from where each player is (None: where it is)."""
         pos = self.pos[np.asarray(rows, np.int64)]
+        if offset is not None:
+            pos = pos + np.asarray(offset, np.int64)
         ys = (pos[:, 1, None] + np.arange(self.rows) - self.rows // 2) % self.size
         xs = (pos[:, 0, None] + np.arange(self.cols) - self.cols // 2) % self.size
         return ys[:, :, None], xs[:, None, :]
@@ -64,9 +67,11 @@ class WorldMemory:
         ys, xs = self._places(rows)
         return self.map[np.asarray(rows, np.int64)[:, None, None], ys, xs].astype(np.int64)
 
-    def store(self, rows, templates: np.ndarray) -> None:
-        """Remember the materials the views `templates` (len(rows), rows, cols) of dreams `rows` show."""
-        ys, xs = self._places(rows)
+    def store(self, rows, templates: np.ndarray, offset=None) -> None:
+        """Remember the materials the views `templates` (len(rows), rows, cols) of dreams `rows` show,
+        seen from `offset` (len(rows), 2) tiles from where each player is now (None: from there; an
+        earlier frame of a start clip is seen from where the player stood then)."""
+        ys, xs = self._places(rows, offset)
         seen = self.material[templates]
         r = np.broadcast_to(np.asarray(rows, np.int64)[:, None, None], seen.shape)
         ys, xs = np.broadcast_to(ys, seen.shape), np.broadcast_to(xs, seen.shape)

@@ -1,0 +1,130 @@
+"""How much of the view at horizon k the start clip never showed, on Crafter recordings.
+
+    python scripts/view_novelty.py --data data/crafter72_heldout --horizons 1 8 32 128
+
+Teacher-forced fidelity (scripts/evaluate.py) gives a world model the first `context` real frames
+of a clip and the real actions, and scores frame `context + k - 1` tile by tile. A tile whose place
+in the world no context frame showed is one the model can only guess: Crafter's world is drawn at
+random per seed. This reads the game's own tile map and player position from the recordings' jsonl
+(no video, no model) and reports, per horizon, the share of the view's tiles that are:
+- `seen`: at a world place some context frame showed;
+- `seen_same`: seen, and the same material or creature as the last context frame showed there
+  (what a model that remembered the clip perfectly and knew nothing changed would get right);
+- `unseen_grass`: unseen and grass, the commonest tile (what drawing grass there gets right).
+`seen_same + unseen_grass` is the score of a dream that keeps all it saw and draws grass
+elsewhere; a model can beat it only by guessing unseen terrain from what the clip shows, or by
+knowing what changed. The starts are drawn by evaluate.py's `draw_starts` (same seed, same
+order), so the numbers sit next to its table; `--history` counts the frames of a longer prompt
+(evaluate.py --history) as seen too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from evaluate import draw_starts  # noqa: E402
+
+from model.recordings import list_episodes, read_jsonl  # noqa: E402
+
+GRASS = 2  # crafter's semantic id of grass
+OUTSIDE = -1  # the recorder's id of a place outside the world
+
+
+def episode_maps(folder: str, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """(tiles (T, rows, cols) int, player positions (T, 2) int) of one recording; a clear error when
+    the jsonl lacks the game's tile map (recordings of another game, or before it was recorded)."""
+    records = read_jsonl(Path(folder) / f"{name}.jsonl")
+    if not records or any("tiles" not in r or "player_pos" not in r for r in records):
+        raise ValueError(f"{folder}/{name}.jsonl: records without 'tiles' and 'player_pos' (Crafter recordings "
+                         "by scripts/collect.py hold both)")
+    return np.array([r["tiles"] for r in records]), np.array([r["player_pos"] for r in records])
+
+
+def clip_novelty(tiles: np.ndarray, pos: np.ndarray, context: int, horizon: int) -> dict:
+    """Shares of the view at frame `context + horizon - 1` of a clip (tiles (T, rows, cols), player
+    positions (T, 2) as (x, y), the player at the view's centre) that the first `context` frames
+    showed, showed unchanged, or did not show and are grass (see module docstring). A clip that
+    starts earlier than the scored one (a prompt with history) has a longer `context`."""
+    rows, cols = tiles.shape[1:]
+    oy, ox = rows // 2, cols // 2
+    seen: dict[tuple[int, int], int] = {}  # world place -> tile id last shown there
+    for t in range(context):
+        x0, y0 = pos[t] - (ox, oy)
+        for r in range(rows):
+            for c in range(cols):
+                seen[(int(x0 + c), int(y0 + r))] = int(tiles[t, r, c])
+    t = context + horizon - 1
+    x0, y0 = pos[t] - (ox, oy)
+    n_seen = n_same = n_grass = 0
+    for r in range(rows):
+        for c in range(cols):
+            place, now = (int(x0 + c), int(y0 + r)), int(tiles[t, r, c])
+            if place in seen:
+                n_seen += 1
+                n_same += seen[place] == now
+            else:
+                n_grass += now == GRASS
+    n = rows * cols
+    return {"seen": n_seen / n, "seen_same": n_same / n, "unseen_grass": n_grass / n}
+
+
+def view_novelty(data: str, horizons=(1, 8, 32, 128), starts: int = 48, context: int = 7, seed: int = 0,
+                 history: int = 0) -> dict:
+    """Per horizon: the mean shares of `clip_novelty` over the starts evaluate.py would score with
+    `--starts starts --horizons <all of horizons> --history history` (one draw for the longest
+    horizon, as it does); with `history`, up to that many frames before each clip count as seen too."""
+    per_episode = -(-starts // len(list_episodes(data)))
+    clips = draw_starts(data, context, max(horizons), starts, seed, per_episode)
+    maps = {}
+    rows = {h: [] for h in horizons}
+    for info, s in tqdm(clips, desc="clips", unit="clip"):
+        if info.name not in maps:
+            maps[info.name] = episode_maps(data, info.name)
+        tiles, pos = maps[info.name]
+        first = max(0, s - history)
+        for h in horizons:
+            rows[h].append(clip_novelty(tiles[first:], pos[first:], s - first + context, h))
+    out = {"data": data, "starts": len(clips), "context": context, "history": history, "seed": seed, "horizons": {}}
+    for h in horizons:
+        mean = {key: float(np.mean([r[key] for r in rows[h]])) for key in rows[h][0]}
+        mean["keep_seen_draw_grass"] = mean["seen_same"] + mean["unseen_grass"]
+        out["horizons"][str(h)] = mean
+    return out
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--data", required=True, help="Crafter recordings folder (scripts/collect.py's format)")
+    p.add_argument("--horizons", type=int, nargs="+", default=[1, 8, 32, 128])
+    p.add_argument("--starts", type=int, default=48, help="as evaluate.py's --starts")
+    p.add_argument("--context", type=int, default=7, help="context frames (the world's window - 1)")
+    p.add_argument("--seed", type=int, default=0, help="as evaluate.py's --seed")
+    p.add_argument("--history", type=int, default=0, help="as evaluate.py's --history: frames before each clip "
+                   "that count as seen too")
+    p.add_argument("--out", default=None, help="write the result here as JSON")
+    a = p.parse_args(argv)
+    if a.context < 1 or min(a.horizons) < 1 or a.starts < 1 or a.history < 0:
+        p.error("--context, --horizons and --starts must be >= 1, --history >= 0")
+    r = view_novelty(a.data, tuple(a.horizons), a.starts, a.context, a.seed, a.history)
+    print(f"{r['starts']} starts, {r['context']} context frames and up to {r['history']} before them ({a.data})")
+    print(f"{'horizon':>8}{'seen':>8}{'seen same':>11}{'unseen grass':>14}{'keep seen + grass':>19}")
+    for h, m in r["horizons"].items():
+        print(f"{h:>8}{m['seen']:>8.3f}{m['seen_same']:>11.3f}{m['unseen_grass']:>14.3f}"
+              f"{m['keep_seen_draw_grass']:>19.3f}")
+    if a.out:
+        Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(a.out).write_text(json.dumps(r, indent=1))
+        print(f"wrote {a.out}")
+    return r
+
+
+if __name__ == "__main__":
+    main()

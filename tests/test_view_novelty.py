@@ -1,0 +1,55 @@
+"""scripts/view_novelty.py: the share of the view at horizon k that the start clip showed."""
+
+import numpy as np
+import pytest
+import view_novelty
+from collect import CollectConfig, collect
+
+
+def _walk(steps: int, dx: int):
+    """A 20x20 world of distinct tiles (grass on the left half) and the 3x5 views of a player walking
+    `dx` tiles a step along row 10 from x = 8: (tiles (T, 3, 5), positions (T, 2))."""
+    world = np.arange(400).reshape(20, 20) + 100  # [y, x]
+    world[:, :10] = 2
+    pos = np.array([(8 + dx * t, 10) for t in range(steps)])
+    tiles = np.array([world[y - 1 : y + 2, x - 2 : x + 3] for x, y in pos])
+    return tiles, pos
+
+
+def test_a_walk_brings_in_one_unseen_column_a_step():
+    tiles, pos = _walk(6, 1)
+    # context 2 frames (x = 8, 9): at horizon h the view (x = 9 + h) shows h columns never seen
+    for h in (1, 2, 3):
+        r = view_novelty.clip_novelty(tiles, pos, 2, h)
+        assert r["seen"] == pytest.approx((5 - h) / 5) and r["seen_same"] == pytest.approx(r["seen"])
+        assert r["unseen_grass"] == 0  # the right half holds no grass
+    # walking left into the grass half: the unseen columns are grass
+    tiles, pos = _walk(6, -1)
+    r = view_novelty.clip_novelty(tiles, pos, 2, 3)
+    assert r["seen"] == pytest.approx(2 / 5) and r["unseen_grass"] == pytest.approx(3 / 5)
+    # a tile that changed since the context saw it is seen, not the same
+    tiles, pos = _walk(4, 1)
+    tiles[2, 1, 1] = 7
+    r = view_novelty.clip_novelty(tiles, pos, 2, 1)
+    assert r["seen"] == pytest.approx(4 / 5) and r["seen_same"] == pytest.approx(4 / 5 - 1 / 15)
+
+
+def test_history_counts_as_seen_and_recordings_without_tiles_are_refused(tmp_path):
+    data = tmp_path / "rec"
+    collect(CollectConfig(episodes=2, policy="explore", out=str(data), seed=2, workers=1, max_steps=60,
+                          area=(32, 32)), progress=False)
+    out = tmp_path / "novelty.json"
+    short = view_novelty.main(["--data", str(data), "--horizons", "1", "8", "--starts", "4", "--context", "3",
+                               "--out", str(out)])
+    long = view_novelty.main(["--data", str(data), "--horizons", "1", "8", "--starts", "4", "--context", "3",
+                              "--history", "40"])
+    assert out.exists() and set(short["horizons"]) == {"1", "8"}
+    for h in ("1", "8"):
+        s, lg = short["horizons"][h], long["horizons"][h]
+        assert 0 <= s["seen_same"] <= s["seen"] <= lg["seen"] <= 1
+        assert s["keep_seen_draw_grass"] == pytest.approx(s["seen_same"] + s["unseen_grass"])
+    jsonl = next(data.glob("*.jsonl"))
+    lines = jsonl.read_text().splitlines()
+    jsonl.write_text("\n".join(line.replace('"tiles"', '"tiles_"') for line in lines) + "\n")
+    with pytest.raises(ValueError, match="without 'tiles' and 'player_pos'"):
+        view_novelty.main(["--data", str(data), "--horizons", "1", "--starts", "4", "--context", "3"])
