@@ -294,13 +294,12 @@ class DreamRollout:
         frames = np.asarray(frames)
         if frames.ndim != 5 or frames.shape[0] != self.batch or frames.shape[-1] != 3:
             raise ValueError(f"start frames must be ({self.batch}, k, H, W, 3) uint8, got {tuple(frames.shape)}")
-        frames = torch.as_tensor(self._model_frames(frames))
         b, k = frames.shape[:2]
         if actions is None:
             actions = -np.ones((b, k, len(self.world.action_nvec)), np.int64)
         actions = self._check_actions(actions, (b, k))
-        k_use = min(k, self.context)
-        frames, actions = frames[:, -k_use:], actions[:, -k_use:]
+        k_use = min(k, self.context)  # a longer clip (a prompt video) is seen through the window
+        frames, actions = torch.as_tensor(self._model_frames(frames[:, -k_use:])), actions[:, -k_use:]
         with autocast(self.device, self.bf16):
             z = self.world.vae.encode_images(frames.flatten(0, 1)).unflatten(0, (b, k_use))  # (b, k, c, h, w)
         self.latent_shape = (b, 1, *z.shape[2:])

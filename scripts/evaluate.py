@@ -36,6 +36,8 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from view_novelty import prompts_places  # noqa: E402
+
 from model.data import actions_into_frames, episode_arrays  # noqa: E402
 from model.latents import uncovered_cells  # noqa: E402
 from model.metrics import psnr  # noqa: E402
@@ -98,7 +100,7 @@ def class_shares(real: np.ndarray, dream: np.ndarray) -> dict:
 
 def teacher_forced(world: WorldModel, parser, clips, acts, k: int, horizons, steps: int, seed: int,
                    roll_kw: dict | None = None, keep_inventory: bool = False, keep_daylight: bool | None = False,
-                   keep_terrain: bool = False, prompts: list | None = None):
+                   keep_terrain: bool = False, prompts: list | None = None, places: dict | None = None):
     """Generate `max(horizons)` frames from each clip's first k real frames with the real actions;
     with `keep_inventory`, the items by the game's rules as SoraWorld-v0 keeps them (`InventoryLedger`);
     with `keep_daylight`, the day and night by the game's clock (`CrafterClock`); with `keep_terrain`
@@ -106,7 +108,8 @@ def teacher_forced(world: WorldModel, parser, clips, acts, k: int, horizons, ste
     SoraWorld-v0 keeps them (`TerrainKeeper`, `WorldMemory`). `prompts` (one (frames, actions) per
     clip, `load_starts(history=)`) are longer prompt videos ending with the clip's context: the DiT
     is given their last k frames as always, the game's rules (the memory of the world seen, the
-    clock) all of them."""
+    clock) all of them. `places` ({horizon: (seen, same, tiles)}, view_novelty.py's
+    `prompts_places`) split each horizon's tile accuracy by whether the prompt showed the place."""
     b = len(clips)
     ledger = (inventory_ledger_for(world, b, True, keep_terrain, keep_daylight=keep_daylight)
               if keep_inventory else None)
@@ -148,6 +151,12 @@ def teacher_forced(world: WorldModel, parser, clips, acts, k: int, horizons, ste
         # split by the light of the real frame: Crafter's night (daylight < 0.5) has per-frame grain
         night = pr.daylight < 0.5
         out[str(h)]["tile_accuracy_by_light"] = split((("day", ~night), ("night", night)))
+        if places is not None:  # places the prompt showed, which a dream can keep, and the rest
+            seen = places[h][0]
+            out[str(h)]["tile_accuracy_by_place"] = {
+                kind: {"share": float(m.mean()), "model": float(hit[m].mean()) if m.any() else None,
+                       "repeat_last": float(hit_last[m].mean()) if m.any() else None}
+                for kind, m in (("seen", seen), ("unseen", ~seen))}
         if h == 1:  # split by the action into the frame: a move shifts the view, the other
             # actions mostly keep it, where a model should lose little more than repeat_last does
             move = np.isin(acts[:, k, 0], list(PLAYER_MOVES))
@@ -428,8 +437,13 @@ def evaluate(model: str, data: str, out: str, starts: int = 16, horizons=(1, 8, 
     if history and not (keep_terrain or keep_daylight):
         raise ValueError("history frames are given to the game's rules only (the memory of the world seen, the "
                          "clock): use it with keep_terrain or keep_daylight")
+    try:  # which places of each scored view the prompt showed, from the game's own map (Crafter recordings)
+        places = prompts_places(data, draw_starts(data, k, max(horizons), starts, seed, per_episode), k, horizons,
+                                history)
+    except ValueError:  # recordings without the game's map (another game): not split
+        places = None
     fidelity, dream = teacher_forced(world, parser, clips, acts, k, horizons, steps, seed, roll_kw, keep_inventory,
-                                     keep_daylight, keep_terrain, loaded[3] if history else None)
+                                     keep_daylight, keep_terrain, loaded[3] if history else None, places)
     n_show = min(16, dream.shape[1])
     filmstrip(clips[0, k : k + n_show], dream[0, :n_show], out_dir / "filmstrip.png")
     side_by_side_video(clips[0, k:], dream[0], out_dir / "real_vs_dream.mp4")
@@ -471,6 +485,12 @@ def print_table(r: dict) -> None:
         print(f"  horizon {hz} tile acc by light: " + ", ".join(
             f"{kind} {v['model']:.3f} (repeat last {v['repeat_last']:.3f}, {v['frames']} frames)"
             for kind, v in light.items()))
+    for hz, m in r["fidelity"].items():
+        place = m.get("tile_accuracy_by_place", {})
+        if place:
+            print(f"  horizon {hz} tile acc where the prompt showed the place / not: " + ", ".join(
+                f"{kind} {v['share']:.0%} of tiles: {v['model'] or 0:.3f} (repeat last {v['repeat_last'] or 0:.3f})"
+                for kind, v in place.items()))
     for hz, m in r["fidelity"].items():
         shown = {n: v for n, v in m.get("view_class_share", {}).items() if max(v["real"], v["dream"]) >= 0.01}
         print(f"  horizon {hz} class share of the view, game / dream: "

@@ -30,8 +30,6 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from evaluate import draw_starts  # noqa: E402
-
 from model.recordings import list_episodes, read_jsonl  # noqa: E402
 
 GRASS = 2  # crafter's semantic id of grass
@@ -48,53 +46,66 @@ def episode_maps(folder: str, name: str) -> tuple[np.ndarray, np.ndarray]:
     return np.array([r["tiles"] for r in records]), np.array([r["player_pos"] for r in records])
 
 
-def clip_novelty(tiles: np.ndarray, pos: np.ndarray, context: int, horizon: int) -> dict:
-    """Shares of the view at frame `context + horizon - 1` of a clip (tiles (T, rows, cols), player
-    positions (T, 2) as (x, y), the player at the view's centre) that the first `context` frames
-    showed, showed unchanged, or did not show and are grass (see module docstring). A clip that
-    starts earlier than the scored one (a prompt with history) has a longer `context`."""
+def prompt_places(tiles: np.ndarray, pos: np.ndarray, context: int, horizon: int) -> tuple[np.ndarray, np.ndarray]:
+    """(seen, same), each (rows, cols) bool, of the view at frame `context + horizon - 1` of a clip
+    (tiles (T, rows, cols), player positions (T, 2) as (x, y), the player at the view's centre):
+    the tiles at world places the first `context` frames showed, and those of them that hold what
+    the last of those frames to show the place showed there."""
     rows, cols = tiles.shape[1:]
     oy, ox = rows // 2, cols // 2
-    seen: dict[tuple[int, int], int] = {}  # world place -> tile id last shown there
+    shown: dict[tuple[int, int], int] = {}  # world place -> tile id last shown there
     for t in range(context):
         x0, y0 = pos[t] - (ox, oy)
         for r in range(rows):
             for c in range(cols):
-                seen[(int(x0 + c), int(y0 + r))] = int(tiles[t, r, c])
+                shown[(int(x0 + c), int(y0 + r))] = int(tiles[t, r, c])
     t = context + horizon - 1
     x0, y0 = pos[t] - (ox, oy)
-    n_seen = n_same = n_grass = 0
+    seen, same = np.zeros((rows, cols), bool), np.zeros((rows, cols), bool)
     for r in range(rows):
         for c in range(cols):
-            place, now = (int(x0 + c), int(y0 + r)), int(tiles[t, r, c])
-            if place in seen:
-                n_seen += 1
-                n_same += seen[place] == now
-            else:
-                n_grass += now == GRASS
-    n = rows * cols
-    return {"seen": n_seen / n, "seen_same": n_same / n, "unseen_grass": n_grass / n}
+            was = shown.get((int(x0 + c), int(y0 + r)))
+            seen[r, c], same[r, c] = was is not None, was == int(tiles[t, r, c])
+    return seen, same
 
 
-def view_novelty(data: str, horizons=(1, 8, 32, 128), starts: int = 48, context: int = 7, seed: int = 0,
-                 history: int = 0) -> dict:
-    """Per horizon: the mean shares of `clip_novelty` over the starts evaluate.py would score with
-    `--starts starts --horizons <all of horizons> --history history` (one draw for the longest
-    horizon, as it does); with `history`, up to that many frames before each clip count as seen too."""
-    per_episode = -(-starts // len(list_episodes(data)))
-    clips = draw_starts(data, context, max(horizons), starts, seed, per_episode)
-    maps = {}
-    rows = {h: [] for h in horizons}
-    for info, s in tqdm(clips, desc="clips", unit="clip"):
+def novelty_shares(seen: np.ndarray, same: np.ndarray, tiles: np.ndarray) -> dict:
+    """The shares of views (any leading shape, (..., rows, cols)) that were `seen`, seen and the
+    `same`, or unseen and grass in `tiles` (see module docstring)."""
+    grass = ~seen & (tiles == GRASS)
+    return {"seen": float(seen.mean()), "seen_same": float(same.mean()), "unseen_grass": float(grass.mean())}
+
+
+def prompts_places(data: str, drawn: list, context: int, horizons, history: int = 0) -> dict:
+    """{horizon: (seen, same, tiles) each (len(drawn), rows, cols)} for the clips `drawn` ((episode
+    info, first frame) pairs, evaluate.py's `draw_starts`), prompted with up to `history` frames
+    before each: `prompt_places`' masks and the game's tile ids of the scored frame."""
+    maps, out = {}, {h: ([], [], []) for h in horizons}
+    for info, s in tqdm(drawn, desc="prompted places", unit="clip", leave=False):
         if info.name not in maps:
             maps[info.name] = episode_maps(data, info.name)
         tiles, pos = maps[info.name]
         first = max(0, s - history)
         for h in horizons:
-            rows[h].append(clip_novelty(tiles[first:], pos[first:], s - first + context, h))
+            seen, same = prompt_places(tiles[first:], pos[first:], s - first + context, h)
+            for acc, m in zip(out[h], (seen, same, tiles[s + context + h - 1]), strict=True):
+                acc.append(m)
+    return {h: tuple(np.array(m) for m in masks) for h, masks in out.items()}
+
+
+def view_novelty(data: str, horizons=(1, 8, 32, 128), starts: int = 48, context: int = 7, seed: int = 0,
+                 history: int = 0) -> dict:
+    """Per horizon: the shares of `novelty_shares` over the starts evaluate.py would score with
+    `--starts starts --horizons <all of horizons> --history history` (one draw for the longest
+    horizon, as it does); with `history`, up to that many frames before each clip count as seen too."""
+    from evaluate import draw_starts  # evaluate.py imports this module
+
+    per_episode = -(-starts // len(list_episodes(data)))
+    clips = draw_starts(data, context, max(horizons), starts, seed, per_episode)
+    places = prompts_places(data, clips, context, horizons, history)
     out = {"data": data, "starts": len(clips), "context": context, "history": history, "seed": seed, "horizons": {}}
     for h in horizons:
-        mean = {key: float(np.mean([r[key] for r in rows[h]])) for key in rows[h][0]}
+        mean = novelty_shares(*places[h])
         mean["keep_seen_draw_grass"] = mean["seen_same"] + mean["unseen_grass"]
         out["horizons"][str(h)] = mean
     return out

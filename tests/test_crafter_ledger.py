@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from worldenv.games.crafter import CrafterEnv
-from worldenv.games.crafter_ledger import ENERGY, InventoryLedger
+from worldenv.games.crafter_ledger import ACTIONS, ENERGY, InventoryLedger
 from worldenv.games.crafter_parse import INVENTORY_ITEMS
 
 # Events the game draws at random or from state the frames do not show (a creature's health from
@@ -96,7 +96,14 @@ def test_the_dream_sleeps_by_the_rules_and_draws_the_sleeper():
     ledger.counts[0, ENERGY] = 9  # rested: the next step wakes the player, who acts in it
     assert ledger.model_actions([3]).tolist() == [[3]]
     _, shown = ledger.step([3], awake[None])
-    assert ledger.events[0] == ["wake_up"] and not ledger.sleeping[0] and np.array_equal(shown[0, :56], awake[:56])
+    assert ledger.events[0] == ["wake_up"] and not ledger.sleeping[0]
+    # awake as the DiT drew it, but for the player, who turned up with its move (the DiT drew it facing down)
+    centre = (slice(24, 32), slice(32, 40))
+    assert ledger.player_drawn[0] == 1 and not np.array_equal(shown[0][centre], awake[centre])
+    shown[0][centre] = awake[centre]
+    assert np.array_equal(shown[0, :56], awake[:56])
+    names = ledger.parser.template_names
+    assert names[ledger.prev_templates[0][3, 4]] == "player-up/grass"
     ledger.counts[0, ENERGY] = 5
     ledger.step([6], awake[None])
     assert ledger.sleeping[0] and ledger.counts[0, 0] == 9
@@ -333,3 +340,26 @@ def test_a_zombie_the_dream_draws_next_to_the_player_hurts_it():
         ledger.model_actions([6])
         ledger.step([6], frame[None])
     assert ledger.dead[0] and ledger.counts[0, 0] == 0  # 5 - 7: asleep, the next hit is the last
+
+
+def test_the_player_is_drawn_facing_the_way_its_last_move_turned_it():
+    """The real game: the player, facing down, steps left into a cow, which the game refuses; it
+    turns left all the same. The 'DiT' draws the frame before, the player still facing down: the
+    ledger draws the game's player, facing left, and leaves every other tile as the DiT drew it."""
+    from test_crafter_terrain import _pen
+
+    env, before = _pen()
+    ledger = InventoryLedger(1)
+    ledger.reset([0], before[None, None])
+    left = ACTIONS.index("move_left")
+    after, _, _, _, _ = env.step(left)
+    assert env._env._player.facing == (-1, 0)
+    context, shown = ledger.step([left], before[None])
+    centre = (slice(24, 32), slice(32, 40))
+    assert ledger.player_drawn[0] == 1 and ledger.parser.template_names[ledger.prev_templates[0][3, 4]] == "player-left/grass"
+    assert np.abs(context[0][centre].astype(int) - after[centre]).max() <= 3  # the game's texture, lit as estimated
+    rest = np.ones(before.shape[:2], bool)
+    rest[centre] = False
+    assert np.array_equal(context[0][rest], before[rest])
+    context, _ = ledger.step([0], after[None])  # the game's own frame: nothing to draw
+    assert ledger.player_drawn[0] == 0 and np.array_equal(context[0, :56], after[:56])

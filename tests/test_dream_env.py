@@ -160,3 +160,42 @@ def test_rollout_settings_pass_through_the_envs(tiny_world):
     for env in envs:
         roll = env.rollout
         assert (roll.context_sigma, roll.reground, roll.guidance, roll.start_sigma) == (0.1, True, 2.0, 0.5)
+
+
+def test_start_from_a_prompt_video_remembers_all_of_it(tmp_path):
+    """reset(options={"video": ..., "actions": ...}): the dream goes on from the video's last frame and
+    the game's rules remember every frame of it: a tree the video's first frame showed, ten tiles
+    left of where its player ends (eight steps right), is in the memory of the world seen. Bad videos and actions are
+    refused with what was expected."""
+    from conftest import build_tiny_world
+    from test_crafter_terrain import _pen
+
+    from worldenv.games.crafter_ledger import ACTIONS
+
+    world = build_tiny_world(tmp_path / "w72", size=(72, 72), view_moves=True, view_rows=7)
+    env = DreamEnv(world=world)
+    game, obs = _pen()
+    right = ACTIONS.index("move_right")
+    frames, actions = [obs], [-1]
+    for _ in range(8):  # longer than the tiny world's context (5)
+        frames.append(game.step(right)[0])
+        actions.append(right)
+    video = np.array(frames)
+    shown, _ = env.reset(seed=0, options={"video": video, "actions": actions})
+    assert shown.shape == (72, 72, 3)
+    names, memory = env.ledger.parser.template_names, env.ledger.memory
+    memory.move(np.array([[-9, 0]]))  # the view one tile left of where the video's player started
+    assert names[memory.recall([0])[0][3, 3]] == "tree"  # the tree two tiles left of the start
+    memory.move(np.array([[9, 0]]))
+    obs, *_ = env.step(right)
+    assert obs.shape == (72, 72, 3)
+    shown, _ = env.reset(seed=0, options={"video": video[:2]})  # shorter than the context, no actions
+    assert shown.shape == (72, 72, 3)
+    for opts, msg in [({"video": video[..., :2]}, "prompt video must be"),
+                      ({"video": video.astype(np.float32)}, "uint8"),
+                      ({"video": video[:, :64, :64]}, "at this world's size"),
+                      ({"video": video, "actions": actions[:-1]}, "9 integer actions"),
+                      ({"video": video, "actions": [17] * 9}, "out of range"),
+                      ({"actions": actions}, "goes with 'video'")]:
+        with pytest.raises(ValueError, match=msg):
+            env.reset(options=opts)

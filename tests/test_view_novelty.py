@@ -16,21 +16,26 @@ def _walk(steps: int, dx: int):
     return tiles, pos
 
 
+def _novelty(tiles, pos, context, horizon):
+    return view_novelty.novelty_shares(*view_novelty.prompt_places(tiles, pos, context, horizon),
+                                       tiles[context + horizon - 1])
+
+
 def test_a_walk_brings_in_one_unseen_column_a_step():
     tiles, pos = _walk(6, 1)
     # context 2 frames (x = 8, 9): at horizon h the view (x = 9 + h) shows h columns never seen
     for h in (1, 2, 3):
-        r = view_novelty.clip_novelty(tiles, pos, 2, h)
+        r = _novelty(tiles, pos, 2, h)
         assert r["seen"] == pytest.approx((5 - h) / 5) and r["seen_same"] == pytest.approx(r["seen"])
         assert r["unseen_grass"] == 0  # the right half holds no grass
     # walking left into the grass half: the unseen columns are grass
     tiles, pos = _walk(6, -1)
-    r = view_novelty.clip_novelty(tiles, pos, 2, 3)
+    r = _novelty(tiles, pos, 2, 3)
     assert r["seen"] == pytest.approx(2 / 5) and r["unseen_grass"] == pytest.approx(3 / 5)
     # a tile that changed since the context saw it is seen, not the same
     tiles, pos = _walk(4, 1)
     tiles[2, 1, 1] = 7
-    r = view_novelty.clip_novelty(tiles, pos, 2, 1)
+    r = _novelty(tiles, pos, 2, 1)
     assert r["seen"] == pytest.approx(4 / 5) and r["seen_same"] == pytest.approx(4 / 5 - 1 / 15)
 
 

@@ -193,7 +193,11 @@ class DreamEnv(RendersFrames, gym.Env):
     default; with `starts=RECORDINGS_DIR`, from `num_starts` clips taken at random points of those
     recordings' episodes), `reset(options={"image": array_or_path})` from a still image (resized with nearest
     sampling if needed), or `reset(options={"prompt": "..."})` from a caption on worlds trained
-    with captions (the start clip is generated from the caption). Deterministic for a given seed.
+    with captions (the start clip is generated from the caption), or `reset(options={"video": frames,
+    "actions": actions})` from a prompt video ((T, H, W, 3) uint8 at the world's size; the actions into
+    its frames are optional): the DiT goes on from its last frames, and the game's rules remember
+    all of it (on Crafter worlds the world seen, so a place the video showed is found as it was, and
+    the clock). Deterministic for a given seed.
 
     ## Episode End
     Terminated when the termination head fires or, with `keep_inventory`, at health 0; truncated
@@ -267,9 +271,14 @@ class DreamEnv(RendersFrames, gym.Env):
     def _start_clip(self, options: dict | None) -> tuple[np.ndarray, np.ndarray]:
         """(k, H, W, 3) frames and (k, A) actions into them."""
         options = options or {}
-        unknown = set(options) - {"image", "prompt", "start"}
+        unknown = set(options) - {"image", "prompt", "start", "video", "actions"}
         if unknown:
-            raise ValueError(f"unknown reset options {sorted(unknown)}; use 'image', 'prompt' or 'start'")
+            raise ValueError(f"unknown reset options {sorted(unknown)}; use 'image', 'prompt', 'start' or 'video' "
+                             "(with 'actions')")
+        if "actions" in options and "video" not in options:
+            raise ValueError("reset option 'actions' goes with 'video': the actions into the prompt video's frames")
+        if "video" in options:
+            return self._prompt_video(options["video"], options.get("actions"))
         if "prompt" in options:
             if not self.world.dit.cfg.caption_dim:
                 raise ValueError(
@@ -296,6 +305,33 @@ class DreamEnv(RendersFrames, gym.Env):
         if not 0 <= i < len(bank):
             raise ValueError(f"start clip index {i} outside the bank of {len(bank)}")
         return bank[i], self.start_actions[i]
+
+    def _prompt_video(self, video, actions) -> tuple[np.ndarray, np.ndarray]:
+        """A user's prompt video (T, H, W, 3) uint8 at the world's frame size and the actions into its
+        frames ((T,) or (T, A) ints, -1 for none; None: none known) -> (frames, actions (T, A)). A
+        video shorter than the DiT's context starts as a still image does: its first frame repeated,
+        the player standing still."""
+        frames, shape = np.asarray(video), self.world.frame_shape
+        if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[1:] != shape or len(frames) < 1:
+            raise ValueError(f"a prompt video must be (T, {shape[0]}, {shape[1]}, 3) uint8 frames at this world's "
+                             f"size, got {frames.dtype} of shape {frames.shape}")
+        nvec, T = np.asarray(self.world.action_nvec), len(frames)
+        acts = np.full((T, len(nvec)), -1, np.int64) if actions is None else np.asarray(actions)
+        if acts.ndim == 1 and len(nvec) == 1:
+            acts = acts[:, None]
+        if acts.shape != (T, len(nvec)) or not np.issubdtype(acts.dtype, np.integer):
+            raise ValueError(f"prompt actions must be {T} integer actions of {len(nvec)} part(s), the action into each "
+                             f"frame (-1: none), got {acts.dtype} of shape {acts.shape}")
+        if ((acts < -1) | (acts >= nvec)).any():
+            raise ValueError(f"prompt actions out of range: part i must be -1 (none) or in [0, {nvec.tolist()}[i])")
+        k = self.rollout.context
+        if T < k:
+            still = np.zeros((k - T, len(nvec)), np.int64)
+            still[0] = -1
+            frames = np.concatenate([np.repeat(frames[:1], k - T, 0), frames])
+            acts = np.concatenate([still, acts.astype(np.int64)])
+            acts[k - T] = np.where(acts[k - T] < 0, 0, acts[k - T])  # after the still frames, the first is no move
+        return frames, acts.astype(np.int64)
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)

@@ -11,6 +11,8 @@ recover counters, and whether the player sleeps, and applies the rules to what t
 - the target of `do` and `place_*` is the tile the player faces in the last frame (read with
   `CrafterFrameParser`, whose templates also tell the facing and a ripe plant); the facing
   follows the last move, as in the game, including moves the game refuses;
+- the player is drawn on the centre tile facing that way where the DiT drew it facing another
+  (which it does at random) or not at all;
 - `make_*` needs a table (and a furnace) among the 3x3 tiles around the player in that frame;
 - creatures take `do` hits by the sword the ledger holds (cow 3, zombie 5, skeleton 3 health);
 - grass gives a sapling with the game's probability, drawn from each dream's generator;
@@ -131,6 +133,7 @@ class InventoryLedger:
         self._class = {name: k for k, name in enumerate(names)}
         self._effect = np.full(n, -1)  # the template the faced tile becomes by this step's action, -1: none
         self.effects = np.zeros(n, np.int64)  # faced tiles drawn by the rules in the last step
+        self.player_drawn = np.zeros(n, np.int64)  # 1 where the last step drew the player's facing
         self.clock = CrafterClock(n, size, view, parser=p, seed=seed) if keep_daylight else None
 
     @property
@@ -356,7 +359,7 @@ class InventoryLedger:
         a = self._actions if self._actions is not None else np.asarray(actions, np.int64).reshape(-1)
         model_a = self._model_actions if self._actions is not None else a
         moved, self._actions, self._model_actions, self._moved = self._moved, None, None, None
-        frames = np.array(frames) if self.terrain is not None else np.asarray(frames)  # the keeper writes to it
+        frames = np.array(frames)  # the player, the keeper and the effects are drawn into it
         if len(a) != self.n or frames.shape != (self.n, *self.parser.frame_shape):
             raise ValueError(f"need {self.n} actions and frames of shape ({self.n}, *{self.parser.frame_shape}), "
                              f"got {a.shape} and {frames.shape}")
@@ -378,6 +381,7 @@ class InventoryLedger:
             if not self.sleeping[i]:  # a sleeper's actions are all `sleep`, which changes nothing
                 self.events[i] += self._apply(i, ACTIONS[a[i]], self.prev_templates[i])
             self._life(i)
+        self._draw_player(frames, templates, daylight, drawn_asleep)
         if self.terrain is not None:
             self._keep_terrain(frames, templates, model_a, moved, drawn_asleep, daylight)
             self._draw_effects(frames, templates, daylight, drawn_asleep)
@@ -456,6 +460,25 @@ class InventoryLedger:
                                                     None if self.memory is None else self.memory.recall(rows), draw)
             frames[rows], templates[rows] = f, t
         self.prev_drawn_asleep = drawn_asleep
+
+    def _draw_player(self, frames, templates, daylight, drawn_asleep) -> None:
+        """Draw, in `frames` and `templates`, the player on the centre tile facing the way the rules
+        say (the last move, refused or not) where the DiT drew another facing or no player. The DiT
+        turns the player at random: at horizon 1 the facing it drew was the game's after 52 % of the
+        actions that are not moves (stop 31), and the faced tile is where `do` and `place_*` act.
+        Over the ground the DiT drew there, grass where that is not ground a player stands on."""
+        p, u = self.parser, self.parser.unit
+        bx, by = p.view_origin
+        r0, c0 = self._centre
+        y, x = by + r0 * u, bx + c0 * u
+        self.player_drawn[:] = 0
+        for i in np.flatnonzero(~drawn_asleep):
+            want, k = f"player-{_SIDE[tuple(self.facing[i])]}", templates[i, r0, c0]
+            if self._object[k] == want:
+                continue
+            ground = self._ground[k] if f"{want}/{self._ground[k]}" in self._class else "grass"
+            frames[i, y : y + u, x : x + u] = self._lit_tile(ground, want, float(daylight[i]))
+            templates[i, r0, c0], self.player_drawn[i] = self._class[f"{want}/{ground}"], 1
 
     def _draw_effects(self, frames, templates, daylight, drawn_asleep) -> None:
         """Draw, in `frames` and `templates`, what the player's own `do` or `place_*` made of the
