@@ -363,3 +363,35 @@ def test_the_player_is_drawn_facing_the_way_its_last_move_turned_it():
     assert np.array_equal(context[0][rest], before[rest])
     context, _ = ledger.step([0], after[None])  # the game's own frame: nothing to draw
     assert ledger.player_drawn[0] == 0 and np.array_equal(context[0, :56], after[:56])
+
+
+def test_the_hidden_counters_are_read_off_a_long_start_clip():
+    """Crafter's hunger, thirst, fatigue and recover counters are hidden, and decide when food, drink
+    and energy next change and when a sleeper wakes. Started from a clip of the real game (a random
+    player, 160 steps), the ledger runs the game's rules along it: from the episode's first frame it
+    ends with the game's four counters; from step 60 on, with hunger, thirst and fatigue, whose
+    phase the clip shows when their counts change. From the last frame alone they start at 0."""
+    env = CrafterEnv(size=(72, 72))
+    obs, _ = env.reset(seed=1)
+    rng = np.random.default_rng(1)
+    frames, actions = [obs], [-1]
+    for _ in range(160):  # it dies at step 171
+        a = int(rng.integers(0, 17))
+        obs, _, term, trunc, _ = env.step(a)
+        assert not (term or trunc)
+        frames.append(obs)
+        actions.append(a)
+    p = env._env._player
+    game = [p._hunger, p._thirst, p._fatigue, p._recover]
+    frames, actions = np.array(frames), np.array(actions)
+    ledger = InventoryLedger(1)
+
+    def counters():
+        return [ledger.hunger[0], ledger.thirst[0], ledger.fatigue[0], ledger.recover[0]]
+
+    ledger.reset([0], frames[None], actions[None])
+    assert counters() == pytest.approx(game)
+    ledger.reset([0], frames[None, 60:], actions[None, 60:])
+    assert counters()[:3] == pytest.approx(game[:3])
+    ledger.reset([0], frames[None, -1:], actions[None, -1:])
+    assert counters() == [0, 0, 0, 0] and counters()[:3] != pytest.approx(game[:3])

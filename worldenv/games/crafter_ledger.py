@@ -159,17 +159,21 @@ class InventoryLedger:
         if frames.ndim != 5 or len(frames) != len(rows) or frames.shape[2:] != self.parser.frame_shape:
             raise ValueError(f"start clips must be ({len(rows)}, k, *{self.parser.frame_shape}) uint8, "
                              f"got {frames.shape}")
-        last = frames[:, -1]
+        last, (n, k) = frames[:, -1], frames.shape[:2]
         with threadpool_limits(1, user_api="blas"):  # see step()
-            self.counts[rows] = self.parser.inventory(last)
-            templates, _, sleeping = self.parser.templates(last)
+            flat = frames.reshape(n * k, *frames.shape[2:])
+            clip_templates, _, clip_asleep = self.parser.templates(flat)
+            clip_counts = self.parser.inventory(flat).reshape(n, k, -1)
+        clip_templates, clip_asleep = clip_templates.reshape(n, k, *clip_templates.shape[1:]), clip_asleep.reshape(n, k)
+        templates, sleeping = clip_templates[:, -1], clip_asleep[:, -1]
+        self.counts[rows] = clip_counts[:, -1]
         moves = np.full((len(rows), 1), -1) if actions is None else np.asarray(actions).reshape(len(rows), -1)
         for j, r in enumerate(rows):
             last_move = [ACTIONS[a] for a in moves[j] if 0 <= a < len(ACTIONS) and ACTIONS[a].startswith("move_")]
             self.facing[r] = self._player_facing(templates[j], last_move[-1] if last_move else "move_down")
             self.hits[r], self.hit_kind[r] = 0, ""
             self.events[r] = []
-        self.hunger[rows] = self.thirst[rows] = self.fatigue[rows] = self.recover[rows] = 0
+        self._replay_counters(rows, clip_counts, clip_asleep)
         self.last_health[rows] = self.counts[rows, HEALTH]
         self.health_change[rows], self.dead[rows] = 0, False
         self.zombie_cooldown[rows], self.attacked[rows], self._into_lava[rows] = 0, 0, False
@@ -177,21 +181,44 @@ class InventoryLedger:
         self.prev_frames[rows], self.prev_drawn_asleep[rows] = last, sleeping
         if self.memory is not None:
             self.memory.reset(rows)
-            self._remember_clip(rows, frames, moves)
+            self._remember_clip(rows, clip_templates, clip_asleep, moves)
         if self.clock is not None:
             self.clock.reset(rows, frames, seeds=seeds)
             self.prev_frames[rows] = self.clock.day_frames(last)
 
-    def _remember_clip(self, rows: list, frames: np.ndarray, moves: np.ndarray) -> None:
-        """Put every frame of the start clips (len(rows), k, H, W, 3) in the memory, each where its
+    def _replay_counters(self, rows: list, counts: np.ndarray, asleep: np.ndarray) -> None:
+        """Set dreams `rows`' hidden counters (hunger, thirst, fatigue, recover) by running the game's
+        `_update_life_stats` and `_degen_or_regen_health` along their start clips: `counts`
+        (len(rows), k, 16) and `asleep` (len(rows), k) read off each frame. A counter's phase is
+        unknown at a clip's start (0 there, as at an episode's) and is known from the step its count
+        changes: the game sets hunger to 0 when food changes (it rolls over, or the player eats),
+        thirst with drink, fatigue with energy, recover with a health step of one. A dream started
+        from a long prompt then falls asleep and wakes when the game would (the dream and the game
+        disagreed on sleep at 21 of 48 first losses of step with the game over 128 steps, stop 31).
+        Recover stays unknown at full health, where its roll-over shows nothing."""
+        for j, r in enumerate(rows):
+            hunger = thirst = fatigue = recover = 0.0
+            for t in range(1, counts.shape[1]):
+                was, now, slept = counts[j, t - 1], counts[j, t], bool(asleep[j, t - 1])
+                hunger += 0.5 if slept else 1
+                thirst += 0.5 if slept else 1
+                fatigue = min(fatigue - 1, 0) if slept else fatigue + 1
+                fine = was[FOOD] > 0 and was[DRINK] > 0 and (was[ENERGY] > 0 or slept)
+                recover += (2 if slept else 1) if fine else (-0.5 if slept else -1)
+                hunger = 0 if now[FOOD] != was[FOOD] else min(hunger, 25)
+                thirst = 0 if now[DRINK] != was[DRINK] else min(thirst, 20)
+                fatigue = 0 if now[ENERGY] != was[ENERGY] else min(max(fatigue, -10), 30)
+                recover = 0 if abs(int(now[HEALTH]) - int(was[HEALTH])) == 1 else min(max(recover, -15), 25)
+            self.hunger[r], self.thirst[r], self.fatigue[r], self.recover[r] = hunger, thirst, fatigue, recover
+
+    def _remember_clip(self, rows: list, templates: np.ndarray, asleep: np.ndarray, moves: np.ndarray) -> None:
+        """Put every view of the start clips, `templates` (len(rows), k, rows, cols) read off their
+        frames (`asleep` (len(rows), k): drawn asleep, grey, not read), in the memory, each where its
         view was: the clip's view steps are read off its frames and the moves into them (`moves`
         (len(rows), k), -1 none), as the dream's own are. A clip longer than the DiT's window (a
         prompt video) is remembered whole, so a dream that goes back to a place the prompt showed
-        finds it as it was. Frames the game drew asleep (grey) are not read."""
-        n, k = frames.shape[:2]
-        with threadpool_limits(1, user_api="blas"):  # see step()
-            templates, _, asleep = self.parser.templates(frames.reshape(n * k, *frames.shape[2:]))
-        templates, asleep = templates.reshape(n, k, *templates.shape[1:]), asleep.reshape(n, k)
+        finds it as it was."""
+        n, k = templates.shape[:2]
         if moves.shape[1] != k:  # no actions given: every view step is read off the frames alone
             moves = np.full((n, k), -1)
         steps = np.zeros((n, k, 2), np.int64)  # steps[:, t]: the view's step into frame t
