@@ -194,7 +194,7 @@ class InventoryLedger:
         changes: the game sets hunger to 0 when food changes (it rolls over, or the player eats),
         thirst with drink, fatigue with energy, recover with a health step of one. A dream started
         from a long prompt then falls asleep and wakes when the game would (the dream and the game
-        disagreed on sleep at 21 of 48 first losses of step with the game over 128 steps, stop 31).
+        disagreed on sleep at 20 of 48 first losses of step with the game over 128 steps, stop 31).
         Recover stays unknown at full health, where its roll-over shows nothing."""
         for j, r in enumerate(rows):
             hunger = thirst = fatigue = recover = 0.0
