@@ -10,10 +10,12 @@ random per seed. This reads the game's own tile map and player position from the
 - `seen`: at a world place some context frame showed;
 - `seen_same`: seen, and the same material or creature as the last context frame showed there
   (what a model that remembered the clip perfectly and knew nothing changed would get right);
-- `unseen_grass`: unseen and grass, the commonest tile (what drawing grass there gets right).
-`seen_same + unseen_grass` is the score of a dream that keeps all it saw and draws grass
-elsewhere; a model can beat it only by guessing unseen terrain from what the clip shows, or by
-knowing what changed. The starts are drawn by evaluate.py's `draw_starts` (same seed, same
+- `unseen_grass`: unseen and grass, the commonest tile (what drawing grass there gets right);
+- `unseen_nearest`: unseen and what the nearest place the clip showed held (a guess of unseen
+  terrain from the terrain seen, which spans many tiles in Crafter).
+`seen_same + unseen_grass` (or `+ unseen_nearest`) is the score of a dream that keeps all it saw
+and draws grass (or the nearest seen tile) elsewhere; a model beats them only by guessing unseen
+terrain from the clip better, or by knowing what changed. The starts are drawn by evaluate.py's `draw_starts` (same seed, same
 order), so the numbers sit next to its table; `--history` counts the frames of a longer prompt
 (evaluate.py --history) as seen too.
 """
@@ -46,11 +48,13 @@ def episode_maps(folder: str, name: str) -> tuple[np.ndarray, np.ndarray]:
     return np.array([r["tiles"] for r in records]), np.array([r["player_pos"] for r in records])
 
 
-def prompt_places(tiles: np.ndarray, pos: np.ndarray, context: int, horizon: int) -> tuple[np.ndarray, np.ndarray]:
-    """(seen, same), each (rows, cols) bool, of the view at frame `context + horizon - 1` of a clip
-    (tiles (T, rows, cols), player positions (T, 2) as (x, y), the player at the view's centre):
-    the tiles at world places the first `context` frames showed, and those of them that hold what
-    the last of those frames to show the place showed there."""
+def prompt_places(tiles: np.ndarray, pos: np.ndarray, context: int, horizon: int):
+    """(seen, same, nearest), each (rows, cols) bool, of the view at frame `context + horizon - 1` of
+    a clip (tiles (T, rows, cols), player positions (T, 2) as (x, y), the player at the view's
+    centre): the tiles at world places the first `context` frames showed; those of them that hold
+    what the last of those frames to show the place showed there; and the unseen tiles that hold
+    what the nearest place those frames showed held (a guess of unseen terrain from seen terrain:
+    Crafter's lakes, forests and mountains span many tiles)."""
     rows, cols = tiles.shape[1:]
     oy, ox = rows // 2, cols // 2
     shown: dict[tuple[int, int], int] = {}  # world place -> tile id last shown there
@@ -59,36 +63,43 @@ def prompt_places(tiles: np.ndarray, pos: np.ndarray, context: int, horizon: int
         for r in range(rows):
             for c in range(cols):
                 shown[(int(x0 + c), int(y0 + r))] = int(tiles[t, r, c])
+    places, ids = np.array(list(shown), np.int64), np.array(list(shown.values()))
     t = context + horizon - 1
     x0, y0 = pos[t] - (ox, oy)
-    seen, same = np.zeros((rows, cols), bool), np.zeros((rows, cols), bool)
+    seen, same, nearest = (np.zeros((rows, cols), bool) for _ in range(3))
     for r in range(rows):
         for c in range(cols):
-            was = shown.get((int(x0 + c), int(y0 + r)))
-            seen[r, c], same[r, c] = was is not None, was == int(tiles[t, r, c])
-    return seen, same
+            place, now = (int(x0 + c), int(y0 + r)), int(tiles[t, r, c])
+            was = shown.get(place)
+            seen[r, c], same[r, c] = was is not None, was == now
+            if was is None:  # the nearest shown place (Euclidean; the first of ties)
+                near = ((places - place) ** 2).sum(1).argmin()
+                nearest[r, c] = ids[near] == now
+    return seen, same, nearest
 
 
-def novelty_shares(seen: np.ndarray, same: np.ndarray, tiles: np.ndarray) -> dict:
+def novelty_shares(seen: np.ndarray, same: np.ndarray, nearest: np.ndarray, tiles: np.ndarray) -> dict:
     """The shares of views (any leading shape, (..., rows, cols)) that were `seen`, seen and the
-    `same`, or unseen and grass in `tiles` (see module docstring)."""
+    `same`, unseen and what the `nearest` seen place held, or unseen and grass in `tiles` (see
+    module docstring)."""
     grass = ~seen & (tiles == GRASS)
-    return {"seen": float(seen.mean()), "seen_same": float(same.mean()), "unseen_grass": float(grass.mean())}
+    return {"seen": float(seen.mean()), "seen_same": float(same.mean()), "unseen_grass": float(grass.mean()),
+            "unseen_nearest": float(nearest.mean())}
 
 
 def prompts_places(data: str, drawn: list, context: int, horizons, history: int = 0) -> dict:
-    """{horizon: (seen, same, tiles) each (len(drawn), rows, cols)} for the clips `drawn` ((episode
-    info, first frame) pairs, evaluate.py's `draw_starts`), prompted with up to `history` frames
-    before each: `prompt_places`' masks and the game's tile ids of the scored frame."""
-    maps, out = {}, {h: ([], [], []) for h in horizons}
+    """{horizon: (seen, same, nearest, tiles) each (len(drawn), rows, cols)} for the clips `drawn`
+    ((episode info, first frame) pairs, evaluate.py's `draw_starts`), prompted with up to `history`
+    frames before each: `prompt_places`' masks and the game's tile ids of the scored frame."""
+    maps, out = {}, {h: ([], [], [], []) for h in horizons}
     for info, s in tqdm(drawn, desc="prompted places", unit="clip", leave=False):
         if info.name not in maps:
             maps[info.name] = episode_maps(data, info.name)
         tiles, pos = maps[info.name]
         first = max(0, s - history)
         for h in horizons:
-            seen, same = prompt_places(tiles[first:], pos[first:], s - first + context, h)
-            for acc, m in zip(out[h], (seen, same, tiles[s + context + h - 1]), strict=True):
+            masks = prompt_places(tiles[first:], pos[first:], s - first + context, h)
+            for acc, m in zip(out[h], (*masks, tiles[s + context + h - 1]), strict=True):
                 acc.append(m)
     return {h: tuple(np.array(m) for m in masks) for h, masks in out.items()}
 
@@ -107,6 +118,7 @@ def view_novelty(data: str, horizons=(1, 8, 32, 128), starts: int = 48, context:
     for h in horizons:
         mean = novelty_shares(*places[h])
         mean["keep_seen_draw_grass"] = mean["seen_same"] + mean["unseen_grass"]
+        mean["keep_seen_draw_nearest"] = mean["seen_same"] + mean["unseen_nearest"]
         out["horizons"][str(h)] = mean
     return out
 
@@ -126,10 +138,11 @@ def main(argv=None) -> dict:
         p.error("--context, --horizons and --starts must be >= 1, --history >= 0")
     r = view_novelty(a.data, tuple(a.horizons), a.starts, a.context, a.seed, a.history)
     print(f"{r['starts']} starts, {r['context']} context frames and up to {r['history']} before them ({a.data})")
-    print(f"{'horizon':>8}{'seen':>8}{'seen same':>11}{'unseen grass':>14}{'keep seen + grass':>19}")
+    print(f"{'horizon':>8}{'seen':>8}{'seen same':>11}{'unseen grass':>14}{'unseen nearest':>16}"
+          f"{'keep seen + grass':>19}{'keep seen + nearest':>21}")
     for h, m in r["horizons"].items():
-        print(f"{h:>8}{m['seen']:>8.3f}{m['seen_same']:>11.3f}{m['unseen_grass']:>14.3f}"
-              f"{m['keep_seen_draw_grass']:>19.3f}")
+        print(f"{h:>8}{m['seen']:>8.3f}{m['seen_same']:>11.3f}{m['unseen_grass']:>14.3f}{m['unseen_nearest']:>16.3f}"
+              f"{m['keep_seen_draw_grass']:>19.3f}{m['keep_seen_draw_nearest']:>21.3f}")
     if a.out:
         Path(a.out).parent.mkdir(parents=True, exist_ok=True)
         Path(a.out).write_text(json.dumps(r, indent=1))

@@ -21,6 +21,27 @@ def _novelty(tiles, pos, context, horizon):
                                        tiles[context + horizon - 1])
 
 
+def test_the_nearest_seen_tile_guesses_unseen_terrain_that_goes_on():
+    """Walking right along a band of water (row 0 of the view) and grass: the unseen columns hold
+    what the nearest seen column held in the band's row, so the nearest guess is right there."""
+    world = np.full((20, 20), 2)
+    world[9, :] = 1  # water along the row above the player
+    world[11, 15:] = 6  # trees where the clip never looked
+    pos = np.array([(8 + t, 10) for t in range(6)])
+    tiles = np.array([world[y - 1 : y + 2, x - 2 : x + 3] for x, y in pos])
+    # the clip saw x 6..11; the scored view (x = 12) shows x 10..14: columns 2..4 unseen
+    seen, same, nearest = view_novelty.prompt_places(tiles, pos, 2, 3)
+    assert seen[:, :2].all() and not seen[:, 2:].any() and same[:, :2].all()
+    assert nearest[0, 2:].all() and nearest[1, 2:].all()  # water goes on; the player's row: grass goes on
+    assert nearest[2, 2:].all() and not nearest[:, :2].any()  # no tree yet at x 12..14; seen tiles are not guesses
+    tiles5 = tiles.copy()
+    tiles5[4, 2, 2:] = 6  # a row of trees right there instead
+    _, _, nearest5 = view_novelty.prompt_places(tiles5, pos, 2, 3)
+    assert not nearest5[2, 2:].any() and nearest5[:2, 2:].all()
+    shares = view_novelty.novelty_shares(seen, same, nearest5, tiles5[4])
+    assert shares["unseen_nearest"] == pytest.approx(6 / 15) and shares["unseen_grass"] == pytest.approx(3 / 15)
+
+
 def test_a_walk_brings_in_one_unseen_column_a_step():
     tiles, pos = _walk(6, 1)
     # context 2 frames (x = 8, 9): at horizon h the view (x = 9 + h) shows h columns never seen
@@ -53,6 +74,7 @@ def test_history_counts_as_seen_and_recordings_without_tiles_are_refused(tmp_pat
         s, lg = short["horizons"][h], long["horizons"][h]
         assert 0 <= s["seen_same"] <= s["seen"] <= lg["seen"] <= 1
         assert s["keep_seen_draw_grass"] == pytest.approx(s["seen_same"] + s["unseen_grass"])
+        assert s["unseen_nearest"] <= 1 - s["seen"] + 1e-9
     jsonl = next(data.glob("*.jsonl"))
     lines = jsonl.read_text().splitlines()
     jsonl.write_text("\n".join(line.replace('"tiles"', '"tiles_"') for line in lines) + "\n")
