@@ -187,6 +187,10 @@ def test_start_from_a_prompt_video_remembers_all_of_it(tmp_path):
     memory.move(np.array([[-9, 0]]))  # the view one tile left of where the video's player started
     assert names[memory.recall([0])[0][3, 3]] == "tree"  # the tree two tiles left of the start
     memory.move(np.array([[9, 0]]))
+    env.reset(seed=0, options={"video": video})  # no actions: the steps are read off the frames
+    memory.move(np.array([[-9, 0]]))
+    assert names[memory.recall([0])[0][3, 3]] == "tree"
+    memory.move(np.array([[9, 0]]))
     obs, *_ = env.step(right)
     assert obs.shape == (72, 72, 3)
     shown, _ = env.reset(seed=0, options={"video": video[:2]})  # shorter than the context, no actions

@@ -269,7 +269,8 @@ class DreamEnv(RendersFrames, gym.Env):
 
     # ------------------------------------------------------------------ start states
     def _start_clip(self, options: dict | None) -> tuple[np.ndarray, np.ndarray]:
-        """(k, H, W, 3) frames and (k, A) actions into them."""
+        """(T, H, W, 3) frames and (T, A) actions into them, T >= the DiT's context (a prompt video
+        may be longer: the DiT sees its last frames, the game's rules all of it)."""
         options = options or {}
         unknown = set(options) - {"image", "prompt", "start", "video", "actions"}
         if unknown:

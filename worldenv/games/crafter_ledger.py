@@ -215,9 +215,10 @@ class InventoryLedger:
         """Put every view of the start clips, `templates` (len(rows), k, rows, cols) read off their
         frames (`asleep` (len(rows), k): drawn asleep, grey, not read), in the memory, each where its
         view was: the clip's view steps are read off its frames and the moves into them (`moves`
-        (len(rows), k), -1 none), as the dream's own are. A clip longer than the DiT's window (a
-        prompt video) is remembered whole, so a dream that goes back to a place the prompt showed
-        finds it as it was."""
+        (len(rows), k), -1 none), as the dream's own are; where the action is not known, off the
+        frames alone (`TerrainKeeper.guess_step`). A clip longer than the DiT's window (a prompt
+        video) is remembered whole, so a dream that goes back to a place the prompt showed finds it
+        as it was."""
         n, k = templates.shape[:2]
         if moves.shape[1] != k:  # no actions given: every view step is read off the frames alone
             moves = np.full((n, k), -1)
@@ -226,6 +227,8 @@ class InventoryLedger:
             want = np.array([_FACING[ACTIONS[a][len("move_"):]] if 0 <= a < len(ACTIONS)
                              and ACTIONS[a].startswith("move_") else (0, 0) for a in moves[:, t]])
             steps[:, t] = self.terrain.view_step(templates[:, t - 1], templates[:, t], want)
+            for j in np.flatnonzero(moves[:, t] < 0):
+                steps[j, t] = self.terrain.guess_step(templates[j, t - 1], templates[j, t])
             steps[asleep[:, t] | asleep[:, t - 1], t] = 0  # a sleeper does not move
         # where each frame's view was, from where the player stands at the clip's end
         offset = steps[:, ::-1].cumsum(1)[:, ::-1] - steps

@@ -72,17 +72,30 @@ class TerrainKeeper:
         for i in range(len(move)):
             if not move[i].any():
                 continue
-            miss = []  # terrain tiles that differ, of those both views show (creatures and the player move)
-            new = templates[i]
-            for dx, dy in ((0, 0), tuple(move[i])):
-                old = _moved(prev_templates[i], int(dx), int(dy))
-                both = (old >= 0) & self.still[np.maximum(old, 0)] & self.still[new]
-                miss.append(int((old[both] != new[both]).sum()))
+            miss = [self.misses(prev_templates[i], templates[i], dx, dy) for dx, dy in ((0, 0), tuple(move[i]))]
             told = bool(moved[i]) if moved is not None else miss[1] <= miss[0]
             # two or more tiles fewer for the other candidate overrule what the gate said
             go = miss[1] + 1 < miss[0] or (told and miss[1] <= miss[0] + 1)
             out[i] = move[i] if go else 0
         return out
+
+    def misses(self, prev_templates: np.ndarray, templates: np.ndarray, dx: int, dy: int) -> int:
+        """How many terrain tiles of the view `templates` (rows, cols) differ from the previous view's
+        after a step (dx, dy), of those both views show (creatures and the player move)."""
+        old = _moved(prev_templates, int(dx), int(dy))
+        both = (old >= 0) & self.still[np.maximum(old, 0)] & self.still[templates]
+        return int((old[both] != templates[both]).sum())
+
+    def guess_step(self, prev_templates: np.ndarray, templates: np.ndarray) -> tuple[int, int]:
+        """The (dx, dy) step between two views of unknown action: the move whose view matches the new
+        one with the fewest `misses`, where that is fewer than standing still (else (0, 0): uniform
+        terrain looks the same moved or not)."""
+        best, fewest = (0, 0), self.misses(prev_templates, templates, 0, 0)
+        for dx, dy in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+            m = self.misses(prev_templates, templates, dx, dy)
+            if m < fewest:
+                best, fewest = (dx, dy), m
+        return best
 
     def keep(self, prev_frames: np.ndarray, prev_templates: np.ndarray, frames: np.ndarray,
              templates: np.ndarray, shift: np.ndarray, facing: np.ndarray,
