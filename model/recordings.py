@@ -280,6 +280,27 @@ def list_episodes(folder: str | Path) -> list[EpisodeInfo]:
     return episodes
 
 
+def draw_windows(folder: str | Path, length: int, n: int, seed: int, per_episode: int = 1) -> list:
+    """(episode info, first frame) of `n` windows of `length` frames drawn at random from the episodes
+    of `folder`, `per_episode` from each episode drawn, episodes in a random order; lengths come from
+    the index, so no video is decoded. The same arguments draw the same windows (evaluations score
+    the same clips). A ValueError when no episode is that long."""
+    rng = np.random.default_rng(seed)
+    episodes = list_episodes(folder)
+    out = []
+    for i in rng.permutation(len(episodes)):
+        L = episodes[i].frames
+        if L < length:
+            continue
+        for _ in range(min(per_episode, n - len(out))):
+            out.append((episodes[i], int(rng.integers(0, L - length + 1))))
+        if len(out) == n:
+            break
+    if not out:
+        raise ValueError(f"{folder}: no episode has {length} frames")
+    return out
+
+
 def recorded_view(folder: str | Path, default: tuple[int, int] = (9, 9)) -> tuple[int, int]:
     """The tile view (cols, rows) the game rendered with, from the first episode's extras.
 

@@ -41,7 +41,7 @@ from view_novelty import prompts_places  # noqa: E402
 from model.data import actions_into_frames, episode_arrays  # noqa: E402
 from model.latents import uncovered_cells  # noqa: E402
 from model.metrics import psnr  # noqa: E402
-from model.recordings import list_episodes, recorded_view  # noqa: E402
+from model.recordings import draw_windows, list_episodes, recorded_view  # noqa: E402
 from model.rollout import DreamRollout, WorldModel  # noqa: E402
 from worldenv.dream_env import dream_overlay, inventory_ledger_for, keeps_daylight  # noqa: E402
 from worldenv.games.crafter import PLAYER_MOVES  # noqa: E402
@@ -50,34 +50,16 @@ from worldenv.games.crafter_parse import CLASS_NAMES, CrafterFrameParser  # noqa
 WALKABLE = (2, 4, 5)  # grass, path, sand: tiles the player can step onto
 
 
-def draw_starts(data: str, k: int, horizon: int, n: int, seed: int, per_episode: int = 1) -> list:
-    """(episode info, first frame) of `n` windows of k + horizon frames from the episodes of `data`,
-    `per_episode` from each episode drawn (lengths from index.json; no video is decoded)."""
-    rng = np.random.default_rng(seed)
-    episodes = list_episodes(data)
-    out = []
-    for i in rng.permutation(len(episodes)):
-        L = episodes[i].frames
-        if L < k + horizon:
-            continue
-        for _ in range(min(per_episode, n - len(out))):
-            out.append((episodes[i], int(rng.integers(0, L - k - horizon + 1))))
-        if len(out) == n:
-            break
-    if not out:
-        raise ValueError(f"{data}: no episode has {k + horizon} frames")
-    return out
-
-
 def load_starts(data: str, k: int, horizon: int, n: int, seed: int, per_episode: int = 1, history: int = 0):
-    """The windows `draw_starts` draws: (frames, actions into each frame) of each, and whether the
+    """The windows of k + horizon frames `draw_windows` draws from the episodes of `data`, `per_episode`
+    from each episode drawn: (frames, actions into each frame) of each, and whether the
     player sleeps at each window's last context frame (k - 1; jsonl `sleeping`, False where not
     recorded): the game ignores moves then. With `history` > 0 also each window's prompt: up to
     `history` real frames before it and its k context frames, with the actions into them (a list
     of (frames (m + k, H, W, 3), actions (m + k, A)), m = min(history, first frame))."""
     clips, acts, asleep, prompts = [], [], [], []
     ep = name = None
-    for info, s in draw_starts(data, k, horizon, n, seed, per_episode):
+    for info, s in draw_windows(data, k + horizon, n, seed, per_episode):
         if name != info.name:
             ep, name = episode_arrays(data, info), info.name
             into = actions_into_frames(ep.actions)
@@ -438,7 +420,7 @@ def evaluate(model: str, data: str, out: str, starts: int = 16, horizons=(1, 8, 
         raise ValueError("history frames are given to the game's rules only (the memory of the world seen, the "
                          "clock): use it with keep_terrain or keep_daylight")
     try:  # which places of each scored view the prompt showed, from the game's own map (Crafter recordings)
-        places = prompts_places(data, draw_starts(data, k, max(horizons), starts, seed, per_episode), k, horizons,
+        places = prompts_places(data, draw_windows(data, k + max(horizons), starts, seed, per_episode), k, horizons,
                                 history)
     except ValueError:  # recordings without the game's map (another game): not split
         places = None

@@ -15,9 +15,9 @@ random per seed. This reads the game's own tile map and player position from the
   terrain from the terrain seen, which spans many tiles in Crafter).
 `seen_same + unseen_grass` (or `+ unseen_nearest`) is the score of a dream that keeps all it saw
 and draws grass (or the nearest seen tile) elsewhere; a model beats them only by guessing unseen
-terrain from the clip better, or by knowing what changed. The starts are drawn by evaluate.py's `draw_starts` (same seed, same
-order), so the numbers sit next to its table; `--history` counts the frames of a longer prompt
-(evaluate.py --history) as seen too.
+terrain from the clip better, or by knowing what changed. The starts are drawn as evaluate.py
+draws them (`draw_windows`: same seed, same order), so the numbers sit next to its table;
+`--history` counts the frames of a longer prompt (evaluate.py --history) as seen too.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from model.recordings import list_episodes, read_jsonl  # noqa: E402
+from model.recordings import draw_windows, list_episodes, read_jsonl  # noqa: E402
 
 GRASS = 2  # crafter's semantic id of grass
 OUTSIDE = -1  # the recorder's id of a place outside the world
@@ -89,7 +89,7 @@ def novelty_shares(seen: np.ndarray, same: np.ndarray, nearest: np.ndarray, tile
 
 def prompts_places(data: str, drawn: list, context: int, horizons, history: int = 0) -> dict:
     """{horizon: (seen, same, nearest, tiles) each (len(drawn), rows, cols)} for the clips `drawn`
-    ((episode info, first frame) pairs, evaluate.py's `draw_starts`), prompted with up to `history`
+    ((episode info, first frame) pairs, `model.recordings.draw_windows`), prompted with up to `history`
     frames before each: `prompt_places`' masks and the game's tile ids of the scored frame."""
     maps, out = {}, {h: ([], [], [], []) for h in horizons}
     for info, s in tqdm(drawn, desc="prompted places", unit="clip", leave=False):
@@ -109,10 +109,8 @@ def view_novelty(data: str, horizons=(1, 8, 32, 128), starts: int = 48, context:
     """Per horizon: the shares of `novelty_shares` over the starts evaluate.py would score with
     `--starts starts --horizons <all of horizons> --history history` (one draw for the longest
     horizon, as it does); with `history`, up to that many frames before each clip count as seen too."""
-    from evaluate import draw_starts  # evaluate.py imports this module
-
     per_episode = -(-starts // len(list_episodes(data)))
-    clips = draw_starts(data, context, max(horizons), starts, seed, per_episode)
+    clips = draw_windows(data, context + max(horizons), starts, seed, per_episode)
     places = prompts_places(data, clips, context, horizons, history)
     out = {"data": data, "starts": len(clips), "context": context, "history": history, "seed": seed, "horizons": {}}
     for h in horizons:
