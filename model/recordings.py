@@ -283,13 +283,17 @@ def list_episodes(folder: str | Path) -> list[EpisodeInfo]:
 def draw_windows(folder: str | Path, length: int, n: int, seed: int, per_episode: int = 1) -> list:
     """(episode info, first frame) of `n` windows of `length` frames drawn at random from the episodes
     of `folder`, `per_episode` from each episode drawn, episodes in a random order; lengths come from
-    the index, so no video is decoded. The same arguments draw the same windows (evaluations score
-    the same clips). A ValueError when no episode is that long."""
+    the index (or, in a folder without one, the jsonl's lines: one per frame), so no video is
+    decoded. The same arguments draw the same windows (evaluations score the same clips). A
+    ValueError when no episode is that long."""
     rng = np.random.default_rng(seed)
     episodes = list_episodes(folder)
     out = []
     for i in rng.permutation(len(episodes)):
         L = episodes[i].frames
+        if L < 0:  # not indexed
+            with open(Path(folder) / f"{episodes[i].name}.jsonl", "rb") as f:
+                L = sum(1 for line in f if line.strip())
         if L < length:
             continue
         for _ in range(min(per_episode, n - len(out))):

@@ -244,7 +244,15 @@ def test_prompts_with_history_end_with_the_clip_and_reach_the_game_rules(tiny_wo
     clips, acts, asleep = evaluate.load_starts(str(data), 5, 1, 4, 0, per_episode=2)
     h_clips, h_acts, h_asleep, prompts = evaluate.load_starts(str(data), 5, 1, 4, 0, per_episode=2, history=8)
     assert np.array_equal(clips, h_clips) and np.array_equal(acts, h_acts) and np.array_equal(asleep, h_asleep)
-    starts = [s for _, s in evaluate.draw_windows(str(data), 5 + 1, 4, 0, per_episode=2)]
+    drawn = evaluate.draw_windows(str(data), 5 + 1, 4, 0, per_episode=2)
+    starts = [s for _, s in drawn]
+    import shutil
+
+    bare = tmp_path / "no_index"  # a folder without index.json (VPT downloads): lengths from the jsonl
+    shutil.copytree(data, bare)
+    (bare / "index.json").unlink()
+    assert [(i.name, s) for i, s in evaluate.draw_windows(str(bare), 6, 4, 0, per_episode=2)] == \
+        [(i.name, s) for i, s in drawn]
     assert len(prompts) == 4 and any(s > 0 for s in starts)
     for (frames, actions), clip, act, s in zip(prompts, clips, acts, starts, strict=True):
         assert len(frames) == len(actions) == min(8, s) + 5
