@@ -90,8 +90,8 @@ def teacher_forced(world: WorldModel, parser, clips, acts, k: int, horizons, ste
     SoraWorld-v0 keeps them (`TerrainKeeper`, `WorldMemory`). `prompts` (one (frames, actions) per
     clip, `load_starts(history=)`) are longer prompt videos ending with the clip's context: the DiT
     is given their last k frames as always, the game's rules (the memory of the world seen, the
-    clock) all of them. `places` ({horizon: (seen, same, tiles)}, view_novelty.py's
-    `prompts_places`) split each horizon's tile accuracy by whether the prompt showed the place."""
+    clock) all of them. `places` ({horizon: (seen, ...)}, view_novelty.py's `prompts_places`) split
+    each horizon's tile accuracy by whether the prompt showed the place."""
     b = len(clips)
     ledger = (inventory_ledger_for(world, b, True, keep_terrain, keep_daylight=keep_daylight)
               if keep_inventory else None)
@@ -133,8 +133,8 @@ def teacher_forced(world: WorldModel, parser, clips, acts, k: int, horizons, ste
         # split by the light of the real frame: Crafter's night (daylight < 0.5) has per-frame grain
         night = pr.daylight < 0.5
         out[str(h)]["tile_accuracy_by_light"] = split((("day", ~night), ("night", night)))
-        if places is not None:  # places the prompt showed, which a dream can keep, and the rest
-            seen = places[h][0]
+        seen = None if places is None else places[h][0]
+        if seen is not None and seen.shape == hit.shape:  # places the prompt showed, which a dream can keep
             out[str(h)]["tile_accuracy_by_place"] = {
                 kind: {"share": float(m.mean()), "model": float(hit[m].mean()) if m.any() else None,
                        "repeat_last": float(hit_last[m].mean()) if m.any() else None}
