@@ -18,6 +18,9 @@
   few trees there runs out of them over a long dream; README, Results, stop 27).
 - Stability: a closed-loop rollout with random actions (10,000 steps by default); tile-class
   validity and mean frame change every 1000 steps.
+All dreams (fidelity, controllability, fresh strips, stability) run under the game's clock where
+`--keep-daylight` (the default on Crafter worlds, as SoraWorld-v0 dreams); the fidelity also under
+the rest of the game's rules with `--keep-inventory` / `--keep-terrain`.
 Prints a table, writes `<out>/eval.json`, a filmstrip PNG (real row vs dream row) and an mp4
 with real and dream side by side.
 """
@@ -80,6 +83,24 @@ def class_shares(real: np.ndarray, dream: np.ndarray) -> dict:
     return {CLASS_NAMES[c]: {"real": float(rc[c]), "dream": float(dc[c])} for c in np.flatnonzero((rc > 0) | (dc > 0))}
 
 
+def start_dreams(world: WorldModel, clips, acts, k: int, steps: int, seed: int, roll_kw: dict | None = None,
+                 keep_daylight: bool | None = False, ledger=None, prompts=None) -> DreamRollout:
+    """Dreams (one per clip) started from the clips' first k frames and actions, under the overlay
+    they are scored with: the `ledger` where given, else the game's clock where `keep_daylight`.
+    Dream i's rule draws are seeded `seed + i`. `prompts` (one (frames, actions) per clip, of any
+    length) give the rules longer prompts than the DiT's k frames."""
+    b = len(clips)
+    overlay = dream_overlay(world, b, ledger, keep_daylight)
+    roll = DreamRollout(world, batch=b, steps=steps, seed=seed, overlay=overlay, **(roll_kw or {}))
+    roll.reset(clips[:, :k], acts[:, :k])
+    if overlay is not None and prompts is None:
+        overlay.reset(range(b), clips[:, :k], acts[:, :k], [seed + i for i in range(b)])
+    elif overlay is not None:  # prompts differ in length: one dream at a time
+        for i, (frames, actions) in enumerate(tqdm(prompts, desc="prompts", unit="prompt", leave=False)):
+            overlay.reset([i], frames[None], actions[None], [seed + i])
+    return roll
+
+
 def teacher_forced(world: WorldModel, parser, clips, acts, k: int, horizons, steps: int, seed: int,
                    roll_kw: dict | None = None, keep_inventory: bool = False, keep_daylight: bool | None = False,
                    keep_terrain: bool = False, prompts: list | None = None, places: dict | None = None):
@@ -95,15 +116,7 @@ def teacher_forced(world: WorldModel, parser, clips, acts, k: int, horizons, ste
     b = len(clips)
     ledger = (inventory_ledger_for(world, b, True, keep_terrain, keep_daylight=keep_daylight)
               if keep_inventory else None)
-    overlay = dream_overlay(world, b, ledger, keep_daylight)
-    roll = DreamRollout(world, batch=b, steps=steps, seed=seed, overlay=overlay,
-                        **(roll_kw or {}))
-    roll.reset(clips[:, :k], acts[:, :k])
-    if overlay is not None and prompts is None:
-        overlay.reset(range(b), clips[:, :k], acts[:, :k], [seed + i for i in range(b)])
-    elif overlay is not None:  # prompts differ in length: one dream at a time
-        for i, (frames, actions) in enumerate(tqdm(prompts, desc="prompts", unit="prompt", leave=False)):
-            overlay.reset([i], frames[None], actions[None], [seed + i])
+    roll = start_dreams(world, clips, acts, k, steps, seed, roll_kw, keep_daylight, ledger, prompts)
     H = max(horizons)
     dream = []
     for t in range(H):
@@ -221,14 +234,13 @@ def move_visible(tiles: np.ndarray, dx: int, dy: int) -> bool:
 
 
 def fresh_strips(world: WorldModel, parser, clips, acts, k: int, steps: int, seed: int,
-                 roll_kw: dict | None = None) -> dict:
+                 roll_kw: dict | None = None, keep_daylight: bool | None = False) -> dict:
     """Tile classes of the strip a move brings into view, game against dream (see module docstring):
     from each clip's k real frames, its real next action is dreamed for one step; clips whose action
     is a move the game carried out (the real view shifted that way) count. Per class: its share of
     the strip's tiles in the real frames and in the dreamed ones."""
     b = len(clips)
-    roll = DreamRollout(world, batch=b, steps=steps, seed=seed, **(roll_kw or {}))
-    roll.reset(clips[:, :k], acts[:, :k])
+    roll = start_dreams(world, clips, acts, k, steps, seed, roll_kw, keep_daylight)
     dream = parser.parse(roll.step(acts[:, k]).frames).tiles
     before, real = parser.parse(clips[:, k - 1]).tiles, parser.parse(clips[:, k]).tiles
     rows, cols = real.shape[1:]
@@ -274,7 +286,8 @@ def context_use(world: WorldModel, clips, acts, k: int, seed: int, sigma: float 
 
 
 def controllability(world: WorldModel, parser, clips, acts, k: int, steps: int, seed: int,
-                    roll_kw: dict | None = None, asleep: np.ndarray | None = None) -> dict:
+                    roll_kw: dict | None = None, asleep: np.ndarray | None = None,
+                    keep_daylight: bool | None = False) -> dict:
     """Share of dreamed moves whose direction the inverse-dynamics check recovers, over the moves
     the game would allow; and the share of the moves it would refuse (the target tile cannot be
     entered, or the player sleeps at the start: `asleep` (b,) bool) where the dream kept the view still.
@@ -292,8 +305,7 @@ def controllability(world: WorldModel, parser, clips, acts, k: int, steps: int, 
     blocked = blocked_still = ambiguous = 0
     asleep = np.zeros(b, bool) if asleep is None else asleep
     for action, (dx, dy) in PLAYER_MOVES.items():
-        roll = DreamRollout(world, batch=b, steps=steps, seed=seed, **(roll_kw or {}))
-        roll.reset(clips[:, :k], acts[:, :k])
+        roll = start_dreams(world, clips, acts, k, steps, seed, roll_kw, keep_daylight)
         gen = parser.parse(roll.step(np.full(b, action)).frames).tiles
         ok = n = 0
         for i in range(b):
@@ -321,11 +333,7 @@ def stability(world: WorldModel, parser, clips, acts, k: int, n_steps: int, ever
               roll_kw: dict | None = None, keep_daylight: bool | None = False):
     """Closed-loop random-action rollout: validity, mean frame change, daylight and tile kinds per
     window of `every` steps, and the frames at those steps (with `keep_daylight`, lit by the game's clock)."""
-    overlay = dream_overlay(world, 1, None, keep_daylight)
-    roll = DreamRollout(world, batch=1, steps=steps, seed=seed, overlay=overlay, **(roll_kw or {}))
-    roll.reset(clips[:1, :k], acts[:1, :k])
-    if overlay is not None:
-        overlay.reset([0], clips[:1, :k], acts[:1, :k], [seed])
+    roll = start_dreams(world, clips[:1], acts[:1], k, steps, seed, roll_kw, keep_daylight)
     rng = np.random.default_rng(seed)
     prev = clips[0, k - 1]
     curve, window, changes = [], [], []
@@ -435,13 +443,14 @@ def evaluate(model: str, data: str, out: str, starts: int = 16, horizons=(1, 8, 
         "keep_daylight": keep_daylight,
         **roll_kw,
         "reward": reward_precision_recall(world, data, k, reward_frames, seed, roll_kw),
-        "controllability": controllability(world, parser, clips, acts, k, steps, seed, roll_kw, asleep),
+        "controllability": controllability(world, parser, clips, acts, k, steps, seed, roll_kw, asleep,
+                                           keep_daylight),
         "context_use": context_use(world, *load_starts(data, k, 1, context_windows, seed + 1, per_episode=16)[:2],
                                    k, seed),
     }
     if fresh_windows:
         fresh = load_starts(data, k, 1, fresh_windows, seed + 2, per_episode=-(-fresh_windows // len(list_episodes(data))))
-        result["fresh_strips"] = fresh_strips(world, parser, *fresh[:2], k, steps, seed, roll_kw)
+        result["fresh_strips"] = fresh_strips(world, parser, *fresh[:2], k, steps, seed, roll_kw, keep_daylight)
     if stability_steps:
         # the real game's variety, for the stability curve's tile kinds: every 4th frame of the clips
         result["real_tile_kinds"] = tile_kinds(parser.parse(clips[:, ::4].reshape(-1, *clips.shape[2:])).tiles)

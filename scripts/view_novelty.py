@@ -18,6 +18,11 @@ and draws grass (or the nearest seen tile) elsewhere; a model beats them only by
 terrain from the clip better, or by knowing what changed. The starts are drawn as evaluate.py
 draws them (`draw_windows`: same seed, same order), so the numbers sit next to its table;
 `--history` counts the frames of a longer prompt (evaluate.py --history) as seen too.
+
+`--fit-data TRAINING_RECORDINGS` also fits a guess of unseen tiles from what the clip showed
+(`UnseenTerrainGuess`: the game's tile frequencies given the nearest seen tile, its distance and
+the commonest seen tile around) on other recordings, and scores it on these: its best guess, and a
+draw from it (what a world that samples unseen terrain as the game makes it would get right).
 """
 
 from __future__ import annotations
@@ -48,6 +53,24 @@ def episode_maps(folder: str, name: str) -> tuple[np.ndarray, np.ndarray]:
     return np.array([r["tiles"] for r in records]), np.array([r["player_pos"] for r in records])
 
 
+def _view_corner(pos: np.ndarray, rows: int, cols: int) -> tuple[int, int]:
+    """World (x, y) of the top-left tile of a view of rows x cols with the player, at `pos`, at its centre."""
+    return int(pos[0] - cols // 2), int(pos[1] - rows // 2)
+
+
+def _shown_places(tiles: np.ndarray, pos: np.ndarray, context: int):
+    """The world places the first `context` views (tiles (T, rows, cols), positions (T, 2)) showed:
+    ({(x, y): tile id last shown there}, places (m, 2), ids (m,))."""
+    rows, cols = tiles.shape[1:]
+    shown: dict[tuple[int, int], int] = {}
+    for t in range(context):
+        x0, y0 = _view_corner(pos[t], rows, cols)
+        for r in range(rows):
+            for c in range(cols):
+                shown[(x0 + c, y0 + r)] = int(tiles[t, r, c])
+    return shown, np.array(list(shown), np.int64), np.array(list(shown.values()))
+
+
 def prompt_places(tiles: np.ndarray, pos: np.ndarray, context: int, horizon: int):
     """(seen, same, nearest), each (rows, cols) bool, of the view at frame `context + horizon - 1` of
     a clip (tiles (T, rows, cols), player positions (T, 2) as (x, y), the player at the view's
@@ -56,26 +79,94 @@ def prompt_places(tiles: np.ndarray, pos: np.ndarray, context: int, horizon: int
     what the nearest place those frames showed held (a guess of unseen terrain from seen terrain:
     Crafter's lakes, forests and mountains span many tiles)."""
     rows, cols = tiles.shape[1:]
-    oy, ox = rows // 2, cols // 2
-    shown: dict[tuple[int, int], int] = {}  # world place -> tile id last shown there
-    for t in range(context):
-        x0, y0 = pos[t] - (ox, oy)
-        for r in range(rows):
-            for c in range(cols):
-                shown[(int(x0 + c), int(y0 + r))] = int(tiles[t, r, c])
-    places, ids = np.array(list(shown), np.int64), np.array(list(shown.values()))
-    t = context + horizon - 1
-    x0, y0 = pos[t] - (ox, oy)
+    shown, places, ids = _shown_places(tiles, pos, context)
+    x0, y0 = _view_corner(pos[context + horizon - 1], rows, cols)
     seen, same, nearest = (np.zeros((rows, cols), bool) for _ in range(3))
     for r in range(rows):
         for c in range(cols):
-            place, now = (int(x0 + c), int(y0 + r)), int(tiles[t, r, c])
+            place, now = (int(x0 + c), int(y0 + r)), int(tiles[context + horizon - 1, r, c])
             was = shown.get(place)
             seen[r, c], same[r, c] = was is not None, was == now
             if was is None:  # the nearest shown place (Euclidean; the first of ties)
                 near = ((places - place) ** 2).sum(1).argmin()
                 nearest[r, c] = ids[near] == now
     return seen, same, nearest
+
+
+DISTANCE_EDGES = np.array([1.5, 2.5, 3.5, 5.5, 8.5])  # bins of the distance to the nearest seen place
+AROUND = 3  # radius (tiles) of the seen neighbourhood whose commonest tile is a feature
+N_IDS = 40  # room for every tile id + 2 (OUTSIDE and "none seen around")
+
+
+def unseen_features(tiles: np.ndarray, pos: np.ndarray, context: int, horizon: int) -> np.ndarray:
+    """(m, 4) int rows, one per tile of the view at frame `context + horizon - 1` whose place the
+    first `context` frames never showed: (tile id at the nearest shown place, bin of its distance
+    (`DISTANCE_EDGES`), commonest tile id shown within `AROUND` tiles or OUTSIDE - 1 where none,
+    the tile's own id). What a guess of unseen terrain can know from the clip (`UnseenTerrainGuess`)."""
+    rows, cols = tiles.shape[1:]
+    shown, places, ids = _shown_places(tiles, pos, context)
+    x0, y0 = _view_corner(pos[context + horizon - 1], rows, cols)
+    out = []
+    for r in range(rows):
+        for c in range(cols):
+            place = (x0 + c, y0 + r)
+            if place in shown:
+                continue
+            d2 = ((places - place) ** 2).sum(1)
+            near = d2.argmin()
+            around = ids[d2 <= AROUND**2]
+            major = np.bincount(around - OUTSIDE).argmax() + OUTSIDE if len(around) else OUTSIDE - 1
+            out.append((ids[near], np.searchsorted(DISTANCE_EDGES, np.sqrt(d2[near])), major,
+                        tiles[context + horizon - 1, r, c]))
+    return np.array(out, np.int64).reshape(-1, 4)
+
+
+class UnseenTerrainGuess:
+    """A guess of unseen tiles fitted on recordings (`fit`, rows of `unseen_features`): the tile-id
+    frequencies of each (nearest seen id, distance bin, commonest seen id around), backing off to
+    (nearest, distance) and to the distance alone where a key was seen fewer than `min_count` times.
+    `probs` gives the fitted distribution; its argmax is the best single guess, and a world that drew
+    unseen terrain from it would be right with probability p(the true tile)."""
+
+    def __init__(self, min_count: int = 20):
+        self.min_count = min_count
+        self.tables = None
+
+    @staticmethod
+    def _keys(f: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        near, dist, major = f[:, 0] - OUTSIDE, f[:, 1], f[:, 2] - OUTSIDE + 1  # each in [0, N_IDS)
+        k2 = near * (len(DISTANCE_EDGES) + 1) + dist
+        return k2 * N_IDS + major, k2, dist
+
+    def fit(self, features: np.ndarray) -> UnseenTerrainGuess:
+        if len(features) == 0:
+            raise ValueError("no unseen tiles to fit a guess on")
+        truth = features[:, 3] - OUTSIDE
+        self.tables = []
+        for key, size in zip(self._keys(features), (N_IDS**2 * 6, N_IDS * 6, 6), strict=True):
+            table = np.zeros((size, N_IDS))
+            np.add.at(table, (key, truth), 1)
+            self.tables.append(table)
+        return self
+
+    def probs(self, features: np.ndarray) -> np.ndarray:
+        """(m, N_IDS) fitted distributions over tile id - OUTSIDE of the tiles with these features."""
+        if self.tables is None:
+            raise RuntimeError("fit the guess first")
+        counts = np.zeros((len(features), N_IDS))
+        todo = np.ones(len(features), bool)
+        for key, table in zip(self._keys(features), self.tables, strict=True):
+            c = table[key]
+            use = todo & (c.sum(1) >= self.min_count)
+            counts[use], todo = c[use], todo & ~use
+        counts[todo] = self.tables[-1][self._keys(features)[2][todo]] + 1e-9
+        return counts / counts.sum(1, keepdims=True)
+
+    def score(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per unseen tile: (the best single guess is right (bool), the probability a draw is right)."""
+        p = self.probs(features)
+        truth = features[:, 3] - OUTSIDE
+        return p.argmax(1) == truth, p[np.arange(len(p)), truth]
 
 
 def novelty_shares(seen: np.ndarray, same: np.ndarray, nearest: np.ndarray, tiles: np.ndarray) -> dict:
@@ -91,33 +182,70 @@ def prompts_places(data: str, drawn: list, context: int, horizons, history: int 
     """{horizon: (seen, same, nearest, tiles) each (len(drawn), rows, cols)} for the clips `drawn`
     ((episode info, first frame) pairs, `model.recordings.draw_windows`), prompted with up to `history`
     frames before each: `prompt_places`' masks and the game's tile ids of the scored frame."""
-    maps, out = {}, {h: ([], [], [], []) for h in horizons}
-    for info, s in tqdm(drawn, desc="prompted places", unit="clip", leave=False):
+    out = {h: ([], [], [], []) for h in horizons}
+    for h, tiles, pos, prompt in _prompts(data, drawn, context, horizons, history, "prompted places"):
+        masks = prompt_places(tiles, pos, prompt, h)
+        for acc, m in zip(out[h], (*masks, tiles[prompt + h - 1]), strict=True):
+            acc.append(m)
+    return {h: tuple(np.array(m) for m in masks) for h, masks in out.items()}
+
+
+def prompts_unseen_features(data: str, drawn: list, context: int, horizons, history: int = 0) -> dict:
+    """{horizon: (m, 4) `unseen_features` of all the clips `drawn`} (prompted as in `prompts_places`)."""
+    out = {h: [np.zeros((0, 4), np.int64)] for h in horizons}
+    for h, tiles, pos, prompt in _prompts(data, drawn, context, horizons, history, "unseen tiles"):
+        out[h].append(unseen_features(tiles, pos, prompt, h))
+    return {h: np.concatenate(f) for h, f in out.items()}
+
+
+def _prompts(data: str, drawn: list, context: int, horizons, history: int, desc: str):
+    """(horizon, tiles, positions, prompt length) per drawn clip and horizon: the episode's map from
+    the first prompt frame on (up to `history` frames before the clip), and the prompt's length."""
+    maps = {}
+    for info, s in tqdm(drawn, desc=desc, unit="clip", leave=False):
         if info.name not in maps:
             maps[info.name] = episode_maps(data, info.name)
         tiles, pos = maps[info.name]
         first = max(0, s - history)
         for h in horizons:
-            masks = prompt_places(tiles[first:], pos[first:], s - first + context, h)
-            for acc, m in zip(out[h], (*masks, tiles[s + context + h - 1]), strict=True):
-                acc.append(m)
-    return {h: tuple(np.array(m) for m in masks) for h, masks in out.items()}
+            yield h, tiles[first:], pos[first:], s - first + context
 
 
 def view_novelty(data: str, horizons=(1, 8, 32, 128), starts: int = 48, context: int = 7, seed: int = 0,
-                 history: int = 0) -> dict:
+                 history: int = 0, fit_data: str | None = None, fit_starts: int = 400) -> dict:
     """Per horizon: the shares of `novelty_shares` over the starts evaluate.py would score with
     `--starts starts --horizons <all of horizons> --history history` (one draw for the longest
-    horizon, as it does); with `history`, up to that many frames before each clip count as seen too."""
+    horizon, as it does); with `history`, up to that many frames before each clip count as seen too.
+    With `fit_data` (other recordings, e.g. the training set), also an `UnseenTerrainGuess` fitted
+    on `fit_starts` clips of them: `unseen_learned` (its best guess right, share of the view) and
+    `unseen_learned_draw` (a draw from it right, expected share)."""
     per_episode = -(-starts // len(list_episodes(data)))
     clips = draw_windows(data, context + max(horizons), starts, seed, per_episode)
     places = prompts_places(data, clips, context, horizons, history)
     out = {"data": data, "starts": len(clips), "context": context, "history": history, "seed": seed, "horizons": {}}
+    guess = None
+    if fit_data is not None:
+        fit_clips = draw_windows(fit_data, context + max(horizons), fit_starts, seed + 1,
+                                 -(-fit_starts // len(list_episodes(fit_data))))
+        fitted = prompts_unseen_features(fit_data, fit_clips, context, horizons, history)
+        guess = UnseenTerrainGuess().fit(np.concatenate(list(fitted.values())))
+        out.update(fit_data=fit_data, fit_starts=len(fit_clips))
+        scored = prompts_unseen_features(data, clips, context, horizons, history)
     for h in horizons:
         mean = novelty_shares(*places[h])
         mean["keep_seen_draw_grass"] = mean["seen_same"] + mean["unseen_grass"]
         mean["keep_seen_draw_nearest"] = mean["seen_same"] + mean["unseen_nearest"]
-        out["horizons"][str(h)] = mean
+        if guess is not None:
+            best, draw = guess.score(scored[h])
+            n_tiles = places[h][0].size
+            mean["unseen_learned"], mean["unseen_learned_draw"] = best.sum() / n_tiles, draw.sum() / n_tiles
+            mean["keep_seen_draw_learned"] = mean["seen_same"] + mean["unseen_learned"]
+            mean["keep_seen_sample_learned"] = mean["seen_same"] + mean["unseen_learned_draw"]
+            unseen = 1 - mean["seen"]
+            mean["unseen_right_learned"] = float(best.mean()) if len(best) else None
+            mean["unseen_right_draw"] = float(draw.mean()) if len(draw) else None
+            mean["unseen_share"] = unseen
+        out["horizons"][str(h)] = {k: float(v) if v is not None else None for k, v in mean.items()}
     return out
 
 
@@ -130,17 +258,29 @@ def main(argv=None) -> dict:
     p.add_argument("--seed", type=int, default=0, help="as evaluate.py's --seed")
     p.add_argument("--history", type=int, default=0, help="as evaluate.py's --history: frames before each clip "
                    "that count as seen too")
+    p.add_argument("--fit-data", default=None, help="other Crafter recordings (e.g. the training set) to fit a "
+                   "guess of unseen terrain on (UnseenTerrainGuess), scored on --data")
+    p.add_argument("--fit-starts", type=int, default=400, help="clips of --fit-data to fit the guess on")
     p.add_argument("--out", default=None, help="write the result here as JSON")
     a = p.parse_args(argv)
     if a.context < 1 or min(a.horizons) < 1 or a.starts < 1 or a.history < 0:
         p.error("--context, --horizons and --starts must be >= 1, --history >= 0")
-    r = view_novelty(a.data, tuple(a.horizons), a.starts, a.context, a.seed, a.history)
+    r = view_novelty(a.data, tuple(a.horizons), a.starts, a.context, a.seed, a.history, a.fit_data, a.fit_starts)
     print(f"{r['starts']} starts, {r['context']} context frames and up to {r['history']} before them ({a.data})")
     print(f"{'horizon':>8}{'seen':>8}{'seen same':>11}{'unseen grass':>14}{'unseen nearest':>16}"
           f"{'keep seen + grass':>19}{'keep seen + nearest':>21}")
     for h, m in r["horizons"].items():
         print(f"{h:>8}{m['seen']:>8.3f}{m['seen_same']:>11.3f}{m['unseen_grass']:>14.3f}{m['unseen_nearest']:>16.3f}"
               f"{m['keep_seen_draw_grass']:>19.3f}{m['keep_seen_draw_nearest']:>21.3f}")
+    if a.fit_data:
+        print(f"a guess of unseen tiles fitted on {r['fit_starts']} clips of {a.fit_data}:")
+        print(f"{'horizon':>8}{'unseen':>8}{'best guess right':>18}{'a draw right':>14}{'keep seen + best guess':>24}"
+              f"{'keep seen + a draw':>20}")
+        for h, m in r["horizons"].items():
+            right = "-" if m["unseen_right_learned"] is None else f"{m['unseen_right_learned']:.3f}"
+            drawn = "-" if m["unseen_right_draw"] is None else f"{m['unseen_right_draw']:.3f}"
+            print(f"{h:>8}{m['unseen_share']:>8.3f}{right:>18}{drawn:>14}{m['keep_seen_draw_learned']:>24.3f}"
+                  f"{m['keep_seen_sample_learned']:>20.3f}")
     if a.out:
         Path(a.out).parent.mkdir(parents=True, exist_ok=True)
         Path(a.out).write_text(json.dumps(r, indent=1))

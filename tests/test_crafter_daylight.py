@@ -89,3 +89,19 @@ def test_the_clock_shows_the_night_with_grain_and_ticks():
     assert clock.steps.tolist() == [0, 0]
     with pytest.raises(ValueError, match="seeds"):
         clock.reset([0, 1], np.zeros((2, 3, 72, 72, 3), np.uint8), seeds=[1])
+
+
+def test_a_reseeded_dream_draws_the_same_grain_again():
+    clock = CrafterClock(2, size=(72, 72), seed=1)
+    day = np.full((2, 72, 72, 3), 90, np.uint8)
+    clips = np.repeat(day[:, None], 3, axis=1)
+
+    def night_after_reset(seeds):
+        clock.reset([1], clips[1:], seeds=seeds)
+        clock.steps[:] = 180  # deep night: the grain is drawn
+        return clock.show(day)
+
+    first, again = night_after_reset([7]), night_after_reset([7])
+    assert np.array_equal(first[1], again[1])  # the reseeded dream repeats its grain
+    assert not np.array_equal(first[0], again[0])  # the other dream's stream went on
+    assert not np.array_equal(night_after_reset([8])[1], first[1])

@@ -75,8 +75,42 @@ def test_history_counts_as_seen_and_recordings_without_tiles_are_refused(tmp_pat
         assert 0 <= s["seen_same"] <= s["seen"] <= lg["seen"] <= 1
         assert s["keep_seen_draw_grass"] == pytest.approx(s["seen_same"] + s["unseen_grass"])
         assert s["unseen_nearest"] <= 1 - s["seen"] + 1e-9
+    fitted = view_novelty.main(["--data", str(data), "--horizons", "8", "--starts", "4", "--context", "3",
+                                "--fit-data", str(data), "--fit-starts", "4"])["horizons"]["8"]
+    assert 0 <= fitted["unseen_learned"] <= fitted["unseen_share"] + 1e-9
+    assert 0 <= fitted["unseen_learned_draw"] <= fitted["unseen_share"] + 1e-9
+    assert fitted["keep_seen_draw_learned"] == pytest.approx(fitted["seen_same"] + fitted["unseen_learned"])
     jsonl = next(data.glob("*.jsonl"))
     lines = jsonl.read_text().splitlines()
     jsonl.write_text("\n".join(line.replace('"tiles"', '"tiles_"') for line in lines) + "\n")
     with pytest.raises(ValueError, match="without 'tiles' and 'player_pos'"):
         view_novelty.main(["--data", str(data), "--horizons", "1", "--starts", "4", "--context", "3"])
+
+
+def test_unseen_features_and_a_fitted_guess_of_unseen_terrain():
+    """Walking right into the right half of `_walk`'s world: every unseen column is new terrain; its
+    nearest seen tile is the seen column next to it. A guess fitted on water bands predicts water
+    from a nearest seen water tile, and draws are right with the fitted probability."""
+    world = np.full((20, 20), 2)
+    world[9, :] = 1  # water along the row above the player
+    pos = np.array([(8 + t, 10) for t in range(6)])
+    tiles = np.array([world[y - 1 : y + 2, x - 2 : x + 3] for x, y in pos])
+    f = view_novelty.unseen_features(tiles, pos, 2, 3)
+    assert f.shape == (9, 4)  # 3 unseen columns of 3 rows
+    assert (f[:, 0] == f[:, 3]).all()  # the nearest seen tile holds what the band holds
+    assert set(f[:, 1].tolist()) == {0, 1, 2}  # distances 1, 2 and 3
+    guess = view_novelty.UnseenTerrainGuess(min_count=1).fit(np.concatenate([f] * 5))
+    best, draw = guess.score(f)
+    assert best.all() and np.allclose(draw, 1)
+    # half the fitted water rows continue as sand: draws are right half the time there, and the
+    # best guess is right on the first of the ties
+    sand = f.copy()
+    sand[f[:, 0] == 1, 3] = 4
+    guess = view_novelty.UnseenTerrainGuess(min_count=1).fit(np.concatenate([f, sand]))
+    best, draw = guess.score(sand)
+    water = f[:, 0] == 1
+    assert np.allclose(draw[water], 0.5) and np.allclose(draw[~water], 1)
+    with pytest.raises(RuntimeError, match="fit"):
+        view_novelty.UnseenTerrainGuess().probs(f)
+    with pytest.raises(ValueError, match="no unseen"):
+        view_novelty.UnseenTerrainGuess().fit(f[:0])

@@ -93,6 +93,8 @@ def inventory_ledger_for(world, n: int, keep_inventory: bool | None, keep_terrai
 def keeps_daylight(world, keep_daylight: bool | None) -> bool:
     """Whether dreams of `world` follow Crafter's clock: keep_daylight True (a ValueError on a world
     of another game), or None on a Crafter world."""
+    if keep_daylight is False:
+        return False
     crafter_world = tuple(world.action_nvec) == (17,)
     if keep_daylight and not crafter_world:
         raise ValueError(f"keep_daylight needs a Crafter world (Discrete(17) actions), this one has {world.action_nvec}")

@@ -22,6 +22,7 @@ from threadpoolctl import threadpool_limits
 
 from worldenv.games.crafter_night import CrafterNight
 from worldenv.games.crafter_parse import CrafterFrameParser
+from worldenv.games.row_seeds import reseed_rows
 
 DAY_LENGTH = 300  # steps of one Crafter day
 FULL_DAY = 0.999  # frames at or above this daylight are their own day look
@@ -103,11 +104,7 @@ class CrafterClock:
         """Start dreams `rows` from clips (len(rows), k, H, W, 3) (the overlay interface; `actions`
         are not needed); `seeds` reseed those dreams' grain."""
         rows = list(rows)
-        if seeds is not None:
-            if len(seeds) != len(rows):
-                raise ValueError(f"need {len(rows)} seeds, got {len(seeds)}")
-            for r, s in zip(rows, seeds, strict=True):
-                self.rngs[r] = np.random.default_rng(int(s))
+        reseed_rows(self.rngs, rows, seeds)
         self.start(rows, frames)
 
     def model_frames(self, frames: np.ndarray) -> np.ndarray:

@@ -67,6 +67,7 @@ from worldenv.games.crafter_parse import (
     template_parts,
 )
 from worldenv.games.crafter_terrain import TerrainKeeper
+from worldenv.games.row_seeds import reseed_rows
 
 ACTIONS: tuple[str, ...] = tuple(constants.actions)
 ACHIEVEMENTS: tuple[str, ...] = tuple(constants.achievements)  # the events `InventoryLedger.step` names
@@ -150,11 +151,7 @@ class InventoryLedger:
         from the clip's last move; down, as the game starts, without one). `seeds` (one per row)
         reseed those dreams' draws (a sapling from grass); without them the draws go on."""
         rows = list(rows)
-        if seeds is not None:
-            if len(seeds) != len(rows):
-                raise ValueError(f"need {len(rows)} seeds, got {len(seeds)}")
-            for r, s in zip(rows, seeds, strict=True):
-                self.rngs[r] = np.random.default_rng(int(s))
+        reseed_rows(self.rngs, rows, seeds)
         frames = np.asarray(frames)
         if frames.ndim != 5 or len(frames) != len(rows) or frames.shape[2:] != self.parser.frame_shape:
             raise ValueError(f"start clips must be ({len(rows)}, k, *{self.parser.frame_shape}) uint8, "
