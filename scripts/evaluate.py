@@ -287,12 +287,15 @@ def context_use(world: WorldModel, clips, acts, k: int, seed: int, sigma: float 
 
 def controllability(world: WorldModel, parser, clips, acts, k: int, steps: int, seed: int,
                     roll_kw: dict | None = None, asleep: np.ndarray | None = None,
-                    keep_daylight: bool | None = False) -> dict:
+                    keep_daylight: bool | None = False, keep_inventory: bool = False,
+                    keep_terrain: bool = False) -> dict:
     """Share of dreamed moves whose direction the inverse-dynamics check recovers, over the moves
     the game would allow; and the share of the moves it would refuse (the target tile cannot be
     entered, or the player sleeps at the start: `asleep` (b,) bool) where the dream kept the view still.
     Moves in a field where a step looks like standing still (`move_visible`) are left out of both and
-    counted as `ambiguous`."""
+    counted as `ambiguous`. The dreams run under the fidelity's rules (`keep_daylight`, and the
+    ledger with `keep_inventory` / `keep_terrain`); the clock alone keeps no sleep, so the refused
+    moves are also split by cause (`blocked_by_cause`: terrain, asleep)."""
     b = len(clips)
     start_tiles = parser.parse(clips[:, k - 1]).tiles
     rows, cols = start_tiles.shape[1:]
@@ -303,9 +306,12 @@ def controllability(world: WorldModel, parser, clips, acts, k: int, steps: int, 
     # moves into a tile the player cannot enter: the game only turns the player, the view stays;
     # in sleep the game ignores moves
     blocked = blocked_still = ambiguous = 0
+    by_cause = {"terrain": [0, 0], "asleep": [0, 0]}  # refused moves, of them kept still
     asleep = np.zeros(b, bool) if asleep is None else asleep
     for action, (dx, dy) in PLAYER_MOVES.items():
-        roll = start_dreams(world, clips, acts, k, steps, seed, roll_kw, keep_daylight)
+        ledger = (inventory_ledger_for(world, b, True, keep_terrain, keep_daylight=keep_daylight)
+                  if keep_inventory or keep_terrain else None)
+        roll = start_dreams(world, clips, acts, k, steps, seed, roll_kw, keep_daylight, ledger)
         gen = parser.parse(roll.step(np.full(b, action)).frames).tiles
         ok = n = 0
         for i in range(b):
@@ -314,8 +320,11 @@ def controllability(world: WorldModel, parser, clips, acts, k: int, steps: int, 
                 continue
             target = start_tiles[i, rows // 2 + dy, cols // 2 + dx]
             if target not in WALKABLE or asleep[i]:  # the real game would only turn the player
+                still = view_shift(start_tiles[i], gen[i]) == (0, 0)
                 blocked += 1
-                blocked_still += view_shift(start_tiles[i], gen[i]) == (0, 0)
+                blocked_still += still
+                cause = by_cause["asleep" if asleep[i] else "terrain"]
+                cause[0], cause[1] = cause[0] + 1, cause[1] + still
                 continue
             n += 1
             got = view_shift(start_tiles[i], gen[i])
@@ -326,6 +335,8 @@ def controllability(world: WorldModel, parser, clips, acts, k: int, steps: int, 
         total += n
     return {"move_accuracy": correct / max(1, total), "cases": total, "per_action": per_action,
             "outcomes": outcomes, "blocked_still": blocked_still / max(1, blocked), "blocked_cases": blocked,
+            "blocked_by_cause": {why: {"cases": n, "kept_still": still / n if n else None}
+                                 for why, (n, still) in by_cause.items()},
             "ambiguous": ambiguous}
 
 
@@ -444,7 +455,7 @@ def evaluate(model: str, data: str, out: str, starts: int = 16, horizons=(1, 8, 
         **roll_kw,
         "reward": reward_precision_recall(world, data, k, reward_frames, seed, roll_kw),
         "controllability": controllability(world, parser, clips, acts, k, steps, seed, roll_kw, asleep,
-                                           keep_daylight),
+                                           keep_daylight, keep_inventory, keep_terrain),
         "context_use": context_use(world, *load_starts(data, k, 1, context_windows, seed + 1, per_episode=16)[:2],
                                    k, seed),
     }
@@ -503,7 +514,9 @@ def print_table(r: dict) -> None:
           + (f" (view did not move: {o['none']}, moved the wrong way: {o['wrong']})" if o else ""))
     if c.get("blocked_cases"):
         print(f"blocked moves (into a tile the player cannot enter, or in sleep) that kept the view still: "
-              f"{c['blocked_still']:.3f} over {c['blocked_cases']}")
+              f"{c['blocked_still']:.3f} over {c['blocked_cases']}"
+              + "".join(f"; {why} {v['kept_still']:.3f} over {v['cases']}"
+                        for why, v in c.get("blocked_by_cause", {}).items() if v["cases"]))
     if c.get("ambiguous"):
         print(f"moves left out where a step looks like standing still (uniform view): {c['ambiguous']}")
     cu = r["context_use"]

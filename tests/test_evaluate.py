@@ -145,6 +145,13 @@ def test_evaluate_end_to_end(tiny_world, tmp_path):
     slept = evaluate.controllability(world, parser, clips, acts, 5, 1, 0, asleep=np.ones(4, bool))
     assert awake["cases"] + awake["blocked_cases"] == slept["blocked_cases"] == 16 - slept["ambiguous"]
     assert slept["cases"] == 0 and awake["ambiguous"] == slept["ambiguous"]
+    assert slept["blocked_by_cause"]["asleep"]["cases"] == slept["blocked_cases"]
+    assert awake["blocked_by_cause"]["asleep"]["cases"] == 0
+    assert awake["blocked_by_cause"]["terrain"]["cases"] == awake["blocked_cases"]
+    # with the ledger (as SoraWorld-v0 plays), the same checks run
+    ruled = evaluate.controllability(world, parser, clips, acts, 5, 1, 0, asleep=np.zeros(4, bool),
+                                     keep_inventory=True)
+    assert ruled["cases"] == awake["cases"] and ruled["blocked_cases"] == awake["blocked_cases"]
 
     class Repeat(torch.nn.Module):  # v such that z - sigma * v is the previous latent
         def forward(self, z, sigma, actions):
