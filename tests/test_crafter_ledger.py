@@ -395,3 +395,31 @@ def test_the_hidden_counters_are_read_off_a_long_start_clip():
     assert counters()[:3] == pytest.approx(game[:3])
     ledger.reset([0], frames[None, -1:], actions[None, -1:])
     assert counters() == [0, 0, 0, 0] and counters()[:3] != pytest.approx(game[:3])
+
+
+def test_the_hidden_counters_follow_a_sleep_in_the_start_clip():
+    """A tired player (energy 3) walks, lies down for ~70 steps until rested, wakes and walks on.
+    Read off every prefix of that clip from the episode's start, the replayed counters are the
+    game's at that step: lying down and waking count as the game counts them."""
+    env = CrafterEnv(size=(72, 72))
+    obs, _ = env.reset(seed=2)
+    p = env._env._player
+    p.inventory["energy"] = 3
+    rng = np.random.default_rng(2)
+    frames, actions, game, slept = [obs], [-1], [[0, 0, 0, 0]], [False]
+    for t in range(150):
+        a = 6 if 20 <= t < 100 else int(rng.choice([0, 1, 2, 3, 4, 5]))  # 6 = sleep
+        obs, _, term, trunc, info = env.step(a)
+        assert not (term or trunc)
+        frames.append(obs)
+        actions.append(a)
+        game.append([p._hunger, p._thirst, p._fatigue, p._recover])
+        slept.append(info["sleeping"])
+    assert any(slept) and not slept[-1]  # it slept and woke up in the clip
+    frames, actions = np.array(frames), np.array(actions)
+    ledger = InventoryLedger(1)
+    for t in (30, 60, 90, 110, 150):  # asleep, asleep, asleep or just woken, awake, awake
+        ledger.reset([0], frames[None, : t + 1], actions[None, : t + 1])
+        got = [ledger.hunger[0], ledger.thirst[0], ledger.fatigue[0], ledger.recover[0]]
+        assert got[:3] == pytest.approx(game[t][:3]), (t, got, game[t])
+        assert ledger.sleeping[0] == slept[t]

@@ -192,15 +192,22 @@ class InventoryLedger:
         thirst with drink, fatigue with energy, recover with a health step of one. A dream started
         from a long prompt then falls asleep and wakes when the game would (the dream and the game
         disagreed on sleep at 20 of 48 first losses of step with the game over 128 steps, stop 31).
-        Recover stays unknown at full health, where its roll-over shows nothing."""
+        Recover stays unknown at full health, where its roll-over shows nothing.
+
+        The game updates these after the step's sleep changes: a player who lies down counts the
+        step asleep, one who wakes rested (energy full at the step's start) awake, and one woken by
+        a hit at the step's end asleep. So a step counts asleep where the frame after it shows the
+        sleeper, or the frame before it did with energy short of full; and its health check reads
+        the counts after the step (the game's `_degen_or_regen_health` runs after the life stats)."""
         for j, r in enumerate(rows):
             hunger = thirst = fatigue = recover = 0.0
             for t in range(1, counts.shape[1]):
-                was, now, slept = counts[j, t - 1], counts[j, t], bool(asleep[j, t - 1])
+                was, now = counts[j, t - 1], counts[j, t]
+                slept = bool(asleep[j, t]) or (bool(asleep[j, t - 1]) and was[ENERGY] < _MAX[ENERGY])
                 hunger += 0.5 if slept else 1
                 thirst += 0.5 if slept else 1
                 fatigue = min(fatigue - 1, 0) if slept else fatigue + 1
-                fine = was[FOOD] > 0 and was[DRINK] > 0 and (was[ENERGY] > 0 or slept)
+                fine = now[FOOD] > 0 and now[DRINK] > 0 and (now[ENERGY] > 0 or slept)
                 recover += (2 if slept else 1) if fine else (-0.5 if slept else -1)
                 hunger = 0 if now[FOOD] != was[FOOD] else min(hunger, 25)
                 thirst = 0 if now[DRINK] != was[DRINK] else min(thirst, 20)
