@@ -84,12 +84,16 @@ def class_shares(real: np.ndarray, dream: np.ndarray) -> dict:
 
 
 def start_dreams(world: WorldModel, clips, acts, k: int, steps: int, seed: int, roll_kw: dict | None = None,
-                 keep_daylight: bool | None = False, ledger=None, prompts=None) -> DreamRollout:
-    """Dreams (one per clip) started from the clips' first k frames and actions, under the overlay
-    they are scored with: the `ledger` where given, else the game's clock where `keep_daylight`.
-    Dream i's rule draws are seeded `seed + i`. `prompts` (one (frames, actions) per clip, of any
-    length) give the rules longer prompts than the DiT's k frames."""
+                 keep_daylight: bool | None = False, keep_inventory: bool = False, keep_terrain: bool = False,
+                 prompts=None) -> DreamRollout:
+    """Dreams (one per clip) started from the clips' first k frames and actions, under the rules
+    they are scored with: the ledger (`InventoryLedger`, which runs the clock too) with
+    `keep_inventory` or `keep_terrain`, else the game's clock where `keep_daylight`. Dream i's rule
+    draws are seeded `seed + i`. `prompts` (one (frames, actions) per clip, of any length) give the
+    rules longer prompts than the DiT's k frames."""
     b = len(clips)
+    ledger = (inventory_ledger_for(world, b, True, keep_terrain, keep_daylight=keep_daylight)
+              if keep_inventory or keep_terrain else None)
     overlay = dream_overlay(world, b, ledger, keep_daylight)
     roll = DreamRollout(world, batch=b, steps=steps, seed=seed, overlay=overlay, **(roll_kw or {}))
     roll.reset(clips[:, :k], acts[:, :k])
@@ -113,10 +117,8 @@ def teacher_forced(world: WorldModel, parser, clips, acts, k: int, horizons, ste
     is given their last k frames as always, the game's rules (the memory of the world seen, the
     clock) all of them. `places` ({horizon: (seen, ...)}, view_novelty.py's `prompts_places`) split
     each horizon's tile accuracy by whether the prompt showed the place."""
-    b = len(clips)
-    ledger = (inventory_ledger_for(world, b, True, keep_terrain, keep_daylight=keep_daylight)
-              if keep_inventory else None)
-    roll = start_dreams(world, clips, acts, k, steps, seed, roll_kw, keep_daylight, ledger, prompts)
+    roll = start_dreams(world, clips, acts, k, steps, seed, roll_kw, keep_daylight, keep_inventory, keep_terrain,
+                        prompts)
     H = max(horizons)
     dream = []
     for t in range(H):
@@ -309,9 +311,7 @@ def controllability(world: WorldModel, parser, clips, acts, k: int, steps: int, 
     by_cause = {"terrain": [0, 0], "asleep": [0, 0]}  # refused moves, of them kept still
     asleep = np.zeros(b, bool) if asleep is None else asleep
     for action, (dx, dy) in PLAYER_MOVES.items():
-        ledger = (inventory_ledger_for(world, b, True, keep_terrain, keep_daylight=keep_daylight)
-                  if keep_inventory or keep_terrain else None)
-        roll = start_dreams(world, clips, acts, k, steps, seed, roll_kw, keep_daylight, ledger)
+        roll = start_dreams(world, clips, acts, k, steps, seed, roll_kw, keep_daylight, keep_inventory, keep_terrain)
         gen = parser.parse(roll.step(np.full(b, action)).frames).tiles
         ok = n = 0
         for i in range(b):

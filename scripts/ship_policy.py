@@ -32,7 +32,6 @@ def ship_policy(policy: str, to: str, scored: str | None = None) -> dict:
     weights = {k: v for k, v in tensors.items() if k.startswith("policy.")}
     if not weights:
         raise CheckpointError(f"{policy}: no policy weights in it")
-    meta = {k: v for k, v in meta.items() if k != "config"}
     meta["shipped_from"] = str(policy)
     if scored is not None:
         try:

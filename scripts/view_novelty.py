@@ -178,30 +178,32 @@ def novelty_shares(seen: np.ndarray, same: np.ndarray, nearest: np.ndarray, tile
             "unseen_nearest": float(nearest.mean())}
 
 
-def prompts_places(data: str, drawn: list, context: int, horizons, history: int = 0) -> dict:
+def prompts_places(data: str, drawn: list, context: int, horizons, history: int = 0, maps: dict | None = None) -> dict:
     """{horizon: (seen, same, nearest, tiles) each (len(drawn), rows, cols)} for the clips `drawn`
     ((episode info, first frame) pairs, `model.recordings.draw_windows`), prompted with up to `history`
     frames before each: `prompt_places`' masks and the game's tile ids of the scored frame."""
     out = {h: ([], [], [], []) for h in horizons}
-    for h, tiles, pos, prompt in _prompts(data, drawn, context, horizons, history, "prompted places"):
+    for h, tiles, pos, prompt in _prompts(data, drawn, context, horizons, history, "prompted places", maps):
         masks = prompt_places(tiles, pos, prompt, h)
         for acc, m in zip(out[h], (*masks, tiles[prompt + h - 1]), strict=True):
             acc.append(m)
     return {h: tuple(np.array(m) for m in masks) for h, masks in out.items()}
 
 
-def prompts_unseen_features(data: str, drawn: list, context: int, horizons, history: int = 0) -> dict:
+def prompts_unseen_features(data: str, drawn: list, context: int, horizons, history: int = 0,
+                            maps: dict | None = None) -> dict:
     """{horizon: (m, 4) `unseen_features` of all the clips `drawn`} (prompted as in `prompts_places`)."""
     out = {h: [np.zeros((0, 4), np.int64)] for h in horizons}
-    for h, tiles, pos, prompt in _prompts(data, drawn, context, horizons, history, "unseen tiles"):
+    for h, tiles, pos, prompt in _prompts(data, drawn, context, horizons, history, "unseen tiles", maps):
         out[h].append(unseen_features(tiles, pos, prompt, h))
     return {h: np.concatenate(f) for h, f in out.items()}
 
 
-def _prompts(data: str, drawn: list, context: int, horizons, history: int, desc: str):
+def _prompts(data: str, drawn: list, context: int, horizons, history: int, desc: str, maps: dict | None):
     """(horizon, tiles, positions, prompt length) per drawn clip and horizon: the episode's map from
-    the first prompt frame on (up to `history` frames before the clip), and the prompt's length."""
-    maps = {}
+    the first prompt frame on (up to `history` frames before the clip), and the prompt's length.
+    `maps` ({episode name: `episode_maps`}) keeps the maps read for the next pass over the same clips."""
+    maps = {} if maps is None else maps
     for info, s in tqdm(drawn, desc=desc, unit="clip", leave=False):
         if info.name not in maps:
             maps[info.name] = episode_maps(data, info.name)
@@ -221,7 +223,8 @@ def view_novelty(data: str, horizons=(1, 8, 32, 128), starts: int = 48, context:
     `unseen_learned_draw` (a draw from it right, expected share)."""
     per_episode = -(-starts // len(list_episodes(data)))
     clips = draw_windows(data, context + max(horizons), starts, seed, per_episode)
-    places = prompts_places(data, clips, context, horizons, history)
+    maps = {}  # the held-out maps, read once for both passes
+    places = prompts_places(data, clips, context, horizons, history, maps)
     out = {"data": data, "starts": len(clips), "context": context, "history": history, "seed": seed, "horizons": {}}
     guess = None
     if fit_data is not None:
@@ -230,7 +233,7 @@ def view_novelty(data: str, horizons=(1, 8, 32, 128), starts: int = 48, context:
         fitted = prompts_unseen_features(fit_data, fit_clips, context, horizons, history)
         guess = UnseenTerrainGuess().fit(np.concatenate(list(fitted.values())))
         out.update(fit_data=fit_data, fit_starts=len(fit_clips))
-        scored = prompts_unseen_features(data, clips, context, horizons, history)
+        scored = prompts_unseen_features(data, clips, context, horizons, history, maps)
     for h in horizons:
         mean = novelty_shares(*places[h])
         mean["keep_seen_draw_grass"] = mean["seen_same"] + mean["unseen_grass"]
