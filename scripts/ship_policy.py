@@ -41,10 +41,11 @@ def ship_policy(policy: str, to: str, scored: str | None = None) -> dict:
         missing = [f for f in ("crafter_score", "episodes") if f not in result]
         if missing:
             raise SystemExit(f"--scored {scored}: no {missing} (expected the JSON agents.evaluate writes)")
-        if result.get("policy") not in (None, str(policy)):
-            print(f"note: {scored} scored {result['policy']}, shipping {policy}")
+        if "policy" in result and Path(result["policy"]).resolve() != Path(policy).resolve():
+            raise SystemExit(f"--scored {scored} scored {result['policy']}, not {policy}: score the policy you ship")
         meta["real_eval"] = {f: result[f] for f in SCORE_FIELDS if f in result}
-    save_checkpoint(to, weights, KIND, None, **meta)
+    config = meta.pop("config", None)  # save_checkpoint takes it apart from the other fields
+    save_checkpoint(to, weights, KIND, config, **meta)
     return meta
 
 

@@ -95,7 +95,8 @@ def prompt_places(tiles: np.ndarray, pos: np.ndarray, context: int, horizon: int
 
 DISTANCE_EDGES = np.array([1.5, 2.5, 3.5, 5.5, 8.5])  # bins of the distance to the nearest seen place
 AROUND = 3  # radius (tiles) of the seen neighbourhood whose commonest tile is a feature
-N_IDS = 40  # room for every tile id + 2 (OUTSIDE and "none seen around")
+N_IDS = 40  # tile ids OUTSIDE .. 38 (crafter's go up to 18), as id - OUTSIDE
+N_DIST = len(DISTANCE_EDGES) + 1
 
 
 def unseen_features(tiles: np.ndarray, pos: np.ndarray, context: int, horizon: int) -> np.ndarray:
@@ -132,18 +133,26 @@ class UnseenTerrainGuess:
         self.min_count = min_count
         self.tables = None
 
+    SIZES = (N_IDS * N_DIST * (N_IDS + 1), N_IDS * N_DIST, N_DIST)  # of the three keys' tables
+
     @staticmethod
     def _keys(f: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        near, dist, major = f[:, 0] - OUTSIDE, f[:, 1], f[:, 2] - OUTSIDE + 1  # each in [0, N_IDS)
-        k2 = near * (len(DISTANCE_EDGES) + 1) + dist
-        return k2 * N_IDS + major, k2, dist
+        """(nearest, distance, around), (nearest, distance) and (distance) keys of `unseen_features` rows."""
+        ids, around = f[:, [0, 3]], f[:, 2]
+        if ((ids < OUTSIDE) | (ids >= OUTSIDE + N_IDS)).any() or ((around < OUTSIDE - 1) | (around >= OUTSIDE + N_IDS)).any():
+            raise ValueError(f"tile ids must be in [{OUTSIDE}, {OUTSIDE + N_IDS}) (and {OUTSIDE - 1} for none around)")
+        if ((f[:, 1] < 0) | (f[:, 1] >= N_DIST)).any():
+            raise ValueError(f"distance bins must be in [0, {N_DIST})")
+        near, dist, major = f[:, 0] - OUTSIDE, f[:, 1], f[:, 2] - OUTSIDE + 1  # major: N_IDS + 1 values
+        k2 = near * N_DIST + dist
+        return k2 * (N_IDS + 1) + major, k2, dist
 
     def fit(self, features: np.ndarray) -> UnseenTerrainGuess:
         if len(features) == 0:
             raise ValueError("no unseen tiles to fit a guess on")
         truth = features[:, 3] - OUTSIDE
         self.tables = []
-        for key, size in zip(self._keys(features), (N_IDS**2 * 6, N_IDS * 6, 6), strict=True):
+        for key, size in zip(self._keys(features), self.SIZES, strict=True):
             table = np.zeros((size, N_IDS))
             np.add.at(table, (key, truth), 1)
             self.tables.append(table)

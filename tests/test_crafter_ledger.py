@@ -423,3 +423,24 @@ def test_the_hidden_counters_follow_a_sleep_in_the_start_clip():
         got = [ledger.hunger[0], ledger.thirst[0], ledger.fatigue[0], ledger.recover[0]]
         assert got[:3] == pytest.approx(game[t][:3]), (t, got, game[t])
         assert ledger.sleeping[0] == slept[t]
+
+
+def test_the_replayed_health_check_reads_the_counts_after_the_step():
+    """The game checks food, drink and energy for regeneration after the step's life stats: in the
+    step food runs out, health already degenerates. A clip from a hurt player (health 5, so the
+    regeneration shows) whose food runs out at step 6: the replayed recover counter is the game's."""
+    env = CrafterEnv(size=(72, 72))
+    env.reset(seed=4)
+    p = env._env._player
+    p.inventory.update(health=5, food=1)
+    p._hunger, p._thirst, p._fatigue, p._recover = 20, 0, 0, 0
+    frames, recover, food = [env._env.render()], [p._recover], [1]
+    for _ in range(10):
+        obs, *_ = env.step(0)  # noop
+        frames.append(obs)
+        recover.append(p._recover)
+        food.append(p.inventory["food"])
+    assert food[5] == 1 and food[6] == 0 and recover[6] == recover[5] - 1  # ran out at step 6, and degenerated
+    ledger = InventoryLedger(1)
+    ledger.reset([0], np.array(frames)[None], np.array([[-1] + [0] * 10]))
+    assert ledger.recover[0] == recover[-1]

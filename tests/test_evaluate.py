@@ -148,10 +148,18 @@ def test_evaluate_end_to_end(tiny_world, tmp_path):
     assert slept["blocked_by_cause"]["asleep"]["cases"] == slept["blocked_cases"]
     assert awake["blocked_by_cause"]["asleep"]["cases"] == 0
     assert awake["blocked_by_cause"]["terrain"]["cases"] == awake["blocked_cases"]
-    # with the ledger (as SoraWorld-v0 plays), the same checks run
+    # with the ledger (as SoraWorld-v0 plays), the same checks run; start_dreams gives every scored
+    # dream the rules asked for
     ruled = evaluate.controllability(world, parser, clips, acts, 5, 1, 0, asleep=np.zeros(4, bool),
                                      keep_inventory=True)
     assert ruled["cases"] == awake["cases"] and ruled["blocked_cases"] == awake["blocked_cases"]
+    from worldenv.games.crafter_daylight import CrafterClock
+    from worldenv.games.crafter_ledger import InventoryLedger
+
+    ledger = evaluate.start_dreams(world, clips, acts, 5, 1, 0, keep_daylight=True, keep_terrain=True).overlay
+    assert isinstance(ledger, InventoryLedger) and ledger.terrain is not None and ledger.clock is not None
+    assert isinstance(evaluate.start_dreams(world, clips, acts, 5, 1, 0, keep_daylight=True).overlay, CrafterClock)
+    assert evaluate.start_dreams(world, clips, acts, 5, 1, 0).overlay is None
 
     class Repeat(torch.nn.Module):  # v such that z - sigma * v is the previous latent
         def forward(self, z, sigma, actions):

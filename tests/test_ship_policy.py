@@ -40,6 +40,9 @@ def test_shipping_refuses_what_is_not_a_scored_policy(tmp_path):
     save_checkpoint(tmp_path / "p.safetensors", {"policy.w": torch.zeros(2)}, KIND, None)
     with pytest.raises(SystemExit, match="crafter_score"):
         ship_policy.ship_policy(str(tmp_path / "p.safetensors"), str(tmp_path / "out.safetensors"), str(bad))
+    bad.write_text(json.dumps({"crafter_score": 3.0, "episodes": 50, "policy": "runs/other/policy.safetensors"}))
+    with pytest.raises(SystemExit, match="score the policy you ship"):
+        ship_policy.ship_policy(str(tmp_path / "p.safetensors"), str(tmp_path / "out.safetensors"), str(bad))
     save_checkpoint(tmp_path / "o.safetensors", {"optim.w": torch.zeros(2)}, KIND, None)
     with pytest.raises(CheckpointError, match="no policy weights"):
         ship_policy.ship_policy(str(tmp_path / "o.safetensors"), str(tmp_path / "out.safetensors"))

@@ -110,6 +110,12 @@ def test_unseen_features_and_a_fitted_guess_of_unseen_terrain():
     best, draw = guess.score(sand)
     water = f[:, 0] == 1
     assert np.allclose(draw[water], 0.5) and np.allclose(draw[~water], 1)
+    assert not best[water].any() and best[~water].all()  # the tie goes to the lower id, water, not sand
+    # every id the tables hold, at both ends (none seen around, the highest id), fits and is scored
+    edge = np.array([[-1, 0, -2, 38], [38, 5, 38, -1], [38, 5, -2, 0]])
+    assert view_novelty.UnseenTerrainGuess(min_count=1).fit(edge).score(edge)[0].all()
+    with pytest.raises(ValueError, match="tile ids"):
+        view_novelty.UnseenTerrainGuess().fit(edge + [[0, 0, 0, 1]] * 3)
     with pytest.raises(RuntimeError, match="fit"):
         view_novelty.UnseenTerrainGuess().probs(f)
     with pytest.raises(ValueError, match="no unseen"):

@@ -198,7 +198,9 @@ class InventoryLedger:
         step asleep, one who wakes rested (energy full at the step's start) awake, and one woken by
         a hit at the step's end asleep. So a step counts asleep where the frame after it shows the
         sleeper, or the frame before it did with energy short of full; and its health check reads
-        the counts after the step (the game's `_degen_or_regen_health` runs after the life stats)."""
+        the counts after the step (the game's `_degen_or_regen_health` runs after the life stats).
+        One rare step is counted awake though the game counted it asleep: lying down and being hit
+        in the same step, which both frames show awake."""
         for j, r in enumerate(rows):
             hunger = thirst = fatigue = recover = 0.0
             for t in range(1, counts.shape[1]):
