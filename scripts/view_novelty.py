@@ -84,7 +84,7 @@ def prompt_places(tiles: np.ndarray, pos: np.ndarray, context: int, horizon: int
     seen, same, nearest = (np.zeros((rows, cols), bool) for _ in range(3))
     for r in range(rows):
         for c in range(cols):
-            place, now = (int(x0 + c), int(y0 + r)), int(tiles[context + horizon - 1, r, c])
+            place, now = (x0 + c, y0 + r), int(tiles[context + horizon - 1, r, c])
             was = shown.get(place)
             seen[r, c], same[r, c] = was is not None, was == now
             if was is None:  # the nearest shown place (Euclidean; the first of ties)
@@ -164,11 +164,12 @@ class UnseenTerrainGuess:
             raise RuntimeError("fit the guess first")
         counts = np.zeros((len(features), N_IDS))
         todo = np.ones(len(features), bool)
-        for key, table in zip(self._keys(features), self.tables, strict=True):
+        keys = self._keys(features)
+        for key, table in zip(keys, self.tables, strict=True):
             c = table[key]
             use = todo & (c.sum(1) >= self.min_count)
             counts[use], todo = c[use], todo & ~use
-        counts[todo] = self.tables[-1][self._keys(features)[2][todo]] + 1e-9
+        counts[todo] = self.tables[-1][keys[2][todo]] + 1e-9
         return counts / counts.sum(1, keepdims=True)
 
     def score(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -253,10 +254,9 @@ def view_novelty(data: str, horizons=(1, 8, 32, 128), starts: int = 48, context:
             mean["unseen_learned"], mean["unseen_learned_draw"] = best.sum() / n_tiles, draw.sum() / n_tiles
             mean["keep_seen_draw_learned"] = mean["seen_same"] + mean["unseen_learned"]
             mean["keep_seen_sample_learned"] = mean["seen_same"] + mean["unseen_learned_draw"]
-            unseen = 1 - mean["seen"]
             mean["unseen_right_learned"] = float(best.mean()) if len(best) else None
             mean["unseen_right_draw"] = float(draw.mean()) if len(draw) else None
-            mean["unseen_share"] = unseen
+            mean["unseen_share"] = 1 - mean["seen"]
         out["horizons"][str(h)] = {k: float(v) if v is not None else None for k, v in mean.items()}
     return out
 
