@@ -23,6 +23,12 @@ edges, and some tiles cannot be read from the real frame at all. So on such reco
 also reports, per band of the game's daylight, how often the parser reads the *real* frame right
 (the ceiling for any reconstruction), how often it reads the reconstruction right, and how often
 the reconstruction is right where the real frame was: what the VAE loses of what the frame shows.
+
+Grain-free copy (`--grain-free DIR`, written by `scripts/replay_grain_free.py`): the same episodes
+replayed with the grain at its mean. A VAE draws no grain (it carries no game state), so the copy is
+the best a reconstruction can give back; its agreement with the real frame's parse is the ceiling
+of tile accuracy for any grain-free reconstruction, and the reconstruction's agreement with the
+copy's parse is how much of that the VAE reaches.
 """
 
 from __future__ import annotations
@@ -151,8 +157,27 @@ def against_game(real_tiles: np.ndarray, rec_tiles: np.ndarray, truth: np.ndarra
     return out
 
 
+def grain_free_frames(data: str, grain_free: str, bank: FrameBank, idx: np.ndarray) -> np.ndarray:
+    """Frames `idx` of `bank` (the folder `data`) from its grain-free copy `grain_free`."""
+    from model.recordings import RecordingError, list_episodes
+
+    ours, theirs = list_episodes(data), list_episodes(grain_free)
+    if [(e.name, e.frames) for e in ours] != [(e.name, e.frames) for e in theirs]:
+        raise RecordingError(f"{grain_free} is not a grain-free copy of {data}: its episodes or their lengths "
+                             "differ (write it with scripts/replay_grain_free.py)")
+    return FrameBank(grain_free).frames[idx]
+
+
+def by_light(hit: np.ndarray, daylight: np.ndarray) -> dict:
+    """Share of True in `hit` (n, ...), overall and per band of the game's `daylight` (n,)."""
+    out = {"all": float(hit.mean())}
+    out.update({name: float(hit[m].mean()) for name, lo, hi in DAYLIGHT_BANDS
+                if (m := (daylight >= lo) & (daylight < hi)).any()})
+    return out
+
+
 def evaluate(vae_path: str, data: str, n_frames: int = 2000, batch: int = 256, bf16: bool = True,
-             device: str = "cpu", seed: int = 0, move_pairs_n: int = 500) -> dict:
+             device: str = "cpu", seed: int = 0, move_pairs_n: int = 500, grain_free: str = "") -> dict:
     from model.recordings import RecordingError
 
     vae = VideoVAE.load(vae_path).to(pick_device(device))
@@ -185,6 +210,15 @@ def evaluate(vae_path: str, data: str, n_frames: int = 2000, batch: int = 256, b
     truth = None
     if game and bank.tiles.shape[1:] == p_real.tiles.shape[1:]:
         truth = against_game(p_real.tiles, p_rec.tiles, bank.tiles[idx], bank.daylight[idx])
+    clean = None
+    if grain_free:
+        if not game:
+            raise RecordingError(f"--grain-free needs Crafter recordings with daylight; {data} has none")
+        p_clean = parser.parse(grain_free_frames(data, grain_free, bank, idx))
+        light = bank.daylight[idx]
+        clean = {"folder": grain_free,
+                 "copy_vs_real": by_light(p_clean.tiles == p_real.tiles, light),
+                 "reconstruction_vs_copy": by_light(p_rec.tiles == p_clean.tiles, light)}
     move = None
     if move_pairs_n:
         move = latent_move_test(vae, parser, *move_pairs(data, move_pairs_n, seed), bf16)
@@ -198,6 +232,7 @@ def evaluate(vae_path: str, data: str, n_frames: int = 2000, batch: int = 256, b
         "tile_recall_by_class": recall,
         "inventory_accuracy": inv_acc,
         "against_game": truth,
+        "grain_free": clean,
         "latent_move_test": move,
         "encode_decode_ms_per_frame": ms, "batch": batch, "bf16": bf16_in_effect(pick_device(device), bf16), "threads": torch.get_num_threads(),
         "params": sum(p.numel() for p in vae.parameters()),
@@ -225,6 +260,12 @@ def print_table(r: dict) -> None:
         for name, b in [("all", g)] + list(g["by_daylight"].items()):
             rows.append((f"  {name} ({b['frames']} frames)",
                          _fmt(b["real_frame"], b["reconstruction"], b["reconstruction_where_real_right"], digits=4)))
+    c = r.get("grain_free")
+    if c:
+        bands = list(c["copy_vs_real"])
+        rows.append((f"grain-free copy ({' / '.join(bands)})", ""))
+        rows.append(("  copy vs real: the ceiling", _fmt(*c["copy_vs_real"].values(), digits=4)))
+        rows.append(("  reconstruction vs copy", _fmt(*c["reconstruction_vs_copy"].values(), digits=4)))
     m = r.get("latent_move_test")
     if m:
         rows.append(("latent move test: tile acc shifted / not",
@@ -246,11 +287,19 @@ def main(argv=None) -> dict:
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--move-pairs", type=int, default=500,
                    help="frame pairs for the latent move test (0: skip it)")
+    p.add_argument("--grain-free", default="",
+                   help="grain-free copy of --data (scripts/replay_grain_free.py): report the ceiling of tile accuracy")
     p.add_argument("--json", default="", help="write the results here")
     a = p.parse_args(argv)
     if a.threads:
         torch.set_num_threads(a.threads)
-    r = evaluate(a.vae, a.data, a.frames, a.batch, a.bf16, a.device, move_pairs_n=a.move_pairs)
+    from model.recordings import RecordingError
+
+    try:
+        r = evaluate(a.vae, a.data, a.frames, a.batch, a.bf16, a.device, move_pairs_n=a.move_pairs,
+                     grain_free=a.grain_free)
+    except RecordingError as e:
+        raise SystemExit(f"error: {e}") from None
     print_table(r)
     if a.json:
         Path(a.json).parent.mkdir(parents=True, exist_ok=True)

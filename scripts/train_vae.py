@@ -16,6 +16,9 @@ model/tile_weights.py), so cows, tables and ores are not averaged away. With `--
 (Crafter), a share P of each batch is day frames re-rendered at a random night daylight
 (worldenv/games/crafter_night.py): the input shows the game's per-frame grain, the target the
 same frame without it, so the encoder learns to drop grain that no world model can predict.
+With `--target-data` (the grain-free copies of the `--data` folders, written by
+scripts/replay_grain_free.py) the target of each real night frame is that same frame replayed with
+the grain at its mean: exact pairs from the game itself, day frames unchanged.
 """
 
 from __future__ import annotations
@@ -89,6 +92,9 @@ class TrainVAEConfig:
     # Share of each batch that is a synthetic night pair (grainy input, grain-free target; see the
     # module docstring). Real frames with grain (jsonl daylight < 0.5) are then not trained on.
     night_pairs: float = 0.0
+    # grain-free copies of the --data folders (comma-separated, same order): the decoder's target
+    # for each frame is its copy (the night without grain); empty = the frame itself
+    target_data: str = ""
     # with --init: keep the init's latent shift/scale, so a DiT trained on its latents stays in range
     keep_latent_stats: bool = False
     progress: bool = True
@@ -164,6 +170,32 @@ class NightPairs:
         return idx, np.concatenate([frames[real], grainy]), np.concatenate([frames[real], clean])
 
 
+class GrainFreeTargets:
+    """A recordings folder's grain-free copy (scripts/replay_grain_free.py) lined up with its FrameBank
+    frame for frame. Only the frames that differ (the night) are kept: day frames are the same."""
+
+    def __init__(self, bank: FrameBank, data: str, folder: str, max_frames: int = 0):
+        from model.recordings import list_episodes
+
+        if [(e.name, e.frames) for e in list_episodes(data)] != [(e.name, e.frames) for e in list_episodes(folder)]:
+            raise SystemExit(f"error: --target-data {folder} is not a grain-free copy of {data}: its episodes or "
+                             "their lengths differ (write it with scripts/replay_grain_free.py)")
+        copy = FrameBank(folder, max_frames)
+        differs = np.concatenate([(copy.frames[i : i + 4096] != bank.frames[i : i + 4096]).any((1, 2, 3))
+                                  for i in range(0, len(bank), 4096)])
+        kept = np.flatnonzero(differs)
+        self.row = np.full(len(bank), -1, np.int64)  # frame index -> row of self.frames (-1: same as real)
+        self.row[kept] = np.arange(len(kept))
+        self.frames = copy.frames[kept]
+
+    def __call__(self, frames: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        """Targets for `frames` (n, ...) uint8, the bank's frames at indices `idx` (n,)."""
+        out = frames.copy()
+        rows = self.row[idx]
+        out[rows >= 0] = self.frames[rows[rows >= 0]]
+        return out
+
+
 @torch.no_grad()
 def latent_stats(vae: VideoVAE, bank: FrameBank, clip_len: int, rng, n: int = 512, bf16: bool = True):
     """Per-channel mean/std of the unnormalised latents on `n` clips."""
@@ -194,6 +226,15 @@ def train(cfg: TrainVAEConfig) -> Path:
                        light=cfg.night_pairs > 0)
              for f in split_sources(cfg.data)]
     pairs = [NightPairs(b, cfg.night_pairs) for b in banks] if cfg.night_pairs else None
+    copies = None
+    if cfg.target_data:
+        if cfg.night_pairs or clip_len != 1:
+            raise SystemExit("error: --target-data trains on single frames and not with --night-pairs")
+        folders = split_sources(cfg.target_data)
+        if len(folders) != len(banks):
+            raise SystemExit(f"error: --target-data names {len(folders)} folders for {len(banks)} --data folders")
+        copies = [GrainFreeTargets(b, src, f, cfg.max_frames)
+                  for b, src, f in zip(banks, split_sources(cfg.data), folders)]
     bank_p = bucket_probabilities(cfg.bucket_weights, [len(b) for b in banks])
     # one class weighting for all folders, from the tile counts of all of them
     tile_w = class_weights(np.concatenate([b.tiles.ravel() for b in banks]), cfg.rare_tile_weight) if weighted else None
@@ -237,7 +278,11 @@ def train(cfg: TrainVAEConfig) -> Path:
             target = frames_to_tensor(torch.from_numpy(y[:, None])).to(d.device)
         else:
             starts = bank.sample_starts(rng, per_rank, clip_len)
-            x = frames_to_tensor(bank.clips(starts, clip_len)).to(d.device)
+            clips = bank.clips(starts, clip_len)
+            x = frames_to_tensor(clips).to(d.device)
+            if copies:  # single frames: clip t = 1
+                y = copies[which](clips.numpy()[:, 0], starts)[:, None]
+                target = frames_to_tensor(torch.from_numpy(y)).to(d.device)
         weight = None
         if weighted:  # (b, t, 1, H, W) from the tile maps of the clips' frames
             idx = (starts[:, None] + np.arange(clip_len)[None]).ravel()
