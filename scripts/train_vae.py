@@ -18,7 +18,11 @@ model/tile_weights.py), so cows, tables and ores are not averaged away. With `--
 same frame without it, so the encoder learns to drop grain that no world model can predict.
 With `--target-data` (the grain-free copies of the `--data` folders, written by
 scripts/replay_grain_free.py) the target of each real night frame is that same frame replayed with
-the grain at its mean: exact pairs from the game itself, day frames unchanged.
+the grain at its mean: exact pairs from the game itself, day frames unchanged. With
+`--night-contrast C` the pixel terms are measured on the undarkened canvas: each local-view pixel's
+grey and colour errors are divided by the share of the canvas the game's night still shows there
+(CrafterNight.contrast_gains, up to C times). Deep at night a corner keeps under 1 % of its colour;
+the frame parser reads tiles from it, a plain pixel loss does not see it.
 """
 
 from __future__ import annotations
@@ -95,30 +99,41 @@ class TrainVAEConfig:
     # grain-free copies of the --data folders (comma-separated, same order): the decoder's target
     # for each frame is its copy (the night without grain); empty = the frame itself
     target_data: str = ""
+    # >= 1: pixel errors on the undarkened canvas, night weights up to this factor (docstring); 0 = off
+    night_contrast: float = 0.0
     # with --init: keep the init's latent shift/scale, so a DiT trained on its latents stays in range
     keep_latent_stats: bool = False
     progress: bool = True
     vae: VAEConfig = field(default_factory=VAEConfig)
 
 
-def vae_loss(vae: VideoVAE, x: torch.Tensor, cfg: TrainVAEConfig,
-             weight: torch.Tensor | None = None, target: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
+# Orthonormal colour basis: the grey axis, then two colour axes (as the frame parser's).
+GREY_COLOUR = torch.tensor([[1, 1, 1], [1, -1, 0], [1, 1, -2]], dtype=torch.float32)
+GREY_COLOUR = GREY_COLOUR / GREY_COLOUR.norm(dim=1, keepdim=True)
+
+
+def vae_loss(vae: VideoVAE, x: torch.Tensor, cfg: TrainVAEConfig, weight: torch.Tensor | None = None,
+             target: torch.Tensor | None = None, canvas_factor: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
     """Reconstruction + edge + KL loss of frames x (b, t, 3, H, W) in [-1, 1]; `weight`
     (b, t, 1, H, W) weights the pixels of the reconstruction and edge terms (None = uniform);
-    `target` is what the decoder should give back (None = x itself)."""
+    `target` is what the decoder should give back (None = x itself); `canvas_factor` (b, t, 3, H, W)
+    scales the grey and two colour components of output and target before the pixel terms."""
     mean, logvar = vae.moments(x)
     x = x if target is None else target
     z = mean + torch.randn_like(mean) * (0.5 * logvar).exp()
     y = vae.decode_raw(z).float()
     w = torch.ones_like(x[:, :, :1]) if weight is None else weight
+    mse = ((y - x) ** 2).mean()  # unweighted, in RGB: it gives the logged PSNR
+    if canvas_factor is not None:
+        basis = GREY_COLOUR.to(x.device)
+        y = torch.einsum("kc,btchw->btkhw", basis, y) * canvas_factor
+        x = torch.einsum("kc,btchw->btkhw", basis, x) * canvas_factor
 
     def wmean(err, wt):
         return (err * wt).mean() / wt.mean()
 
     l1 = wmean((y - x).abs(), w)
-    err2 = (y - x) ** 2
-    mse = err2.mean()  # unweighted: it also gives the logged PSNR
-    wmse = wmean(err2, w)
+    wmse = wmean((y - x) ** 2, w)
     edge = (wmean((y.diff(dim=-1) - x.diff(dim=-1)).abs(), w[..., 1:])
             + wmean((y.diff(dim=-2) - x.diff(dim=-2)).abs(), w[..., 1:, :]))
     kl = 0.5 * (mean.float() ** 2 + logvar.float().exp() - 1 - logvar.float()).mean()
@@ -135,8 +150,8 @@ class VAELoss(torch.nn.Module):
         super().__init__()
         self.vae, self.cfg = vae, cfg
 
-    def forward(self, x, weight=None, target=None):
-        return vae_loss(self.vae, x, self.cfg, weight, target)
+    def forward(self, x, weight=None, target=None, canvas_factor=None):
+        return vae_loss(self.vae, x, self.cfg, weight, target, canvas_factor)
 
 
 class NightPairs:
@@ -196,6 +211,30 @@ class GrainFreeTargets:
         return out
 
 
+class CanvasWeights:
+    """Per-pixel factors (n, 1, 3, H, W) for --night-contrast: 1 / (the share of the undarkened
+    canvas the game still shows) per grey and colour component of the local view, at most `cap`;
+    1 outside the view and for colour while asleep (the game drops it: nothing to give back)."""
+
+    def __init__(self, bank: FrameBank, cap: float):
+        from worldenv.games.crafter_night import CrafterNight
+
+        if cap < 1:
+            raise SystemExit(f"error: --night-contrast is a weight cap >= 1, got {cap}")
+        h, w = bank.frames.shape[1:3]
+        self.bank, self.cap, self.shape = bank, cap, (h, w)
+        self.night = CrafterNight(size=(w, h), view=bank.view)
+
+    def __call__(self, idx: np.ndarray) -> np.ndarray:
+        gain = self.night.contrast_gains(self.bank.daylight[idx], self.bank.sleeping[idx])  # (n, vh, vw, 2)
+        factor = np.where(gain > 0, 1 / np.maximum(gain, 1 / self.cap), 1.0).astype(np.float32)
+        out = np.ones((len(idx), 3) + self.shape, np.float32)
+        y0, y1, x0, x1 = self.night.box
+        out[:, 0, y0:y1, x0:x1] = factor[..., 0]
+        out[:, 1:, y0:y1, x0:x1] = factor[..., 1][:, None]
+        return out[:, None]
+
+
 @torch.no_grad()
 def latent_stats(vae: VideoVAE, bank: FrameBank, clip_len: int, rng, n: int = 512, bf16: bool = True):
     """Per-channel mean/std of the unnormalised latents on `n` clips."""
@@ -223,8 +262,11 @@ def train(cfg: TrainVAEConfig) -> Path:
     if cfg.keep_latent_stats and not cfg.init:
         raise SystemExit("error: --keep-latent-stats keeps those of --init; give --init")
     banks = [FrameBank(f, cfg.max_frames, progress=cfg.progress and d.main, tiles=weighted,
-                       light=cfg.night_pairs > 0)
+                       light=cfg.night_pairs > 0 or cfg.night_contrast > 0)
              for f in split_sources(cfg.data)]
+    canvas = [CanvasWeights(b, cfg.night_contrast) for b in banks] if cfg.night_contrast else None
+    if canvas and cfg.night_pairs:
+        raise SystemExit("error: --night-contrast weighs the recorded frames' own daylight; not with --night-pairs")
     pairs = [NightPairs(b, cfg.night_pairs) for b in banks] if cfg.night_pairs else None
     copies = None
     if cfg.target_data:
@@ -289,8 +331,13 @@ def train(cfg: TrainVAEConfig) -> Path:
             H, W = x.shape[-2:]
             pw = pixel_weights(bank.tiles[idx], tile_w, (W, H), bank.view)
             weight = torch.from_numpy(pw).reshape(len(starts), clip_len, 1, H, W).to(d.device)
+        factor = None
+        if canvas:  # the factors of every frame of each clip
+            idx = (starts[:, None] + np.arange(clip_len)[None]).ravel()
+            factor = torch.from_numpy(canvas[which](idx)).reshape(len(starts), clip_len, 3, *x.shape[-2:])
+            factor = factor.to(d.device)
         with autocast(d.device, cfg.bf16):
-            loss, stats = model(x, weight, target)
+            loss, stats = model(x, weight, target, factor)
         opt.zero_grad(set_to_none=True)
         loss.backward()  # DDP averages gradients across ranks here
         torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)

@@ -2,17 +2,11 @@
 
 import numpy as np
 import pytest
-from crafter import engine
 
 from worldenv.games.crafter import CrafterEnv
 from worldenv.games.crafter_night import CrafterNight
 from worldenv.games.crafter_parse import CrafterFrameParser
-
-
-def _mean_grain(self, canvas, amount, stddev):
-    """The game's LocalView._noise with its uniform 32..127 grain replaced by the mean, 79.5."""
-    mask = amount * self._vignette(canvas.shape, stddev)[..., None]
-    return (1 - mask) * canvas + mask * 79.5
+from worldenv.games.crafter_replay import grain_at_mean
 
 
 @pytest.fixture(scope="module", params=[(72, 72), (64, 64)])
@@ -25,21 +19,20 @@ def game(request):
     return env
 
 
-def _render(game, daylight, sleeping=False, monkeypatch=None):
+def _render(game, daylight, sleeping=False, mean_grain=False):
     world, player = game.game._world, game.game._player
     old = world.daylight, player.sleeping
     world.daylight, player.sleeping = daylight, sleeping
     try:
-        if monkeypatch is not None:
-            with monkeypatch.context() as m:
-                m.setattr(engine.LocalView, "_noise", _mean_grain)
+        if mean_grain:  # the game's own renderer with its uniform 32..127 grain at the mean, 79.5
+            with grain_at_mean():
                 return game.game.render()
         return game.game.render()
     finally:
         world.daylight, player.sleeping = old
 
 
-def test_day_frames_are_undarkened_and_night_matches_the_game(game, monkeypatch):
+def test_day_frames_are_undarkened_and_night_matches_the_game(game):
     size = game.game._size
     night = CrafterNight(size=tuple(size), view=(9, 9))
     y0, y1, x0, x1 = night.box
@@ -51,7 +44,7 @@ def test_day_frames_are_undarkened_and_night_matches_the_game(game, monkeypatch)
     rng = np.random.default_rng(1)
     for d in (0.8, 0.3, 0.0):
         grainy, clean = night.render(full_day[None], canvas, np.array([d]), np.array([False]), rng)
-        game_clean = _render(game, d, monkeypatch=monkeypatch)
+        game_clean = _render(game, d, mean_grain=True)
         err = np.abs(clean[0].astype(int) - game_clean.astype(int))
         assert err.max() <= 2 and err.mean() < 1
         game_grainy = _render(game, d)
@@ -75,6 +68,32 @@ def test_the_parser_reads_both_renders_as_the_day_frame(game):
     want = parser.parse(day[None]).tiles
     assert (parser.parse(clean).tiles == want).mean() > 0.95
     assert (parser.parse(grainy).tiles == want).mean() > 0.95
+
+
+def test_contrast_gains_say_how_much_of_a_canvas_change_the_night_shows():
+    night = CrafterNight(size=(72, 72), view=(9, 9))
+    y0, y1, x0, x1 = night.box
+    frames = np.zeros((1, 72, 72, 3), np.uint8)
+    rng = np.random.default_rng(0)
+    base = rng.uniform(60, 180, (1, y1 - y0, x1 - x0, 3))
+    # a change along the grey axis, and one of colour only (no luma for PIL's grey, which the
+    # night's desaturation keeps)
+    changes = {0: np.full(3, 60.0), 1: np.array([58.7, -29.9, 0.0])}
+    for d in (0.8, 0.3, 0.0):
+        for sleeping in (False, True):
+            gains = night.contrast_gains(np.array([d]), np.array([sleeping]))[0]
+            shown = {}
+            for k, delta in [(None, 0)] + list(changes.items()):
+                shown[k] = night.render(frames, base + delta, np.array([d]), np.array([sleeping]), rng)[1]
+            for k, delta in changes.items():
+                got = (shown[k][0, y0:y1, x0:x1].astype(float) - shown[None][0, y0:y1, x0:x1])
+                want = gains[..., k, None] * delta
+                assert np.abs(got - want).max() <= 2.5, (d, sleeping, k)  # the game rounds twice
+    deep = night.contrast_gains(np.array([0.0]), np.array([False]))[0]
+    assert deep[0, 0, 1] < 0.01 and deep[28, 36, 1] > 0.19  # the corner keeps < 1 % of its colour
+    assert np.allclose(night.contrast_gains(np.array([1.0]), np.array([False])), 1.0)
+    with pytest.raises(ValueError, match="one daylight and one sleeping flag"):
+        night.contrast_gains(np.array([0.5, 0.2]), np.array([False]))
 
 
 def test_bad_input_names_the_problem():
@@ -117,6 +136,24 @@ def test_a_vae_trains_on_night_pairs(tmp_path):
     with pytest.raises(SystemExit, match="give --init"):
         train(TrainVAEConfig(data=str(data), out=str(tmp_path / "x"), steps=1, keep_latent_stats=True,
                              progress=False))
+    # the loss on the undarkened canvas: factors from the frames' own daylight, capped, 1 off the view
+    from train_vae import CanvasWeights
+
+    from model.data import FrameBank
+
+    bank = FrameBank(data, light=True, tiles=True)
+    bank.daylight[:2], bank.sleeping[:3] = (0.0, 1.0), (False, False, True)  # a deep night, a day, a sleeper
+    deep, day = 0, 1
+    f = CanvasWeights(bank, 16)(np.array([deep, day, 2]))
+    assert f.shape == (3, 1, 3, 72, 72)
+    assert f[0].max() == 16 and np.allclose(f[0, 0, :, 56:], 1) and f[0, 0, 0, 28, 36] < 2.5
+    assert np.allclose(f[1], 1)
+    assert np.allclose(f[2, 0, 1:], 1) and f[2, 0, 0, :56].min() >= 2  # asleep: colour gone, grey halved
+    final = train(TrainVAEConfig(data=str(data), out=str(tmp_path / "nc"), steps=3, batch_size=8, progress=False,
+                                 init=str(tmp_path / "base.safetensors"), night_contrast=16))
+    assert VideoVAE.load(final).cfg == tiny
+    with pytest.raises(SystemExit, match="cap >= 1"):
+        train(TrainVAEConfig(data=str(data), out=str(tmp_path / "x"), steps=1, night_contrast=0.5, progress=False))
 
 
 def torch_equal(a, b) -> bool:

@@ -74,6 +74,23 @@ class CrafterNight:
         y = out - (1 - d) * 0.5 * NIGHT_TINT
         return ((y - b / (a + b) * _grey(y)) / a).astype(np.float32)
 
+    def contrast_gains(self, daylight: np.ndarray, sleeping: np.ndarray) -> np.ndarray:
+        """How much of the undarkened canvas each local-view pixel still shows, (N, vh, vw, 2):
+        the gain of its grey axis and of its colour axes at `daylight` (N,), grain at its mean.
+        At daylight d a canvas change dc shows as (d + (1 - d) k (1 - m)) dc, with m the grain's
+        share of the pixel and k = 1/2 for grey, 1/5 for colour (darkening halves it, the night
+        copy keeps 0.4 of the colour); asleep the grey gain halves and colour is gone (gain 0).
+        Deep at night the corners keep under 1 % of their colour, which the frame parser still
+        reads (the grain is grey) but a plain pixel loss does not see."""
+        d = np.asarray(daylight, np.float32).reshape(-1, 1, 1)
+        sleeping = np.asarray(sleeping, bool).reshape(-1, 1, 1)
+        if len(d) != len(sleeping):
+            raise ValueError(f"one daylight and one sleeping flag per frame, got {len(d)} and {len(sleeping)}")
+        keep = 1 - np.clip(2 * (0.5 - d), 0, None) * self.vignette[None]  # (N, vh, vw)
+        grey = d + (1 - d) * 0.5 * keep
+        colour = d + (1 - d) * 0.5 * _COLOUR * keep
+        return np.stack([np.where(sleeping, 0.5 * grey, grey), np.where(sleeping, 0.0, colour)], -1)
+
     def render(self, frames: np.ndarray, canvas: np.ndarray, daylight: np.ndarray, sleeping: np.ndarray,
                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """Frames (N, H, W, 3) with their local view replaced by `canvas` shown at `daylight` (N,):
