@@ -42,7 +42,7 @@ def copy_episode(data: str, out: str, info: EpisodeInfo) -> EpisodeInfo:
     frames = replay_episode(data, info, grain=False, records=records)
     writer = EpisodeWriter(out, info.name, fps=info.fps)
     try:
-        for frame, rec in zip(frames, records):
+        for frame, rec in zip(frames, records, strict=True):
             writer.add(frame, rec)
     except BaseException:
         writer.abort()

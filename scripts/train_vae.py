@@ -276,7 +276,7 @@ def train(cfg: TrainVAEConfig) -> Path:
         if len(folders) != len(banks):
             raise SystemExit(f"error: --target-data names {len(folders)} folders for {len(banks)} --data folders")
         copies = [GrainFreeTargets(b, src, f, cfg.max_frames)
-                  for b, src, f in zip(banks, split_sources(cfg.data), folders)]
+                  for b, src, f in zip(banks, split_sources(cfg.data), folders, strict=True)]
     bank_p = bucket_probabilities(cfg.bucket_weights, [len(b) for b in banks])
     # one class weighting for all folders, from the tile counts of all of them
     tile_w = class_weights(np.concatenate([b.tiles.ravel() for b in banks]), cfg.rare_tile_weight) if weighted else None
