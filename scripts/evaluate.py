@@ -32,6 +32,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -53,13 +54,22 @@ from worldenv.games.crafter_parse import CLASS_NAMES, CrafterFrameParser  # noqa
 WALKABLE = (2, 4, 5)  # grass, path, sand: tiles the player can step onto
 
 
-def load_starts(data: str, k: int, horizon: int, n: int, seed: int, per_episode: int = 1, history: int = 0):
+class Starts(NamedTuple):
+    """Held-out windows to dream from (`load_starts`)."""
+
+    frames: np.ndarray  # (n, k + horizon, H, W, 3) uint8
+    actions: np.ndarray  # (n, k + horizon, A): the action into each frame
+    asleep: np.ndarray  # (n,) bool: the player sleeps at the last context frame (the game ignores moves)
+    prompts: list | None  # with history: per window (frames (m + k, H, W, 3), actions (m + k, A)); else None
+
+
+def load_starts(data: str, k: int, horizon: int, n: int, seed: int, per_episode: int = 1,
+                history: int = 0) -> Starts:
     """The windows of k + horizon frames `draw_windows` draws from the episodes of `data`, `per_episode`
     from each episode drawn: (frames, actions into each frame) of each, and whether the
     player sleeps at each window's last context frame (k - 1; jsonl `sleeping`, False where not
-    recorded): the game ignores moves then. With `history` > 0 also each window's prompt: up to
-    `history` real frames before it and its k context frames, with the actions into them (a list
-    of (frames (m + k, H, W, 3), actions (m + k, A)), m = min(history, first frame))."""
+    recorded). With `history` > 0 also each window's prompt: up to `history` real frames before it
+    and its k context frames, with the actions into them (m = min(history, first frame))."""
     clips, acts, asleep, prompts = [], [], [], []
     ep = name = None
     for info, s in draw_windows(data, k + horizon, n, seed, per_episode):
@@ -71,8 +81,7 @@ def load_starts(data: str, k: int, horizon: int, n: int, seed: int, per_episode:
         asleep.append(ep.sleeping[s + k - 1])
         if history > 0:
             prompts.append((ep.frames[max(0, s - history) : s + k], into[max(0, s - history) : s + k]))
-    out = np.stack(clips), np.stack(acts), np.array(asleep, bool)
-    return (*out, prompts) if history > 0 else out
+    return Starts(np.stack(clips), np.stack(acts), np.array(asleep, bool), prompts if history > 0 else None)
 
 
 def class_shares(real: np.ndarray, dream: np.ndarray) -> dict:
@@ -428,7 +437,7 @@ def evaluate(model: str, data: str, out: str, starts: int = 16, horizons=(1, 8, 
     if history < 0:
         raise ValueError(f"history must be >= 0 frames, got {history}")
     loaded = load_starts(data, k, max(horizons), starts, seed, per_episode=per_episode, history=history)
-    clips, acts, asleep = loaded[:3]
+    clips, acts, asleep = loaded.frames, loaded.actions, loaded.asleep
     # The data's own size and tile view (widescreen recordings are evaluated at their size).
     h, w = clips.shape[2:4]
     parser = CrafterFrameParser(size=(w, h), view=recorded_view(data))
@@ -444,7 +453,7 @@ def evaluate(model: str, data: str, out: str, starts: int = 16, horizons=(1, 8, 
     except ValueError:  # recordings without the game's map (another game): not split
         places = None
     fidelity, dream = teacher_forced(world, parser, clips, acts, k, horizons, steps, seed, roll_kw, keep_inventory,
-                                     keep_daylight, keep_terrain, loaded[3] if history else None, places)
+                                     keep_daylight, keep_terrain, loaded.prompts, places)
     n_show = min(16, dream.shape[1])
     filmstrip(clips[0, k : k + n_show], dream[0, :n_show], out_dir / "filmstrip.png")
     side_by_side_video(clips[0, k:], dream[0], out_dir / "real_vs_dream.mp4")

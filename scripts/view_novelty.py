@@ -71,6 +71,13 @@ def _shown_places(tiles: np.ndarray, pos: np.ndarray, context: int):
     return shown, np.array(list(shown), np.int64), np.array(list(shown.values()))
 
 
+def _nearest_shown(places: np.ndarray, place: tuple[int, int]) -> tuple[int, np.ndarray]:
+    """Index of the shown place (`places` (m, 2)) nearest to `place` (Euclidean; the first of ties),
+    and the squared distances (m,) of all of them."""
+    d2 = ((places - place) ** 2).sum(1)
+    return int(d2.argmin()), d2
+
+
 def prompt_places(tiles: np.ndarray, pos: np.ndarray, context: int, horizon: int):
     """(seen, same, nearest), each (rows, cols) bool, of the view at frame `context + horizon - 1` of
     a clip (tiles (T, rows, cols), player positions (T, 2) as (x, y), the player at the view's
@@ -87,9 +94,8 @@ def prompt_places(tiles: np.ndarray, pos: np.ndarray, context: int, horizon: int
             place, now = (x0 + c, y0 + r), int(tiles[context + horizon - 1, r, c])
             was = shown.get(place)
             seen[r, c], same[r, c] = was is not None, was == now
-            if was is None:  # the nearest shown place (Euclidean; the first of ties)
-                near = ((places - place) ** 2).sum(1).argmin()
-                nearest[r, c] = ids[near] == now
+            if was is None:
+                nearest[r, c] = ids[_nearest_shown(places, place)[0]] == now
     return seen, same, nearest
 
 
@@ -113,8 +119,7 @@ def unseen_features(tiles: np.ndarray, pos: np.ndarray, context: int, horizon: i
             place = (x0 + c, y0 + r)
             if place in shown:
                 continue
-            d2 = ((places - place) ** 2).sum(1)
-            near = d2.argmin()
+            near, d2 = _nearest_shown(places, place)
             around = ids[d2 <= AROUND**2]
             major = np.bincount(around - OUTSIDE).argmax() + OUTSIDE if len(around) else OUTSIDE - 1
             out.append((ids[near], np.searchsorted(DISTANCE_EDGES, np.sqrt(d2[near])), major,

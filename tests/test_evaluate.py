@@ -56,7 +56,7 @@ def test_fresh_strips_compares_the_strip_of_the_moves_the_game_carried_out(tiny_
     data = tmp_path / "rec"
     collect(CollectConfig(episodes=2, policy="random", out=str(data), seed=4, workers=1, max_steps=40,
                           area=(32, 32)), progress=False)
-    clips, acts, _ = evaluate.load_starts(str(data), 5, 1, 48, 0, per_episode=24)
+    clips, acts, _, _ = evaluate.load_starts(str(data), 5, 1, 48, 0, per_episode=24)
     from worldenv.games.crafter_parse import CrafterFrameParser
 
     parser = CrafterFrameParser(size=(64, 64), view=(9, 9))
@@ -134,7 +134,7 @@ def test_evaluate_end_to_end(tiny_world, tmp_path):
     cu = r["context_use"]
     assert cu["windows"] >= 2 and cu["model_mse"]["all"] > 0 and cu["repeat_last_mse"]["all"] >= 0
     # a context-use estimate that repeats the last latent exactly scores what the baseline scores
-    clips, acts, asleep = evaluate.load_starts(str(data), 5, 1, 4, 0, per_episode=2)
+    clips, acts, asleep, _ = evaluate.load_starts(str(data), 5, 1, 4, 0, per_episode=2)
     assert len(clips) == 4 and clips.shape[1] == 6 and asleep.shape == (4,) and asleep.dtype == bool
     # the game ignores moves in sleep: every move from a sleeping start counts as one it refuses
     from worldenv.games.crafter_parse import CrafterFrameParser
@@ -256,8 +256,9 @@ def test_prompts_with_history_end_with_the_clip_and_reach_the_game_rules(tiny_wo
     data = tmp_path / "heldout"
     collect(CollectConfig(episodes=2, policy="random", out=str(data), seed=3, workers=1, max_steps=30,
                           area=(32, 32)), progress=False)
-    clips, acts, asleep = evaluate.load_starts(str(data), 5, 1, 4, 0, per_episode=2)
+    clips, acts, asleep, no_prompts = evaluate.load_starts(str(data), 5, 1, 4, 0, per_episode=2)
     h_clips, h_acts, h_asleep, prompts = evaluate.load_starts(str(data), 5, 1, 4, 0, per_episode=2, history=8)
+    assert no_prompts is None and len(prompts) == 4
     assert np.array_equal(clips, h_clips) and np.array_equal(acts, h_acts) and np.array_equal(asleep, h_asleep)
     drawn = evaluate.draw_windows(str(data), 5 + 1, 4, 0, per_episode=2)
     starts = [s for _, s in drawn]
