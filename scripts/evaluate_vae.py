@@ -159,12 +159,9 @@ def against_game(real_tiles: np.ndarray, rec_tiles: np.ndarray, truth: np.ndarra
 
 def grain_free_frames(data: str, grain_free: str, bank: FrameBank, idx: np.ndarray) -> np.ndarray:
     """Frames `idx` of `bank` (the folder `data`) from its grain-free copy `grain_free`."""
-    from model.recordings import RecordingError, list_episodes
+    from worldenv.games.crafter_replay import check_grain_free_copy
 
-    ours, theirs = list_episodes(data), list_episodes(grain_free)
-    if [(e.name, e.frames) for e in ours] != [(e.name, e.frames) for e in theirs]:
-        raise RecordingError(f"{grain_free} is not a grain-free copy of {data}: its episodes or their lengths "
-                             "differ (write it with scripts/replay_grain_free.py)")
+    check_grain_free_copy(data, grain_free)
     return FrameBank(grain_free).frames[idx]
 
 

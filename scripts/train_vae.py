@@ -190,11 +190,13 @@ class GrainFreeTargets:
     frame for frame. Only the frames that differ (the night) are kept: day frames are the same."""
 
     def __init__(self, bank: FrameBank, data: str, folder: str, max_frames: int = 0):
-        from model.recordings import list_episodes
+        from model.recordings import RecordingError
+        from worldenv.games.crafter_replay import check_grain_free_copy
 
-        if [(e.name, e.frames) for e in list_episodes(data)] != [(e.name, e.frames) for e in list_episodes(folder)]:
-            raise SystemExit(f"error: --target-data {folder} is not a grain-free copy of {data}: its episodes or "
-                             "their lengths differ (write it with scripts/replay_grain_free.py)")
+        try:
+            check_grain_free_copy(data, folder)
+        except RecordingError as e:
+            raise SystemExit(f"error: --target-data: {e}") from None
         copy = FrameBank(folder, max_frames)
         differs = np.concatenate([(copy.frames[i : i + 4096] != bank.frames[i : i + 4096]).any((1, 2, 3))
                                   for i in range(0, len(bank), 4096)])
@@ -325,15 +327,14 @@ def train(cfg: TrainVAEConfig) -> Path:
             if copies:  # single frames: clip t = 1
                 y = copies[which](clips.numpy()[:, 0], starts)[:, None]
                 target = frames_to_tensor(torch.from_numpy(y)).to(d.device)
+        idx = (starts[:, None] + np.arange(clip_len)[None]).ravel()  # every frame of each clip
         weight = None
         if weighted:  # (b, t, 1, H, W) from the tile maps of the clips' frames
-            idx = (starts[:, None] + np.arange(clip_len)[None]).ravel()
             H, W = x.shape[-2:]
             pw = pixel_weights(bank.tiles[idx], tile_w, (W, H), bank.view)
             weight = torch.from_numpy(pw).reshape(len(starts), clip_len, 1, H, W).to(d.device)
         factor = None
-        if canvas:  # the factors of every frame of each clip
-            idx = (starts[:, None] + np.arange(clip_len)[None]).ravel()
+        if canvas:
             factor = torch.from_numpy(canvas[which](idx)).reshape(len(starts), clip_len, 3, *x.shape[-2:])
             factor = factor.to(d.device)
         with autocast(d.device, cfg.bf16):

@@ -22,7 +22,7 @@ from contextlib import contextmanager, nullcontext
 import numpy as np
 from crafter import engine
 
-from model.recordings import EpisodeInfo, RecordingError, load_episode
+from model.recordings import EpisodeInfo, RecordingError, list_episodes, load_episode
 
 GRAIN_MEAN = (32 + 127) / 2  # mean of crafter's uniform(32, 127) night grain
 
@@ -76,3 +76,10 @@ def replay_episode(folder: str, info: EpisodeInfo, grain: bool = True, records: 
     env.close()
     return frames
 
+
+def check_grain_free_copy(data: str, copy: str) -> None:
+    """A clear error unless `copy` holds the episodes of `data` (names and lengths), as
+    scripts/replay_grain_free.py writes them."""
+    if [(e.name, e.frames) for e in list_episodes(data)] != [(e.name, e.frames) for e in list_episodes(copy)]:
+        raise RecordingError(f"{copy} is not a grain-free copy of {data}: its episodes or their lengths differ "
+                             "(write it with scripts/replay_grain_free.py)")
