@@ -25,10 +25,11 @@ also reports, per band of the game's daylight, how often the parser reads the *r
 the reconstruction is right where the real frame was: what the VAE loses of what the frame shows.
 
 Grain-free copy (`--grain-free DIR`, written by `scripts/replay_grain_free.py`): the same episodes
-replayed with the grain at its mean. A VAE draws no grain (it carries no game state), so the copy is
-the best a reconstruction can give back; its agreement with the real frame's parse is the ceiling
-of tile accuracy for any grain-free reconstruction, and the reconstruction's agreement with the
-copy's parse is how much of that the VAE reaches.
+replayed with the grain at its mean. The grain carries no game state, so the copy is what a VAE
+should give back: its agreement with the real frame's parse is what a perfect grain-free
+reconstruction scores (the "ceiling": more would take reconstructions that copy the parser's
+misreads of the grain), and the reconstruction's agreement with the copy's parse is how close the
+VAE comes to the copy.
 """
 
 from __future__ import annotations
@@ -157,8 +158,8 @@ def against_game(real_tiles: np.ndarray, rec_tiles: np.ndarray, truth: np.ndarra
     return out
 
 
-def grain_free_frames(data: str, grain_free: str, bank: FrameBank, idx: np.ndarray) -> np.ndarray:
-    """Frames `idx` of `bank` (the folder `data`) from its grain-free copy `grain_free`."""
+def grain_free_frames(data: str, grain_free: str, idx: np.ndarray) -> np.ndarray:
+    """Frames `idx` of the FrameBank of folder `data`, from its grain-free copy `grain_free`."""
     from worldenv.games.crafter_replay import check_grain_free_copy
 
     check_grain_free_copy(data, grain_free)
@@ -211,7 +212,7 @@ def evaluate(vae_path: str, data: str, n_frames: int = 2000, batch: int = 256, b
     if grain_free:
         if not game:
             raise RecordingError(f"--grain-free needs Crafter recordings with daylight; {data} has none")
-        p_clean = parser.parse(grain_free_frames(data, grain_free, bank, idx))
+        p_clean = parser.parse(grain_free_frames(data, grain_free, idx))
         light = bank.daylight[idx]
         clean = {"folder": grain_free,
                  "copy_vs_real": by_light(p_clean.tiles == p_real.tiles, light),

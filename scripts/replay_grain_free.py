@@ -71,7 +71,8 @@ def main(argv=None) -> list[EpisodeInfo]:
 
     def finished(info: EpisodeInfo) -> None:
         done[info.name] = info
-        write_index(out, sorted(done.values(), key=lambda e: e.name), game="crafter", night_grain="mean")
+        # the original's order: check_grain_free_copy compares the two indexes episode by episode
+        write_index(out, [done[e.name] for e in episodes if e.name in done], game="crafter", night_grain="mean")
         bar.update(1)
 
     try:
@@ -79,9 +80,12 @@ def main(argv=None) -> list[EpisodeInfo]:
             for info in todo:
                 finished(copy_episode(a.data, a.out, info))
         else:
-            with ProcessPoolExecutor(a.workers, mp_context=mp.get_context("spawn")) as pool:
+            pool = ProcessPoolExecutor(a.workers, mp_context=mp.get_context("spawn"))
+            try:
                 for fut in [pool.submit(copy_episode, a.data, a.out, info) for info in todo]:
                     finished(fut.result())
+            finally:  # a failure stops the queue: what is not indexed would be replayed again anyway
+                pool.shutdown(cancel_futures=True)
     except RecordingError as e:
         raise SystemExit(f"error: {e}") from None
     finally:

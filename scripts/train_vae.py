@@ -125,9 +125,11 @@ def vae_loss(vae: VideoVAE, x: torch.Tensor, cfg: TrainVAEConfig, weight: torch.
     w = torch.ones_like(x[:, :, :1]) if weight is None else weight
     mse = ((y - x) ** 2).mean()  # unweighted, in RGB: it gives the logged PSNR
     if canvas_factor is not None:
-        basis = GREY_COLOUR.to(x.device)
-        y = torch.einsum("kc,btchw->btkhw", basis, y) * canvas_factor
-        x = torch.einsum("kc,btchw->btkhw", basis, x) * canvas_factor
+        # a broadcast product and sum, not einsum: autocast would run that matmul in bf16, whose
+        # rounding (about a pixel level) the factors would then multiply
+        basis = GREY_COLOUR.to(x.device)[None, None, :, :, None, None]  # (1, 1, k, c, 1, 1)
+        y = (basis * y[:, :, None]).sum(3) * canvas_factor
+        x = (basis * x[:, :, None]).sum(3) * canvas_factor
 
     def wmean(err, wt):
         return (err * wt).mean() / wt.mean()
@@ -185,18 +187,37 @@ class NightPairs:
         return idx, np.concatenate([frames[real], grainy]), np.concatenate([frames[real], clean])
 
 
-class GrainFreeTargets:
-    """A recordings folder's grain-free copy (scripts/replay_grain_free.py) lined up with its FrameBank
-    frame for frame. Only the frames that differ (the night) are kept: day frames are the same."""
+def check_target_data(cfg: TrainVAEConfig, sources: list[str], clip_len: int) -> list[str]:
+    """The --target-data folders, one grain-free copy per --data folder, checked (with the flags
+    that go with them) before any frame is decoded; [] without --target-data."""
+    from model.recordings import RecordingError
+    from worldenv.games.crafter_replay import check_grain_free_copy
 
-    def __init__(self, bank: FrameBank, data: str, folder: str, max_frames: int = 0):
-        from model.recordings import RecordingError
-        from worldenv.games.crafter_replay import check_grain_free_copy
-
+    if cfg.night_contrast:
+        if cfg.night_contrast < 1:
+            raise SystemExit(f"error: --night-contrast is a weight cap >= 1, got {cfg.night_contrast}")
+        if not cfg.target_data:  # against grainy targets it would weigh up the grain the VAE cannot know
+            raise SystemExit("error: --night-contrast needs --target-data (the grain-free copies to give back)")
+    if not cfg.target_data:
+        return []
+    if cfg.night_pairs or clip_len != 1:
+        raise SystemExit("error: --target-data trains on single frames and not with --night-pairs")
+    folders = split_sources(cfg.target_data)
+    if len(folders) != len(sources):
+        raise SystemExit(f"error: --target-data names {len(folders)} folders for {len(sources)} --data folders")
+    for data, folder in zip(sources, folders, strict=True):
         try:
             check_grain_free_copy(data, folder)
         except RecordingError as e:
             raise SystemExit(f"error: --target-data: {e}") from None
+    return folders
+
+
+class GrainFreeTargets:
+    """A recordings folder's grain-free copy (scripts/replay_grain_free.py, `check_target_data`) lined
+    up with its FrameBank frame for frame. Only the frames that differ (the night) are kept."""
+
+    def __init__(self, bank: FrameBank, folder: str, max_frames: int = 0):
         copy = FrameBank(folder, max_frames)
         differs = np.concatenate([(copy.frames[i : i + 4096] != bank.frames[i : i + 4096]).any((1, 2, 3))
                                   for i in range(0, len(bank), 4096)])
@@ -221,8 +242,6 @@ class CanvasWeights:
     def __init__(self, bank: FrameBank, cap: float):
         from worldenv.games.crafter_night import CrafterNight
 
-        if cap < 1:
-            raise SystemExit(f"error: --night-contrast is a weight cap >= 1, got {cap}")
         h, w = bank.frames.shape[1:3]
         self.bank, self.cap, self.shape = bank, cap, (h, w)
         self.night = CrafterNight(size=(w, h), view=bank.view)
@@ -263,22 +282,14 @@ def train(cfg: TrainVAEConfig) -> Path:
         raise SystemExit(f"error: --night-pairs is a share of the batch in [0, 1), got {cfg.night_pairs}")
     if cfg.keep_latent_stats and not cfg.init:
         raise SystemExit("error: --keep-latent-stats keeps those of --init; give --init")
+    sources = split_sources(cfg.data)
+    folders = check_target_data(cfg, sources, clip_len)  # before minutes of decoding
     banks = [FrameBank(f, cfg.max_frames, progress=cfg.progress and d.main, tiles=weighted,
                        light=cfg.night_pairs > 0 or cfg.night_contrast > 0)
-             for f in split_sources(cfg.data)]
+             for f in sources]
     canvas = [CanvasWeights(b, cfg.night_contrast) for b in banks] if cfg.night_contrast else None
-    if canvas and cfg.night_pairs:
-        raise SystemExit("error: --night-contrast weighs the recorded frames' own daylight; not with --night-pairs")
     pairs = [NightPairs(b, cfg.night_pairs) for b in banks] if cfg.night_pairs else None
-    copies = None
-    if cfg.target_data:
-        if cfg.night_pairs or clip_len != 1:
-            raise SystemExit("error: --target-data trains on single frames and not with --night-pairs")
-        folders = split_sources(cfg.target_data)
-        if len(folders) != len(banks):
-            raise SystemExit(f"error: --target-data names {len(folders)} folders for {len(banks)} --data folders")
-        copies = [GrainFreeTargets(b, src, f, cfg.max_frames)
-                  for b, src, f in zip(banks, split_sources(cfg.data), folders, strict=True)]
+    copies = [GrainFreeTargets(b, f, cfg.max_frames) for b, f in zip(banks, folders, strict=True)] if folders else None
     bank_p = bucket_probabilities(cfg.bucket_weights, [len(b) for b in banks])
     # one class weighting for all folders, from the tile counts of all of them
     tile_w = class_weights(np.concatenate([b.tiles.ravel() for b in banks]), cfg.rare_tile_weight) if weighted else None

@@ -12,7 +12,7 @@ The replay is exact: the recorder starts the episode from `reset(seed=...)` (the
 recording's index) and crafter is deterministic given its random stream. With the grain at its
 mean the random numbers of the grain are still drawn and thrown away, so creatures, growth and the
 rest of the world that share that stream run exactly as recorded. The replay checks the player's
-position against the recording at every step and stops with a clear error where they part.
+position and inventory against the recording at every step and stops with a clear error where they part.
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ import numpy as np
 from crafter import engine
 
 from model.recordings import EpisodeInfo, RecordingError, list_episodes, load_episode
+from worldenv.games.crafter_parse import NOISE_RANGE
 
-GRAIN_MEAN = (32 + 127) / 2  # mean of crafter's uniform(32, 127) night grain
+GRAIN_MEAN = sum(NOISE_RANGE) / 2  # the mean of crafter's uniform night grain
 
 
 @contextmanager
@@ -34,7 +35,7 @@ def grain_at_mean():
     original = engine.LocalView._noise
 
     def noise_at_mean(self, canvas, amount, stddev):
-        self._world.random.uniform(32, 127, canvas.shape[:2])  # keep the stream where the game has it
+        self._world.random.uniform(*NOISE_RANGE, canvas.shape[:2])  # keep the stream where the game has it
         mask = amount * self._vignette(canvas.shape, stddev)[..., None]
         return (1 - mask) * canvas + mask * GRAIN_MEAN
 
@@ -64,10 +65,11 @@ def replay_episode(folder: str, info: EpisodeInfo, grain: bool = True, records: 
     with nullcontext() if grain else grain_at_mean():
         obs, game = env.reset(seed=int(extra["seed"]))
         for t, rec in enumerate(records):
-            if rec.get("player_pos") is not None and list(game["player_pos"]) != list(rec["player_pos"]):
-                raise RecordingError(f"{folder}/{info.name}: the replay left the recording at step {t} (player at "
-                                     f"{list(game['player_pos'])}, recorded {rec['player_pos']}); was it recorded "
-                                     "with another crafter version?")
+            # where the player stands and what it holds: a world that ran otherwise shows in them soon
+            for key, now in (("player_pos", list(game["player_pos"])), ("inventory", dict(game["inventory"]))):
+                if rec.get(key) is not None and now != rec[key]:
+                    raise RecordingError(f"{folder}/{info.name}: the replay left the recording at step {t} ({key} "
+                                         f"{now}, recorded {rec[key]}); was it recorded with another crafter version?")
             frames[t] = obs
             if t + 1 < len(records):
                 if rec.get("action") is None:
