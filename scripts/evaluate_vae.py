@@ -143,6 +143,11 @@ def latent_move_test(vae: VideoVAE, parser, before: np.ndarray, after: np.ndarra
 DAYLIGHT_BANDS = (("day", 0.5, 2.0), ("dusk", 0.1, 0.5), ("deep night", -1.0, 0.1))  # (name, from, to)
 
 
+def light_bands(daylight: np.ndarray) -> dict[str, np.ndarray]:
+    """{band name: mask (n,)} of the `DAYLIGHT_BANDS` that hold any of the frames' `daylight` (n,)."""
+    return {name: m for name, lo, hi in DAYLIGHT_BANDS if (m := (daylight >= lo) & (daylight < hi)).any()}
+
+
 def against_game(real_tiles: np.ndarray, rec_tiles: np.ndarray, truth: np.ndarray, daylight: np.ndarray) -> dict:
     """Parsed tiles of real frames and their reconstructions (n, rows, cols) against the game's map
     `truth`, overall and per band of the game's `daylight` (n,) (module docstring)."""
@@ -153,8 +158,7 @@ def against_game(real_tiles: np.ndarray, rec_tiles: np.ndarray, truth: np.ndarra
                 "reconstruction_where_real_right": float(rec_ok[real_ok].mean()) if real_ok.any() else None}
 
     out = scores(np.ones(len(truth), bool))
-    out["by_daylight"] = {name: scores(m) for name, lo, hi in DAYLIGHT_BANDS
-                          if (m := (daylight >= lo) & (daylight < hi)).any()}
+    out["by_daylight"] = {name: scores(m) for name, m in light_bands(daylight).items()}
     return out
 
 
@@ -169,8 +173,7 @@ def grain_free_frames(data: str, grain_free: str, idx: np.ndarray) -> np.ndarray
 def by_light(hit: np.ndarray, daylight: np.ndarray) -> dict:
     """Share of True in `hit` (n, ...), overall and per band of the game's `daylight` (n,)."""
     out = {"all": float(hit.mean())}
-    out.update({name: float(hit[m].mean()) for name, lo, hi in DAYLIGHT_BANDS
-                if (m := (daylight >= lo) & (daylight < hi)).any()})
+    out.update({name: float(hit[m].mean()) for name, m in light_bands(daylight).items()})
     return out
 
 

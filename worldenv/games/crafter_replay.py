@@ -2,11 +2,11 @@
 
 Below daylight 0.5 crafter mixes fresh grey noise into the local view every frame
 (`engine.LocalView._noise`: uniform 32..127 per pixel, blended in by the vignette, up to 98 % of
-a corner pixel at daylight 0). Part of the view is then unreadable in the real frame itself. A
-reconstruction that draws no grain (what a VAE does: the grain carries no game state) can at best
-give back the frame with the grain at its mean. Replaying the recording that way gives exactly that
-frame for every recorded one, so the VAE evaluation can measure how far any grain-free
-reconstruction can agree with the real frame (`scripts/evaluate_vae.py`, "grain-free copy").
+a corner pixel at daylight 0). Part of the view is then unreadable in the real frame itself. The
+grain carries no game state, so what a VAE should give back is the frame with the grain at its
+mean. Replaying the recording that way gives exactly that frame for every recorded one, so the VAE
+evaluation can measure what a perfect grain-free reconstruction scores, and VAE training can aim
+at it (`scripts/evaluate_vae.py --grain-free`, `scripts/train_vae.py --target-data`).
 
 The replay is exact: the recorder starts the episode from `reset(seed=...)` (the seed is in the
 recording's index) and crafter is deterministic given its random stream. With the grain at its
