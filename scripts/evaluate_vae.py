@@ -143,14 +143,20 @@ def latent_move_test(vae: VideoVAE, parser, before: np.ndarray, after: np.ndarra
 DAYLIGHT_BANDS = (("day", 0.5, 2.0), ("dusk", 0.1, 0.5), ("deep night", -1.0, 0.1))  # (name, from, to)
 
 
-def light_bands(daylight: np.ndarray) -> dict[str, np.ndarray]:
-    """{band name: mask (n,)} of the `DAYLIGHT_BANDS` that hold any of the frames' `daylight` (n,)."""
-    return {name: m for name, lo, hi in DAYLIGHT_BANDS if (m := (daylight >= lo) & (daylight < hi)).any()}
+def light_bands(daylight: np.ndarray, sleeping: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """{band name: mask (n,)} of the `DAYLIGHT_BANDS` that hold any of the frames' `daylight` (n,),
+    then "asleep": the frames of any band where the player sleeps (`sleeping` (n,), if given and any).
+    Asleep the game keeps only half the luma, grain included, so most misreads of real frames are there."""
+    bands = {name: m for name, lo, hi in DAYLIGHT_BANDS if (m := (daylight >= lo) & (daylight < hi)).any()}
+    if sleeping is not None and sleeping.any():
+        bands["asleep"] = np.asarray(sleeping, bool)
+    return bands
 
 
-def against_game(real_tiles: np.ndarray, rec_tiles: np.ndarray, truth: np.ndarray, daylight: np.ndarray) -> dict:
+def against_game(real_tiles: np.ndarray, rec_tiles: np.ndarray, truth: np.ndarray, daylight: np.ndarray,
+                 sleeping: np.ndarray | None = None) -> dict:
     """Parsed tiles of real frames and their reconstructions (n, rows, cols) against the game's map
-    `truth`, overall and per band of the game's `daylight` (n,) (module docstring)."""
+    `truth`, overall and per band of the game's `daylight` (n,) and `sleeping` (module docstring)."""
 
     def scores(m: np.ndarray) -> dict:
         real_ok, rec_ok = (real_tiles == truth)[m], (rec_tiles == truth)[m]
@@ -158,7 +164,7 @@ def against_game(real_tiles: np.ndarray, rec_tiles: np.ndarray, truth: np.ndarra
                 "reconstruction_where_real_right": float(rec_ok[real_ok].mean()) if real_ok.any() else None}
 
     out = scores(np.ones(len(truth), bool))
-    out["by_daylight"] = {name: scores(m) for name, m in light_bands(daylight).items()}
+    out["by_daylight"] = {name: scores(m) for name, m in light_bands(daylight, sleeping).items()}
     return out
 
 
@@ -170,10 +176,10 @@ def grain_free_frames(data: str, grain_free: str, idx: np.ndarray) -> np.ndarray
     return FrameBank(grain_free).frames[idx]
 
 
-def by_light(hit: np.ndarray, daylight: np.ndarray) -> dict:
-    """Share of True in `hit` (n, ...), overall and per band of the game's `daylight` (n,)."""
+def by_light(hit: np.ndarray, daylight: np.ndarray, sleeping: np.ndarray | None = None) -> dict:
+    """Share of True in `hit` (n, ...), overall and per band of the game's `daylight` (n,) and `sleeping`."""
     out = {"all": float(hit.mean())}
-    out.update({name: float(hit[m].mean()) for name, m in light_bands(daylight).items()})
+    out.update({name: float(hit[m].mean()) for name, m in light_bands(daylight, sleeping).items()})
     return out
 
 
@@ -210,16 +216,17 @@ def evaluate(vae_path: str, data: str, n_frames: int = 2000, batch: int = 256, b
               if (p_real.tiles == c).sum() >= 20}  # classes with too few tiles say nothing
     truth = None
     if game and bank.tiles.shape[1:] == p_real.tiles.shape[1:]:
-        truth = against_game(p_real.tiles, p_rec.tiles, bank.tiles[idx], bank.daylight[idx])
+        truth = against_game(p_real.tiles, p_rec.tiles, bank.tiles[idx], bank.daylight[idx], bank.sleeping[idx])
     clean = None
     if grain_free:
         if not game:
             raise RecordingError(f"--grain-free needs Crafter recordings with daylight; {data} has none")
         p_clean = parser.parse(grain_free_frames(data, grain_free, idx))
-        light = bank.daylight[idx]
+        light = bank.daylight[idx], bank.sleeping[idx]
         clean = {"folder": grain_free,
-                 "copy_vs_real": by_light(p_clean.tiles == p_real.tiles, light),
-                 "reconstruction_vs_copy": by_light(p_rec.tiles == p_clean.tiles, light)}
+                 "copy_vs_real": by_light(p_clean.tiles == p_real.tiles, *light),
+                 "reconstruction_vs_copy": by_light(p_rec.tiles == p_clean.tiles, *light),
+                 "reconstruction_vs_real": by_light(p_rec.tiles == p_real.tiles, *light)}
     move = None
     if move_pairs_n:
         move = latent_move_test(vae, parser, *move_pairs(data, move_pairs_n, seed), bf16)
@@ -267,6 +274,7 @@ def print_table(r: dict) -> None:
         rows.append((f"grain-free copy ({' / '.join(bands)})", ""))
         rows.append(("  copy vs real: the ceiling", _fmt(*c["copy_vs_real"].values(), digits=4)))
         rows.append(("  reconstruction vs copy", _fmt(*c["reconstruction_vs_copy"].values(), digits=4)))
+        rows.append(("  reconstruction vs real", _fmt(*c["reconstruction_vs_real"].values(), digits=4)))
     m = r.get("latent_move_test")
     if m:
         rows.append(("latent move test: tile acc shifted / not",

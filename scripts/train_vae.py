@@ -22,7 +22,10 @@ the grain at its mean: exact pairs from the game itself, day frames unchanged. W
 `--night-contrast C` the pixel terms are measured on the undarkened canvas: each local-view pixel's
 grey and colour errors are divided by the share of the canvas the game's night still shows there
 (CrafterNight.contrast_gains, up to C times). Deep at night a corner keeps under 1 % of its colour;
-the frame parser reads tiles from it, a plain pixel loss does not see it.
+the frame parser reads tiles from it, a plain pixel loss does not see it. With
+`--tile-class-weight W` a tile-class loss is added (model/tile_template_loss.py): each local-view
+tile of the reconstruction must be nearer a texture of its recorded class than any other texture,
+lit as the game lights that frame, so a thin arrow is not smoothed into the grass under it.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from model.cli import parse_nested_config  # noqa: E402
 from model.data import FrameBank  # noqa: E402
+from model.tile_template_loss import GREY_COLOUR, TileTemplateLoss  # noqa: E402
 from model.tile_weights import class_weights, pixel_weights  # noqa: E402
 from model.training import (  # noqa: E402
     CsvLogger,
@@ -101,29 +105,37 @@ class TrainVAEConfig:
     target_data: str = ""
     # >= 1: pixel errors on the undarkened canvas, night weights up to this factor (docstring); 0 = off
     night_contrast: float = 0.0
+    # > 0: weight of the tile-class loss (model/tile_template_loss.py): each reconstructed tile must be
+    # nearer a texture of its recorded class than any other's, at the frame's light (needs jsonl
+    # `tiles`, `daylight`, `sleeping`; with --night-contrast, in undarkened-canvas units)
+    tile_class_weight: float = 0.0
+    tile_class_temperature: float = 4.0  # pixel levels: the softness of the nearest-template choice
     # with --init: keep the init's latent shift/scale, so a DiT trained on its latents stays in range
     keep_latent_stats: bool = False
     progress: bool = True
     vae: VAEConfig = field(default_factory=VAEConfig)
 
 
-# Orthonormal colour basis: the grey axis, then two colour axes (as the frame parser's).
-GREY_COLOUR = torch.tensor([[1, 1, 1], [1, -1, 0], [1, 1, -2]], dtype=torch.float32)
-GREY_COLOUR = GREY_COLOUR / GREY_COLOUR.norm(dim=1, keepdim=True)
-
-
 def vae_loss(vae: VideoVAE, x: torch.Tensor, cfg: TrainVAEConfig, weight: torch.Tensor | None = None,
-             target: torch.Tensor | None = None, canvas_factor: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
+             target: torch.Tensor | None = None, canvas_factor: torch.Tensor | None = None,
+             tile_class: TileTemplateLoss | None = None, light: tuple | None = None) -> tuple[torch.Tensor, dict]:
     """Reconstruction + edge + KL loss of frames x (b, t, 3, H, W) in [-1, 1]; `weight`
     (b, t, 1, H, W) weights the pixels of the reconstruction and edge terms (None = uniform);
     `target` is what the decoder should give back (None = x itself); `canvas_factor` (b, t, 3, H, W)
-    scales the grey and two colour components of output and target before the pixel terms."""
+    scales the grey and two colour components of output and target before the pixel terms. With
+    `tile_class` and `light` = (daylight, sleeping, tiles) of every frame ((b t,), (b t,),
+    (b t, rows, cols)), the tile-class loss is added at weight cfg.tile_class_weight."""
     mean, logvar = vae.moments(x)
     x = x if target is None else target
     z = mean + torch.randn_like(mean) * (0.5 * logvar).exp()
     y = vae.decode_raw(z).float()
     w = torch.ones_like(x[:, :, :1]) if weight is None else weight
     mse = ((y - x) ** 2).mean()  # unweighted, in RGB: it gives the logged PSNR
+    extra = {}
+    if tile_class is not None:
+        f = None if canvas_factor is None else canvas_factor.flatten(0, 1)
+        ce, acc = tile_class(y.flatten(0, 1), *light, factor=f)
+        extra = {"tile_ce": ce, "tile_acc": acc.item()}
     if canvas_factor is not None:
         # a broadcast product and sum, not einsum: autocast would run that matmul in bf16, whose
         # rounding (about a pixel level) the factors would then multiply
@@ -140,20 +152,23 @@ def vae_loss(vae: VideoVAE, x: torch.Tensor, cfg: TrainVAEConfig, weight: torch.
             + wmean((y.diff(dim=-2) - x.diff(dim=-2)).abs(), w[..., 1:, :]))
     kl = 0.5 * (mean.float() ** 2 + logvar.float().exp() - 1 - logvar.float()).mean()
     loss = l1 + cfg.mse_weight * wmse + cfg.edge_weight * edge + cfg.kl_weight * kl
+    if extra:
+        loss = loss + cfg.tile_class_weight * extra["tile_ce"]
+        extra["tile_ce"] = extra["tile_ce"].item()
     psnr = 10 * torch.log10(4.0 / mse.detach().clamp_min(1e-10))  # range [-1, 1] -> peak^2 = 4
     return loss, {"loss": loss.item(), "l1": l1.item(), "mse": mse.item(), "edge": edge.item(),
-                  "kl": kl.item(), "psnr": psnr.item()}
+                  "kl": kl.item(), "psnr": psnr.item(), **extra}
 
 
 class VAELoss(torch.nn.Module):
     """The VAE with its loss as forward(), so DDP can wrap it and sync gradients."""
 
-    def __init__(self, vae: VideoVAE, cfg: TrainVAEConfig):
+    def __init__(self, vae: VideoVAE, cfg: TrainVAEConfig, tile_class: TileTemplateLoss | None = None):
         super().__init__()
-        self.vae, self.cfg = vae, cfg
+        self.vae, self.cfg, self.tile_class = vae, cfg, tile_class
 
-    def forward(self, x, weight=None, target=None, canvas_factor=None):
-        return vae_loss(self.vae, x, self.cfg, weight, target, canvas_factor)
+    def forward(self, x, weight=None, target=None, canvas_factor=None, light=None):
+        return vae_loss(self.vae, x, self.cfg, weight, target, canvas_factor, self.tile_class, light)
 
 
 class NightPairs:
@@ -256,6 +271,19 @@ class CanvasWeights:
         return out[:, None]
 
 
+def tile_class_loss(bank: FrameBank, temperature: float) -> TileTemplateLoss:
+    """The --tile-class-weight loss for frames of this bank's size and tile view: the frame parser's
+    templates (crafter's own textures), lit the way the game lights them."""
+    from worldenv.games.crafter_night import CrafterNight
+    from worldenv.games.crafter_parse import LUMA, NIGHT_TINT, NOISE_RANGE, SLEEP_TINT, CrafterFrameParser
+
+    h, w = bank.frames.shape[1:3]
+    parser = CrafterFrameParser(size=(w, h), view=bank.view)
+    night = CrafterNight(size=(w, h), view=bank.view)
+    return TileTemplateLoss(parser.template_images, parser.template_classes, night.box, night.vignette,
+                            LUMA, NIGHT_TINT, SLEEP_TINT, sum(NOISE_RANGE) / 2, temperature=temperature)
+
+
 @torch.no_grad()
 def latent_stats(vae: VideoVAE, bank: FrameBank, clip_len: int, rng, n: int = 512, bf16: bool = True):
     """Per-channel mean/std of the unnormalised latents on `n` clips."""
@@ -276,6 +304,14 @@ def train(cfg: TrainVAEConfig) -> Path:
     torch.manual_seed(cfg.seed + d.rank)
     clip_len = 1 if cfg.vae.temporal_factor == 1 else 1 + cfg.groups * cfg.vae.temporal_factor
     weighted = cfg.rare_tile_weight > 0
+    classed = cfg.tile_class_weight > 0
+    if cfg.tile_class_weight < 0 or cfg.tile_class_temperature <= 0:
+        raise SystemExit("error: --tile-class-weight must be >= 0 and --tile-class-temperature > 0, got "
+                         f"{cfg.tile_class_weight} and {cfg.tile_class_temperature}")
+    if classed and clip_len != 1:
+        raise SystemExit("error: --tile-class-weight trains on single frames (--temporal-factor 1)")
+    if classed and cfg.night_pairs:
+        raise SystemExit("error: --tile-class-weight needs the recorded frames' own maps, not --night-pairs")
     if cfg.night_pairs and clip_len != 1:
         raise SystemExit("error: --night-pairs trains on single frames (--temporal-factor 1)")
     if not 0 <= cfg.night_pairs < 1:
@@ -284,9 +320,12 @@ def train(cfg: TrainVAEConfig) -> Path:
         raise SystemExit("error: --keep-latent-stats keeps those of --init; give --init")
     sources = split_sources(cfg.data)
     folders = check_target_data(cfg, sources, clip_len)  # before minutes of decoding
-    banks = [FrameBank(f, cfg.max_frames, progress=cfg.progress and d.main, tiles=weighted,
-                       light=cfg.night_pairs > 0 or cfg.night_contrast > 0)
+    banks = [FrameBank(f, cfg.max_frames, progress=cfg.progress and d.main, tiles=weighted or classed,
+                       light=cfg.night_pairs > 0 or cfg.night_contrast > 0 or classed)
              for f in sources]
+    if classed and len({(b.frames.shape[1:3], b.view) for b in banks}) != 1:
+        raise SystemExit("error: --tile-class-weight needs one frame size and tile view for all --data folders")
+    tile_class = tile_class_loss(banks[0], cfg.tile_class_temperature).to(d.device) if classed else None
     canvas = [CanvasWeights(b, cfg.night_contrast) for b in banks] if cfg.night_contrast else None
     pairs = [NightPairs(b, cfg.night_pairs) for b in banks] if cfg.night_pairs else None
     copies = [GrainFreeTargets(b, f, cfg.max_frames) for b, f in zip(banks, folders, strict=True)] if folders else None
@@ -317,7 +356,7 @@ def train(cfg: TrainVAEConfig) -> Path:
     step = resume_state(state_path, vae, opt, KIND, cfg.resume, d.main)
     # A new stream per (seed, rank, start step): a resumed run does not replay the same batches.
     rng = np.random.default_rng([cfg.seed, d.rank, step])
-    model = wrap_for_training(VAELoss(vae, cfg), d, cfg.compile)
+    model = wrap_for_training(VAELoss(vae, cfg, tile_class), d, cfg.compile)
     log = CsvLogger(out / "log.csv", enabled=d.main)
     end = run_end(cfg.steps, cfg.stop_at)
     bar = tqdm(total=end, initial=step, desc="train vae", disable=not (cfg.progress and d.main))
@@ -348,8 +387,12 @@ def train(cfg: TrainVAEConfig) -> Path:
         if canvas:
             factor = torch.from_numpy(canvas[which](idx)).reshape(len(starts), clip_len, 3, *x.shape[-2:])
             factor = factor.to(d.device)
+        light = None
+        if classed:
+            light = tuple(torch.from_numpy(np.asarray(a)).to(d.device)
+                          for a in (bank.daylight[idx], bank.sleeping[idx], bank.tiles[idx].astype(np.int64)))
         with autocast(d.device, cfg.bf16):
-            loss, stats = model(x, weight, target, factor)
+            loss, stats = model(x, weight, target, factor, light)
         opt.zero_grad(set_to_none=True)
         loss.backward()  # DDP averages gradients across ranks here
         torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)

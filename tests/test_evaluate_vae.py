@@ -72,7 +72,8 @@ def test_evaluate_reports_recall_by_class_and_the_move_test(tmp_path, tiny_world
     assert r["latent_move_test"]["cells_per_tile"] == 7 / 8
     g = r["against_game"]  # Crafter recordings: parsed tiles against the game's own map
     assert g is not None and g["frames"] == 40 and g["real_frame"] > 0.9
-    assert sum(b["frames"] for b in g["by_daylight"].values()) == 40
+    bands = [name for name, _, _ in evaluate_vae.DAYLIGHT_BANDS]  # ("asleep" overlaps them)
+    assert sum(b["frames"] for k, b in g["by_daylight"].items() if k in bands) == 40
     skipped = evaluate_vae.main(["--vae", str(tiny_world / "vae.safetensors"), "--data", str(data),
                                  "--frames", "20", "--batch", "20", "--move-pairs", "0"])
     assert skipped["latent_move_test"] is None
@@ -92,3 +93,9 @@ def test_against_game_scores_real_frames_and_reconstructions_per_daylight_band()
     assert (day["real_frame"], day["reconstruction"], day["frames"]) == (1.0, 1.0, 1)
     assert (dusk["reconstruction"], dusk["reconstruction_where_real_right"]) == (0.5, 0.5)
     assert (night["real_frame"], night["reconstruction"], night["reconstruction_where_real_right"]) == (0.5, 0.0, 0.0)
+    assert "asleep" not in g["by_daylight"]  # no sleeping flags given
+    g = evaluate_vae.against_game(real, rec, truth, np.array([0.9, 0.3, 0.05]), np.array([False, False, True]))
+    asleep = g["by_daylight"]["asleep"]  # the deep-night frame, counted in its daylight band too
+    assert asleep == night and g["by_daylight"]["day"] == day
+    hit = evaluate_vae.by_light(rec == truth, np.array([0.9, 0.3, 0.05]), np.array([True, False, False]))
+    assert hit == {"all": 0.5, "day": 1.0, "dusk": 0.5, "deep night": 0.0, "asleep": 1.0}
