@@ -8,6 +8,7 @@ would draw it at that frame's daylight with the night grain at its mean, and
 
     loss = -log( sum_{k of the tile's class} p_k ),    p = softmax_k( -msd_k / temperature^2 )
 
+(less the same for the game's own frame, the grain-free copy, where one is given; not below 0),
 where msd_k is the mean squared difference (pixel levels², over the tile's pixels and its grey and
 two colour components, each scaled by `factor`, the undarkened-canvas factor of --night-contrast).
 The class is the recorded semantic map's, i.e. the game's own state, not a parse of the frame.
@@ -62,6 +63,7 @@ class TileTemplateLoss(torch.nn.Module):
         lum = torch.from_numpy(np.asarray(luma, np.float32))
         dc = colour * c + (1 - colour) * (c @ lum)[..., None]  # D(c)
         basis = GREY_COLOUR
+        self.register_buffer("basis", basis.clone())
         self.register_buffer("c", (c @ basis.T).reshape(K, -1))  # (K, u u 3) in grey/colour
         self.register_buffer("dc", (dc @ basis.T).reshape(K, -1))
         lc = (c @ lum)[..., None].expand(K, u * u, 3)  # asleep: only the luma is left, as grey
@@ -105,20 +107,21 @@ class TileTemplateLoss(torch.nn.Module):
                 alpha, b, feats = 0.5 * (d[m] + beta[m]), None, (self.lc, None)
             else:
                 g, alpha, b, feats = gamma[m], d[m], beta[m], (self.c, self.dc)
-            out[m] = self._msd(x[m] - g, f2[m], alpha, b, *feats)
+            out[m] = self._msd(x[m] - g, f2[m], alpha, b, *feats, basis=self.basis)
         return -out / self.temperature**2
 
     @staticmethod
-    def _msd(r, w, alpha, beta, c1, c2):
+    def _msd(r, w, alpha, beta, c1, c2, basis=GREY_COLOUR):
         """Mean over (uu, 3) of w (r - alpha c1_k - beta c2_k)^2 for every template k: (n, P, K),
         expanded into products with the template features. r, w (n, P, uu, 3) (r in RGB, projected
-        here), alpha, beta (n, P, uu, 1) or broadcastable to it; c1, c2 (K, uu 3) (c2 may be None)."""
+        here), alpha, beta (n, P, uu, 1) or broadcastable to it; c1, c2 (K, uu 3) (c2 may be None)
+        in the grey/colour `basis` (its rows), as is `w`."""
         n, P, uu = r.shape[:3]
 
         def flat(v):  # (n, P, uu, 1) or broadcastable -> (n P, uu 3)
             return torch.broadcast_to(v, (n, P, uu, 1)).expand(n, P, uu, 3).reshape(n * P, -1)
 
-        r = (r @ GREY_COLOUR.T.to(r.device)).reshape(n * P, -1)
+        r = (r @ basis.T).reshape(n * P, -1)
         w, al = w.reshape(n * P, -1), flat(alpha)
         cross = (w * al * r) @ c1.T
         quad = (w * al * al) @ (c1 * c1).T
@@ -130,18 +133,29 @@ class TileTemplateLoss(torch.nn.Module):
         return msd.reshape(n, P, -1)
 
     def forward(self, frames: torch.Tensor, daylight: torch.Tensor, sleeping: torch.Tensor,
-                tiles: torch.Tensor, factor: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                tiles: torch.Tensor, factor: torch.Tensor | None = None,
+                reference: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(loss, accuracy) of frames (n, 3, H, W) in [-1, 1] against tile maps (n, rows, cols) of
         class ids: the mean cross-entropy over all tiles, and the share of tiles whose nearest
-        template is of the right class."""
+        template is of the right class. With `reference` (n, 3, H, W), the frames the game drew (the
+        grain-free copy), each tile's loss is only what it has over the reference's: deep at night
+        dark templates nearly coincide, and the game's own frame does not separate them either."""
         with torch.autocast(frames.device.type, enabled=False):
             cls = tiles.long().reshape(len(frames), -1)  # (n, P)
             if cls.shape[1] != self.rows * self.cols:
                 raise ValueError(f"tile maps must be {self.rows}x{self.cols}, got {tuple(tiles.shape[1:])}")
             if (cls < 0).any() or (cls >= len(self.member)).any():
                 raise ValueError(f"tile classes must be in [0, {len(self.member)}), got {cls.min()}..{cls.max()}")
-            logits = self.logits(frames, daylight, sleeping, factor)
             own = self.member[cls]  # (n, P, K)
-            loss = (logits.logsumexp(-1) - logits.masked_fill(~own, float("-inf")).logsumexp(-1)).mean()
+
+            def cross_entropy(logits):  # (n, P)
+                return logits.logsumexp(-1) - logits.masked_fill(~own, float("-inf")).logsumexp(-1)
+
+            logits = self.logits(frames, daylight, sleeping, factor)
+            ce = cross_entropy(logits)
+            if reference is not None:
+                with torch.no_grad():
+                    floor = cross_entropy(self.logits(reference, daylight, sleeping, factor))
+                ce = (ce - floor).clamp_min(0)
             acc = own.gather(-1, logits.argmax(-1, keepdim=True)).float().mean()
-        return loss, acc.detach()
+        return ce.mean(), acc.detach()

@@ -29,7 +29,9 @@ replayed with the grain at its mean. The grain carries no game state, so the cop
 should give back: its agreement with the real frame's parse is what a perfect grain-free
 reconstruction scores (the "ceiling": more would take reconstructions that copy the parser's
 misreads of the grain), and the reconstruction's agreement with the copy's parse is how close the
-VAE comes to the copy.
+VAE comes to the copy. The bands are the game's daylight (day, dusk, deep night) and "asleep" (the
+frames of any band where the player sleeps: the game keeps half the luma there, grain included, and
+most misreads of the real frame are there); reconstruction_vs_real splits the headline metric the same way.
 """
 
 from __future__ import annotations

@@ -110,6 +110,9 @@ class TrainVAEConfig:
     # `tiles`, `daylight`, `sleeping`; with --night-contrast, in undarkened-canvas units)
     tile_class_weight: float = 0.0
     tile_class_temperature: float = 4.0  # pixel levels: the softness of the nearest-template choice
+    # with --target-data: each tile's tile-class loss is only what it has over the grain-free copy's
+    # (deep at night the game's own frame does not separate some templates; stop 34's runs: off)
+    tile_class_vs_copy: bool = True
     # with --init: keep the init's latent shift/scale, so a DiT trained on its latents stays in range
     keep_latent_stats: bool = False
     progress: bool = True
@@ -134,7 +137,9 @@ def vae_loss(vae: VideoVAE, x: torch.Tensor, cfg: TrainVAEConfig, weight: torch.
     extra = {}
     if tile_class is not None:
         f = None if canvas_factor is None else canvas_factor.flatten(0, 1)
-        ce, acc = tile_class(y.flatten(0, 1), *light, factor=f)
+        # against the grain-free copy, a tile is only asked to read as well as the game's own frame
+        ref = x.flatten(0, 1) if target is not None and cfg.tile_class_vs_copy else None
+        ce, acc = tile_class(y.flatten(0, 1), *light, factor=f, reference=ref)
         extra = {"tile_ce": ce, "tile_acc": acc.item()}
     if canvas_factor is not None:
         # a broadcast product and sum, not einsum: autocast would run that matmul in bf16, whose
@@ -274,14 +279,15 @@ class CanvasWeights:
 def tile_class_loss(bank: FrameBank, temperature: float) -> TileTemplateLoss:
     """The --tile-class-weight loss for frames of this bank's size and tile view: the frame parser's
     templates (crafter's own textures), lit the way the game lights them."""
-    from worldenv.games.crafter_night import CrafterNight
-    from worldenv.games.crafter_parse import LUMA, NIGHT_TINT, NOISE_RANGE, SLEEP_TINT, CrafterFrameParser
+    from worldenv.games.crafter_night import NIGHT_COLOUR, CrafterNight
+    from worldenv.games.crafter_parse import LUMA, NIGHT_TINT, SLEEP_TINT, CrafterFrameParser
+    from worldenv.games.crafter_replay import GRAIN_MEAN
 
     h, w = bank.frames.shape[1:3]
     parser = CrafterFrameParser(size=(w, h), view=bank.view)
     night = CrafterNight(size=(w, h), view=bank.view)
     return TileTemplateLoss(parser.template_images, parser.template_classes, night.box, night.vignette,
-                            LUMA, NIGHT_TINT, SLEEP_TINT, sum(NOISE_RANGE) / 2, temperature=temperature)
+                            LUMA, NIGHT_TINT, SLEEP_TINT, GRAIN_MEAN, NIGHT_COLOUR, temperature)
 
 
 @torch.no_grad()
@@ -305,9 +311,10 @@ def train(cfg: TrainVAEConfig) -> Path:
     clip_len = 1 if cfg.vae.temporal_factor == 1 else 1 + cfg.groups * cfg.vae.temporal_factor
     weighted = cfg.rare_tile_weight > 0
     classed = cfg.tile_class_weight > 0
-    if cfg.tile_class_weight < 0 or cfg.tile_class_temperature <= 0:
-        raise SystemExit("error: --tile-class-weight must be >= 0 and --tile-class-temperature > 0, got "
-                         f"{cfg.tile_class_weight} and {cfg.tile_class_temperature}")
+    if cfg.tile_class_weight < 0:
+        raise SystemExit(f"error: --tile-class-weight must be >= 0, got {cfg.tile_class_weight}")
+    if cfg.tile_class_temperature <= 0:
+        raise SystemExit(f"error: --tile-class-temperature must be > 0 pixel levels, got {cfg.tile_class_temperature}")
     if classed and clip_len != 1:
         raise SystemExit("error: --tile-class-weight trains on single frames (--temporal-factor 1)")
     if classed and cfg.night_pairs:

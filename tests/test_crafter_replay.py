@@ -138,10 +138,11 @@ def test_grain_free_copy_lines_up_resumes_and_feeds_evaluation_and_training(nigh
                                  night_contrast=16, tile_class_weight=1.0, log_every=1))
     logged = (tmp_path / "tc" / "log.csv").read_text().splitlines()
     assert logged[0].endswith(",tile_ce,tile_acc") and len(logged) == 3
-    assert all(0 <= float(row.split(",")[-1]) <= 1 for row in logged[1:])
+    assert all(0 <= float(row.split(",")[-1]) <= 1 and np.isfinite(float(row.split(",")[-2])) for row in logged[1:])
     for bad, match in ((dict(tile_class_weight=-1.0), "--tile-class-weight must be >= 0"),
                        (dict(tile_class_weight=1.0, night_pairs=0.5), "not --night-pairs"),
-                       (dict(tile_class_weight=1.0, tile_class_temperature=0.0), "--tile-class-temperature > 0")):
+                       (dict(tile_class_weight=1.0, tile_class_temperature=0.0), "--tile-class-temperature must be > 0"),
+                       (dict(tile_class_weight=1.0, vae=VAEConfig(temporal_factor=2)), "single frames")):
         with pytest.raises(SystemExit, match=match):
             train(TrainVAEConfig(data=str(night_recording), out=str(tmp_path / "x"), steps=1, progress=False, **bad))
     with pytest.raises(SystemExit, match="not a grain-free copy"):

@@ -26,7 +26,7 @@ from worldenv.games.crafter_parse import (
     local_view_vignette,
 )
 
-_COLOUR = 0.4  # ImageEnhance.Color factor of the night copy
+NIGHT_COLOUR = 0.4  # ImageEnhance.Color factor of the night copy
 
 
 def _grey(x: np.ndarray) -> np.ndarray:
@@ -70,7 +70,7 @@ class CrafterNight:
         y0, y1, x0, x1 = self.box
         out = frames[:, y0:y1, x0:x1].astype(np.float32)
         # out = a c + b grey(c) + (1 - d) T / 2, a = d + 0.2 (1 - d), b = 0.3 (1 - d); grey(1) = 1
-        a, b = d + 0.5 * _COLOUR * (1 - d), 0.5 * (1 - _COLOUR) * (1 - d)
+        a, b = d + 0.5 * NIGHT_COLOUR * (1 - d), 0.5 * (1 - NIGHT_COLOUR) * (1 - d)
         y = out - (1 - d) * 0.5 * NIGHT_TINT
         return ((y - b / (a + b) * _grey(y)) / a).astype(np.float32)
 
@@ -88,7 +88,7 @@ class CrafterNight:
             raise ValueError(f"one daylight and one sleeping flag per frame, got {len(d)} and {len(sleeping)}")
         keep = 1 - np.clip(2 * (0.5 - d), 0, None) * self.vignette[None]  # (N, vh, vw)
         grey = d + (1 - d) * 0.5 * keep
-        colour = d + (1 - d) * 0.5 * _COLOUR * keep
+        colour = d + (1 - d) * 0.5 * NIGHT_COLOUR * keep
         return np.stack([np.where(sleeping, 0.5 * grey, grey), np.where(sleeping, 0.0, colour)], -1)
 
     def render(self, frames: np.ndarray, canvas: np.ndarray, daylight: np.ndarray, sleeping: np.ndarray,
@@ -107,7 +107,7 @@ class CrafterNight:
         out = []
         for grain in (noise, sum(NOISE_RANGE) / 2):
             night = np.floor((1 - amount) * canvas + amount * grain)  # the game casts to uint8 here
-            night = _COLOUR * night + (1 - _COLOUR) * _grey(night)
+            night = NIGHT_COLOUR * night + (1 - NIGHT_COLOUR) * _grey(night)
             night = 0.5 * night + 0.5 * NIGHT_TINT
             view = d * canvas + (1 - d) * night
             slept = 0.5 * _grey(np.floor(view)) + 0.5 * SLEEP_TINT
