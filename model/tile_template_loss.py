@@ -46,7 +46,7 @@ class TileTemplateLoss(torch.nn.Module):
 
     def __init__(self, templates: np.ndarray, classes: np.ndarray, box: tuple[int, int, int, int],
                  vignette: np.ndarray, luma: np.ndarray, tint: np.ndarray, sleep_tint: np.ndarray,
-                 grain_mean: float, colour: float = 0.4, temperature: float = 4.0):
+                 grain_mean: float, colour: float, temperature: float = 4.0):
         super().__init__()
         K, u = templates.shape[:2]
         y0, y1, x0, x1 = box
@@ -58,7 +58,7 @@ class TileTemplateLoss(torch.nn.Module):
             raise ValueError(f"temperature must be > 0 pixel levels, got {temperature}")
         self.box, self.unit, self.temperature = box, u, float(temperature)
         self.rows, self.cols = (y1 - y0) // u, (x1 - x0) // u
-        self.grain_mean, self.colour = float(grain_mean), float(colour)
+        self.grain_mean = float(grain_mean)
         c = torch.from_numpy(templates.astype(np.float32)).reshape(K, u * u, 3)
         lum = torch.from_numpy(np.asarray(luma, np.float32))
         dc = colour * c + (1 - colour) * (c @ lum)[..., None]  # D(c)

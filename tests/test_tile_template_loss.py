@@ -155,7 +155,7 @@ def test_bad_input_names_the_problem(loss, scenes):
         loss(frames[:1], light[:1], asleep[:1], truth[:1, :5])
     with pytest.raises(ValueError, match="temperature"):
         TileTemplateLoss(np.zeros((2, 8, 8, 3), np.uint8), np.array([0, 1]), (0, 56, 0, 72),
-                         np.zeros((56, 72)), LUMA, NIGHT_TINT, SLEEP_TINT, 79.5, temperature=0)
+                         np.zeros((56, 72)), LUMA, NIGHT_TINT, SLEEP_TINT, GRAIN_MEAN, NIGHT_COLOUR, temperature=0)
     with pytest.raises(ValueError, match="must tile the local view"):
         TileTemplateLoss(np.zeros((2, 7, 7, 3), np.uint8), np.array([0, 1]), (0, 56, 0, 72),
-                         np.zeros((56, 72)), LUMA, NIGHT_TINT, SLEEP_TINT, 79.5)
+                         np.zeros((56, 72)), LUMA, NIGHT_TINT, SLEEP_TINT, GRAIN_MEAN, NIGHT_COLOUR)
