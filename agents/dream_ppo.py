@@ -80,7 +80,7 @@ def make_vec_env(cfg: AgentConfig):
                                              hold_openings=cfg.hold_openings))
     elif cfg.env == "real":
         from worldenv.dream_env import world_frame_size
-        from worldenv.games.crafter import CrafterEnv
+        from worldenv.games.crafter.env import CrafterEnv
 
         # the world's frame size (--world, else the shipped one), so both policies see the same images
         size = world_frame_size(cfg.world or None)

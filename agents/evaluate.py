@@ -22,7 +22,7 @@ from typing import Callable
 import numpy as np
 from tqdm import tqdm
 
-from worldenv.games.crafter import ACHIEVEMENTS, CrafterEnv
+from worldenv.games.crafter.env import ACHIEVEMENTS, CrafterEnv
 
 
 def crafter_score(success_rates_percent: np.ndarray) -> float:

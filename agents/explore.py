@@ -37,7 +37,7 @@ from __future__ import annotations
 import crafter
 import numpy as np
 
-from worldenv.games.crafter import PLAYER_MOVES
+from worldenv.games.crafter.env import PLAYER_MOVES
 
 NOOP, LEFT, RIGHT, UP, DOWN, DO, SLEEP = range(7)
 PLACE_STONE, PLACE_TABLE, PLACE_FURNACE, PLACE_PLANT = 7, 8, 9, 10

@@ -48,7 +48,7 @@ def cpu_name() -> str:
 
 
 def bench_real(seconds: float, seed: int = 0) -> float:
-    from worldenv.games.crafter import CrafterEnv
+    from worldenv.games.crafter.env import CrafterEnv
 
     env = CrafterEnv()
     rng = np.random.default_rng(seed)

@@ -72,12 +72,12 @@ def collect_one(cfg: CollectConfig, index: int) -> EpisodeInfo:
     seed = cfg.seed + index
     name = episode_name(cfg, index)
     if cfg.game == "crafter":
-        from worldenv.games.crafter_recorder import record_crafter_episode
+        from worldenv.games.crafter.recorder import record_crafter_episode
 
         return record_crafter_episode(
             cfg.out, name, seed, make_policy(cfg, seed), cfg.max_steps, cfg.size, cfg.view, cfg.area
         )
-    from worldenv.games.minecraft import collect_minerl_episode
+    from worldenv.games.minecraft.minerl import collect_minerl_episode
 
     return collect_minerl_episode(cfg.env, cfg.out, name, seed, cfg.max_steps, policy=cfg.policy)
 
@@ -100,7 +100,7 @@ def check_config(cfg: CollectConfig) -> None:
         raise SystemExit("error: --episodes, --workers and --max-steps must be >= 1")
     if cfg.game == "minerl":
         try:
-            from worldenv.games.minecraft import require_minerl
+            from worldenv.games.minecraft.minerl import require_minerl
 
             require_minerl()
         except ImportError as e:

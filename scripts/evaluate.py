@@ -48,8 +48,8 @@ from model.metrics import psnr  # noqa: E402
 from model.recordings import draw_windows, list_episodes, recorded_view  # noqa: E402
 from model.rollout import DreamRollout, WorldModel  # noqa: E402
 from worldenv.dream_env import dream_overlay, inventory_ledger_for, keeps_daylight  # noqa: E402
-from worldenv.games.crafter import PLAYER_MOVES  # noqa: E402
-from worldenv.games.crafter_parse import CLASS_NAMES, CrafterFrameParser  # noqa: E402
+from worldenv.games.crafter.env import PLAYER_MOVES  # noqa: E402
+from worldenv.games.crafter.parse import CLASS_NAMES, CrafterFrameParser  # noqa: E402
 
 WALKABLE = (2, 4, 5)  # grass, path, sand: tiles the player can step onto
 

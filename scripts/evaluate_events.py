@@ -37,7 +37,7 @@ from model.data import actions_into_frames, episode_arrays  # noqa: E402
 from model.recordings import list_episodes, read_jsonl, recorded_view  # noqa: E402
 from model.rollout import DreamRollout, WorldModel  # noqa: E402
 from worldenv.dream_env import inventory_ledger_for  # noqa: E402
-from worldenv.games.crafter_parse import INVENTORY_ITEMS, CrafterFrameParser  # noqa: E402
+from worldenv.games.crafter.parse import INVENTORY_ITEMS, CrafterFrameParser  # noqa: E402
 
 DEFAULT_ITEMS = ("sapling", "wood", "stone", "drink", "food", "energy", "wood_pickaxe", "wood_sword")
 

@@ -31,7 +31,7 @@ from model.data import episode_arrays  # noqa: E402
 from model.recordings import list_episodes  # noqa: E402
 from model.text import caption_facts  # noqa: E402
 from worldenv.dream_env import load_world  # noqa: E402
-from worldenv.games.crafter_parse import MATERIAL_CLASSES, CrafterFrameParser  # noqa: E402
+from worldenv.games.crafter.parse import MATERIAL_CLASSES, CrafterFrameParser  # noqa: E402
 
 PROMPTS = [  # (training-style caption, paraphrase with the same facts)
     ("Day in grassland and trees.", "a sunny meadow next to the woods"),

@@ -28,9 +28,9 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from worldenv.games.crafter import PLAYER_MOVES  # noqa: E402
-from worldenv.games.crafter_ledger import ACTIONS  # noqa: E402
-from worldenv.games.crafter_parse import CrafterFrameParser, template_parts  # noqa: E402
+from worldenv.games.crafter.env import PLAYER_MOVES  # noqa: E402
+from worldenv.games.crafter.ledger import ACTIONS  # noqa: E402
+from worldenv.games.crafter.parse import CrafterFrameParser, template_parts  # noqa: E402
 
 MOVES = {move: action for action, move in PLAYER_MOVES.items()}  # (dx, dy) -> action: left, right, up, down
 DO = ACTIONS.index("do")
@@ -89,7 +89,7 @@ def summarize(where: str, policy: str, wood, first, adjacent, in_view, step) -> 
 
 def play_real(policy: str, episodes: int, steps: int, seed: int, size: tuple[int, int]) -> dict:
     """`episodes` real games from seeds `seed`, `seed + 1`, ..."""
-    from worldenv.games.crafter import CrafterEnv
+    from worldenv.games.crafter.env import CrafterEnv
 
     parser = CrafterFrameParser(size=size)
     wood, first, adjacent, in_view, when = [], [], [], [], []

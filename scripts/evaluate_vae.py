@@ -172,7 +172,7 @@ def against_game(real_tiles: np.ndarray, rec_tiles: np.ndarray, truth: np.ndarra
 
 def grain_free_frames(data: str, grain_free: str, idx: np.ndarray) -> np.ndarray:
     """Frames `idx` of the FrameBank of folder `data`, from its grain-free copy `grain_free`."""
-    from worldenv.games.crafter_replay import check_grain_free_copy
+    from worldenv.games.crafter.replay import check_grain_free_copy
 
     check_grain_free_copy(data, grain_free)
     return FrameBank(grain_free).frames[idx]
@@ -202,7 +202,7 @@ def evaluate(vae_path: str, data: str, n_frames: int = 2000, batch: int = 256, b
     reconstruct(vae, real[:batch], batch, bf16)
     recon, ms = reconstruct(vae, real, batch, bf16)
     from model.recordings import recorded_view
-    from worldenv.games.crafter_parse import CrafterFrameParser
+    from worldenv.games.crafter.parse import CrafterFrameParser
 
     h, w = real.shape[1:3]
     parser = CrafterFrameParser(size=(w, h), view=recorded_view(data))
@@ -211,7 +211,7 @@ def evaluate(vae_path: str, data: str, n_frames: int = 2000, batch: int = 256, b
     inv_acc = float((p_real.inventory == p_rec.inventory).mean())
     ps = psnr(real, recon)
     dark = p_real.daylight < 0.5
-    from worldenv.games.crafter_parse import CLASS_NAMES
+    from worldenv.games.crafter.parse import CLASS_NAMES
 
     hit = p_real.tiles == p_rec.tiles
     recall = {CLASS_NAMES[c]: float(hit[p_real.tiles == c].mean()) for c in np.unique(p_real.tiles)

@@ -123,7 +123,7 @@ class PlaySession:
         self.companion, self.companion_obs, self.companion_reward = companion, None, 0.0
         from gymnasium import spaces
 
-        from worldenv.games.crafter import ACTION_NAMES
+        from worldenv.games.crafter.env import ACTION_NAMES
 
         self.minecraft = None
         self.keymap = {}

@@ -1,5 +1,5 @@
 """Write a grain-free copy of a Crafter recordings folder: every episode replayed with the night
-grain at its mean (worldenv/games/crafter_replay.py), same names, frames and jsonl.
+grain at its mean (worldenv/games/crafter/replay.py), same names, frames and jsonl.
 
     python scripts/replay_grain_free.py --data data/crafter72_heldout --out data/crafter72_heldout_grainfree
     python scripts/replay_grain_free.py --data data/crafter72 --out data/crafter72_grainfree --workers 2
@@ -36,7 +36,7 @@ from model.recordings import (  # noqa: E402
 
 def copy_episode(data: str, out: str, info: EpisodeInfo) -> EpisodeInfo:
     """Replay one episode without grain and write it to `out` under the same name."""
-    from worldenv.games.crafter_replay import replay_episode
+    from worldenv.games.crafter.replay import replay_episode
 
     records = read_jsonl(Path(data) / f"{info.name}.jsonl")
     frames = replay_episode(data, info, grain=False, records=records)

@@ -14,7 +14,7 @@ Loss = L1 + MSE + edge term (L1 between horizontal/vertical pixel differences, w
 `--rare-tile-weight W` the pixel terms weight each tile by the rarity of its class (up to W;
 model/tile_weights.py), so cows, tables and ores are not averaged away. With `--night-pairs P`
 (Crafter), a share P of each batch is day frames re-rendered at a random night daylight
-(worldenv/games/crafter_night.py): the input shows the game's per-frame grain, the target the
+(worldenv/games/crafter/night.py): the input shows the game's per-frame grain, the target the
 same frame without it, so the encoder learns to drop grain that no world model can predict.
 With `--target-data` (the grain-free copies of the `--data` folders, written by
 scripts/replay_grain_free.py) the target of each real night frame is that same frame replayed with
@@ -184,7 +184,7 @@ class NightPairs:
     MAX_DAYLIGHT = 0.55  # night daylights drawn from [0, this): the game adds grain below 0.5
 
     def __init__(self, bank: FrameBank, p: float):
-        from worldenv.games.crafter_night import CrafterNight
+        from worldenv.games.crafter.night import CrafterNight
 
         h, w = bank.frames.shape[1:3]
         self.bank, self.p = bank, p
@@ -211,7 +211,7 @@ def check_target_data(cfg: TrainVAEConfig, sources: list[str], clip_len: int) ->
     """The --target-data folders, one grain-free copy per --data folder, checked (with the flags
     that go with them) before any frame is decoded; [] without --target-data."""
     from model.recordings import RecordingError
-    from worldenv.games.crafter_replay import check_grain_free_copy
+    from worldenv.games.crafter.replay import check_grain_free_copy
 
     if cfg.night_contrast:
         if cfg.night_contrast < 1:
@@ -260,7 +260,7 @@ class CanvasWeights:
     1 outside the view and for colour while asleep (the game drops it: nothing to give back)."""
 
     def __init__(self, bank: FrameBank, cap: float):
-        from worldenv.games.crafter_night import CrafterNight
+        from worldenv.games.crafter.night import CrafterNight
 
         h, w = bank.frames.shape[1:3]
         self.bank, self.cap, self.shape = bank, cap, (h, w)
@@ -279,9 +279,9 @@ class CanvasWeights:
 def tile_class_loss(bank: FrameBank, temperature: float) -> TileTemplateLoss:
     """The --tile-class-weight loss for frames of this bank's size and tile view: the frame parser's
     templates (crafter's own textures), lit the way the game lights them."""
-    from worldenv.games.crafter_night import NIGHT_COLOUR, CrafterNight
-    from worldenv.games.crafter_parse import LUMA, NIGHT_TINT, SLEEP_TINT, CrafterFrameParser
-    from worldenv.games.crafter_replay import GRAIN_MEAN
+    from worldenv.games.crafter.night import NIGHT_COLOUR, CrafterNight
+    from worldenv.games.crafter.parse import LUMA, NIGHT_TINT, SLEEP_TINT, CrafterFrameParser
+    from worldenv.games.crafter.replay import GRAIN_MEAN
 
     h, w = bank.frames.shape[1:3]
     parser = CrafterFrameParser(size=(w, h), view=bank.view)

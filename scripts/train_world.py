@@ -173,7 +173,7 @@ class SizeBucket:
 
 def parse_class_weights(spec: str) -> torch.Tensor:
     """"tree=3,cow=2" -> (256,) float32 weight per Crafter tile class id (1 for the classes not named)."""
-    from worldenv.games.crafter_parse import CLASS_NAMES
+    from worldenv.games.crafter.parse import CLASS_NAMES
 
     table = torch.ones(256)
     for part in filter(None, (x.strip() for x in spec.split(","))):
@@ -297,7 +297,7 @@ def parse_view_moves(spec: str) -> tuple[tuple[int, int, int], ...]:
     if not spec:
         return ()
     if spec == "crafter":
-        from worldenv.games.crafter import PLAYER_MOVES
+        from worldenv.games.crafter.env import PLAYER_MOVES
 
         return tuple((a, dx, dy) for a, (dx, dy) in sorted(PLAYER_MOVES.items()))
     try:
@@ -312,7 +312,7 @@ def check_tile_aligned(buckets, view_rows: int = -1) -> int:
     Returns the latent rows of the local view (above the inventory, which does not move), or
     `view_rows` when that is given (>= 0)."""
     from model.recordings import RecordingError, recorded_view
-    from worldenv.games.crafter_parse import inventory_rows
+    from worldenv.games.crafter.parse import inventory_rows
 
     rows = set()
 

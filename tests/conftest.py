@@ -33,7 +33,7 @@ def build_tiny_world(folder, k: int = 5, seed: int = 0, prev_frame: bool = False
     from model.dit import DiTConfig, SpacetimeDiT
     from model.rollout import WorldModel
     from model.vae import VAEConfig, VideoVAE
-    from worldenv.games.crafter import CrafterEnv
+    from worldenv.games.crafter.env import CrafterEnv
 
     torch.manual_seed(seed)
     vae = VideoVAE(VAEConfig(channels=(8, 8, 16), latent_channels=4))

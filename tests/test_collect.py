@@ -9,7 +9,7 @@ from collect import CollectConfig, collect
 from collect import main as collect_main
 
 from model.recordings import RecordingError, list_episodes, load_episode, read_index
-from worldenv.games.crafter import CrafterEnv
+from worldenv.games.crafter.env import CrafterEnv
 
 
 def small(tmp_path, **kw):

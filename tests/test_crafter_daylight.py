@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from worldenv.games.crafter import CrafterEnv
-from worldenv.games.crafter_daylight import DAY_LENGTH, CrafterClock, daylight_at
-from worldenv.games.crafter_parse import CrafterFrameParser
+from worldenv.games.crafter.env import CrafterEnv
+from worldenv.games.crafter.daylight import DAY_LENGTH, CrafterClock, daylight_at
+from worldenv.games.crafter.parse import CrafterFrameParser
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import worldenv
-from worldenv.games.crafter import ACTION_NAMES, CrafterEnv
+from worldenv.games.crafter.env import ACTION_NAMES, CrafterEnv
 
 
 def test_make_and_env_checker():
@@ -81,7 +81,7 @@ def test_seeded_game_is_identical_across_processes():
 
     code = (
         "import hashlib, numpy as np\n"
-        "from worldenv.games.crafter import CrafterEnv\n"
+        "from worldenv.games.crafter.env import CrafterEnv\n"
         "env = CrafterEnv(area=(32, 32)); env.reset(seed=5); rng = np.random.default_rng(0); h = hashlib.md5()\n"
         "for t in range(1500):\n"
         "    obs, r, te, tr, _ = env.step(int(rng.integers(17)) if t % 3 else 0); h.update(obs.tobytes())\n"

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from worldenv.games.crafter import CrafterEnv
-from worldenv.games.crafter_ledger import ACTIONS, ENERGY, InventoryLedger
-from worldenv.games.crafter_parse import INVENTORY_ITEMS
+from worldenv.games.crafter.env import CrafterEnv
+from worldenv.games.crafter.ledger import ACTIONS, ENERGY, InventoryLedger
+from worldenv.games.crafter.parse import INVENTORY_ITEMS
 
 # Events the game draws at random or from state the frames do not show (a creature's health from
 # hits before it stood in front, a sapling's 10 % chance): the ledger may differ on these.
@@ -150,7 +150,7 @@ def test_the_dream_shows_and_pays_the_ledgers_items(tmp_path):
     from conftest import build_tiny_world
 
     from worldenv.dream_env import DreamEnv
-    from worldenv.games.crafter_daylight import CrafterClock
+    from worldenv.games.crafter.daylight import CrafterClock
 
     world = build_tiny_world(tmp_path / "w", size=(72, 72))
     # the clock on (the default): the context holds the day look, whose inventory rows are the agent's

@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from worldenv.games.crafter_ledger import ACTIONS, InventoryLedger
-from worldenv.games.crafter_memory import WorldMemory
+from worldenv.games.crafter.ledger import ACTIONS, InventoryLedger
+from worldenv.games.crafter.memory import WorldMemory
 
 U = 8  # tile size at 72x72
 

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from worldenv.games.crafter import CrafterEnv
-from worldenv.games.crafter_night import CrafterNight
-from worldenv.games.crafter_parse import CrafterFrameParser
-from worldenv.games.crafter_replay import grain_at_mean
+from worldenv.games.crafter.env import CrafterEnv
+from worldenv.games.crafter.night import CrafterNight
+from worldenv.games.crafter.parse import CrafterFrameParser
+from worldenv.games.crafter.replay import grain_at_mean
 
 
 @pytest.fixture(scope="module", params=[(72, 72), (64, 64)])

@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 from crafter import objects
 
-from worldenv.games.crafter import ACTION_NAMES, PLAYER_MOVES, CrafterEnv
-from worldenv.games.crafter_parse import (
+from worldenv.games.crafter.env import ACTION_NAMES, PLAYER_MOVES, CrafterEnv
+from worldenv.games.crafter.parse import (
     DEFAULT_TAU,
     INVENTORY_ITEMS,
     MATERIAL_CLASSES,
     CrafterFrameParser,
 )
-from worldenv.games.crafter_recorder import local_tile_ids
+from worldenv.games.crafter.recorder import local_tile_ids
 
 NOOP, SLEEP = ACTION_NAMES.index("noop"), ACTION_NAMES.index("sleep")
 MOVES = {action: np.array(d) for action, d in PLAYER_MOVES.items()}
@@ -250,7 +250,7 @@ def test_bad_inputs_raise(parser):
 
 
 def test_inventory_only_matches_the_full_parse():
-    from worldenv.games.crafter import CrafterEnv
+    from worldenv.games.crafter.env import CrafterEnv
 
     env = CrafterEnv(area=(32, 32))
     obs, _ = env.reset(seed=1)

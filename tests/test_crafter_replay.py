@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from model.recordings import RecordingError, list_episodes, load_episode, read_jsonl
-from worldenv.games.crafter_recorder import record_crafter_episode
-from worldenv.games.crafter_replay import replay_episode
+from worldenv.games.crafter.recorder import record_crafter_episode
+from worldenv.games.crafter.replay import replay_episode
 
 NIGHT_FROM = 150  # crafter's daylight falls below 0.5 (grain) from about step 148 of an episode
 

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from worldenv.games.crafter import CrafterEnv
-from worldenv.games.crafter_ledger import ACTIONS, ENERGY, InventoryLedger
-from worldenv.games.crafter_parse import INVENTORY_ITEMS
-from worldenv.games.crafter_terrain import TerrainKeeper
+from worldenv.games.crafter.env import CrafterEnv
+from worldenv.games.crafter.ledger import ACTIONS, ENERGY, InventoryLedger
+from worldenv.games.crafter.parse import INVENTORY_ITEMS
+from worldenv.games.crafter.terrain import TerrainKeeper
 
 U = 8  # tile size at 72x72
 SAPLING, WOOD = INVENTORY_ITEMS.index("sapling"), INVENTORY_ITEMS.index("wood")

@@ -170,7 +170,7 @@ def test_start_from_a_prompt_video_remembers_all_of_it(tmp_path):
     from conftest import build_tiny_world
     from test_crafter_terrain import _pen
 
-    from worldenv.games.crafter_ledger import ACTIONS
+    from worldenv.games.crafter.ledger import ACTIONS
 
     world = build_tiny_world(tmp_path / "w72", size=(72, 72), view_moves=True, view_rows=7)
     env = DreamEnv(world=world)

@@ -57,7 +57,7 @@ def test_fresh_strips_compares_the_strip_of_the_moves_the_game_carried_out(tiny_
     collect(CollectConfig(episodes=2, policy="random", out=str(data), seed=4, workers=1, max_steps=40,
                           area=(32, 32)), progress=False)
     clips, acts, _, _ = evaluate.load_starts(str(data), 5, 1, 48, 0, per_episode=24)
-    from worldenv.games.crafter_parse import CrafterFrameParser
+    from worldenv.games.crafter.parse import CrafterFrameParser
 
     parser = CrafterFrameParser(size=(64, 64), view=(9, 9))
 
@@ -137,7 +137,7 @@ def test_evaluate_end_to_end(tiny_world, tmp_path):
     clips, acts, asleep, _ = evaluate.load_starts(str(data), 5, 1, 4, 0, per_episode=2)
     assert len(clips) == 4 and clips.shape[1] == 6 and asleep.shape == (4,) and asleep.dtype == bool
     # the game ignores moves in sleep: every move from a sleeping start counts as one it refuses
-    from worldenv.games.crafter_parse import CrafterFrameParser
+    from worldenv.games.crafter.parse import CrafterFrameParser
 
     world = evaluate.WorldModel.load(tiny_world)
     parser = CrafterFrameParser(size=(64, 64), view=(9, 9))
@@ -153,8 +153,8 @@ def test_evaluate_end_to_end(tiny_world, tmp_path):
     ruled = evaluate.controllability(world, parser, clips, acts, 5, 1, 0, asleep=np.zeros(4, bool),
                                      keep_inventory=True)
     assert ruled["cases"] == awake["cases"] and ruled["blocked_cases"] == awake["blocked_cases"]
-    from worldenv.games.crafter_daylight import CrafterClock
-    from worldenv.games.crafter_ledger import InventoryLedger
+    from worldenv.games.crafter.daylight import CrafterClock
+    from worldenv.games.crafter.ledger import InventoryLedger
 
     ledger = evaluate.start_dreams(world, clips, acts, 5, 1, 0, keep_daylight=True, keep_terrain=True).overlay
     assert isinstance(ledger, InventoryLedger) and ledger.terrain is not None and ledger.clock is not None

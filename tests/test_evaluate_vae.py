@@ -9,7 +9,7 @@ import torch
 from collect import CollectConfig, collect
 
 from model.vae import SPATIAL_FACTOR
-from worldenv.games.crafter_parse import CrafterFrameParser
+from worldenv.games.crafter.parse import CrafterFrameParser
 
 
 class PixelBlocks(torch.nn.Module):

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from agents.explore import DIRS, MAT, SLEEP, ExplorePolicy
-from worldenv.games.crafter import ACTION_NAMES, CrafterEnv
+from worldenv.games.crafter.env import ACTION_NAMES, CrafterEnv
 
 SEEDS, STEPS = (0, 1, 2), 300
 MOVES = {1, 2, 3, 4}

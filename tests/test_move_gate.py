@@ -198,7 +198,7 @@ def test_the_shipped_gate_predicts_the_real_game():
     """The shipped world's gate, on frames of a real Crafter game it never saw (another seed and a
     random policy, unlike its explore-policy training data), says which moves the game refuses."""
     from worldenv.dream_env import SHIPPED_WORLD
-    from worldenv.games.crafter import CrafterEnv
+    from worldenv.games.crafter.env import CrafterEnv
 
     world = WorldModel.load(SHIPPED_WORLD)
     assert world.move_gate is not None

@@ -7,9 +7,9 @@ from test_crafter_parse import _render, _scene
 
 from model.tile_template_loss import GREY_COLOUR, TileTemplateLoss
 from model.vae import VAEConfig, VideoVAE
-from worldenv.games.crafter_night import NIGHT_COLOUR, CrafterNight
-from worldenv.games.crafter_parse import LUMA, NIGHT_TINT, SLEEP_TINT, CrafterFrameParser
-from worldenv.games.crafter_replay import GRAIN_MEAN, grain_at_mean
+from worldenv.games.crafter.night import NIGHT_COLOUR, CrafterNight
+from worldenv.games.crafter.parse import LUMA, NIGHT_TINT, SLEEP_TINT, CrafterFrameParser
+from worldenv.games.crafter.replay import GRAIN_MEAN, grain_at_mean
 
 SIZE, VIEW = (72, 72), (9, 9)
 

@@ -9,7 +9,7 @@ from collect import CollectConfig, collect
 from model.data import FrameBank
 from model.recordings import RecordingError
 from model.tile_weights import class_weights, pixel_weights
-from worldenv.games.crafter_parse import CLASS_NAMES, CrafterFrameParser
+from worldenv.games.crafter.parse import CLASS_NAMES, CrafterFrameParser
 
 
 def test_class_weights_follow_rarity_up_to_the_cap():

@@ -300,8 +300,8 @@ def test_strip_class_weights_weight_the_tiles_a_move_brings_into_view(tmp_path):
     from conftest import tiny_world72_with_latents
     from train_world import strip_cell_weights
 
-    from worldenv.games.crafter import PLAYER_MOVES
-    from worldenv.games.crafter_parse import CLASS_NAMES
+    from worldenv.games.crafter.env import PLAYER_MOVES
+    from worldenv.games.crafter.parse import CLASS_NAMES
 
     world, caches = tiny_world72_with_latents(tmp_path, max_steps=40)
     common = ["--latents", caches[0], "--prev-frame", "--view-moves", "crafter"]

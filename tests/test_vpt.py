@@ -29,8 +29,8 @@ from model.vpt import (
     vpt_actions,
     vpt_record_to_minerl,
 )
-from worldenv.games import minecraft
-from worldenv.games.minecraft import (
+from worldenv.games.minecraft import minerl as minecraft
+from worldenv.games.minecraft.minerl import (
     MultiDiscreteMineRLActions,
     collect_minerl_episode,
     minerl_dict_space,

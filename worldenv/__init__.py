@@ -26,6 +26,6 @@ if DREAM_ID not in registry:
 if CRAFTER_ID not in registry:
     register(
         id=CRAFTER_ID,
-        entry_point="worldenv.games.crafter:CrafterEnv",
+        entry_point="worldenv.games.crafter.env:CrafterEnv",
         max_episode_steps=None,  # the game truncates itself at `length`
     )

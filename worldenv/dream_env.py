@@ -84,7 +84,7 @@ def inventory_ledger_for(world, n: int, keep_inventory: bool | None, keep_terrai
         return None
     if not crafter_world:
         raise ValueError(f"keep_inventory needs a Crafter world (Discrete(17) actions), this one has {world.action_nvec}")
-    from worldenv.games.crafter_ledger import InventoryLedger
+    from worldenv.games.crafter.ledger import InventoryLedger
 
     return InventoryLedger(n, size=(w, h), keep_terrain=keep_terrain is not False, attacks=creature_attacks,
                            keep_daylight=daylight)
@@ -108,7 +108,7 @@ def dream_overlay(world, n: int, ledger, keep_daylight: bool | None = None):
     if ledger is not None:
         return ledger
     if keeps_daylight(world, keep_daylight):
-        from worldenv.games.crafter_daylight import CrafterClock
+        from worldenv.games.crafter.daylight import CrafterClock
 
         h, w = world.frame_shape[:2]
         return CrafterClock(n, size=(w, h))
@@ -388,7 +388,7 @@ class DreamEnv(RendersFrames, gym.Env):
 
     def predicted_inventory(self, frame: np.ndarray) -> dict[str, int]:
         """The inventory as the dream shows it (read from the frame with the Crafter parser)."""
-        from worldenv.games.crafter_parse import INVENTORY_ITEMS, CrafterFrameParser
+        from worldenv.games.crafter.parse import INVENTORY_ITEMS, CrafterFrameParser
 
         if self._parser is None:
             h, w = frame.shape[:2]

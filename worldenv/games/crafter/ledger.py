@@ -56,9 +56,9 @@ import numpy as np
 from crafter import constants, engine
 from threadpoolctl import threadpool_limits
 
-from worldenv.games.crafter_daylight import CrafterClock
-from worldenv.games.crafter_memory import WorldMemory
-from worldenv.games.crafter_parse import (
+from worldenv.games.crafter.daylight import CrafterClock
+from worldenv.games.crafter.memory import WorldMemory
+from worldenv.games.crafter.parse import (
     INVENTORY_ITEMS,
     LUMA,
     NIGHT_TINT,
@@ -66,8 +66,8 @@ from worldenv.games.crafter_parse import (
     CrafterFrameParser,
     template_parts,
 )
-from worldenv.games.crafter_terrain import TerrainKeeper
-from worldenv.games.row_seeds import reseed_rows
+from worldenv.games.crafter.terrain import TerrainKeeper
+from worldenv.games.crafter.row_seeds import reseed_rows
 
 ACTIONS: tuple[str, ...] = tuple(constants.actions)
 ACHIEVEMENTS: tuple[str, ...] = tuple(constants.achievements)  # the events `InventoryLedger.step` names

@@ -20,9 +20,9 @@ from __future__ import annotations
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from worldenv.games.crafter_night import CrafterNight
-from worldenv.games.crafter_parse import CrafterFrameParser
-from worldenv.games.row_seeds import reseed_rows
+from worldenv.games.crafter.night import CrafterNight
+from worldenv.games.crafter.parse import CrafterFrameParser
+from worldenv.games.crafter.row_seeds import reseed_rows
 
 DAY_LENGTH = 300  # steps of one Crafter day
 FULL_DAY = 0.999  # frames at or above this daylight are their own day look

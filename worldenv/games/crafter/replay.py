@@ -23,7 +23,7 @@ import numpy as np
 from crafter import engine
 
 from model.recordings import EpisodeInfo, RecordingError, list_episodes, load_episode
-from worldenv.games.crafter_parse import NOISE_RANGE
+from worldenv.games.crafter.parse import NOISE_RANGE
 
 GRAIN_MEAN = sum(NOISE_RANGE) / 2  # the mean of crafter's uniform night grain
 
@@ -50,7 +50,7 @@ def replay_episode(folder: str, info: EpisodeInfo, grain: bool = True, records: 
     """Frames (t, H, W, 3) uint8 of a recorded Crafter episode played again from its seed and
     actions; with `grain=False` the night grain is at its mean. `records` (the episode's jsonl
     lines) saves decoding the video when the caller has them."""
-    from worldenv.games.crafter import CrafterEnv
+    from worldenv.games.crafter.env import CrafterEnv
 
     extra = info.extra or {}
     if info.game != "crafter" or "seed" not in extra:

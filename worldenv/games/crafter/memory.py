@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from worldenv.games.crafter_parse import template_parts
+from worldenv.games.crafter.parse import template_parts
 
 
 class WorldMemory:

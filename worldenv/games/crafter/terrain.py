@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from worldenv.games.crafter_parse import template_parts
+from worldenv.games.crafter.parse import template_parts
 
 CREATURES = ("cow", "zombie", "skeleton")
 WALKABLE = ("grass", "sand", "path")  # where crafter's creatures (and so the parser's templates) stand

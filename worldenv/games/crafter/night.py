@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from worldenv.games.crafter_parse import (
+from worldenv.games.crafter.parse import (
     LUMA,
     NIGHT_TINT,
     NOISE_RANGE,

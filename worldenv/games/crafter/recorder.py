@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Callable
 
 from model.recordings import EpisodeInfo, EpisodeWriter
-from worldenv.games.crafter import ACTION_NAMES, CrafterEnv
+from worldenv.games.crafter.env import ACTION_NAMES, CrafterEnv
 
 # policy(info) -> action id; info is CrafterEnv's info dict of the current frame.
 Policy = Callable[[dict], int]

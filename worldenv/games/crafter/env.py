@@ -15,7 +15,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from worldenv.games.crafter_caption import caption_from_game
+from worldenv.games.crafter.caption import caption_from_game
 from worldenv.window import FrameWindow, RendersFrames
 
 ACTION_NAMES: tuple[str, ...] = tuple(crafter.constants.actions)
