@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: play play-real test test-slow lint collect clean-venv
+.PHONY: play play-real test test-slow lint collect minetest-deps clean-venv
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -31,6 +31,18 @@ lint: $(STAMP)
 
 collect: $(STAMP)
 	$(BIN)/python scripts/collect.py --game crafter --episodes 20 --policy explore --out data/crafter
+
+# System packages of the Minetest game: installed with apt when run as root, otherwise printed.
+MINETEST_APT := apt-get install -y --no-install-recommends minetest minetest-data xvfb
+minetest-deps:
+	@if [ -x /usr/games/minetest ] && command -v Xvfb >/dev/null; then \
+		echo "minetest and Xvfb are installed"; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		apt-get update && DEBIAN_FRONTEND=noninteractive $(MINETEST_APT); \
+	else \
+		echo "Minetest needs system packages; run as root:"; \
+		echo "  sudo apt-get update && sudo $(MINETEST_APT)"; \
+	fi
 
 clean-venv:
 	rm -rf $(VENV)

@@ -45,12 +45,12 @@ class AgentConfig:
     num_starts: int = 1024  # start clips drawn from --starts
     start_anywhere: bool = True  # --no-start-anywhere: --starts clips open the recorded episodes
     hold_openings: bool = False  # with --no-start-anywhere: an opening is its first frame held, as a game starts
-    guidance: float | None = None  # action guidance of the dream (default: the world's; see README, stop 21)
+    guidance: float | None = None  # action guidance of the dream (default: the world's; docs/results.md)
     denoise_steps: int = 2  # the shipped world draws the view from the moved previous frame, which takes 2
-    keep_inventory: bool = True  # on Crafter worlds: items and achievements by the game's rules (stop 23)
-    keep_terrain: bool = True  # with keep_inventory: the view's terrain by the game's rules (stop 24)
-    creature_attacks: bool = False  # with keep_inventory: zombies, arrows and lava hurt by the rules (stop 26)
-    keep_daylight: bool = True  # on Crafter worlds: day and night by the game's clock (stop 30; rows before it: off)
+    # the game's dream rules: "game" (on Crafter worlds: items, achievements and vitals, the view's
+    # terrain and the clock by the game's rules), "none", or rule names (Crafter's: inventory,
+    # terrain, daylight, attacks; see docs/results.md for what each did to the agents)
+    rules: tuple[str, ...] = ("game",)
     n_steps: int = 128  # per env; batch 16 x 128 = 2048 steps per update
     batch_size: int = 512
     n_epochs: int = 3
@@ -67,20 +67,19 @@ class AgentConfig:
 def make_vec_env(cfg: AgentConfig):
     if cfg.env == "dream":
         from agents.sb3_vec_env import GymVectorToSB3
-        from worldenv.dream_env import game_rules
+        from worldenv.cli import rules_from_flag
         from worldenv.dream_vector_env import DreamVectorEnv
 
+        # threads=None: PPO's updates keep torch's threads
         venv = GymVectorToSB3(DreamVectorEnv(num_envs=cfg.num_envs, world=cfg.world or None,
-                                             steps=cfg.denoise_steps, max_episode_steps=cfg.dream_horizon,
-                                             guidance=cfg.guidance, **game_rules(cfg.keep_inventory, cfg.keep_terrain),
-                                             creature_attacks=cfg.creature_attacks,
-                                             keep_daylight=None if cfg.keep_daylight else False,
+                                             rules=rules_from_flag(cfg.rules), steps=cfg.denoise_steps,
+                                             max_episode_steps=cfg.dream_horizon, guidance=cfg.guidance,
                                              starts=cfg.starts or None, num_starts=cfg.num_starts,
-                                             start_anywhere=cfg.start_anywhere,
-                                             hold_openings=cfg.hold_openings))
+                                             start_anywhere=cfg.start_anywhere, hold_openings=cfg.hold_openings,
+                                             threads=None))
     elif cfg.env == "real":
-        from worldenv.dream_env import world_frame_size
         from worldenv.games.crafter.env import CrafterEnv
+        from worldenv.worlds import world_frame_size
 
         # the world's frame size (--world, else the shipped one), so both policies see the same images
         size = world_frame_size(cfg.world or None)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 from tqdm import tqdm
@@ -102,33 +102,32 @@ def bar_chart(results: dict[str, dict], path: Path) -> None:
 
 
 def dream_env_factory(world: str = "", horizon: int = 200, steps: int = 2, guidance: float | None = None,
-                      keep_inventory: bool = True, keep_terrain: bool = True) -> Callable:
+                      rules: str | Sequence[str] = "game") -> Callable:
     """Builds dream envs (SoraWorld-v0) of `horizon` steps that share one loaded world; `steps`
-    denoising steps per frame, action `guidance` (None: the world's setting) and, on Crafter
-    worlds, items and achievements (`keep_inventory`) and the view's terrain (`keep_terrain`) by
-    the game's rules, DreamEnv's defaults."""
-    from worldenv.dream_env import DreamEnv, game_rules, load_world
+    denoising steps per frame, action `guidance` (None: the world's setting) and the game's dream
+    `rules` ("game": as the dream env plays, on Crafter worlds the items, achievements, terrain and
+    clock by the game's rules; "none"; or rule names)."""
+    from worldenv.dream_env import DreamEnv
+    from worldenv.worlds import load_world
 
     loaded = load_world(world or None, "cpu")
-    rules = game_rules(keep_inventory, keep_terrain)
-    return lambda: DreamEnv(steps=steps, max_episode_steps=horizon, guidance=guidance, **rules, _world_model=loaded)
+    return lambda: DreamEnv(rules=rules, steps=steps, max_episode_steps=horizon, guidance=guidance, threads=None,
+                            _world_model=loaded)
 
 
 def evaluate_policy(policy: str, episodes: int = 50, seed: int = 0, out: str = "", progress: bool = True,
                     dream_horizon: int = 0, world: str = "", dream_steps: int = 2,
-                    dream_guidance: float | None = None, dream_keep_inventory: bool = True,
-                    dream_keep_terrain: bool = True) -> dict:
+                    dream_guidance: float | None = None, dream_rules: str | Sequence[str] = "game") -> dict:
     """Score `policy` (a .safetensors or 'random') in real Crafter, or with `dream_horizon` > 0 in
-    dreams of that many steps from the world's start bank. The real game renders at the size the
-    policy was trained on (a random policy: the world's size)."""
+    dreams of that many steps from the world's start bank, under the game's `dream_rules`. The real
+    game renders at the size the policy was trained on (a random policy: the world's size)."""
     from agents.policy_io import Actor, policy_frame_size
-    from worldenv.dream_env import world_frame_size
+    from worldenv.worlds import world_frame_size
 
     size = world_frame_size(world or None) if policy == "random" else policy_frame_size(policy)
     probe = CrafterEnv(captions=False, size=size)
     actor = Actor(policy, probe.observation_space, probe.action_space, seed=seed)
-    make_env = (dream_env_factory(world, dream_horizon, dream_steps, dream_guidance, dream_keep_inventory,
-                                  dream_keep_terrain) if dream_horizon else None)
+    make_env = dream_env_factory(world, dream_horizon, dream_steps, dream_guidance, dream_rules) if dream_horizon else None
     if make_env is not None:
         dream = make_env()
         if dream.action_space != probe.action_space:
@@ -138,7 +137,7 @@ def evaluate_policy(policy: str, episodes: int = 50, seed: int = 0, out: str = "
                              f"trained on {probe.observation_space.shape}: score it in a world of that size")
         if not dream.rewarder.names:
             raise ValueError("this world's heads do not name achievements, so a dream cannot be scored; "
-                             "re-fit them with scripts/train_heads.py")
+                             "re-fit them with the heads trainer (scripts/train_heads.py)")
     import torch
 
     # A PPO policy samples its actions from torch's global generator: seeding it makes two scorings
@@ -151,7 +150,7 @@ def evaluate_policy(policy: str, episodes: int = 50, seed: int = 0, out: str = "
     r["game"] = f"dream ({dream_horizon} steps)" if dream_horizon else "real"
     if dream_horizon:
         r["dream"] = {"world": world or "shipped", "steps": dream_steps, "guidance": dream_guidance,
-                      "keep_inventory": dream_keep_inventory, "keep_terrain": dream_keep_terrain}
+                      "rules": dream_rules}
     if out:
         Path(out).mkdir(parents=True, exist_ok=True)
         Path(out, "agent_eval.json").write_text(json.dumps(r, indent=1))
@@ -170,14 +169,14 @@ def main(argv=None) -> dict:
                    "policy sees (default: shipped)")
     p.add_argument("--dream-steps", type=int, default=2, help="denoising steps per dreamed frame")
     p.add_argument("--dream-guidance", type=float, default=None, help="action guidance (default: the world's)")
-    p.add_argument("--dream-keep-inventory", action=argparse.BooleanOptionalAction, default=True,
-                   help="on Crafter worlds, items and achievements by the game's rules (SoraWorld-v0's default)")
-    p.add_argument("--dream-keep-terrain", action=argparse.BooleanOptionalAction, default=True,
-                   help="with --dream-keep-inventory, the view's terrain by the game's rules (SoraWorld-v0's default)")
+    p.add_argument("--dream-rules", nargs="+", default=["game"], metavar="RULE",
+                   help="the game's dream rules: 'game' (SoraWorld-v0's default: on Crafter worlds items, "
+                        "achievements, terrain and clock by the game's rules), 'none', or rule names")
     a = p.parse_args(argv)
+    from worldenv.cli import rules_from_flag
+
     r = evaluate_policy(a.policy, a.episodes, a.seed, a.out, dream_horizon=a.dream_horizon, world=a.world,
-                        dream_steps=a.dream_steps, dream_guidance=a.dream_guidance,
-                        dream_keep_inventory=a.dream_keep_inventory, dream_keep_terrain=a.dream_keep_terrain)
+                        dream_steps=a.dream_steps, dream_guidance=a.dream_guidance, dream_rules=rules_from_flag(a.dream_rules))
     print(f"{r['game']}: Crafter score {r['crafter_score']:.2f}%, reward {r['mean_reward']:.2f} ± {r['std_reward']:.2f}, "
           f"length {r['mean_length']:.0f} over {r['episodes']} episodes")
     return r

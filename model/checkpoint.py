@@ -82,15 +82,34 @@ def load_checkpoint(path: str | Path, kind: str) -> tuple[dict[str, torch.Tensor
 
 
 def config_from_dict(cls, data: dict, source: str = "checkpoint"):
-    """Build a config dataclass from a dict, rejecting unknown fields by name."""
+    """Build a config dataclass from a dict, rejecting unknown fields by name.
+
+    A field the code no longer has is listed in the class's `REMOVED_FIELDS`, {name: (neutral value,
+    what it did)}: checkpoints written before its removal store it, and load while it holds the
+    neutral value (the feature was off); any other value is refused with the feature's name.
+    """
     if not isinstance(data, dict):
         raise CheckpointError(f"{source}: config must be a JSON object, got {type(data).__name__}")
+    data = dict(data)
+    for name, (neutral, feature) in getattr(cls, "REMOVED_FIELDS", {}).items():
+        if name not in data:
+            continue
+        value = data.pop(name)
+        if _normalised(value) != _normalised(neutral):
+            raise CheckpointError(
+                f"{source}: {cls.__name__}.{name} = {value!r} uses {feature}, which was removed; "
+                f"only {neutral!r} (off) loads. Use an earlier SoraWorld version (git history) for this checkpoint")
     names = {f.name for f in fields(cls)}
     unknown = sorted(set(data) - names)
     if unknown:
         raise CheckpointError(f"{source}: unknown {cls.__name__} fields {unknown}")
     kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
     return cls(**kwargs)
+
+
+def _normalised(value):
+    """JSON lists and tuples compare alike."""
+    return tuple(_normalised(v) for v in value) if isinstance(value, (list, tuple)) else value
 
 
 def config_differences(first, second) -> dict:

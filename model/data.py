@@ -1,10 +1,10 @@
-"""Fixed-length clips from any recordings folder (our Crafter/MineRL recordings or VPT Minecraft).
+"""Fixed-length clips from any recordings folder (a game plugin's recordings, or VPT Minecraft).
 
 A clip is a dict of tensors, `T` = clip length, at the recording's native resolution:
 
     frames   (T, H, W, 3) uint8   RGB
-    actions  (T, A) int64         action taken after each frame: A = 1 for Crafter (Discrete(17)),
-                                  A = 25 for Minecraft (23 MineRL buttons + 2 camera bins)
+    actions  (T, A) int64         action taken after each frame: A = 1 for a Discrete action (e.g.
+                                  Discrete(17)), A = 25 for Minecraft (23 MineRL buttons + 2 camera bins)
     has_action (T,) bool          False where the recording has no action (an episode's last frame)
     rewards  (T,) float32         reward received on arriving at each frame
     dones    (T,) bool            frame is terminal
@@ -110,7 +110,7 @@ def start_clips(folder: str | Path, n: int, k: int, seed: int = 0, anywhere: boo
     held for `k` frames with no actions: the state a new game starts in. Recorded openings are
     `k - 1` steps of the recording policy in, and the explore policy walks straight to a tree: 47 %
     of those clips end with a tree next to the player, against none of the games' first frames
-    (yet PPO in the dream does better from them: README, Results, stop 27).
+    (yet PPO in the dream does better from them: docs/experiments.md).
     Episodes shorter than `k` are skipped (so a folder without an index, whose lengths show only
     on decoding, can give fewer than `n` clips); an episode is decoded once however often it is drawn,
     and for openings only as far as its `k`th frame.
@@ -241,11 +241,11 @@ class ClipDataset(Dataset):
 class FrameBank:
     """Every frame of a recordings folder decoded into one uint8 array (t h w 3), for VAE training.
 
-    Crafter frames are 12 KB each, so 200k frames fit in 2.4 GB. `max_frames` caps the total
+    72x72 frames are 15 KB each, so 200k frames fit in 3 GB. `max_frames` caps the total
     (episodes are taken in index order). Clips never cross episode boundaries. With `tiles`, the
-    local view's semantic map of every frame (jsonl `tiles`, written by the Crafter recorder) is
-    kept too, as `self.tiles` (t, rows, cols) uint8 (class ids of the frame parser: the recorder's -1
-outside the world becomes void, 0), and the tile view as `self.view` (cols, rows). With `light`,
+    local view's semantic map of every frame (jsonl `tiles`, written by a tile-based game's
+    recorder) is kept too, as `self.tiles` (t, rows, cols) uint8 (class ids of the frame parser: the
+    recorder's -1 outside the world becomes void, 0), and the tile view as `self.view` (cols, rows). With `light`,
     each frame's jsonl `daylight` and `sleeping` are kept as `self.daylight` (t,) float32 and
     `self.sleeping` (t,) bool.
     """
@@ -269,14 +269,14 @@ outside the world becomes void, 0), and the tile view as `self.view` (cols, rows
                 maps = [r.get("tiles") for r in ep.records[: len(frames)]]
                 if any(m is None for m in maps):
                     raise RecordingError(f"{folder}/{info.name}.jsonl: records without a 'tiles' map "
-                                         "(only Crafter recordings have one)")
+                                         "(a tile map per frame is needed: only tile-based games record one)")
                 maps = np.asarray(maps, np.int64)
                 tile_chunks.append(np.where(maps < 0, 0, maps).astype(np.uint8))  # outside the world: -1 -> void (0)
             if light:
                 recs = ep.records[: len(frames)]
                 if any("daylight" not in r or "sleeping" not in r for r in recs):
                     raise RecordingError(f"{folder}/{info.name}.jsonl: records without 'daylight'/'sleeping' "
-                                         "(only Crafter recordings have them)")
+                                         "(only games with a day and night record them)")
                 light_chunks.append(np.array([(r["daylight"], r["sleeping"]) for r in recs], np.float32))
             self.starts.append(total)
             chunks.append(frames)

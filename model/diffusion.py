@@ -34,17 +34,14 @@ class FlowConfig:
     # Noise of the last frames in those windows: logit-normal around this mean, and this share at
     # exactly 1 (pure noise, where sampling starts). High noise is where the model must draw the
     # next frame from its context; with mean 0 it rarely trains there and ends up copying worse
-    # than "repeat the last frame" (measured in README, stop 12).
+    # than "repeat the last frame" (measured: docs/experiments.md).
     rollout_logit_mean: float = 0.0
     rollout_pure_noise: float = 0.0
     # Flow-loss weight of the context frames of those windows. They are conditioning, not targets,
     # and their low noise gives them large velocity errors: at weight 1 they made 98 % of such a
-    # window's loss, leaving the frame being generated 2 % (measured in README, stop 12).
+    # window's loss, leaving the frame being generated 2 % (measured: docs/experiments.md).
     rollout_context_weight: float = 1.0
     action_dropout: float = 0.1
-    # share of frames whose outcome token is dropped to "not judged" (DiTConfig.outcomes), so the
-    # model also dreams without an OutcomeGate
-    outcome_dropout: float = 0.1
     head_sigma: float = 0.15  # heads learn on frames at most this noisy
     unlock_pos_weight: float = 20.0
     done_pos_weight: float = 20.0
@@ -74,20 +71,13 @@ def flow_loss(model: SpacetimeDiT, z0: torch.Tensor, actions: torch.Tensor, rewa
               dones: torch.Tensor, cfg: FlowConfig, captions=None,
               events: torch.Tensor | None = None,
               refused: torch.Tensor | None = None,
-              stay: torch.Tensor | None = None,
-              outcome: torch.Tensor | None = None,
-              cell_weight: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
+              stay: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
     """Loss on a window: z0 (b, t, c, h, w) clean latents, actions (b, t, A) that led to each frame,
     rewards (b, t) and dones (b, t) of arriving at each frame; `events` (b, t) bool marks the frames
     `cfg.event_weight` weights (default: the unlock frames, reward >= 0.5), `refused` (b, t) bool
     those `cfg.refused_weight` weights (moves the game refused; None = none); `stay` (b, t) bool
-    the moves whose moved-previous-frame input stays unmoved (`SpacetimeDiT.moved`; None = none);
-    `outcome` (b, t) int the actions' outcomes (`DiTConfig.outcomes`; dropped with the action and
-    by `cfg.outcome_dropout`); `cell_weight` (b, t, h, w) weights each latent cell's flow loss
-    within its frame (None = all 1; e.g. the tiles a move brings into view, by class)."""
+    the moves whose moved-previous-frame input stays unmoved (`SpacetimeDiT.moved`; None = none)."""
     b, t = z0.shape[:2]
-    if cell_weight is not None and cell_weight.shape != (b, t, *z0.shape[-2:]):
-        raise ValueError(f"cell_weight of shape {tuple(cell_weight.shape)}, want {(b, t, *z0.shape[-2:])}")
     sigma, w_target = sample_sigmas(b, t, cfg, z0.device)
     eps = torch.randn_like(z0)
     s = sigma[..., None, None, None]
@@ -95,11 +85,8 @@ def flow_loss(model: SpacetimeDiT, z0: torch.Tensor, actions: torch.Tensor, rewa
     if cfg.action_dropout > 0:
         drop = torch.rand(b, t, 1, device=z0.device) < cfg.action_dropout
         actions = torch.where(drop, torch.full_like(actions, -1), actions)
-    if outcome is not None and cfg.outcome_dropout > 0:
-        outcome = torch.where(torch.rand(b, t, device=z0.device) < cfg.outcome_dropout, 0, outcome)
-    v, heads = model(zt, sigma, actions, captions, stay=stay, outcome=outcome)
-    diff = (v.float() - (eps - z0)) ** 2  # (b, t, c, h, w)
-    per_frame = diff.mean((2, 3, 4)) if cell_weight is None else (diff.mean(2) * cell_weight).mean((2, 3))
+    v, heads = model(zt, sigma, actions, captions, stay=stay)
+    per_frame = ((v.float() - (eps - z0)) ** 2).mean((2, 3, 4))
     unlock = (rewards >= 0.5).float()
     # Rare events (an item appearing in the inventory) are a few latent cells of a few frames:
     # weighting their frames up keeps the model from averaging them away. For a random outcome this
@@ -108,14 +95,14 @@ def flow_loss(model: SpacetimeDiT, z0: torch.Tensor, actions: torch.Tensor, rewa
     w_frame = (1 + (cfg.event_weight - 1) * event) * w_target
     if refused is not None:
         # A refused move looks like any other move on the action token and in the moved previous
-        # frame; only the tile in front of the player tells. Rare (~15 % of moves), so weighted up.
+        # frame; only what stands in the way tells. Rare (e.g. ~15 % of moves), so weighted up.
         w_frame = w_frame * (1 + (cfg.refused_weight - 1) * refused.float())
     loss_flow = (per_frame * w_frame).sum() / w_frame.sum().clamp_min(1e-8)
     heads = heads.float()
     clean = (sigma <= cfg.head_sigma).float()
     w_unlock = 1 + (cfg.unlock_pos_weight - 1) * unlock
     bce_unlock = F.binary_cross_entropy_with_logits(heads[..., 0], unlock, weight=w_unlock, reduction="none")
-    mse_rest = (heads[..., 1] - (rewards - unlock)) ** 2 * 100  # health deltas are +-0.1 steps
+    mse_rest = (heads[..., 1] - (rewards - unlock)) ** 2 * 100  # scaled so a reward step of 0.1 costs 1
     w_done = 1 + (cfg.done_pos_weight - 1) * dones.float()
     bce_done = F.binary_cross_entropy_with_logits(heads[..., 2], dones.float(), weight=w_done, reduction="none")
     denom = clean.sum().clamp_min(1)
@@ -138,8 +125,7 @@ def sample_next_frame(model: SpacetimeDiT, cache: KVCache, action: torch.Tensor,
                       steps: int = 2, guidance: float = 1.0, generator: torch.Generator | None = None,
                       noise: torch.Tensor | None = None, start: torch.Tensor | None = None,
                       start_sigma: float = 1.0, start_mask: torch.Tensor | None = None,
-                      stay: torch.Tensor | None = None, fresh_steps: int = 1,
-                      outcome: torch.Tensor | None = None) -> torch.Tensor:
+                      stay: torch.Tensor | None = None, fresh_steps: int = 1) -> torch.Tensor:
     """Denoise one new frame (b, 1, c, h, w) given the cached context and the action that leads to it.
 
     Euler steps from pure noise to clean (`sigma_schedule(steps)`). With `start_sigma` < 1,
@@ -151,8 +137,6 @@ def sample_next_frame(model: SpacetimeDiT, cache: KVCache, action: torch.Tensor,
     steps go from start_sigma to 0). With `guidance` != 1,
     classifier-free guidance on the action: v = v(no action) + guidance * (v(action) - v(no action)).
     `stay` (b,) bool: moves that leave the view still (`SpacetimeDiT.moved`; None = none).
-    `outcome` (b,) int: the action's outcome (`DiTConfig.outcomes`; None = not judged); guidance's
-    unconditioned copy drops it with the action.
     """
     device = action.device
     eps = noise if noise is not None else torch.randn(shape, generator=generator, device=device)
@@ -173,15 +157,13 @@ def sample_next_frame(model: SpacetimeDiT, cache: KVCache, action: torch.Tensor,
     b = shape[0]
     both = torch.cat([action, torch.full_like(action, -1)]) if guidance != 1.0 else None
     stay2 = None if stay is None or both is None else torch.cat([stay, stay])
-    outcome2 = None if outcome is None or both is None else torch.cat([outcome, outcome])
     doubled = cache.doubled() if both is not None else None  # one view for all steps: it keeps its copies
     for i in range(steps):
         s = sig[i].expand(b)
         if both is None:
-            v, _ = model.forward_frame(z, s, action, cache, stay=stay, outcome=outcome)
+            v, _ = model.forward_frame(z, s, action, cache, stay=stay)
         else:  # conditioned and unconditioned copies in one batched pass
-            v2, _ = model.forward_frame(torch.cat([z, z]), torch.cat([s, s]), both, doubled, stay=stay2,
-                                        outcome=outcome2)
+            v2, _ = model.forward_frame(torch.cat([z, z]), torch.cat([s, s]), both, doubled, stay=stay2)
             v, v0 = v2.chunk(2)
             v = v0 + guidance * (v - v0)
         z = z + (sig[i + 1] - sig[i]) * v.float()

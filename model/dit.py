@@ -5,12 +5,9 @@ Sequence layout (one window of T latent frames, n = (h/p)(w/p) patches per frame
     [caption tokens (L, optional)] [a_0, patches of frame 0] [a_1, patches of frame 1] ... [a_T-1, ...]
 
 - `a_t` is the **action token** of frame t: the action that led *to* frame t (null for the first
-  frame of an episode). It is built from the action's parts (Crafter: one Discrete(17) part;
-  MineRL: 23 buttons + 2 camera bins), one embedding table per part, summed.
-- With `outcomes`, each frame's action token and conditioning also embed the action's **outcome**:
-  0 not judged (no attempt, unknown, or dropped for guidance), 1 the game refused it, 2 it did
-  what it tried (`latent_cache.outcome_labels`). Whether an attempt succeeds is decided by an
-  `OutcomeGate` in a dream, so the DiT only has to draw it, not guess it.
+  frame of an episode). It is built from the action's parts (e.g. one part for a Discrete(17)
+  action; 23 buttons + 2 camera bins for a MineRL-style MultiDiscrete one), one embedding table
+  per part, summed.
 - Each frame has its own **noise level** sigma_t in [0, 1] (diffusion forcing): clean context
   frames have sigma = 0. sigma_t and the action drive adaLN modulation of that frame's tokens.
 - **3-D RoPE** over (t, row, col) on queries and keys, so any grid size and duration is valid.
@@ -28,7 +25,7 @@ positions never grow beyond the training window however long an episode runs.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -50,7 +47,15 @@ CHECKPOINT_KIND = "SpacetimeDiT"
 
 @dataclass
 class DiTConfig:
-    """Architecture of the SpacetimeDiT (see PRESETS for named sizes)."""
+    """Architecture of the SpacetimeDiT (see PRESETS for named sizes).
+
+    `action_nvec` has no default: it is the game's action space, which every caller names (a
+    checkpoint stores it; a recipe or a latent cache gives it to training).
+    """
+
+    # Fields removed from the code (`checkpoint.config_from_dict`): older checkpoints store them at
+    # the neutral value, which still loads.
+    REMOVED_FIELDS = {"outcomes": (False, "outcome tokens (an action's judged outcome embedded beside it)")}
 
     latent_channels: int = 16
     patch: int = 2
@@ -58,7 +63,8 @@ class DiTConfig:
     depth: int = 8
     heads: int = 4
     mlp_ratio: float = 4.0
-    action_nvec: tuple[int, ...] = (17,)  # sizes of the action's parts (Crafter: Discrete(17))
+    # sizes of the action's parts: (n,) for a Discrete(n) action, else a MultiDiscrete's nvec
+    action_nvec: tuple[int, ...] = field(kw_only=True)
     window: int = 16  # frames per training window = KV-cache frames + 1 at rollout
     caption_dim: int = 0  # width of caption embeddings; 0 = no caption conditioning
     max_caption_tokens: int = 16
@@ -68,15 +74,13 @@ class DiTConfig:
     # operation instead of something attention must learn. The first frame of a window gets zeros.
     prev_frame: bool = False
     # How the view moves after an action: ((action, dx, dy), ...) for values of the first action
-    # part, in latent cells (Crafter at 72x72: one 8-px tile = one cell). With prev_frame, tokens
-    # also embed the previous frame moved against the viewpoint, so a successful step is a local
-    # copy too; the unmoved input stays, for steps a wall blocks.
+    # part, in latent cells (e.g. a tile-based game whose 8-px tiles are one latent cell each). With
+    # prev_frame, tokens also embed the previous frame moved against the viewpoint, so a successful
+    # step is a local copy too; the unmoved input stays, for steps a wall blocks.
     view_moves: tuple[tuple[int, int, int], ...] = ()
     # Latent rows the moving view covers, from the top (0 = all). Rows below are a fixed overlay
-    # (Crafter's two inventory rows) that view_moves leaves in place.
+    # (e.g. a 2D game's inventory rows) that view_moves leaves in place.
     view_rows: int = 0
-    # The outcome token (module docstring): 3 classes embedded beside the action; False = none.
-    outcomes: bool = False
 
     def __post_init__(self):
         self.action_nvec = tuple(int(n) for n in self.action_nvec)
@@ -154,19 +158,6 @@ def check_actions(actions: torch.Tensor, nvec: tuple[int, ...], lead: tuple[int,
     hi = torch.tensor(nvec, device=actions.device)
     if ((actions < -1) | (actions >= hi)).any():
         raise ValueError(f"action parts out of range: each part i must be in [0, nvec[i]) = {list(nvec)} (-1 = none)")
-
-
-def check_outcome(outcome: torch.Tensor | None, lead: tuple[int, ...], enabled: bool) -> None:
-    """`outcome` must be None or int (lead) in {0, 1, 2}, and only for a model with outcomes."""
-    if outcome is None:
-        return
-    if not enabled:
-        raise ValueError("this model was trained without outcome tokens (DiTConfig.outcomes=False)")
-    if outcome.dtype not in (torch.int64, torch.int32) or tuple(outcome.shape) != tuple(lead):
-        raise ValueError(f"outcome must be an int64 tensor of shape {tuple(lead)}, got {outcome.dtype} "
-                         f"{tuple(outcome.shape)}")
-    if ((outcome < 0) | (outcome > 2)).any():
-        raise ValueError("outcome classes must be 0 (not judged), 1 (refused) or 2 (done)")
 
 
 def check_stay(stay: torch.Tensor | None, lead: tuple[int, ...]) -> None:
@@ -277,9 +268,9 @@ class Block(nn.Module):
 class SpacetimeDiT(nn.Module):
     """Diffusion transformer over spacetime latent patches with action tokens (module docstring)."""
 
-    def __init__(self, cfg: DiTConfig | None = None):
+    def __init__(self, cfg: DiTConfig):
         super().__init__()
-        self.cfg = cfg = cfg or DiTConfig()
+        self.cfg = cfg
         d, pdim = cfg.dim, cfg.patch * cfg.patch * cfg.latent_channels
         self.patch_in = nn.Linear(pdim, d)
         if cfg.prev_frame:
@@ -292,9 +283,6 @@ class SpacetimeDiT(nn.Module):
             nn.init.zeros_(self.moved_in.bias)
         self.action_token = ActionEmbedding(cfg.action_nvec, d)
         self.action_cond = ActionEmbedding(cfg.action_nvec, d)
-        if cfg.outcomes:
-            self.outcome_embed = nn.Embedding(3, d)  # zero-initialised: a trained model starts unchanged
-            nn.init.zeros_(self.outcome_embed.weight)
         self.type_embed = nn.Parameter(torch.zeros(2, d))  # 0: action token, 1: patch token
         self.sigma_mlp = nn.Sequential(nn.Linear(256, d), nn.SiLU(), nn.Linear(d, d))
         if cfg.caption_dim:
@@ -316,11 +304,10 @@ class SpacetimeDiT(nn.Module):
         return self.cfg.dim // self.cfg.heads
 
     # ------------------------------------------------------------------ helpers
-    def _frame_tokens(self, z, sigma, actions, prev=None, stay=None, outcome=None):
+    def _frame_tokens(self, z, sigma, actions, prev=None, stay=None):
         """Tokens (b, t, 1+n, d) and per-frame conditioning (b, t, d); `prev` (b, t, c, h, w) is
         each frame's previous frame (used when cfg.prev_frame); `stay` (b, t) bool: moves that
-        left the view where it was (see `moved`); `outcome` (b, t) int: the actions' outcomes
-        (cfg.outcomes; None = not judged)."""
+        left the view where it was (see `moved`)."""
         b, t = z.shape[:2]
         patches = self.patch_in(patchify(z, self.cfg.patch)) + self.type_embed[1]
         if self.cfg.prev_frame:
@@ -329,12 +316,6 @@ class SpacetimeDiT(nn.Module):
             patches = patches + self.moved_in(patchify(self.moved(prev, actions, stay), self.cfg.patch))
         act = self.action_token(actions)[:, :, None] + self.type_embed[0]
         cond = self.sigma_mlp(sigma_embedding(sigma, 256)) + self.action_cond(actions)
-        if self.cfg.outcomes:
-            if outcome is None:
-                outcome = torch.zeros(actions.shape[:2], dtype=torch.int64, device=actions.device)
-            # an action dropped for guidance (-1) drops its outcome too
-            o = self.outcome_embed(torch.where(actions[..., 0] < 0, 0, outcome))
-            act, cond = act + o[:, :, None], cond + o
         tokens = torch.cat([act, patches], 2)
         return tokens, cond
 
@@ -413,14 +394,13 @@ class SpacetimeDiT(nn.Module):
         return self.caption_in(captions)
 
     # ------------------------------------------------------------------ training / bidirectional use
-    def forward(self, z, sigma, actions, captions=None, attention: str = "causal", stay=None, outcome=None):
+    def forward(self, z, sigma, actions, captions=None, attention: str = "causal", stay=None):
         """Denoise a window.
 
         z (b, t, c, h, w) noisy latents; sigma (b, t) noise levels; actions (b, t, A) the action
         that led to each frame (-1 = none); captions (b, L, caption_dim) or None;
         attention "causal" (block-causal over frames) or "full"; stay (b, t) bool or None: moves
-        that left the view still (`moved`); outcome (b, t) int or None: the actions' outcomes
-        (cfg.outcomes).
+        that left the view still (`moved`).
         Returns velocity (b, t, c, h, w) and heads (b, t, 3 + achievements).
         """
         check_latents(z, self.cfg.latent_channels, self.cfg.patch)
@@ -431,13 +411,12 @@ class SpacetimeDiT(nn.Module):
             raise ValueError(f"sigma must be ({b}, {t}), got {tuple(sigma.shape)}")
         check_actions(actions, self.cfg.action_nvec, (b, t))
         check_stay(stay, (b, t))
-        check_outcome(outcome, (b, t), self.cfg.outcomes)
         if attention not in ("causal", "full"):
             raise ValueError(f"attention must be 'causal' or 'full', got {attention!r}")
         gh, gw = token_grid(h, w, self.cfg.patch)
         n = gh * gw
         prev = torch.cat([torch.zeros_like(z[:, :1]), z[:, :-1]], 1) if self.cfg.prev_frame else None
-        tokens, cond = self._frame_tokens(z, sigma, actions, prev, stay, outcome)
+        tokens, cond = self._frame_tokens(z, sigma, actions, prev, stay)
         x = tokens.reshape(b, t * (1 + n), -1)
         cos, sin = self._trig(self._positions(0, t, gh, gw, z.device))
         frame_of = torch.arange(t, device=z.device).repeat_interleave(1 + n)
@@ -462,12 +441,11 @@ class SpacetimeDiT(nn.Module):
         return self._out(x[:, L:], cond, b, t, n, h, w)
 
     # ------------------------------------------------------------------ rollout
-    def forward_frame(self, z, sigma, action, cache: "KVCache", write: bool = False, stay=None, outcome=None):
+    def forward_frame(self, z, sigma, action, cache: "KVCache", write: bool = False, stay=None):
         """One new frame against the cache of earlier clean frames.
 
         z (b, 1, c, h, w); sigma (b,); action (b, A) that led to this frame; stay (b,) bool or
-        None: the move left the view still (`moved`); outcome (b,) int or None: the action's outcome
-        (cfg.outcomes). With `write`, this frame's keys/values are
+        None: the move left the view still (`moved`). With `write`, this frame's keys/values are
         appended to the cache (do that on the clean pass).
         Returns velocity (b, 1, c, h, w) and heads (b, 1, 3 + achievements).
         """
@@ -477,7 +455,6 @@ class SpacetimeDiT(nn.Module):
             raise ValueError(f"forward_frame takes one frame, got {t}")
         check_actions(action, self.cfg.action_nvec, (b,))
         check_stay(stay, (b,))
-        check_outcome(outcome, (b,), self.cfg.outcomes)
         gh, gw = token_grid(h, w, self.cfg.patch)
         n = gh * gw
         cache.check(b, n, self)
@@ -485,8 +462,7 @@ class SpacetimeDiT(nn.Module):
         if self.cfg.prev_frame:
             prev = cache.last() if cache.frames else torch.zeros_like(z)
         tokens, cond = self._frame_tokens(z, sigma[:, None], action[:, None], prev,
-                                          None if stay is None else stay[:, None],
-                                          None if outcome is None else outcome[:, None])
+                                          None if stay is None else stay[:, None])
         x = tokens.reshape(b, 1 + n, -1)
         block_cond = (cond, None, 0, 1, 1 + n)
         frame_pos, cos, sin = self._new_frame_trig(cache.frames, gh, gw, z.device)

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from model.checkpoint import load_checkpoint, save_checkpoint
+from model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 
 KIND = "LatentCache"
 
@@ -61,6 +61,21 @@ class LatentCache:
 
     def __len__(self) -> int:
         return len(self.latents)
+
+    @staticmethod
+    def read_meta(folder: str | Path) -> dict:
+        """The metadata of the cache in `folder` (recordings, frame size, action parts) without
+        loading its tensors."""
+        from safetensors import safe_open
+
+        path = Path(folder) / "latents.safetensors"
+        if not path.exists():
+            raise CheckpointError(f"{path}: latent cache not found")
+        with safe_open(str(path), framework="pt") as f:
+            raw = f.metadata() or {}
+        if raw.get("kind") != KIND:
+            raise CheckpointError(f"{path}: this is a {raw.get('kind')!r} file, expected a {KIND}")
+        return {k: json.loads(v) for k, v in raw.items() if k not in ("format_version", "kind")}
 
     def actions_into_frames(self) -> torch.Tensor:
         """(N, A) action that led to each frame: the previous frame's action, -1 at episode starts
@@ -107,7 +122,7 @@ def unlock_labels(cache: LatentCache, recordings: str | Path | None = None) -> t
     """Which achievement unlocked on arriving at each frame of the cache: (N,) int64 index into the
     returned sorted names, -1 where none did.
 
-    Read from the recordings' jsonl (the `unlocked` field the Crafter recorder writes), only the
+    Read from the recordings' jsonl (the `unlocked` field a game's recorder writes), only the
     text, in the cache's episode order; `recordings` defaults to the folder the cache was encoded from.
     """
     per_frame: list[str | None] = []
@@ -151,38 +166,13 @@ def item_gain_frames(cache: LatentCache, recordings: str | Path | None = None,
     return np.array(gains, bool)
 
 
-def tile_maps(cache: LatentCache, recordings: str | Path | None = None,
-              records: list[list[dict]] | None = None) -> np.ndarray:
-    """(N, rows, cols) uint8: the local view's tile classes of each cached frame, read from the
-    recordings' jsonl `tiles` (the Crafter recorder writes the semantic map's ids with every frame,
-    -1 outside the world, which becomes 0 as in `CrafterFrameParser`), in the cache's episode
-    order. A record without `tiles`, or with another shape or ids outside -1..255, is an error that
-    names the episode and step. `records` as in `item_gain_frames`."""
-    maps: list[np.ndarray] = []
-    shape = None
-    for e, episode in enumerate(records if records is not None else episode_records(cache, recordings, prefix=True)):
-        for i, r in enumerate(episode):
-            tiles = r.get("tiles")
-            if tiles is None:
-                raise ValueError(f"episode {e}, step {i}: the record has no `tiles` (a tile map per frame is "
-                                 "needed; only the Crafter recorder writes one)")
-            t = np.asarray(tiles, np.int64)
-            shape = shape or t.shape
-            if t.ndim != 2 or t.shape != shape:
-                raise ValueError(f"episode {e}, step {i}: `tiles` of shape {t.shape}, the first record's is {shape}")
-            if t.min() < -1 or t.max() > 255:
-                raise ValueError(f"episode {e}, step {i}: `tiles` ids {t.min()}..{t.max()} outside -1..255")
-            maps.append(np.maximum(t, 0).astype(np.uint8))
-    return np.stack(maps)
-
-
 def attempt_frames(cache: LatentCache, quiet_actions) -> np.ndarray:
-    """(N,) bool: frames reached by an action whose first part is not in `quiet_actions` (for
-    Crafter: noop and the four moves), that is, an attempt to act on the world (do, sleep, place,
-    make) whether the game let it happen or not.
+    """(N,) bool: frames reached by an action whose first part is not in `quiet_actions` (e.g. the
+    noop and the moves), that is, an attempt to act on the world (collect, place, make, sleep...)
+    whether the game let it happen or not.
 
-    Weighting only the gains teaches a model that `make_wood_sword` gives a sword; the failed
-    attempts (no wood, no table: most of them) teach it when it does not."""
+    Weighting only the gains teaches a model that "make a sword" gives a sword; the failed
+    attempts (most of them: the materials or the workbench missing) teach it when it does not."""
     quiet = {int(a) for a in quiet_actions}
     first = cache.actions_into_frames()[:, 0].numpy()
     return (first >= 0) & ~np.isin(first, sorted(quiet))
@@ -191,9 +181,9 @@ def attempt_frames(cache: LatentCache, quiet_actions) -> np.ndarray:
 def refused_move_frames(cache: LatentCache, move_actions, recordings: str | Path | None = None,
                         records: list[list[dict]] | None = None) -> np.ndarray:
     """(N,) bool: frames reached by a move (first action part in `move_actions`) that left the
-    player where it was, read from the recordings' jsonl `player_pos`: the game refuses moves into
-    trees, water, stone, tables (and ignores them in sleep), and then only the player's facing
-    changes. Records without `player_pos` (e.g. VPT) count as no refusal.
+    player where it was, read from the recordings' jsonl `player_pos`: a game may refuse moves
+    into obstacles (e.g. trees, water, stone), and then only the player's facing changes. Records
+    without `player_pos` (e.g. VPT) count as no refusal.
 
     A world model that sees the previous frame moved with the view (`DiTConfig.view_moves`) tends
     to move anyway; these are the frames `FlowConfig.refused_weight` weights up. `records` as in
@@ -209,54 +199,3 @@ def refused_move_frames(cache: LatentCache, move_actions, recordings: str | Path
             out.append(prev is not None and pos is not None and first in moves and pos == prev.get("player_pos"))
             prev = r
     return np.array(out, bool)
-
-
-# Outcome classes of `outcome_labels` (the DiT's outcome token, `DiTConfig.outcomes`)
-OUTCOME_NONE, OUTCOME_FAILED, OUTCOME_DONE = 0, 1, 2
-# Inventory counts an action can change. Health, food, drink and energy also change on their own
-# (hunger, thirst, fatigue, regeneration); only a rise of food or drink is an action's doing.
-_VITALS = ("health", "food", "drink", "energy")
-
-
-def attempt_actions(first_part_size: int, move_actions) -> list[int]:
-    """Values of an action's first part that are attempts to act on the world: every one but the
-    noop (0) and the moves (Crafter: do, sleep, place_*, make_*)."""
-    moves = {int(a) for a in move_actions}
-    return [a for a in range(1, int(first_part_size)) if a not in moves]
-
-
-def outcome_labels(cache: LatentCache, attempts, sleep_action: int | None = None,
-                   recordings: str | Path | None = None,
-                   records: list[list[dict]] | None = None) -> np.ndarray:
-    """(N,) int64 per frame of the cache: did the action that led to it do what it tried?
-
-    OUTCOME_NONE for frames not reached by an attempt (first part of the action not in
-    `attempts`, e.g. `attempt_actions(...)`: for Crafter the noop and the moves, and episode starts); otherwise
-    OUTCOME_DONE where the recordings' jsonl shows its effect and OUTCOME_FAILED where not. The
-    effect is an inventory change (collecting, placing, making; a rise of food or drink: eating,
-    drinking) or, for `sleep_action`, falling asleep (`sleeping` turns true). Records without an
-    `inventory` field (e.g. VPT) count as failed. `records` as in `item_gain_frames`.
-
-    The game decides an attempt from a tile or two and a few counts; a world model that only sees
-    the action must guess, and averaged over a dataset where most presses fail it draws a small
-    chance of the tool on every press, which a policy learns to farm (README, stop 21). With the
-    outcome given (`OutcomeGate` in a dream, these labels in training) it only has to draw it."""
-    attempts = {int(a) for a in attempts}
-    out: list[int] = []
-    for episode in records if records is not None else episode_records(cache, recordings, prefix=True):
-        prev = None
-        for r in episode:
-            act = prev.get("action") if prev is not None else None
-            first = act[0] if isinstance(act, list) else act
-            if prev is None or first not in attempts:
-                out.append(OUTCOME_NONE)
-                prev = r
-                continue
-            inv, before = r.get("inventory") or {}, prev.get("inventory") or {}
-            changed = any(v != before.get(k, v) for k, v in inv.items() if k not in _VITALS)
-            changed |= any(inv.get(k, 0) > before.get(k, 0) for k in ("food", "drink"))
-            if sleep_action is not None and first == sleep_action:
-                changed = bool(r.get("sleeping")) and not bool(prev.get("sleeping"))
-            out.append(OUTCOME_DONE if changed else OUTCOME_FAILED)
-            prev = r
-    return np.array(out, np.int64)

@@ -45,8 +45,8 @@ def token_grid(h: int, w: int, patch: int) -> tuple[int, int]:
 def shift_cells(z: torch.Tensor, dx: int, dy: int, rows: int = 0) -> torch.Tensor:
     """(..., h, w) with its content moved by (dx, dy) whole cells (right / down positive); the
     cells it uncovers repeat the edge it moved away from (a guess of continuing terrain). With
-    `rows` > 0 only the top `rows` rows move (a view above a fixed overlay, e.g. Crafter's
-    inventory); the rows below stay as they are."""
+    `rows` > 0 only the top `rows` rows move (a view above a fixed overlay, e.g. a 2D game's
+    inventory rows); the rows below stay as they are."""
     h, w = z.shape[-2:]
     top = min(rows, h) if rows > 0 else h
     view = z[..., :top, :]

@@ -1,16 +1,16 @@
 """MoveGate: does a move action move the view, or does something block it?
 
 A world whose DiT sees the previous frame moved with each move (`DiTConfig.view_moves`) learns
-"a move moves": in Crafter the game refuses ~15 % of moves (a tree, water, stone, a table or a
-cow in the way; any move in sleep) and only turns the player, yet the dream walked through them
-(README, Design notes, "Refused moves"). Whether a move goes through is a question about one
-tile next to the player, which a small convolutional classifier answers from the last frame's
-latent far better than a diffusion model that must also draw the frame.
+"a move moves": a 2D game may refuse a share of moves (e.g. ~15 %: a tree, water, stone or a
+creature in the way; any move in sleep) and only turn the player, yet the dream walked through
+them (docs/design.md, "Refused moves"). Whether a move goes through is a question about one tile
+next to the player, which a small convolutional classifier answers from the last frame's latent
+far better than a diffusion model that must also draw the frame.
 
     logit = MoveGate(z (b, c, h, w) clean latent of the frame the move starts from, action (b, A))
     p(refused) = sigmoid(logit)        (meaningful for the move actions only)
 
-It is trained on a latent cache with labels from the recordings (`train_move_gate.py`,
+It is trained on a latent cache with labels from the recordings (`model.move_gate_training`,
 `latent_cache.refused_move_frames`) and stored beside a world's DiT as `move_gate.safetensors`.
 In a dream, a move it calls refused keeps the view still: the DiT gets the unmoved previous frame
 as its moved input (`SpacetimeDiT.moved(..., stay=)`) and sampling starts from it.
@@ -49,7 +49,7 @@ class MoveGateConfig:
 class MoveGate(nn.Module):
     """Per move action, the logit that the move is refused, from the latent it starts from."""
 
-    KIND = KIND  # checkpoint kind; a subclass judging other actions (OutcomeGate) has its own
+    KIND = KIND  # checkpoint kind
 
     def __init__(self, cfg: MoveGateConfig | None = None):
         super().__init__()

@@ -1,8 +1,8 @@
 """The recording format: one episode = `<name>.mp4` + `<name>.jsonl`, plus a folder `index.json`.
 
 This is the VPT layout, so Minecraft recordings from OpenAI's VPT data load with the same
-code. Each jsonl line describes one video frame. For our own recordings (Crafter, MineRL
-collection) a line holds:
+code. Each jsonl line describes one video frame. For the recordings a game plugin writes (e.g.
+the 2D games' recorders, MineRL collection) a line holds:
 
     {"action": int | list | null,  # action taken *after* this frame (null on the last frame)
      "reward": float,              # reward received on arriving at this frame (0 on the first)
@@ -308,12 +308,27 @@ def draw_windows(folder: str | Path, length: int, n: int, seed: int, per_episode
 def recorded_view(folder: str | Path, default: tuple[int, int] = (9, 9)) -> tuple[int, int]:
     """The tile view (cols, rows) the game rendered with, from the first episode's extras.
 
-    Square Crafter recordings use 9x9; widescreen ones e.g. 13x9. Frame parsers need it.
+    E.g. 9x9 for square recordings of a tile-based game, 13x9 for widescreen ones. Frame parsers
+    need it.
     """
     view = list_episodes(folder)[0].extra.get("view", default)
     if not (isinstance(view, (list, tuple)) and len(view) == 2 and all(isinstance(v, int) for v in view)):
         raise RecordingError(f"{folder}: episode extra 'view' must be two ints, got {view!r}")
     return int(view[0]), int(view[1])
+
+
+def recorded_game(folder: str | Path) -> str:
+    """The name of the game a recordings folder holds: index.json's "game", else its first
+    episode's ("unknown" for a folder without an index, e.g. plain VPT downloads)."""
+    path = Path(folder) / INDEX_NAME
+    if path.exists():
+        try:
+            game = json.loads(path.read_text()).get("game")
+        except (json.JSONDecodeError, AttributeError):
+            game = None
+        if isinstance(game, str) and game:
+            return game
+    return list_episodes(folder)[0].game
 
 
 def load_episode(folder: str | Path, info: EpisodeInfo | str, size: tuple[int, int] | None = None,

@@ -9,6 +9,7 @@ ring-buffer cache, and decodes the frame. Memory and time per step are constant.
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,15 +20,14 @@ import torch
 from model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from model.diffusion import sample_next_frame
 from model.dit import KVCache, SpacetimeDiT
+from model.dream_rules import DreamRules
 from model.move_gate import MoveGate
-from model.outcome_gate import OutcomeGate
 from model.training import autocast
 from model.vae import VideoVAE
 
 START_BANK_KIND = "StartBank"
 # DreamRollout settings a world folder may store (its "rollout" meta); these are the defaults.
-ROLLOUT_SETTINGS = {"context_sigma": 0.05, "reground": False, "guidance": 1.0, "start_sigma": 1.0, "fresh_steps": 1,
-                    "outcome_floor": 0.0}
+ROLLOUT_SETTINGS = {"context_sigma": 0.05, "reground": False, "guidance": 1.0, "start_sigma": 1.0, "fresh_steps": 1}
 
 
 @dataclass
@@ -40,13 +40,11 @@ class WorldModel:
     start_actions: torch.Tensor  # (n, k, A) int64, action that led to each frame (-1 = none)
     meta: dict
     move_gate: MoveGate | None = None  # which moves the game refuses (move_gate.safetensors; optional)
-    # which attempts succeed (outcome_gate.safetensors; optional, for a DiT with outcome tokens)
-    outcome_gate: OutcomeGate | None = None
 
     @classmethod
     def load(cls, folder: str | Path, device: str | torch.device = "cpu") -> "WorldModel":
         """Load `<folder>/vae.safetensors`, `dit.safetensors`, `start_bank.safetensors` and, where
-        the world has them, `move_gate.safetensors` and `outcome_gate.safetensors`."""
+        the world has one, `move_gate.safetensors`."""
         folder = Path(folder)
         missing = [f for f in ("vae.safetensors", "dit.safetensors", "start_bank.safetensors")
                    if not (folder / f).exists()]
@@ -71,14 +69,7 @@ class WorldModel:
                 raise CheckpointError(f"{folder}: the move gate judges actions {list(gate.cfg.moves)}, but the "
                                       f"DiT's view moves are {sorted(moves)}")
             gate = gate.to(device)
-        outcome_gate = None
-        if (folder / "outcome_gate.safetensors").exists():
-            outcome_gate, _ = OutcomeGate.load(folder / "outcome_gate.safetensors", dit.cfg.latent_channels)
-            if not dit.cfg.outcomes:
-                raise CheckpointError(f"{folder}: the world has an outcome gate, but its DiT was trained without "
-                                      "outcome tokens (DiTConfig.outcomes)")
-            outcome_gate = outcome_gate.to(device)
-        return cls(vae, dit, bank["frames"], bank["actions"], meta, gate, outcome_gate)
+        return cls(vae, dit, bank["frames"], bank["actions"], meta, gate)
 
     def save(self, folder: str | Path, dit_dtype: torch.dtype = torch.bfloat16, **meta) -> None:
         folder = Path(folder)
@@ -88,15 +79,13 @@ class WorldModel:
                         {"frames": self.start_frames, "actions": self.start_actions}, START_BANK_KIND)
         if self.move_gate is not None:
             self.move_gate.save(folder / "move_gate.safetensors")
-        if self.outcome_gate is not None:
-            self.outcome_gate.save(folder / "outcome_gate.safetensors")
 
     def save_replacing(self, folder: str | Path, **meta) -> Path:
         """`save` into `<folder>.tmp`, check that it loads, then swap it in for `folder`.
 
         A crash or a failed check leaves `folder` as it was and no half-written files behind. Files
         of the old folder that a world does not write (its README) are kept, but not its model files
-        (*.safetensors: a move or outcome gate the new world does not have goes).
+        (*.safetensors: a move gate the new world does not have goes).
         """
         import shutil
 
@@ -146,8 +135,8 @@ class WorldModel:
     def rollout_defaults(self) -> dict:
         """How this world is meant to be dreamed, stored with it (meta "rollout"): the noise level
         of cached frames, whether generated frames are re-encoded, the action guidance scale, the
-        noise level sampling starts from, the steps that draw the unguessed cells down to it, and
-        the least chance of success the outcome gate's draws keep (DreamRollout's arguments)."""
+        noise level sampling starts from, and the steps that draw the unguessed cells down to it
+        (DreamRollout's arguments)."""
         r = self.meta.get("rollout") or {}
         if not isinstance(r, dict) or not set(r) <= set(ROLLOUT_SETTINGS):
             raise CheckpointError(f"world meta 'rollout' may only hold {sorted(ROLLOUT_SETTINGS)}, got {r!r}")
@@ -155,13 +144,13 @@ class WorldModel:
         try:
             out = {"context_sigma": float(out["context_sigma"]), "reground": bool(out["reground"]),
                    "guidance": float(out["guidance"]), "start_sigma": float(out["start_sigma"]),
-                   "fresh_steps": int(out["fresh_steps"]), "outcome_floor": float(out["outcome_floor"])}
+                   "fresh_steps": int(out["fresh_steps"])}
         except (TypeError, ValueError):
             raise CheckpointError(f"world meta 'rollout' has a value of the wrong type: {r!r}") from None
         if (not 0.0 <= out["context_sigma"] < 1.0 or out["guidance"] < 0 or not 0.0 < out["start_sigma"] <= 1.0
-                or out["fresh_steps"] < 1 or not 0.0 <= out["outcome_floor"] <= 1.0):
+                or out["fresh_steps"] < 1):
             raise CheckpointError("world meta 'rollout' out of range (context_sigma in [0, 1), guidance >= 0, "
-                                  f"start_sigma in (0, 1], fresh_steps >= 1, outcome_floor in [0, 1]): {r!r}")
+                                  f"start_sigma in (0, 1], fresh_steps >= 1): {r!r}")
         return out
 
 
@@ -192,41 +181,42 @@ class DreamRollout:
     1 it starts from the previous frame (moved with the view where the model knows the moves)
     noised to that level, so the parts of the scene that do not change are kept rather than
     redrawn. Only the view's rows start there (`DiTConfig.view_rows`), less the strip a step
-    brings into view: the rest (Crafter's inventory) is drawn from pure noise by `fresh_steps`
+    brings into view: the rest (e.g. a fixed inventory overlay) is drawn from pure noise by `fresh_steps`
     steps down to start_sigma, so items can still appear. That takes fresh_steps + 1 or more steps:
     with fewer, every frame is drawn from pure noise (a warning says so).
     fresh_steps: of the `steps`, how many draw the unguessed cells from pure noise down to
     start_sigma (the world's setting; 1 by default). More of them draw new terrain more varied
-    (README, Results, stop 20), at one more DiT pass each.
+    (docs/results.md), at one more DiT pass each.
     move_gate: with a world that has a `MoveGate`, moves it calls refused keep the view still
     (the DiT's moved input and the start guess are the unmoved previous frame), as the game does at
-    a tree or water. False dreams every move as going through (worlds before stop 20).
-    outcome_gate: with a world that has an `OutcomeGate`, each attempt's outcome (done or refused) is
-    drawn from the gate's probability with the dream's own generator, and the DiT draws that outcome
-    (stop 22, an experiment). Given frames (start clips, teacher forcing) get the likelier outcome.
-    outcome_floor: a chance of success below this is drawn as refused (the world's setting).
-    overlay: a callable `(actions (b, A) int64, frames (b, H, W, 3) uint8) -> frames` that redraws
-    part of each dreamed frame before it is returned and enters the context (re-encoded from the
-    redrawn pixels), or `-> (context frames, shown frames)` where the two differ. With a
-    `model_frames(frames) -> frames` method, start clips (reset) are given to the DiT through it. With a
-    `model_actions(actions) -> actions` method, the DiT is given those actions instead of the
-    player's (the overlay still gets the player's); with `moves_refused(refused (b,) bool or None)`
-    it is told, before each call, which moves the gate kept the view still for. The game supplies it (Crafter:
-    `InventoryLedger` keeps the player's state by the game's rules and draws it); the model knows
-    nothing of what it draws.
+    an obstacle. False dreams every move as going through.
+    rules: a game's `DreamRules` (model/dream_rules.py), or None. Start clips and teacher-forced
+    frames reach the DiT through its `model_frames`, the DiT is given its `model_actions`, it is
+    told which moves the gate refused, and it redraws each dreamed frame before the frame is
+    returned and enters the context (re-encoded from the redrawn pixels). The model knows nothing
+    of what it draws.
+    reward_step: the grid the game's non-achievement rewards lie on (the heads' regression is
+    rounded to it); None keeps the regression as it is.
     """
 
     def __init__(self, world: WorldModel, batch: int = 1, steps: int = 2, context: int | None = None,
                  context_sigma: float | None = None, guidance: float | None = None, bf16: bool = True, seed: int = 0,
                  device: str | torch.device = "cpu", reground: bool | None = None,
                  start_sigma: float | None = None, move_gate: bool = True, fresh_steps: int | None = None,
-                 outcome_gate: bool = True, outcome_floor: float | None = None, overlay=None):
+                 rules: DreamRules | None = None, reward_step: float | None = None):
         self.world, self.batch, self.steps = world, batch, steps
-        self.overlay = overlay
+        if rules is not None and not isinstance(rules, DreamRules):
+            raise TypeError(f"rules must be a model.dream_rules.DreamRules, got {type(rules).__name__}")
+        self.rules = rules
+        if reward_step is not None and not (math.isfinite(reward_step) and reward_step > 0):
+            raise ValueError(f"reward_step must be a positive number or None, got {reward_step}")
+        self.reward_step = reward_step
         self.gate = world.move_gate if move_gate else None
-        self.outcome_gate = world.outcome_gate if outcome_gate else None
         self._gate_size_warned = False
-        self.context = context or world.dit.cfg.window - 1
+        for name, value in (("steps", steps), ("context", context), ("batch", batch)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer))):
+                raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
+        self.context = world.dit.cfg.window - 1 if context is None else int(context)
         if not 1 <= self.context < world.dit.cfg.window:
             raise ValueError(f"context must be in [1, {world.dit.cfg.window - 1}], got {self.context}")
         if steps < 1:
@@ -237,18 +227,17 @@ class DreamRollout:
         if not 0.0 <= self.context_sigma < 1.0:
             raise ValueError(f"context_sigma must be in [0, 1), got {self.context_sigma}")
         self.guidance = defaults["guidance"] if guidance is None else float(guidance)
+        if not (math.isfinite(self.guidance) and self.guidance >= 0):
+            raise ValueError(f"guidance must be a finite number >= 0, got {self.guidance}")
         self.start_sigma = defaults["start_sigma"] if start_sigma is None else float(start_sigma)
         self.fresh_steps = defaults["fresh_steps"] if fresh_steps is None else int(fresh_steps)
-        self.outcome_floor = defaults["outcome_floor"] if outcome_floor is None else float(outcome_floor)
-        if not 0.0 <= self.outcome_floor <= 1.0:
-            raise ValueError(f"outcome_floor must be in [0, 1], got {self.outcome_floor}")
         if self.fresh_steps < 1:
             raise ValueError(f"fresh_steps must be >= 1, got {self.fresh_steps}")
         if not 0.0 < self.start_sigma <= 1.0:
             raise ValueError(f"start_sigma must be in (0, 1], got {self.start_sigma}")
         if self.start_sigma < 1.0 and not world.dit.cfg.view_moves:
             warnings.warn("start_sigma < 1 on a world whose DiT does not know the moves (view_moves): frames start "
-                          "from the unmoved previous frame, and the view follows moves poorly (README, Design notes)",
+                          "from the unmoved previous frame, and the view follows moves poorly (docs/design.md)",
                           stacklevel=2)
         if self.start_sigma < 1.0 and steps <= self.fresh_steps:
             warnings.warn(f"start_sigma {self.start_sigma} needs {self.fresh_steps + 1} or more denoising steps "
@@ -305,8 +294,7 @@ class DreamRollout:
         self.latent_shape = (b, 1, *z.shape[2:])
         self.cache = KVCache(self.context)
         for t in range(k_use):
-            self._write(z[:, t : t + 1], actions[:, t], self._gate_stay(actions[:, t], t > 0),
-                        self._outcome(actions[:, t], t > 0, sample=False))
+            self._write(z[:, t : t + 1], actions[:, t], self._gate_stay(actions[:, t], t > 0))
 
     @torch.no_grad()
     def reset_rows(self, rows: list[int], frames, actions) -> None:
@@ -323,18 +311,16 @@ class DreamRollout:
         part = DreamRollout(self.world, batch=len(rows), steps=self.steps, context=self.context,
                             context_sigma=self.context_sigma, guidance=self.guidance, bf16=self.bf16,
                             device=self.device, reground=self.reground, start_sigma=1.0,
-                            move_gate=self.gate is not None, outcome_gate=self.outcome_gate is not None,
-                            outcome_floor=self.outcome_floor)  # it only encodes
+                            move_gate=self.gate is not None)  # it only encodes
         part.gens = [self.gens[r] for r in rows]
         part.reset(self._model_frames(frames), actions)
         self.cache.copy_rows(list(rows), part.cache)
         self.last_z[list(rows)] = part.last_z
 
     def _model_frames(self, frames: np.ndarray) -> np.ndarray:
-        """Real frames (..., H, W, 3) as the DiT is given them: the overlay's `model_frames` where it
-        has one (Crafter's clock gives their day looks), else unchanged."""
-        if self.overlay is not None and hasattr(self.overlay, "model_frames"):
-            return np.asarray(self.overlay.model_frames(frames))
+        """Real frames (..., H, W, 3) as the DiT is given them: through the rules' `model_frames`."""
+        if self.rules is not None:
+            return np.asarray(self.rules.model_frames(frames))
         return frames
 
     def _gate_stay(self, action, has_prev: bool = True) -> torch.Tensor | None:
@@ -353,28 +339,16 @@ class DreamRollout:
             return None
         return self.gate.refused(self.last_z[:, 0], action)
 
-    def _outcome(self, action, has_prev: bool = True, sample: bool = True) -> torch.Tensor | None:
-        """(b,) int64 outcome classes of `action` (b, A) from the last frame (`OutcomeGate.sample`):
-        drawn with each dream's generator, or the likelier one without `sample`. None where the
-        dream has no outcome gate or no last frame (the DiT then reads "not judged")."""
-        if self.outcome_gate is None or not has_prev or self.last_z is None:
-            return None
-        if tuple(self.last_z.shape[-2:]) != self.outcome_gate.cfg.latent_hw:
-            return None  # frames of another size than the gate's: outcomes not judged
-        return self.outcome_gate.sample(self.last_z[:, 0], action, self.gens if sample else None, self.outcome_floor)
-
-    def _write(self, z, action, stay=None, outcome=None):
+    def _write(self, z, action, stay=None):
         """Clean pass: put frame z into the cache; returns the heads (b, 3). `stay` (b,) bool: the
-        moves that left the view still (None: every move moved it); `outcome` (b,) int: the
-        action's outcome (None: not judged)."""
+        moves that left the view still (None: every move moved it)."""
         self.last_z = z.float()
         sigma = torch.full((z.shape[0],), self.context_sigma, device=self.device)
         if self.context_sigma > 0:
             eps = self._randn(z.shape)
             z = (1 - self.context_sigma) * z + self.context_sigma * eps
         with autocast(self.device, self.bf16):
-            _, heads = self.world.dit.forward_frame(z, sigma, action, self.cache, write=True, stay=stay,
-                                                    outcome=outcome)
+            _, heads = self.world.dit.forward_frame(z, sigma, action, self.cache, write=True, stay=stay)
         return heads[:, 0].float()
 
     @torch.no_grad()
@@ -387,13 +361,13 @@ class DreamRollout:
         a = self._check_actions(actions, (self.batch,))
         with autocast(self.device, self.bf16):
             z = self.world.vae.encode_images(torch.as_tensor(self._model_frames(np.asarray(frames))))[:, None]
-        return self._write(z, a, self._gate_stay(a), self._outcome(a, sample=False)).cpu().numpy()
+        return self._write(z, a, self._gate_stay(a)).cpu().numpy()
 
     def _start_mask(self, actions, stay=None) -> torch.Tensor:
         """(b, 1, 1, h, w) bool for actions (b, A): the cells that start from the moved previous
         frame. Those are the view's rows (DiTConfig.view_rows; all rows if 0), less the strip a step
         brings into view, which the previous frame never showed. The rest is drawn from noise.
-        Starting Crafter's inventory rows from the previous frame would keep items from ever
+        Starting a fixed overlay's rows (an inventory) from the previous frame would keep items from ever
         changing."""
         h, w = self.latent_shape[-2:]
         dit = self.world.dit
@@ -406,7 +380,7 @@ class DreamRollout:
         (`_start_mask`): the previous frame moved with the view. The camera follows the player, who
         stays at the centre of the view's rows while the ground moves under it, so after a step the
         centre cell keeps the player from the previous frame, not the tile it stepped onto (which the
-        sampler, starting there, kept: the player vanished after 78 % of moves at horizon 1, stop 31).
+        sampler, starting there, kept: the player vanished after 78 % of moves at horizon 1).
         The cell it stepped off shows ground the previous frame never did, so it is drawn like the
         new strip."""
         dit = self.world.dit
@@ -429,10 +403,9 @@ class DreamRollout:
         if self.latent_shape is None:
             raise RuntimeError("call reset() before step()")
         a = played = self._check_actions(actions, (self.batch,))
-        if self.overlay is not None and hasattr(self.overlay, "model_actions"):
-            a = self._check_actions(self.overlay.model_actions(played.cpu().numpy()), (self.batch,))
+        if self.rules is not None:
+            a = self._check_actions(self.rules.model_actions(played.cpu().numpy()), (self.batch,))
         stay = self._gate_stay(a)  # which moves the game would refuse, read from the last frame
-        outcome = self._outcome(a)  # whether each attempt succeeds, drawn from the last frame
         with autocast(self.device, self.bf16):
             start = mask = None
             start_sigma = self.start_sigma if self.steps > self.fresh_steps else 1.0
@@ -441,26 +414,32 @@ class DreamRollout:
             z = sample_next_frame(self.world.dit, self.cache, a, self.latent_shape, self.steps,
                                   self.guidance, noise=self._randn(self.latent_shape), start=start,
                                   start_sigma=start_sigma, start_mask=mask, stay=stay,
-                                  fresh_steps=self.fresh_steps, outcome=outcome)
+                                  fresh_steps=self.fresh_steps)
+        if not torch.isfinite(z).all():
+            raise FloatingPointError("the DiT produced a non-finite latent: the world's weights are corrupt or its "
+                                     "settings out of range")
         with autocast(self.device, self.bf16):
             frames = self.world.vae.decode_images(z[:, 0])
         shown = None
-        if self.overlay is not None:
-            if hasattr(self.overlay, "moves_refused"):  # the game may follow the view by the gate's calls
-                self.overlay.moves_refused(None if stay is None else stay.cpu().numpy())
+        if self.rules is not None:
+            self.rules.moves_refused(None if stay is None else stay.cpu().numpy())  # the view may follow the gate
             # the game redraws part of the frame; the context holds the redrawn frame
-            out = self.overlay(played.cpu().numpy(), frames.cpu().numpy())
+            out = self.rules(played.cpu().numpy(), frames.cpu().numpy())
             context, shown = out if isinstance(out, tuple) else (out, out)
             frames = torch.as_tensor(context, device=self.device)
-        if self.reground or self.overlay is not None:
+        if self.reground or self.rules is not None:
             with autocast(self.device, self.bf16):
                 z = self.world.vae.encode_images(frames)[:, None]
-        heads = self._write(z, a, stay, outcome)
+        heads = self._write(z, a, stay)
         frames = frames.cpu().numpy() if shown is None else np.asarray(shown)
         unlock = torch.sigmoid(heads[:, 0])
-        # health changes come in steps of 0.1 in Crafter: round the regression to that grid
         unlocked = unlock > 0.5
-        reward = unlocked.float() + torch.round(heads[:, 1] * 10) / 10
+        rest = heads[:, 1]
+        if self.reward_step is not None:  # the game's rewards lie on a grid: round the regression to it
+            scale = 1 / self.reward_step
+            scale = round(scale) if abs(scale - round(scale)) < 1e-9 else scale  # 0.1 -> exactly 10
+            rest = torch.round(rest * scale) / scale
+        reward = unlocked.float() + rest
         done = torch.sigmoid(heads[:, 2]) > 0.5
         which = torch.full(unlocked.shape, -1, dtype=torch.int64, device=unlocked.device)
         if heads.shape[1] > 3:

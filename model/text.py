@@ -1,7 +1,7 @@
 """Captions -> condition tokens: a fact-level text encoder that is robust to paraphrases.
 
 No pretrained text model can be downloaded here, and a text encoder learned from our own captions
-would only know their exact wording. Instead the encoder reads the *facts* a Crafter caption can
+would only know their exact wording. Instead the encoder reads the *facts* a recorded caption can
 state (daylight, terrain in view, creatures nearby) through synonym tables, so "a dark forest with
 a lake" and the training caption "Night in trees. Also in view: water." give the same tokens.
 Short prompts are thereby "expanded" into the training captions' content (rule-based, as the Sora

@@ -1,10 +1,10 @@
 """Per-pixel loss weights from the recorded tile map, so a VAE does not average rare tiles away.
 
-Grass, sand and stone fill most Crafter frames; a cow, a table or a coal ore is one tile in a
-few hundred. With a plain pixel loss those are where a VAE fails first: the stop-12 VAE
-reconstructed none of them recognisably (README, "Results"). The Crafter recorder writes the
-local view's semantic map with every frame (jsonl `tiles`, (rows, cols) class ids), so the
-loss can weight each tile's pixels by how rare its class is:
+In a tile-based 2D game a few classes (grass, sand, stone) fill most frames; a cow, a table or an
+ore is one tile in a few hundred. With a plain pixel loss those are where a VAE fails first: an
+earlier VAE reconstructed none of them recognisably (docs/results/vae.md). A tile-based game's
+recorder writes the local view's semantic map with every frame (jsonl `tiles`, (rows, cols)
+class ids), so the loss can weight each tile's pixels by how rare its class is:
 
     w(class) = min(cap, sqrt(f_max / f(class)))      f = share of tiles of that class in the data
 
@@ -32,7 +32,7 @@ def pixel_weights(tiles: np.ndarray, weights: np.ndarray, size: tuple[int, int],
                   view: tuple[int, int]) -> np.ndarray:
     """(n, rows, cols) class ids -> (n, H, W) float32 pixel weights for frames of `size` (W, H)
     rendered with a tile `view` (cols, view rows incl. the inventory rows); the local view sits at
-    the top-left of the tile grid, as Crafter draws it."""
+    the top-left of the tile grid (centred in the frame when the frame is not a whole number of tiles)."""
     W, H = size
     n, rows, cols = tiles.shape
     unit = W // view[0]

@@ -17,7 +17,7 @@ The spatial trunk is a plain residual conv net without normalisation layers: it 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -36,44 +36,32 @@ from model.checkpoint import (
 
 SPATIAL_FACTOR = 8
 CHECKPOINT_KIND = "VideoVAE"
-_FROM_LATENT_PREFIXES = ("from_latent_first.", "from_latent_group.")  # latents -> decoder input
-_DECODER_PREFIXES = ("decoder.", *_FROM_LATENT_PREFIXES)
+# the layers that map latents to pixels: a decoder-only run trains these and keeps the latent space
+_DECODER_PREFIXES = ("decoder.", "from_latent_first.", "from_latent_group.")
 
 
 @dataclass
 class VAEConfig:
-    """Architecture of the VideoVAE."""
+    """Architecture of the VideoVAE: the decoder mirrors the encoder."""
+
+    # Fields removed from the code (`checkpoint.config_from_dict`): older checkpoints, the shipped
+    # VAE's among them, store them at the neutral value, which still loads.
+    REMOVED_FIELDS = {
+        "decoder_channels": ((), "a grown decoder (decoder widths other than the encoder's)"),
+        "decoder_blocks": (0, "a grown decoder (more residual blocks per level than the encoder)"),
+    }
 
     latent_channels: int = 16
     channels: tuple[int, ...] = (48, 96, 128)  # widths at 1/2, 1/4 and 1/8 resolution
     blocks_per_level: int = 1
     temporal_factor: int = 1
-    # The decoder may be wider/deeper than the encoder (empty / 0 = the encoder's): decoding is
-    # where pixel-art detail is drawn, and a new decoder on a kept encoder keeps the latent space.
-    decoder_channels: tuple[int, ...] = ()
-    decoder_blocks: int = 0
 
     def __post_init__(self):
         self.channels = tuple(self.channels)
-        self.decoder_channels = tuple(self.decoder_channels)
         if len(self.channels) != 3:
             raise ValueError(f"channels must have 3 widths (spatial factor 8), got {self.channels}")
-        if self.decoder_channels and len(self.decoder_channels) != 3:
-            raise ValueError(f"decoder_channels must be empty or 3 widths, got {self.decoder_channels}")
         if self.temporal_factor < 1:
             raise ValueError(f"temporal_factor must be >= 1, got {self.temporal_factor}")
-        if self.decoder_blocks < 0:
-            raise ValueError(f"decoder_blocks must be >= 0 (0 = blocks_per_level), got {self.decoder_blocks}")
-
-    @property
-    def decoder_widths(self) -> tuple[int, ...]:
-        """Decoder widths at 1/2, 1/4 and 1/8 resolution."""
-        return self.decoder_channels or self.channels
-
-    @property
-    def decoder_depth(self) -> int:
-        """Residual blocks per decoder level."""
-        return self.decoder_blocks or self.blocks_per_level
 
 
 class ResBlock(nn.Module):
@@ -110,23 +98,17 @@ class Encoder2d(nn.Module):
 
 
 class Decoder2d(nn.Module):
-    """(n, decoder_widths[-1], h, w) -> (n, 3, 8h, 8w), ending in a 2x2 pixel-shuffle."""
+    """(n, channels[-1], h, w) -> (n, 3, 8h, 8w), ending in a 2x2 pixel-shuffle."""
 
     def __init__(self, cfg: VAEConfig):
         super().__init__()
-        c = list(reversed(cfg.decoder_widths))
+        c = list(reversed(cfg.channels))
         layers: list[nn.Module] = []
-        # What each layer of `net` is, e.g. ("res", level, j): lets a deeper decoder take over
-        # the layers of a shallower one (`VideoVAE.with_new_decoder`).
-        self.roles: list[tuple] = []
         for i in range(3):
-            layers += [ResBlock(c[i]) for _ in range(cfg.decoder_depth)]
-            self.roles += [("res", i, j) for j in range(cfg.decoder_depth)]
+            layers += [ResBlock(c[i]) for _ in range(cfg.blocks_per_level)]
             if i < 2:
                 layers += [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c[i], c[i + 1], 3, padding=1)]
-                self.roles += [("up", i), ("conv", i)]
         layers += [nn.SiLU(), nn.Conv2d(c[-1], 12, 3, padding=1), nn.PixelShuffle(2)]
-        self.roles += [("act",), ("out",), ("shuffle",)]
         self.net = nn.Sequential(*layers)
 
     def forward(self, x):
@@ -141,15 +123,14 @@ class VideoVAE(nn.Module):
         self.cfg = cfg = cfg or VAEConfig()
         self.meta: dict = {}  # metadata of the checkpoint it was loaded from (see save)
         tf, cb, lc = cfg.temporal_factor, cfg.channels[-1], cfg.latent_channels
-        db = cfg.decoder_widths[-1]
         self.encoder = Encoder2d(cfg)
         self.decoder = Decoder2d(cfg)
         # First frame alone; later frames in groups of tf packed along channels.
         self.to_moments_first = nn.Conv2d(cb, 2 * lc, 1)
-        self.from_latent_first = nn.Conv2d(lc, db, 1)
+        self.from_latent_first = nn.Conv2d(lc, cb, 1)
         # With tf=1 every latent frame is a single frame: the "first" layers serve all of them.
         self.to_moments_group = nn.Conv2d(tf * cb, 2 * lc, 1) if tf > 1 else None
-        self.from_latent_group = nn.Conv2d(lc, tf * db, 1) if tf > 1 else None
+        self.from_latent_group = nn.Conv2d(lc, tf * cb, 1) if tf > 1 else None
         self.register_buffer("latent_shift", torch.zeros(lc))
         self.register_buffer("latent_scale", torch.ones(lc))
 
@@ -232,29 +213,6 @@ class VideoVAE(nn.Module):
     def decode_images(self, z: torch.Tensor) -> torch.Tensor:
         """Latents (n, c, h, w), one frame each -> uint8 frames (n, H, W, 3)."""
         return tensor_to_frames(self.decode(z.float()[:, None])[:, 0])
-
-    def with_new_decoder(self, decoder_channels: tuple[int, ...], decoder_blocks: int) -> "VideoVAE":
-        """A VAE with this one's encoder and latent statistics and a new decoder.
-
-        The latent space is unchanged, so latent caches and any DiT trained on them stay valid.
-        With the same decoder widths and at least as many blocks per level, the decoder *grows*:
-        it keeps every learned layer and the added residual blocks start as the identity (their
-        last conv is zero), so the new VAE starts out decoding exactly like this one. Other
-        widths start from a fresh decoder.
-        """
-        cfg = replace(self.cfg, decoder_channels=tuple(decoder_channels), decoder_blocks=decoder_blocks)
-        vae = VideoVAE(cfg).to(self.latent_shift.device)
-        own = self.state_dict()
-        kept = self.encoder_state()
-        if cfg.decoder_widths == self.cfg.decoder_widths and cfg.decoder_depth >= self.cfg.decoder_depth:
-            kept.update({k: v for k, v in own.items() if k.startswith(_FROM_LATENT_PREFIXES)})
-            new_index = {role: i for i, role in enumerate(vae.decoder.roles)}
-            for i, role in enumerate(self.decoder.roles):
-                for k, v in self.decoder.net[i].state_dict().items():
-                    kept[f"decoder.net.{new_index[role]}.{k}"] = v
-        missing, unexpected = vae.load_state_dict(kept, strict=False)
-        assert not unexpected and all(k.startswith(_DECODER_PREFIXES) for k in missing), (missing, unexpected)
-        return vae
 
     def encoder_state(self) -> dict[str, torch.Tensor]:
         """Everything that defines the latent space: encoder weights and latent shift/scale."""

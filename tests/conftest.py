@@ -22,13 +22,12 @@ import pytest  # noqa: E402
 
 
 def build_tiny_world(folder, k: int = 5, seed: int = 0, prev_frame: bool = False, size: tuple[int, int] = (64, 64),
-                     view_moves: bool = False, view_rows: int = 0, outcomes: bool = False):
+                     view_moves: bool = False, view_rows: int = 0):
     """An untrained tiny world (VAE + DiT + a start bank of real Crafter frames) saved to `folder`.
 
     The env, vector env and play tests exercise the real code paths with it; quality is not the point.
     `size=(72, 72)` makes a tile-aligned world (9x9 latents, patch 3); `view_moves` gives its DiT
-    Crafter's moves (implies prev_frame), and `view_rows` the rows those moves shift; `outcomes`
-    gives it outcome tokens.
+    Crafter's moves (implies prev_frame), and `view_rows` the rows those moves shift.
     """
     from model.dit import DiTConfig, SpacetimeDiT
     from model.rollout import WorldModel
@@ -37,20 +36,18 @@ def build_tiny_world(folder, k: int = 5, seed: int = 0, prev_frame: bool = False
 
     torch.manual_seed(seed)
     vae = VideoVAE(VAEConfig(channels=(8, 8, 16), latent_channels=4))
-    from train_world import parse_view_moves
-
     from model.text import VOCAB
+    from worldenv.games import get_game
 
     prev_frame = prev_frame or view_moves
-    moves = parse_view_moves("crafter") if view_moves else ()
+    moves = tuple(get_game("crafter").view_moves()) if view_moves else ()
     patch = 2 if (size[0] // 8) % 2 == 0 and (size[1] // 8) % 2 == 0 else 3
-    dit = SpacetimeDiT(DiTConfig(latent_channels=4, patch=patch, dim=32, depth=2, heads=2, window=k + 1,
+    dit = SpacetimeDiT(DiTConfig(action_nvec=(17,), latent_channels=4, patch=patch, dim=32, depth=2, heads=2, window=k + 1,
                                  caption_dim=len(VOCAB), max_caption_tokens=16, prev_frame=prev_frame,
-                                 view_moves=moves, view_rows=view_rows, outcomes=outcomes))
+                                 view_moves=moves, view_rows=view_rows))
     with torch.no_grad():  # wake the zero-initialised output layers so frames and heads vary
         wake = list(dit.patch_out.parameters()) + list(dit.final_ada.parameters())
         wake += list(dit.prev_in.parameters()) if prev_frame else []
-        wake += list(dit.outcome_embed.parameters()) if outcomes else []
         for p in wake + (list(dit.moved_in.parameters()) if view_moves else []):
             p.normal_(0, 0.05)
         dit.heads_mlp[-1].bias[2] = -20.0  # never terminate by itself: tests control episode ends
@@ -67,19 +64,20 @@ def build_tiny_world(folder, k: int = 5, seed: int = 0, prev_frame: bool = False
             a.append(action)
         clips.append(np.stack(frames))
         acts.append(np.array(a)[:, None])
-    world = WorldModel(vae, dit, torch.from_numpy(np.stack(clips)), torch.from_numpy(np.stack(acts)), {})
+    world = WorldModel(vae, dit, torch.from_numpy(np.stack(clips)), torch.from_numpy(np.stack(acts)), {"game": "crafter"})
     world.save(folder)
     return folder
 
 
-def tiny_world72_with_latents(root, outcomes: bool = False, max_steps: int = 60):
-    """A tile-aligned tiny world with Crafter's moves (and `outcomes` tokens) in `root/world`, and
+def tiny_world72_with_latents(root, max_steps: int = 60):
+    """A tile-aligned tiny world with Crafter's moves in `root/world`, and
     latents of two 72x72 random-policy recordings: (world, [train latents, held-out latents]),
     the recordings in `root/rec_train` and `root/rec_held`."""
-    from collect import CollectConfig, collect
     from encode_latents import encode_folder
 
-    world = build_tiny_world(root / "world", size=(72, 72), view_moves=True, view_rows=7, outcomes=outcomes)
+    from worldenv.collect import CollectConfig, collect
+
+    world = build_tiny_world(root / "world", size=(72, 72), view_moves=True, view_rows=7)
     caches = []
     for name, seed in (("train", 5), ("held", 6)):
         rec = root / f"rec_{name}"

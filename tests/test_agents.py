@@ -52,11 +52,12 @@ def test_dream_guidance_flag_reaches_the_rollout(tiny_world):
         venv.close()
     with pytest.raises(SystemExit):
         parse_args(["--guidance", "strong"])
-    assert not parse_args([]).creature_attacks
-    cfg = parse_args(["--world", str(tiny_world), "--num-envs", "2", "--creature-attacks"])
+    assert parse_args([]).rules == ("game",)
+    cfg = parse_args(["--world", str(tiny_world), "--num-envs", "2", "--rules", "inventory", "terrain", "daylight",
+                      "attacks"])
     venv = make_vec_env(cfg)
     try:
-        assert venv.venv.venv.ledger.attacks  # the flag reaches the dream's ledger
+        assert venv.venv.venv.rules.attacks  # the flag reaches the dream's rules (the ledger)
     finally:
         venv.close()
 
@@ -79,7 +80,7 @@ def test_random_policy_in_real_game_same_seeds_same_result():
 
 
 def test_compare_agents_table_over_seeds_and_reuse_of_finished_runs(tiny_world, tmp_path, capsys, monkeypatch):
-    import compare_agents
+    from agents import compare as compare_agents
 
     args = ["--world", str(tiny_world), "--real-frames", "32", "--dream-steps", "32", "--episodes", "2",
             "--num-envs", "2", "--seeds", "0", "1", "--out", str(tmp_path / "cmp")]
@@ -114,7 +115,7 @@ def test_a_tile_aligned_worlds_policies_play_the_real_game_at_its_size(tmp_path)
     from conftest import build_tiny_world
 
     from agents.policy_io import policy_frame_size
-    from worldenv.dream_env import world_frame_size
+    from worldenv.worlds import world_frame_size
 
     world = build_tiny_world(tmp_path / "w72", size=(72, 72), view_moves=True)
     assert world_frame_size(world) == (72, 72)

@@ -5,10 +5,10 @@ import os
 
 import numpy as np
 import pytest
-from collect import CollectConfig, collect
-from collect import main as collect_main
 
 from model.recordings import RecordingError, list_episodes, load_episode, read_index
+from worldenv.collect import CollectConfig, collect, folder_lock
+from worldenv.collect import main as collect_main
 from worldenv.games.crafter.env import CrafterEnv
 
 
@@ -26,13 +26,13 @@ def test_videos_decode_bit_exactly_to_the_game_frames(tmp_path):
     for info in episodes:
         ep = load_episode(cfg.out, info)
         seed = info.extra["seed"]
-        env = CrafterEnv(area=(32, 32), length=cfg.max_steps)
+        env = CrafterEnv(area=(32, 32), length=cfg.max_steps, size=(72, 72))
         obs, _ = env.reset(seed=seed)
         replay = [obs]
         for rec in ep.records[:-1]:
             obs, *_ = env.step(rec["action"])
             replay.append(obs)
-        assert ep.frames.shape == (len(replay), 64, 64, 3)
+        assert ep.frames.shape == (len(replay), 72, 72, 3)  # the shipped world's size by default
         assert np.array_equal(ep.frames, np.stack(replay))  # lossless: identical pixels
         assert ep.records[-1]["action"] is None and ep.records[-1]["done"]
         assert all(len(r["tiles"]) == 7 and len(r["tiles"][0]) == 9 for r in ep.records)
@@ -55,11 +55,9 @@ def test_index_resume_skips_complete_episodes(tmp_path):
 
 def test_a_second_collector_on_the_same_folder_is_refused(tmp_path):
     """Two runs writing one folder would each rewrite index.json from their own list."""
-    from collect import folder_lock
-
     cfg = small(tmp_path, episodes=1)
     os.makedirs(cfg.out)
-    with folder_lock(tmp_path / "rec"), pytest.raises(SystemExit, match="another collect.py is writing"):
+    with folder_lock(tmp_path / "rec"), pytest.raises(SystemExit, match="another collector is writing"):
         collect(cfg, progress=False)
     assert len(collect(cfg, progress=False)) == 1  # released: the next run goes ahead
 

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from worldenv.games.crafter.env import CrafterEnv
+from model.dream_rules import DreamRules
 from worldenv.games.crafter.ledger import ACTIONS, ENERGY, InventoryLedger
 from worldenv.games.crafter.parse import INVENTORY_ITEMS
 
@@ -155,9 +156,9 @@ def test_the_dream_shows_and_pays_the_ledgers_items(tmp_path):
     world = build_tiny_world(tmp_path / "w", size=(72, 72))
     # the clock on (the default): the context holds the day look, whose inventory rows are the agent's
     env = DreamEnv(world=world, bf16=False)
-    assert env.ledger is not None and env.ledger.clock is not None
+    assert isinstance(env.rules, InventoryLedger) and env.rules.clock is not None
     env.reset(seed=0)
-    env.ledger.counts[0, INVENTORY_ITEMS.index("wood")] = 3
+    env.rules.counts[0, INVENTORY_ITEMS.index("wood")] = 3
     encoded = []
     encode = env.world.vae.encode_images
     env.world.vae.encode_images = lambda f: encoded.append(np.asarray(f).copy()) or encode(f)
@@ -165,11 +166,11 @@ def test_the_dream_shows_and_pays_the_ledgers_items(tmp_path):
     assert info["inventory"]["wood"] == 3
     assert np.array_equal(encoded[-1][0, 56:], obs[56:])
     # without the clock the context is exactly the frame the agent sees
-    env = DreamEnv(world=world, bf16=False, keep_daylight=False)
-    assert env.ledger is not None and env.ledger.clock is None
+    env = DreamEnv(world=world, bf16=False, rules=["inventory", "terrain"])
+    assert isinstance(env.rules, InventoryLedger) and env.rules.clock is None
     obs, _ = env.reset(seed=0)
     wood = INVENTORY_ITEMS.index("wood")
-    env.ledger.counts[0, wood] = 3  # as if the dream had given three wood
+    env.rules.counts[0, wood] = 3  # as if the dream had given three wood
     encoded = []
     encode = env.world.vae.encode_images
     env.world.vae.encode_images = lambda f: encoded.append(np.asarray(f).copy()) or encode(f)
@@ -177,82 +178,104 @@ def test_the_dream_shows_and_pays_the_ledgers_items(tmp_path):
     assert info["inventory"]["wood"] == 3
     assert np.array_equal(encoded[-1][0], obs)  # the context reads the frame the agent sees
     # rewards: the ledger's events pay once per episode; the heads' unlocks are not paid
-    keep = env.rollout.overlay
+    ledger = env.rules
 
-    def gives_wood(actions, frames):  # as if each frame showed a `do` at a tree
-        out = keep(actions, frames)
-        env.ledger.events[0] = ["collect_wood"]
-        return out
+    class After(DreamRules):  # the ledger, then `then` as if the frame had shown more
+        def __init__(self, then):
+            self.then = then
 
-    env.rollout.overlay = gives_wood
+        def model_actions(self, actions):
+            return ledger.model_actions(actions)
+
+        def moves_refused(self, refused):
+            ledger.moves_refused(refused)
+
+        def __call__(self, actions, frames):
+            out = ledger(actions, frames)
+            self.then()
+            return out
+
+    env.rollout.rules = After(lambda: ledger.events.__setitem__(0, ["collect_wood"]))  # a `do` at a tree
     _, r1, *_, info1 = env.step(0)
     _, r2, *_ = env.step(0)
     assert info1["unlocked"] == "collect_wood" and info1["achievements"]["collect_wood"] == 1
     assert r1 - r2 == pytest.approx(1.0, abs=0.31)  # the health change of each step is within 0.3
 
-    def dies(actions, frames):  # as if the DiT drew the last heart gone
-        out = keep(actions, frames)
-        env.ledger.dead[0], env.ledger.health_change[0] = True, -2
-        return out
+    def dies():  # as if the DiT drew the last heart gone
+        ledger.dead[0], ledger.health_change[0] = True, -2
 
-    env.rollout.overlay = dies
+    env.rollout.rules = After(dies)
     _, r3, terminated, *_ = env.step(0)
     assert terminated and r3 == pytest.approx(-0.2)  # the game's reward: a tenth of the health change
-    off = DreamEnv(world=world, bf16=False, keep_inventory=False, keep_daylight=False)
-    assert off.ledger is None and off.rollout.overlay is None
-    clock_only = DreamEnv(world=world, bf16=False, keep_inventory=False)  # the clock alone, by default
-    assert clock_only.ledger is None and isinstance(clock_only.rollout.overlay, CrafterClock)
+    off = DreamEnv(world=world, bf16=False, rules="none")
+    assert off.rules is None and off.rollout.rules is None
+    clock_only = DreamEnv(world=world, bf16=False, rules=["daylight"])  # the clock alone
+    assert isinstance(clock_only.rollout.rules, CrafterClock)
 
 
-def test_keep_inventory_needs_a_crafter_world(tmp_path):
-    from worldenv.dream_env import dream_overlay, inventory_ledger_for
+def test_rules_are_the_games_by_name(tmp_path):
+    """rules="game" picks the plugin's defaults; unknown names and rules that need the inventory
+    are refused by name; a world that names no game has no rules to ask for."""
+    from conftest import build_tiny_world
 
-    class World:
-        action_nvec, frame_shape = (23, 11), (64, 64, 3)
+    from model.rollout import WorldModel
+    from worldenv.games import get_game
+    from worldenv.worlds import make_rules, rule_names
 
-    assert inventory_ledger_for(World(), 1, None, keep_daylight=None) is None
-    assert dream_overlay(World(), 1, None, None) is None  # the clock is Crafter's: off elsewhere by default
-    with pytest.raises(ValueError, match="Crafter world"):
-        inventory_ledger_for(World(), 1, True)
-    with pytest.raises(ValueError, match="keep_daylight needs a Crafter world"):
-        dream_overlay(World(), 1, None, True)
+    crafter = get_game("crafter")
+    assert rule_names(crafter, "game") == ("inventory", "terrain", "daylight")
+    assert rule_names(crafter, "none") == () and rule_names(crafter, None) == ()
+    with pytest.raises(ValueError, match="unknown dream rules.*fly"):
+        rule_names(crafter, ["fly"])
+    with pytest.raises(ValueError, match="through 'inventory'"):
+        crafter.make_rules(["terrain"], 1, (72, 72))
+    with pytest.raises(ValueError, match="'game', 'none' or a list"):
+        rule_names(crafter, "inventory")
+    world = WorldModel.load(build_tiny_world(tmp_path / "w"))
+    world.meta.pop("game")
+    assert make_rules(world, 1, "game") is None
+    with pytest.raises(ValueError, match="names no game"):
+        make_rules(world, 1, ["inventory"])
 
 
-def test_the_rollout_encodes_the_overlaid_frame(tmp_path):
-    """DreamRollout's overlay: what it returns is the dreamed frame and what enters the context."""
+class _Black(DreamRules):
+    def __call__(self, actions, frames):
+        return np.zeros_like(frames)
+
+
+def test_the_rollout_encodes_the_redrawn_frame(tmp_path):
+    """DreamRollout's rules: what they return is the dreamed frame and what enters the context."""
     from conftest import build_tiny_world
 
     from model.rollout import DreamRollout, WorldModel
 
     world = WorldModel.load(build_tiny_world(tmp_path / "w"))
-    black = lambda actions, frames: np.zeros_like(frames)  # noqa: E731
-    roll = DreamRollout(world, batch=2, bf16=False, overlay=black, reground=False)
+    roll = DreamRollout(world, batch=2, bf16=False, rules=_Black(), reground=False)
     roll.reset(world.start_frames[:2].numpy(), world.start_actions[:2].numpy())
     r = roll.step(np.array([1, 2]))
     assert (r.frames == 0).all()
     want = world.vae.encode_images(torch.zeros(2, 64, 64, 3, dtype=torch.uint8))
     assert torch.allclose(roll.last_z[:, 0], want, atol=1e-4)
+    with pytest.raises(TypeError, match="DreamRules"):
+        DreamRollout(world, rules=lambda a, f: f)
 
 
-def test_the_rollout_tells_the_overlay_which_moves_stayed(tmp_path):
-    """An overlay with `moves_refused` hears, before each step, which moves the gate kept still
-    (None for a world without a gate): the terrain keeper follows the view by it."""
+def test_the_rollout_tells_the_rules_which_moves_stayed(tmp_path):
+    """Rules hear, before each step, which moves the gate kept still (None for a world without a
+    gate): the terrain keeper follows the view by it."""
     from conftest import build_tiny_world
 
     from model.rollout import DreamRollout, WorldModel
 
-    class Listener:
+    class Listener(DreamRules):
         def __init__(self):
             self.heard = []
 
         def moves_refused(self, refused):
             self.heard.append(refused)
 
-        def __call__(self, actions, frames):
-            return frames
-
     world, listener = WorldModel.load(build_tiny_world(tmp_path / "w")), Listener()
-    roll = DreamRollout(world, batch=2, bf16=False, overlay=listener)
+    roll = DreamRollout(world, batch=2, bf16=False, rules=listener)
     roll.reset(world.start_frames[:2].numpy(), world.start_actions[:2].numpy())
     roll.step(np.array([1, 2]))
     roll.step(np.array([0, 3]))

@@ -147,21 +147,21 @@ def test_view_step_follows_the_gate_unless_the_frames_clearly_say_otherwise():
 def test_keep_terrain_is_on_with_the_ledger_and_needs_it(tmp_path):
     from conftest import build_tiny_world
 
-    from worldenv.dream_env import DreamEnv, inventory_ledger_for
+    from worldenv.dream_env import DreamEnv
 
     world = build_tiny_world(tmp_path / "w", size=(72, 72))
     env = DreamEnv(world=world, bf16=False)
-    assert env.ledger.terrain is not None and env.ledger.memory is not None
+    assert env.rules.terrain is not None and env.rules.memory is not None
     env.reset(seed=0)
     env.step(1)
-    off = DreamEnv(world=world, bf16=False, keep_terrain=False).ledger
+    off = DreamEnv(world=world, bf16=False, rules=["inventory", "daylight"]).rules
     assert off.terrain is None and off.memory is None
-    with pytest.raises(ValueError, match="keep_terrain"):
-        inventory_ledger_for(env.world, 1, False, True)
-    assert not env.ledger.attacks  # off by default (README, stop 26)
-    assert DreamEnv(world=world, bf16=False, creature_attacks=True).ledger.attacks
-    with pytest.raises(ValueError, match="creature_attacks"):
-        inventory_ledger_for(env.world, 1, False, False, creature_attacks=True)
+    with pytest.raises(ValueError, match="'terrain' and 'attacks' work through 'inventory'"):
+        DreamEnv(world=world, bf16=False, rules=["terrain"])
+    assert not env.rules.attacks  # off by default (docs/design.md)
+    assert DreamEnv(world=world, bf16=False, rules=["inventory", "attacks"]).rules.attacks
+    with pytest.raises(ValueError, match="through 'inventory'"):
+        DreamEnv(world=world, bf16=False, rules=["attacks"])
 
 
 def _pen():

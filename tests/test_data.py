@@ -3,17 +3,17 @@
 import numpy as np
 import pytest
 import torch
-from collect import CollectConfig, collect
 
 from model.data import ClipDataset
 from model.recordings import RecordingError, read_jsonl
+from worldenv.collect import CollectConfig, collect
 
 
 @pytest.fixture(scope="module")
 def recordings(tmp_path_factory):
     out = tmp_path_factory.mktemp("rec")
     collect(CollectConfig(episodes=2, policy="random", out=str(out), seed=11, workers=1, max_steps=60,
-                          area=(32, 32)), progress=False)
+                          area=(32, 32), size=(64, 64)), progress=False)
     return out
 
 

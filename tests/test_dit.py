@@ -9,7 +9,7 @@ from model.diffusion import FlowConfig, flow_loss, sample_next_frame, sample_win
 from model.dit import DiTConfig, KVCache, SpacetimeDiT, preset
 from model.latents import patchify, unpatchify
 
-TINY = dict(latent_channels=4, patch=2, dim=32, depth=2, heads=2, window=6)
+TINY = dict(latent_channels=4, patch=2, dim=32, depth=2, heads=2, window=6, action_nvec=(17,))
 
 
 def tiny(**kw):
@@ -165,6 +165,33 @@ def test_checkpoint_round_trip_and_config_mismatch(tmp_path):
     assert meta["steps"] == 3 and loaded.cfg == m.cfg
     with pytest.raises(CheckpointError, match="dim"):
         SpacetimeDiT.load(tmp_path / "dit.safetensors", expect=DiTConfig(**{**TINY, "dim": 64}))
+
+
+def test_the_action_space_is_named_and_removed_fields_load_only_when_off(tmp_path):
+    """DiTConfig has no default action space (a game fact); a checkpoint written before the outcome
+    tokens were removed stores `outcomes`: false loads as before, true is refused by name."""
+    import json
+
+    from safetensors import safe_open
+
+    from model.checkpoint import save_checkpoint
+
+    with pytest.raises(TypeError, match="action_nvec"):
+        DiTConfig(latent_channels=4)
+    m = tiny()
+    config = {**json.loads(json.dumps(m.cfg.__dict__)), "outcomes": False}
+    save_checkpoint(tmp_path / "old.safetensors", m.state_dict(), "SpacetimeDiT", config)
+    loaded, _ = SpacetimeDiT.load(tmp_path / "old.safetensors")
+    assert loaded.cfg == m.cfg
+    save_checkpoint(tmp_path / "on.safetensors", m.state_dict(), "SpacetimeDiT", {**config, "outcomes": True})
+    with pytest.raises(CheckpointError, match="outcomes = True uses outcome tokens.*removed"):
+        SpacetimeDiT.load(tmp_path / "on.safetensors")
+    with pytest.raises(CheckpointError, match=r"unknown DiTConfig fields \['colour'\]"):
+        save_checkpoint(tmp_path / "x.safetensors", m.state_dict(), "SpacetimeDiT", {**config, "colour": 1})
+        SpacetimeDiT.load(tmp_path / "x.safetensors")
+    m.save(tmp_path / "new.safetensors")
+    with safe_open(str(tmp_path / "new.safetensors"), "pt") as f:
+        assert "outcomes" not in json.loads(f.metadata()["config"])  # new checkpoints do not write it
 
 
 def test_sampling_shapes_and_known_frames_stay():
@@ -358,28 +385,3 @@ def test_view_rows_keep_the_overlay_of_the_moved_input():
     assert torch.equal(moved[..., 3:, :], prev[..., 3:, :])
     assert torch.equal(moved[:, 0, :, :2], prev[:, 0, :, 1:3]) and torch.equal(moved[:, 0, :, 2], prev[:, 0, :, 2])
     assert torch.equal(moved[:, 1, :, :3, 1:], prev[:, 1, :, :3, :-1])
-
-
-def test_cell_weight_weights_latent_cells_within_their_frame():
-    """`cell_weight` (b, t, h, w) weights each cell's flow loss: all ones is the plain loss, a weight
-    on some cells moves it, zero everywhere but one cell is that cell's loss alone; a wrong shape is
-    refused by name."""
-    m = SpacetimeDiT(DiTConfig(**TINY))
-    z0 = torch.randn(2, 4, 4, 8, 8)
-    acts = torch.randint(0, 2, (2, 4, 1))
-    rewards, dones = torch.zeros(2, 4), torch.zeros(2, 4, dtype=torch.bool)
-
-    def flow(cells=None):
-        torch.manual_seed(1)
-        return flow_loss(m, z0, acts, rewards, dones, FlowConfig(action_dropout=0), cell_weight=cells)[1]["flow"]
-
-    plain = flow()
-    ones = torch.ones(2, 4, 8, 8)
-    assert flow(ones) == pytest.approx(plain, rel=1e-5)
-    some = ones.clone()
-    some[:, :, 0, :] = 5.0
-    assert flow(some) != pytest.approx(plain, rel=1e-3)
-    # doubling every weight doubles the loss: the weights are not renormalised within a frame
-    assert flow(2 * ones) == pytest.approx(2 * plain, rel=1e-5)
-    with pytest.raises(ValueError, match=r"cell_weight of shape \(2, 4, 4, 4\), want \(2, 4, 8, 8\)"):
-        flow(torch.ones(2, 4, 4, 4))

@@ -146,7 +146,7 @@ def test_prompt_start_needs_a_caption_trained_world(tiny_world):
     from model.rollout import WorldModel
 
     w = WorldModel.load(tiny_world)
-    w.dit = SpacetimeDiT(DiTConfig(latent_channels=4, patch=2, dim=32, depth=2, heads=2, window=6)).eval()
+    w.dit = SpacetimeDiT(DiTConfig(action_nvec=(17,), latent_channels=4, patch=2, dim=32, depth=2, heads=2, window=6)).eval()
     env = DreamEnv(_world_model=w)
     with pytest.raises(ValueError, match="without captions"):
         env.reset(options={"prompt": "a forest at night"})
@@ -183,7 +183,7 @@ def test_start_from_a_prompt_video_remembers_all_of_it(tmp_path):
     video = np.array(frames)
     shown, _ = env.reset(seed=0, options={"video": video, "actions": actions})
     assert shown.shape == (72, 72, 3)
-    names, memory = env.ledger.parser.template_names, env.ledger.memory
+    names, memory = env.rules.parser.template_names, env.rules.memory
     memory.move(np.array([[-9, 0]]))  # the view one tile left of where the video's player started
     assert names[memory.recall([0])[0][3, 3]] == "tree"  # the tree two tiles left of the start
     memory.move(np.array([[9, 0]]))

@@ -1,15 +1,26 @@
-"""evaluate_vae.py: per-class tile recall and the latent move test, checked with an exact
-"VAE" whose latent cells are the frame's own 8x8 pixel blocks."""
+"""VAE evaluation (model/vae_evaluation.py, scripts/evaluate_vae.py): per-class tile recall and the
+latent move test, checked with an exact "VAE" whose latent cells are the frame's own 8x8 pixel blocks."""
 
 import json
 
-import evaluate_vae
 import numpy as np
 import torch
-from collect import CollectConfig, collect
 
+from model import vae_evaluation as evaluate_vae
 from model.vae import SPATIAL_FACTOR
-from worldenv.games.crafter.parse import CrafterFrameParser
+from worldenv.collect import CollectConfig, collect
+from worldenv.games.crafter.parse import CLASS_NAMES, CrafterFrameParser
+
+
+def crafter_tiles(data):
+    """The `tile_reader` scripts/evaluate_vae.py builds from the game plugin, for Crafter."""
+
+    def parser_for(size, view):
+        parser = CrafterFrameParser(size=size, view=view)
+        parser.class_names = CLASS_NAMES
+        return parser
+
+    return parser_for
 
 
 class PixelBlocks(torch.nn.Module):
@@ -60,11 +71,12 @@ def test_latent_move_test_on_tile_aligned_and_unaligned_frames(tmp_path):
 
 def test_evaluate_reports_recall_by_class_and_the_move_test(tmp_path, tiny_world):
     data = tmp_path / "heldout"
-    collect(CollectConfig(episodes=1, policy="explore", out=str(data), seed=5, workers=1, max_steps=80),
+    collect(CollectConfig(episodes=1, policy="explore", out=str(data), seed=5, workers=1, max_steps=80,
+                          size=(64, 64)),
             progress=False)
     out = tmp_path / "eval.json"
     r = evaluate_vae.main(["--vae", str(tiny_world / "vae.safetensors"), "--data", str(data), "--frames", "40",
-                           "--batch", "20", "--move-pairs", "10", "--json", str(out)])
+                           "--batch", "20", "--move-pairs", "10", "--json", str(out)], tile_reader=crafter_tiles)
     saved = json.loads(out.read_text())
     assert saved["tile_recall_by_class"] == r["tile_recall_by_class"] and "grass" in r["tile_recall_by_class"]
     assert all(0 <= v <= 1 for v in r["tile_recall_by_class"].values())
@@ -75,8 +87,20 @@ def test_evaluate_reports_recall_by_class_and_the_move_test(tmp_path, tiny_world
     bands = [name for name, _, _ in evaluate_vae.DAYLIGHT_BANDS]  # ("asleep" overlaps them)
     assert sum(b["frames"] for k, b in g["by_daylight"].items() if k in bands) == 40
     skipped = evaluate_vae.main(["--vae", str(tiny_world / "vae.safetensors"), "--data", str(data),
-                                 "--frames", "20", "--batch", "20", "--move-pairs", "0"])
+                                 "--frames", "20", "--batch", "20", "--move-pairs", "0"], tile_reader=crafter_tiles)
     assert skipped["latent_move_test"] is None
+    # the script reads the tiles with the frame parser of the recordings' game, from its plugin
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "evaluate_vae.py"
+    run = subprocess.run([sys.executable, str(script), "--vae", str(tiny_world / "vae.safetensors"), "--data",
+                          str(data), "--frames", "20", "--batch", "20", "--move-pairs", "0", "--threads", "1",
+                          "--json", str(tmp_path / "script.json")], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    by_script = json.loads((tmp_path / "script.json").read_text())
+    assert by_script["tile_recall_by_class"] == skipped["tile_recall_by_class"]
 
 
 def test_against_game_scores_real_frames_and_reconstructions_per_daylight_band():
@@ -97,5 +121,3 @@ def test_against_game_scores_real_frames_and_reconstructions_per_daylight_band()
     g = evaluate_vae.against_game(real, rec, truth, np.array([0.9, 0.3, 0.05]), np.array([False, False, True]))
     asleep = g["by_daylight"]["asleep"]  # the deep-night frame, counted in its daylight band too
     assert asleep == night and g["by_daylight"]["day"] == day
-    hit = evaluate_vae.by_light(rec == truth, np.array([0.9, 0.3, 0.05]), np.array([True, False, False]))
-    assert hit == {"all": 0.5, "day": 1.0, "dusk": 0.5, "deep night": 0.0, "asleep": 1.0}

@@ -1,11 +1,12 @@
-"""scripts/generate.py: every subcommand runs end to end and writes a decodable file of the asked size."""
+"""`soraworld-generate`: every subcommand runs end to end and writes a decodable file of the asked size."""
 
-import generate
 import numpy as np
 import pytest
 from PIL import Image
 
 from model.recordings import decode_video
+from worldenv import generate
+from worldenv.media import write_media
 
 
 @pytest.fixture(scope="module")
@@ -15,8 +16,8 @@ def media(tmp_path_factory, tiny_world):
     folder = tmp_path_factory.mktemp("media")
     bank = WorldModel.load(tiny_world).start_frames.numpy()
     Image.fromarray(bank[0, -1]).save(folder / "shot.png")
-    generate.write(bank[0], str(folder / "a.mp4"))
-    generate.write(bank[1], str(folder / "b.mp4"))
+    write_media(bank[0], str(folder / "a.mp4"))
+    write_media(bank[1], str(folder / "b.mp4"))
     return folder
 
 

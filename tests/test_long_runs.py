@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
-from bench import rss_mb
 
+from worldenv.bench import rss_mb
 from worldenv.dream_env import SHIPPED_WORLD, DreamEnv
 from worldenv.dream_vector_env import DreamVectorEnv
 

@@ -1,23 +1,24 @@
 """MoveGate: which moves the game refuses; the DiT's `stay` input; dreams that keep the view still;
-train_move_gate.py and train_world.py --refused-stay on real (tiny) recordings."""
+gate training and world training with --refused-stay on real (tiny) recordings."""
 
 import json
 
 import numpy as np
 import pytest
 import torch
-from ship_world import ship
-from train_move_gate import TrainGateConfig, move_samples
-from train_move_gate import parse_args as gate_args
-from train_move_gate import train as train_gate
-from train_world import parse_args as world_args
-from train_world import train as train_world
 
 from model.checkpoint import CheckpointError
 from model.dit import DiTConfig, SpacetimeDiT
 from model.latent_cache import LatentCache, refused_move_frames
 from model.move_gate import MoveGate, MoveGateConfig, gate_loss
+from model.move_gate_training import TrainGateConfig, move_samples
+from model.move_gate_training import parse_args as gate_args
+from model.move_gate_training import train as train_gate
 from model.rollout import DreamRollout, WorldModel
+from model.world_export import ship
+from model.world_training import parse_args as world_args
+from model.world_training import train as train_world
+from worldenv.games import get_game
 
 MOVES = ((1, -1, 0), (2, 1, 0), (3, 0, -1), (4, 0, 1))
 
@@ -82,7 +83,7 @@ def test_gate_checkpoint_round_trip_and_errors(tmp_path):
 def test_stay_keeps_the_moved_input_still_and_is_checked():
     torch.manual_seed(0)
     dit = SpacetimeDiT(DiTConfig(latent_channels=4, patch=3, dim=32, depth=1, heads=2, window=3, prev_frame=True,
-                                 view_moves=MOVES, view_rows=7))
+                                 view_moves=MOVES, view_rows=7, action_nvec=(17,)))
     torch.nn.init.normal_(dit.moved_in.weight, std=0.1)
     torch.nn.init.normal_(dit.patch_out.weight, std=0.1)
     prev = torch.randn(2, 1, 4, 9, 9)
@@ -172,23 +173,22 @@ def test_train_move_gate_ships_into_a_world_that_dreams_with_it(moves72, capsys)
 
 def test_train_world_refused_stay_trains_with_the_recorded_refusals(moves72, monkeypatch):
     root, world, (train_lat, _) = moves72
-    import train_world as tw
-
     import model.diffusion as diffusion
+    import model.world_training as tw
 
     got = []
     real = diffusion.flow_loss
 
     def spy(*args, **kw):
-        got.append(args[-2])  # stay, the last positional argument WorldLoss passes but the outcome
+        got.append(args[-1])  # stay, the last positional argument WorldLoss passes
         return real(*args, **kw)
 
     monkeypatch.setattr(tw, "flow_loss", spy)
     train_world(world_args(["--latents", train_lat, "--vae", str(world / "vae.safetensors"), "--recordings",
                             str(root / "rec_train"), "--out", str(root / "w"), "--preset", "XS", "--patch", "3",
                             "--window", "4", "--batch-size", "8", "--steps", "3", "--warmup", "1", "--prev-frame",
-                            "--view-moves", "crafter", "--refused-stay", "--start-bank", "2", "--no-progress",
-                            "--threads", "1"]))
+                            "--view-moves", "game", "--refused-stay", "--start-bank", "2", "--no-progress",
+                            "--threads", "1"]), get_game)
     assert len(got) == 3 and all(s is not None and s.dtype == torch.bool and s.shape == (8, 4) for s in got)
     with pytest.raises(SystemExit, match="--refused-stay needs --view-moves"):
         world_args(["--refused-stay"])
@@ -197,8 +197,8 @@ def test_train_world_refused_stay_trains_with_the_recorded_refusals(moves72, mon
 def test_the_shipped_gate_predicts_the_real_game():
     """The shipped world's gate, on frames of a real Crafter game it never saw (another seed and a
     random policy, unlike its explore-policy training data), says which moves the game refuses."""
-    from worldenv.dream_env import SHIPPED_WORLD
     from worldenv.games.crafter.env import CrafterEnv
+    from worldenv.worlds import SHIPPED_WORLD
 
     world = WorldModel.load(SHIPPED_WORLD)
     assert world.move_gate is not None

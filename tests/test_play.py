@@ -1,11 +1,14 @@
-"""A scripted keyboard session through scripts/play.py under the dummy video driver."""
+"""A scripted keyboard session through the play loop (scripts/play.py) under the dummy video driver."""
 
 import numpy as np
-import play
 import pygame
 
 from model.recordings import load_episode
-from worldenv.dream_env import world_frame_size
+from worldenv.games import get_game
+from worldenv.play import cli as play
+from worldenv.play.config import PlayConfig
+from worldenv.play.session import PlaySession
+from worldenv.worlds import world_frame_size
 
 
 def press_keys(script: dict[int, int]):
@@ -98,13 +101,13 @@ def test_minecraft_controls_build_minerl_vectors():
     from model.vpt import MINERL_BUTTONS, N_BUTTONS, bins_to_camera
 
     pygame.init()
-    controls = play.MinecraftControls(pygame)
-    vec = controls.action({pygame.K_w, pygame.K_SPACE, pygame.K_LSHIFT, pygame.K_3}, {1}, (40.0, -10.0))
+    controls = get_game("minecraft").controller()
+    vec = controls.action({pygame.K_w, pygame.K_SPACE, pygame.K_LSHIFT, pygame.K_3}, {1}, (40.0, -10.0), None)
     on = {MINERL_BUTTONS[i] for i in range(N_BUTTONS) if vec[i]}
     assert on == {"forward", "jump", "sneak", "hotbar.3", "attack"}
     pitch, yaw = bins_to_camera(vec[N_BUTTONS:])
     assert yaw > 0 and pitch < 0  # mouse right turns right, mouse up looks up
-    assert controls.action(set(), set(), (0.0, 0.0)).tolist() == [0] * N_BUTTONS + [5, 5]
+    assert controls.action(set(), set(), (0.0, 0.0), None).tolist() == [0] * N_BUTTONS + [5, 5]
 
 
 def test_play_loop_drives_a_minecraft_action_space():
@@ -136,8 +139,8 @@ def test_play_loop_drives_a_minecraft_action_space():
         if tick == 3:
             pygame.event.post(pygame.event.Event(pygame.KEYUP, key=pygame.K_w, mod=0, unicode="w", scancode=0))
 
-    cfg = play.PlayConfig(fps=1000, max_steps=4)
-    play.PlaySession(env, cfg, on_tick=on_tick).run()
+    cfg = PlayConfig(fps=1000, max_steps=4)
+    PlaySession(env, cfg, get_game("minecraft").controller(), on_tick=on_tick).run()
     from model.vpt import MINERL_BUTTONS
 
     i = MINERL_BUTTONS.index("forward")

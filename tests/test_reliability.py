@@ -9,10 +9,10 @@ import time
 from pathlib import Path
 
 import pytest
-from collect import CollectConfig, collect
 
 from model.checkpoint import load_checkpoint
 from model.recordings import list_episodes, read_index
+from worldenv.collect import CollectConfig, collect
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -23,7 +23,7 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
 def recordings(tmp_path_factory):
     out = tmp_path_factory.mktemp("rec")
     collect(CollectConfig(episodes=2, policy="random", out=str(out), seed=21, workers=1, max_steps=48,
-                          area=(32, 32)), progress=False)
+                          area=(32, 32), size=(64, 64)), progress=False)
     return out
 
 

@@ -51,7 +51,7 @@ def test_stored_settings_survive_save_and_load(tiny_world, tmp_path):
     world.save(tmp_path / "w", rollout={"context_sigma": 0.1, "reground": True})
     assert WorldModel.load(tmp_path / "w").rollout_defaults == {"context_sigma": 0.1, "reground": True,
                                                                  "guidance": 1.0, "start_sigma": 1.0,
-                                                                 "fresh_steps": 1, "outcome_floor": 0.0}
+                                                                 "fresh_steps": 1}
 
 
 def test_same_seed_same_dream_with_regrounding_and_guidance(tiny_world):

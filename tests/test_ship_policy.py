@@ -1,13 +1,13 @@
-"""scripts/ship_policy.py: a policy without its optimizer state acts as the training checkpoint did."""
+"""agents.ship (scripts/ship_policy.py): a policy without its optimizer state acts as the training checkpoint did."""
 
 import json
 
 import gymnasium as gym
 import numpy as np
 import pytest
-import ship_policy
 import torch
 
+from agents import ship as ship_policy
 from agents.dream_ppo import AgentConfig, train
 from agents.policy_io import KIND, Actor
 from model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
@@ -55,7 +55,7 @@ def _spaces(meta):
 
 
 def test_the_shipped_policy_plays_the_real_game_at_the_shipped_size():
-    """The policy the README ships loads for the real game at the shipped world's size (as
+    """The shipped policy loads for the real game at the shipped world's size (as
     `play.py --agent` and `agents.evaluate` load it) and says what it scored."""
     import worldenv  # noqa: F401 - registers the ids
 

@@ -1,27 +1,27 @@
-"""scripts/ship_world.py: copies a world and stores its rollout settings."""
+"""Shipping a world (model/world_export.py, scripts/ship_world.py): copies a world and stores its
+rollout settings."""
 
 import pytest
-from ship_world import main
 
 from model.checkpoint import CheckpointError
 from model.rollout import DreamRollout, WorldModel
+from model.world_export import main
 
 
 def test_ship_stores_rollout_settings_and_replaces_the_destination(tiny_world, tmp_path):
     dest = tmp_path / "shipped"
     main(["--world", str(tiny_world), "--to", str(dest), "--guidance", "2.5", "--reground", "--start-sigma", "0.3",
-          "--fresh-steps", "2", "--outcome-floor", "0.05"])
+          "--fresh-steps", "2"])
     world = WorldModel.load(dest)
     assert world.rollout_defaults == {"context_sigma": 0.05, "reground": True, "guidance": 2.5, "start_sigma": 0.3,
-                                      "fresh_steps": 2, "outcome_floor": 0.05}
+                                      "fresh_steps": 2}
     with pytest.warns(UserWarning, match="does not know the moves"):  # the tiny world has no view_moves
         roll = DreamRollout(world)
     assert roll.guidance == 2.5 and roll.reground and roll.start_sigma == 0.3 and roll.fresh_steps == 2
-    assert roll.outcome_floor == 0.05
     main(["--world", str(dest), "--to", str(dest.with_name("again")), "--context-sigma", "0.1"])
     again = WorldModel.load(dest.with_name("again")).rollout_defaults
     assert again == {"context_sigma": 0.1, "reground": True, "guidance": 2.5, "start_sigma": 0.3,
-                     "fresh_steps": 2, "outcome_floor": 0.05}  # kept
+                     "fresh_steps": 2}  # kept
     (dest / "README.md").write_text("what this world is")
     main(["--world", str(tiny_world), "--to", str(dest)])  # replacing an existing folder
     assert WorldModel.load(dest).rollout_defaults["guidance"] == 1.0
@@ -34,8 +34,6 @@ def test_ship_refuses_bad_settings(tiny_world, tmp_path):
         main(["--world", str(tiny_world), "--to", str(tmp_path / "w"), "--context-sigma", "1.5"])
     with pytest.raises(CheckpointError, match="fresh_steps >= 1"):
         main(["--world", str(tiny_world), "--to", str(tmp_path / "w"), "--fresh-steps", "0"])
-    with pytest.raises(CheckpointError, match="outcome_floor in"):
-        main(["--world", str(tiny_world), "--to", str(tmp_path / "w"), "--outcome-floor", "1.5"])
     assert list(tmp_path.iterdir()) == []  # nothing half-written left behind
 
 
@@ -45,12 +43,16 @@ def test_ship_swaps_in_a_vae_of_the_same_latent_space_only(tiny_world, tmp_path)
     from model.vae import VideoVAE
 
     world = WorldModel.load(tiny_world)
-    grown = world.vae.with_new_decoder((), 2)
-    grown.save(tmp_path / "grown.safetensors")
+    tuned = VideoVAE.load(tiny_world / "vae.safetensors")  # a decoder-only run: another decoder, same encoder
+    with torch.no_grad():
+        for p in tuned.decoder_parameters():
+            p.add_(0.01)
+    tuned.save(tmp_path / "tuned.safetensors")
     dest = tmp_path / "shipped"
-    main(["--world", str(tiny_world), "--to", str(dest), "--vae", str(tmp_path / "grown.safetensors")])
+    main(["--world", str(tiny_world), "--to", str(dest), "--vae", str(tmp_path / "tuned.safetensors")])
     shipped = WorldModel.load(dest)
-    assert shipped.vae.cfg.decoder_depth == 2 and shipped.vae.same_latent_space(world.vae)
+    assert shipped.vae.same_latent_space(world.vae)
+    assert torch.equal(shipped.vae.decoder.net[-2].weight, tuned.decoder.net[-2].weight)
     roll = DreamRollout(shipped)  # the dream runs through it
     roll.reset(shipped.start_frames[:1])
     out = roll.step([[0]])
@@ -66,13 +68,14 @@ def test_ship_swaps_in_a_vae_of_the_same_latent_space_only(tiny_world, tmp_path)
 
 def test_ship_rebuilds_the_start_bank_from_episode_openings(tiny_world, tmp_path):
     import numpy as np
-    from collect import CollectConfig, collect
 
     from model.data import episode_arrays
     from model.recordings import list_episodes
+    from worldenv.collect import CollectConfig, collect
 
     rec = tmp_path / "rec"
-    collect(CollectConfig(episodes=2, policy="random", out=str(rec), seed=3, workers=1, max_steps=20, area=(32, 32)),
+    collect(CollectConfig(episodes=2, policy="random", out=str(rec), seed=3, workers=1, max_steps=20, area=(32, 32),
+                          size=(64, 64)),
             progress=False)
     before = WorldModel.load(tiny_world)
     main(["--world", str(tiny_world), "--to", str(tmp_path / "w"), "--start-bank", str(rec), "--start-bank-size", "3"])

@@ -4,11 +4,11 @@ VAE run that uses them."""
 import numpy as np
 import pytest
 import torch
-from collect import CollectConfig, collect
 
 from model.data import FrameBank
 from model.recordings import RecordingError
 from model.tile_weights import class_weights, pixel_weights
+from worldenv.collect import CollectConfig, collect
 from worldenv.games.crafter.parse import CLASS_NAMES, CrafterFrameParser
 
 
@@ -48,12 +48,12 @@ def test_pixel_weights_cover_each_tile_where_the_game_drew_it(tmp_path, size):
 
 
 def test_a_vae_trains_with_rare_tile_weights(tmp_path):
-    from train_vae import TrainVAEConfig, train
-
     from model.vae import VAEConfig, VideoVAE
+    from model.vae_training import TrainVAEConfig, train
 
     data = tmp_path / "rec"
-    collect(CollectConfig(episodes=1, policy="explore", out=str(data), seed=2, workers=1, max_steps=64),
+    collect(CollectConfig(episodes=1, policy="explore", out=str(data), seed=2, workers=1, max_steps=64,
+                          size=(64, 64)),
             progress=False)
     cfg = TrainVAEConfig(data=str(data), out=str(tmp_path / "run"), steps=30, batch_size=8, lr=5e-3, warmup=5,
                          log_every=10, progress=False, rare_tile_weight=10.0,
@@ -67,7 +67,8 @@ def test_a_vae_trains_with_rare_tile_weights(tmp_path):
 
 def test_rare_tile_weights_need_recordings_with_tile_maps(tmp_path):
     data = tmp_path / "rec"
-    collect(CollectConfig(episodes=1, policy="random", out=str(data), seed=2, workers=1, max_steps=8),
+    collect(CollectConfig(episodes=1, policy="random", out=str(data), seed=2, workers=1, max_steps=8,
+                          size=(64, 64)),
             progress=False)
     jsonl = next(data.glob("*.jsonl"))
     jsonl.write_text(jsonl.read_text().replace('"tiles"', '"no_tiles"'))

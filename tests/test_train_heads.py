@@ -6,14 +6,14 @@ import json
 import numpy as np
 import pytest
 import torch
-from collect import CollectConfig, collect
-from encode_latents import encode_folder
-from train_heads import main as train_heads
 
 from model.checkpoint import CheckpointError
+from model.heads_training import main as train_heads
 from model.latent_cache import LatentCache, item_gain_frames, unlock_labels
+from model.latent_encoding import encode_folder
 from model.rollout import StepResult, WorldModel
 from worldenv.achievements import FirstUnlockRewards
+from worldenv.collect import CollectConfig, collect
 from worldenv.dream_env import DreamEnv
 from worldenv.dream_vector_env import DreamVectorEnv
 
@@ -24,8 +24,8 @@ def explored(tmp_path_factory, tiny_world):
     root = tmp_path_factory.mktemp("heads")
     rec = root / "rec"
     collect(CollectConfig(episodes=2, policy="explore", out=str(rec), seed=1, workers=1, max_steps=80,
-                          area=(32, 32)), progress=False)
-    encode_folder(str(tiny_world / "vae.safetensors"), str(rec), str(root / "lat"), progress=False)
+                          area=(32, 32), size=(64, 64)), progress=False)
+    encode_folder(str(tiny_world / "vae.safetensors"), str(rec), str(root / "lat"), progress=False, nvec=(17,))
     return root, rec, root / "lat"
 
 
@@ -46,7 +46,7 @@ def test_unlock_labels_follow_the_jsonl(explored):
     assert episode_arrays(rec, list_episodes(rec)[0]).unlocked == [(r.get("unlocked") or [None])[0] for r in first]
     other = explored[0] / "other"
     collect(CollectConfig(episodes=1, policy="random", out=str(other), seed=5, workers=1, max_steps=10,
-                          area=(32, 32)), progress=False)
+                          area=(32, 32), size=(64, 64)), progress=False)
     with pytest.raises(ValueError, match="does not hold the episodes of this cache"):
         unlock_labels(cache, other)
 
@@ -133,7 +133,7 @@ def always_unlocking_world(tiny_world, folder):
 
 def test_an_achievement_pays_once_per_episode(tiny_world, tmp_path):
     folder = always_unlocking_world(tiny_world, tmp_path / "w")
-    env = DreamEnv(world=folder, keep_inventory=False)  # the heads' achievements, not the game's rules
+    env = DreamEnv(world=folder, rules="none")  # the heads' achievements, not the game's rules
     env.reset(seed=0)
     rewards = []
     for _ in range(3):
@@ -142,7 +142,7 @@ def test_an_achievement_pays_once_per_episode(tiny_world, tmp_path):
     assert rewards == [1.0, 0.0, 0.0] and info["achievements"] == {"collect_wood": 1, "place_table": 0}
     env.reset(seed=1)
     assert env.step(1)[1] == 1.0  # a new episode pays again
-    venv = DreamVectorEnv(num_envs=2, world=folder, max_episode_steps=2, keep_inventory=False)
+    venv = DreamVectorEnv(num_envs=2, world=folder, max_episode_steps=2, rules="none")
     venv.reset(seed=0)
     got = [venv.step(np.array([1, 2]))[1].tolist() for _ in range(3)]
     assert got == [[1.0, 1.0], [0.0, 0.0], [1.0, 1.0]]  # step 2 truncates, step 3 is a new episode
@@ -229,14 +229,14 @@ def test_policies_are_scored_in_the_dream_like_in_the_game(tiny_world, tmp_path)
 
     with pytest.raises(ValueError, match="do not name achievements"):
         evaluate_policy("random", episodes=1, dream_horizon=2, world=str(tiny_world), progress=False,
-                        dream_keep_inventory=False)
+                        dream_rules="none")
     # with the game's rules keeping the items (the default on Crafter worlds) the names are crafter's
     r = evaluate_policy("random", episodes=1, dream_horizon=2, world=str(tiny_world), progress=False)
-    assert len(r["success_rates"]) == 22 and r["dream"]["keep_inventory"]
+    assert len(r["success_rates"]) == 22 and r["dream"]["rules"] == "game"
 
     folder = always_unlocking_world(tiny_world, tmp_path / "w")
     r = evaluate_policy("random", episodes=3, dream_horizon=4, world=str(folder), progress=False,
-                        dream_keep_inventory=False)
+                        dream_rules="none")
     # Every dream episode unlocks collect_wood once (paid once) and nothing else.
     assert r["game"] == "dream (4 steps)" and r["episodes"] == 3 and r["mean_length"] == 4
     assert r["mean_reward"] == 1.0 and r["success_rates"]["collect_wood"] == 100.0

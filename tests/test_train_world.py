@@ -1,18 +1,31 @@
-"""train_world.py: several frame sizes in one model (size buckets) and starting from trained weights."""
+"""World training (model/world_training.py): several frame sizes in one model (size buckets),
+starting from trained weights, and the view moves a game declares."""
 
 from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
-from collect import CollectConfig, collect
-from encode_latents import encode_folder
-from train_world import check_tile_aligned, init_weights, load_buckets, parse_args, parse_view_moves, train
 
 from model.checkpoint import CheckpointError, load_checkpoint
 from model.dit import DiTConfig, SpacetimeDiT
 from model.latent_cache import attempt_frames, episode_records, item_gain_frames, refused_move_frames
+from model.latent_encoding import encode_folder
 from model.rollout import WorldModel
+from model.world_training import (
+    check_tile_aligned,
+    init_weights,
+    load_buckets,
+    parse_args,
+    parse_view_moves,
+    train,
+)
+from worldenv.collect import CollectConfig, collect
+from worldenv.games import get_game
+
+CRAFTER = get_game("crafter")
+MOVES = parse_view_moves("game", CRAFTER)  # Crafter's four moves, by action
+NVEC = CRAFTER.action_nvec
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +38,7 @@ def two_sizes(tmp_path_factory, tiny_world):
         rec = root / f"rec_{name}"
         collect(CollectConfig(episodes=2, policy="random", out=str(rec), seed=3, workers=1, max_steps=24,
                               area=(32, 32), size=size, view=view), progress=False)
-        encode_folder(vae, str(rec), str(root / f"lat_{name}"), progress=False)
+        encode_folder(vae, str(rec), str(root / f"lat_{name}"), progress=False, nvec=NVEC)
         caches.append(str(root / f"lat_{name}"))
     return root, caches
 
@@ -54,9 +67,9 @@ def test_attempt_frames_are_the_frames_after_acting_on_the_world(two_sizes):
     """--event-frames attempts: the gains, and every frame reached by an action that is neither a
     noop nor a view move (do, sleep, place, make), whether the game let it happen or not."""
     _, caches = two_sizes
-    args = ["--latents", caches[0], "--event-weight", "4", "--prev-frame", "--view-moves", "crafter"]
-    b = load_buckets(parse_args(args + ["--event-frames", "attempts"]))[0][0]
-    gains = load_buckets(parse_args(args + ["--event-frames", "gains"]))[0][0].events
+    args = ["--latents", caches[0], "--event-weight", "4", "--prev-frame", "--view-moves", "game"]
+    b = load_buckets(parse_args(args + ["--event-frames", "attempts"]), MOVES)[0][0]
+    gains = load_buckets(parse_args(args + ["--event-frames", "gains"]), MOVES)[0][0].events
     flags = attempt_frames(b.cache, [0, 1, 2, 3, 4])
     assert torch.equal(b.events, gains | torch.from_numpy(flags))
     i = 0
@@ -76,9 +89,9 @@ def test_refused_moves_are_the_moves_that_left_the_player_in_place(two_sizes):
     """--refused-weight flags the frames a move led to where the recorded player_pos did not change;
     moves that moved the player, other actions and episode starts are not flagged."""
     _, caches = two_sizes
-    moves = [m[0] for m in parse_view_moves("crafter")]
+    moves = [m[0] for m in MOVES]
     buckets = load_buckets(parse_args(["--latents", caches[0], "--refused-weight", "5", "--prev-frame",
-                                       "--view-moves", "crafter"]))[0]
+                                       "--view-moves", "game"]), MOVES)[0]
     flags = buckets[0].refused.numpy()
     assert flags.shape == (len(buckets[0].cache),) and flags.dtype == bool
     assert np.array_equal(flags, refused_move_frames(buckets[0].cache, moves))
@@ -96,7 +109,7 @@ def test_refused_moves_are_the_moves_that_left_the_player_in_place(two_sizes):
     with pytest.raises(SystemExit, match="needs --view-moves"):
         parse_args(["--latents", caches[0], "--refused-weight", "5"])
     with pytest.raises(SystemExit, match="refused-weight must be >= 0"):
-        parse_args(["--refused-weight", "-2", "--prev-frame", "--view-moves", "crafter"])
+        parse_args(["--refused-weight", "-2", "--prev-frame", "--view-moves", "game"])
 
 
 def test_refused_move_frames_on_written_records(tmp_path):
@@ -166,7 +179,7 @@ def test_one_model_trains_on_two_sizes_then_continues_from_its_weights(two_sizes
 def test_init_from_a_world_whose_heads_name_achievements(tmp_path):
     """A shipped world's DiT (heads re-fitted to name achievements) starts a new run: every weight
     is copied and the heads keep their three base outputs (unlock, rest of reward, termination)."""
-    cfg = DiTConfig(latent_channels=4, patch=2, dim=32, depth=1, heads=2, window=4)
+    cfg = DiTConfig(latent_channels=4, patch=2, dim=32, depth=1, heads=2, window=4, action_nvec=NVEC)
     named = SpacetimeDiT(replace(cfg, achievements=5))
     named.save(tmp_path / "dit.safetensors")
     dit = SpacetimeDiT(cfg)
@@ -180,33 +193,47 @@ def test_init_from_a_world_whose_heads_name_achievements(tmp_path):
         init_weights(SpacetimeDiT(replace(cfg, achievements=2)), str(tmp_path / "dit.safetensors"))
 
 
-def test_view_moves_crafter_needs_tile_aligned_latents(two_sizes):
+def test_view_moves_game_needs_tile_aligned_latents(two_sizes):
     _, caches = two_sizes
     buckets, _ = load_buckets(parse_args(["--latents", caches[0]]))
     with pytest.raises(ValueError, match="tile is 7.11x7.11 px.*latent cell is 8x8 px"):
-        check_tile_aligned(buckets)
+        check_tile_aligned(buckets, game=CRAFTER)
     with pytest.raises(SystemExit, match="add --prev-frame"):
-        parse_args(["--view-moves", "crafter"])
+        parse_args(["--view-moves", "game"])
     with pytest.raises(SystemExit, match="action:dx:dy"):
         parse_args(["--prev-frame", "--view-moves", "left"])
+    with pytest.raises(SystemExit, match="'game' or 'action:dx:dy"):  # the old name of "game"
+        parse_args(["--prev-frame", "--view-moves", "crafter"])
 
 
-def test_view_moves_crafter_keeps_the_inventory_rows_in_place(tmp_path, tiny_world):
-    """On a tile-aligned 72x72 cache the moved input shifts only the 7 local-view rows (auto), not
-    the 2 inventory rows below; --view-rows overrides that."""
+def test_view_moves_game_keeps_the_inventory_rows_in_place(tmp_path, tiny_world):
+    """On a tile-aligned 72x72 cache the moved input shifts only the 7 local-view rows (auto: the
+    rows the game's plugin says move), not the 2 inventory rows below; --view-rows overrides that.
+    The moves and the rows come from the plugin of the recordings' game, which the script passes:
+    without it `--view-moves game` says how to name the moves instead."""
+    from model.world_training import main
+
     rec, lat = tmp_path / "rec72", tmp_path / "lat72"
     collect(CollectConfig(episodes=1, policy="random", out=str(rec), seed=5, workers=1, max_steps=16,
                           area=(32, 32), size=(72, 72)), progress=False)
-    encode_folder(str(tiny_world / "vae.safetensors"), str(rec), str(lat), progress=False)
-    assert check_tile_aligned(load_buckets(parse_args(["--latents", str(lat)]))[0]) == 7
+    encode_folder(str(tiny_world / "vae.safetensors"), str(rec), str(lat), progress=False, nvec=NVEC)
+    assert check_tile_aligned(load_buckets(parse_args(["--latents", str(lat)]))[0], game=CRAFTER) == 7
     common = ["--latents", str(lat), "--vae", str(tiny_world / "vae.safetensors"), "--recordings", str(rec),
               "--preset", "XS", "--patch", "3", "--window", "3", "--batch-size", "2", "--start-bank", "1",
               "--no-progress", "--threads", "1", "--warmup", "1", "--steps", "1", "--prev-frame",
-              "--view-moves", "crafter"]
+              "--view-moves", "game"]
     for flags, rows in (([], 7), (["--view-rows", "0"], 0)):
         out = tmp_path / f"rows{rows}"
-        train(parse_args(common + ["--out", str(out)] + flags))
-        assert WorldModel.load(out / "world").dit.cfg.view_rows == rows
+        main(common + ["--out", str(out)] + flags, games=get_game)
+        world = WorldModel.load(out / "world")
+        assert world.dit.cfg.view_rows == rows and world.dit.cfg.view_moves == MOVES
+        assert world.meta["game"] == "crafter"  # the exported world names its game
+    with pytest.raises(SystemExit, match="no game plugins were given.*scripts/train_world.py"):
+        main(common + ["--out", str(tmp_path / "none")])
+    # explicit moves need no game: the same model
+    explicit = ",".join(f"{a}:{dx}:{dy}" for a, dx, dy in MOVES)
+    main(common[:-1] + [explicit, "--view-rows", "7", "--out", str(tmp_path / "explicit")])
+    assert WorldModel.load(tmp_path / "explicit" / "world").dit.cfg == WorldModel.load(tmp_path / "rows7" / "world").dit.cfg
     with pytest.raises(SystemExit, match="view-rows"):
         parse_args(["--view-rows", "-2"])
     with pytest.raises(SystemExit, match="add --view-moves"):
@@ -214,21 +241,24 @@ def test_view_moves_crafter_keeps_the_inventory_rows_in_place(tmp_path, tiny_wor
     # resuming a run under another model config (here the rows that move) is refused by name
     with pytest.raises(CheckpointError, match="another model.*view_rows"):
         train(parse_args(common + ["--out", str(tmp_path / "rows7"), "--view-rows", "5", "--resume",
-                                   "--steps", "2"]))
+                                   "--steps", "2"]), get_game)
 
 
 def test_view_moves_flag():
     assert parse_view_moves("") == ()
-    assert parse_view_moves("crafter") == ((1, -1, 0), (2, 1, 0), (3, 0, -1), (4, 0, 1))
+    assert parse_view_moves("game", CRAFTER) == ((1, -1, 0), (2, 1, 0), (3, 0, -1), (4, 0, 1))
     assert parse_view_moves("5:2:0,6:0:-2") == ((5, 2, 0), (6, 0, -2))
-    with pytest.raises(ValueError, match="action:dx:dy"):
-        parse_view_moves("left")
+    for bad in ("left", "1:2", "crafter"):
+        with pytest.raises(ValueError, match="action:dx:dy"):
+            parse_view_moves(bad)
+    with pytest.raises(ValueError, match="no game plugins were given"):
+        parse_view_moves("game")
 
 
 def test_init_rejects_weights_of_another_shape(tmp_path, tiny_world):
-    other = SpacetimeDiT(DiTConfig(latent_channels=4, patch=2, dim=64, depth=1, heads=2, window=4))
+    other = SpacetimeDiT(DiTConfig(latent_channels=4, patch=2, dim=64, depth=1, heads=2, window=4, action_nvec=NVEC))
     other.save(tmp_path / "other.safetensors")
-    dit = SpacetimeDiT(DiTConfig(latent_channels=4, patch=2, dim=32, depth=2, heads=2, window=4))
+    dit = SpacetimeDiT(DiTConfig(latent_channels=4, patch=2, dim=32, depth=2, heads=2, window=4, action_nvec=NVEC))
     with pytest.raises(CheckpointError, match="do not fit"):
         init_weights(dit, str(tmp_path / "other.safetensors"))
     (tmp_path / "junk.safetensors").write_bytes(b"junk")
@@ -238,10 +268,9 @@ def test_init_rejects_weights_of_another_shape(tmp_path, tiny_world):
 
 def test_vae_trains_on_two_sizes(two_sizes, tiny_world, tmp_path):
     """Decoder-only VAE fine-tuning over square and widescreen recordings in one run."""
-    from train_vae import parse_args as vae_args
-    from train_vae import train as train_vae
-
     from model.vae import VideoVAE
+    from model.vae_training import parse_args as vae_args
+    from model.vae_training import train as train_vae
 
     root, _ = two_sizes
     out = tmp_path / "vae"
@@ -292,95 +321,19 @@ def test_same_seed_same_run(two_sizes, tiny_world):
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0] if k.startswith("model."))
 
 
-def test_strip_class_weights_weight_the_tiles_a_move_brings_into_view(tmp_path):
-    """--strip-class-weights: on a tile-aligned 72x72 cache, each frame a move led to (and the game
-    carried out) gets the named classes' weights on the edge of the local view it walked toward,
-    read from the recordings' tile maps; every other cell, frame after a refused move, other action
-    and episode start gets 1. A short run trains with it."""
-    from conftest import tiny_world72_with_latents
-    from train_world import strip_cell_weights
+def test_init_refuses_a_dit_with_the_removed_outcome_tokens(tmp_path):
+    cfg = DiTConfig(latent_channels=4, patch=2, dim=32, depth=1, heads=2, window=4, action_nvec=NVEC)
+    dit = SpacetimeDiT(cfg)
+    weights = {**dit.state_dict(), "outcome_embed.weight": torch.zeros(3, 32)}
+    from model.checkpoint import save_checkpoint
 
-    from worldenv.games.crafter.env import PLAYER_MOVES
-    from worldenv.games.crafter.parse import CLASS_NAMES
-
-    world, caches = tiny_world72_with_latents(tmp_path, max_steps=40)
-    common = ["--latents", caches[0], "--prev-frame", "--view-moves", "crafter"]
-    bucket = load_buckets(parse_args(common + ["--strip-class-weights", "grass=3,tree=7"]))[0][0]
-    dit = WorldModel.load(world).dit
-    records = [r for ep in episode_records(bucket.cache) for r in ep]
-    n = len(records)
-    assert bucket.tiles.shape == (n, 7, 9) and bucket.tiles.dtype == torch.uint8
-    assert np.array_equal(bucket.tiles[5].numpy(), records[5]["tiles"])
-    table = torch.ones(256)
-    table[CLASS_NAMES.index("grass")], table[CLASS_NAMES.index("tree")] = 3, 7
-    starts = torch.tensor([bucket.cache.episode_starts[0].item(), bucket.cache.episode_starts[1].item()])
-    t = int(bucket.cache.episode_lengths.min())
-    idx = starts[:, None] + torch.arange(t)[None]
-    w = strip_cell_weights(dit, bucket, starts, bucket.prev[idx], table, (9, 9))
-    assert w.shape == (2, t, 9, 9)
-    seen = {"moved": 0, "still": 0}
-    for b in range(2):
-        for j in range(t):
-            i = int(idx[b, j])
-            a = int(bucket.prev[i, 0])
-            expect = torch.ones(9, 9)
-            if a in PLAYER_MOVES and not bool(bucket.refused[i]):
-                dx, dy = PLAYER_MOVES[a]
-                tiles = torch.as_tensor(records[i]["tiles"])
-                if dx:
-                    col = 8 if dx > 0 else 0
-                    expect[:7, col] = table[tiles[:, col]]
-                else:
-                    row = 6 if dy > 0 else 0
-                    expect[row, :] = table[tiles[row, :]]
-                seen["moved"] += 1
-            else:
-                seen["still"] += 1
-            assert torch.equal(w[b, j], expect), (b, j, a)
-    assert seen["moved"] and seen["still"]
-    assert (w > 1).any()  # some strip held grass or a tree
-    out = tmp_path / "train"
-    train(parse_args(common + ["--strip-class-weights", "tree=4", "--latents", caches[0], "--vae",
-                               str(world / "vae.safetensors"), "--recordings", str(tmp_path / "rec_train"),
-                               "--preset", "XS", "--patch", "3", "--window", "3", "--batch-size", "2",
-                               "--start-bank", "1", "--no-progress", "--threads", "1", "--warmup", "1",
-                               "--steps", "2", "--out", str(out)]))
-    assert (out / "world" / "dit.safetensors").exists()
-    for bad, msg in (("rock=2", "name among"), ("tree=x", "not a number"), ("tree=-1", ">= 0")):
-        with pytest.raises(SystemExit, match=msg):
-            parse_args(common + ["--strip-class-weights", bad])
-    with pytest.raises(SystemExit, match="needs --view-moves"):
-        parse_args(["--strip-class-weights", "tree=2"])
+    save_checkpoint(tmp_path / "dit.safetensors", weights, "SpacetimeDiT", cfg)
+    with pytest.raises(CheckpointError, match="outcome tokens, which were removed"):
+        init_weights(SpacetimeDiT(cfg), str(tmp_path / "dit.safetensors"))
 
 
-def test_tile_maps_name_the_record_without_tiles(tmp_path):
-    from conftest import write_records
-
-    from model.latent_cache import tile_maps
-
-    row = [[2] * 9] * 7
-    write_records(tmp_path, {"a": [{"action": 0, "tiles": row}, {"action": 0, "tiles": row}],
-                             "b": [{"action": 0, "tiles": row}, {"action": 0}]})
-
-    class Cache:
-        episode_lengths = torch.tensor([2, 2])
-        meta = {"data": str(tmp_path)}
-
-        def __len__(self):
-            return 4
-
-    with pytest.raises(ValueError, match="episode 1, step 1: the record has no `tiles`"):
-        tile_maps(Cache())
-    write_records(tmp_path, {"a": [{"action": 0, "tiles": row}, {"action": 0, "tiles": row}],
-                             "b": [{"action": 0, "tiles": row}, {"action": 0, "tiles": [[2] * 9] * 6}]})
-    with pytest.raises(ValueError, match=r"episode 1, step 1: `tiles` of shape \(6, 9\), the first record's is"):
-        tile_maps(Cache())
-    outside = [[-1] + [2] * 8] * 7  # the recorder's -1 outside the world is the parser's class 0
-    write_records(tmp_path, {"a": [{"action": 0, "tiles": row}, {"action": 0, "tiles": outside}],
-                             "b": [{"action": 0, "tiles": row}, {"action": 0, "tiles": [[300] * 9] * 7}]})
-    with pytest.raises(ValueError, match=r"episode 1, step 1: `tiles` ids 300..300 outside -1..255"):
-        tile_maps(Cache())
-    write_records(tmp_path, {"a": [{"action": 0, "tiles": row}, {"action": 0, "tiles": outside}],
-                             "b": [{"action": 0, "tiles": row}, {"action": 0, "tiles": row}]})
-    maps = tile_maps(Cache())
-    assert maps.shape == (4, 7, 9) and maps.dtype == np.uint8 and maps[1, 0, 0] == 0 and maps[1, 0, 1] == 2
+def test_training_needs_its_inputs_named():
+    with pytest.raises(SystemExit, match="give --latents"):
+        train(parse_args([]))
+    with pytest.raises(SystemExit, match="give --vae"):
+        train(parse_args(["--latents", "x"]))

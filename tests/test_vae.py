@@ -96,12 +96,12 @@ def test_checkpoint_round_trip_and_errors(tmp_path):
 
 
 def test_a_few_training_steps_lower_the_loss(tmp_path):
-    from collect import CollectConfig, collect
-    from train_vae import TrainVAEConfig, train
+    from model.vae_training import TrainVAEConfig, train
+    from worldenv.collect import CollectConfig, collect
 
     data = tmp_path / "rec"
     collect(CollectConfig(episodes=1, policy="random", out=str(data), seed=2, workers=1, max_steps=64,
-                          area=(32, 32)), progress=False)
+                          area=(32, 32), size=(64, 64)), progress=False)
     cfg = TrainVAEConfig(data=str(data), out=str(tmp_path / "run"), steps=60, batch_size=8, lr=5e-3, warmup=5,
                          ckpt_every=30, log_every=10, progress=False, vae=VAEConfig(**TINY))
     final = train(cfg)
@@ -118,12 +118,12 @@ def test_a_few_training_steps_lower_the_loss(tmp_path):
 
 
 def test_decoder_only_finetune_keeps_the_latent_space(tmp_path):
-    from collect import CollectConfig, collect
-    from train_vae import TrainVAEConfig, train
+    from model.vae_training import TrainVAEConfig, train
+    from worldenv.collect import CollectConfig, collect
 
     data = tmp_path / "rec"
     collect(CollectConfig(episodes=1, policy="random", out=str(data), seed=4, workers=1, max_steps=32,
-                          area=(32, 32)), progress=False)
+                          area=(32, 32), size=(64, 64)), progress=False)
     base = VideoVAE(VAEConfig(**TINY))
     base.latent_scale.fill_(3.0)
     base.save(tmp_path / "base.safetensors")
@@ -137,60 +137,23 @@ def test_decoder_only_finetune_keeps_the_latent_space(tmp_path):
         train(TrainVAEConfig(data=str(data), out=str(tmp_path / "x"), steps=1, decoder_only=True, progress=False))
 
 
-def test_grown_decoder_starts_as_the_old_one_and_keeps_the_encoder():
-    torch.manual_seed(0)
-    base = VideoVAE(VAEConfig(**TINY)).eval()
-    with torch.no_grad():  # wake the zero-initialised residual branches so every layer matters
-        for p in base.parameters():
-            p.add_(0.05 * torch.randn_like(p))
-    grown = base.with_new_decoder((), 3).eval()
-    assert grown.cfg.decoder_depth == 3 and len(grown.decoder.net) > len(base.decoder.net)
-    x = torch.randn(2, 3, 3, 16, 24)
-    z = base.encode(x)
-    assert torch.equal(grown.encode(x), z)
-    torch.testing.assert_close(grown.decode(z), base.decode(z))  # added blocks start as the identity
-    # other widths: a fresh decoder on the same encoder
-    wide = base.with_new_decoder((16, 16, 24), 1).eval()
-    assert torch.equal(wide.encode(x), z)
-    assert wide.decode(z).shape == x.shape and not torch.allclose(wide.decode(z), base.decode(z))
-    assert wide.from_latent_first.out_channels == 24
-
-
-def test_old_checkpoints_without_decoder_fields_load(tmp_path):
+def test_checkpoints_of_the_removed_grown_decoder_load_only_when_it_was_off(tmp_path):
+    """VAEs written before the grown decoder was removed store `decoder_channels` / `decoder_blocks`
+    (the shipped one among them, at [] and 0): those load; a grown decoder is refused by name; a
+    checkpoint without the fields (older still) loads too."""
     from model.checkpoint import save_checkpoint
 
     vae = VideoVAE(VAEConfig(**TINY))
-    old_config = {k: v for k, v in vae.cfg.__dict__.items() if not k.startswith("decoder")}
-    save_checkpoint(tmp_path / "old.safetensors", vae.state_dict(), "VideoVAE", old_config)
-    loaded = VideoVAE.load(tmp_path / "old.safetensors")
-    assert loaded.cfg.decoder_widths == TINY["channels"] and loaded.cfg.decoder_depth == 1
-    with pytest.raises(ValueError, match="decoder_channels"):
-        VAEConfig(decoder_channels=(8, 16))
+    base = {k: list(v) if isinstance(v, tuple) else v for k, v in vae.cfg.__dict__.items()}
+    for extra in ({}, {"decoder_channels": [], "decoder_blocks": 0}):
+        save_checkpoint(tmp_path / "old.safetensors", vae.state_dict(), "VideoVAE", {**base, **extra})
+        assert VideoVAE.load(tmp_path / "old.safetensors").cfg == vae.cfg
+    for field, value in (("decoder_blocks", 3), ("decoder_channels", [16, 16, 24])):
+        save_checkpoint(tmp_path / "grown.safetensors", vae.state_dict(), "VideoVAE",
+                        {**base, "decoder_channels": [], "decoder_blocks": 0, field: value})
+        with pytest.raises(CheckpointError, match=f"VAEConfig.{field} = .* a grown decoder.*removed"):
+            VideoVAE.load(tmp_path / "grown.safetensors")
+    from pathlib import Path
 
-
-def test_new_decoder_run_grows_the_decoder_and_keeps_the_latent_space(tmp_path):
-    from collect import CollectConfig, collect
-    from train_vae import TrainVAEConfig, parse_args, train
-
-    data = tmp_path / "rec"
-    collect(CollectConfig(episodes=1, policy="random", out=str(data), seed=4, workers=1, max_steps=32,
-                          area=(32, 32)), progress=False)
-    base = VideoVAE(VAEConfig(**TINY))
-    base.save(tmp_path / "base.safetensors")
-    cfg = parse_args(["--data", str(data), "--out", str(tmp_path / "grow"), "--steps", "6", "--stop-at", "4",
-                      "--batch-size", "4",
-                      "--no-progress", "--init", str(tmp_path / "base.safetensors"), "--decoder-only",
-                      "--new-decoder", "--decoder-blocks", "2"])
-    grown = VideoVAE.load(train(cfg))
-    assert (tmp_path / "grow" / "log.csv").read_text().splitlines()[-1].split(",")[1] == "4"  # --stop-at
-    assert grown.cfg.decoder_depth == 2 and grown.cfg.channels == TINY["channels"]
-    x = torch.randn(2, 1, 3, 64, 64)
-    assert torch.equal(grown.encode(x), base.eval().encode(x))
-    # resume rebuilds the grown model from the same flags and goes on with the schedule of --steps
-    cfg = parse_args(["--data", str(data), "--out", str(tmp_path / "grow"), "--steps", "6", "--batch-size", "4",
-                      "--no-progress", "--init", str(tmp_path / "base.safetensors"), "--decoder-only",
-                      "--new-decoder", "--decoder-blocks", "2", "--resume"])
-    train(cfg)
-    assert (tmp_path / "grow" / "log.csv").read_text().splitlines()[-1].split(",")[1] == "6"
-    with pytest.raises(SystemExit, match="--new-decoder needs"):
-        train(TrainVAEConfig(data=str(data), out=str(tmp_path / "x"), steps=1, new_decoder=True, progress=False))
+    shipped = VideoVAE.load(Path(__file__).resolve().parents[1] / "worldenv/worlds/crafter72/vae.safetensors")
+    assert shipped.cfg == VAEConfig(latent_channels=16, channels=(32, 64, 128))

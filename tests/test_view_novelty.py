@@ -1,9 +1,10 @@
-"""scripts/view_novelty.py: the share of the view at horizon k that the start clip showed."""
+"""The share of the view at horizon k that the start clip showed (`evaluation.places`, `evaluation.novelty`)."""
 
 import numpy as np
 import pytest
-import view_novelty
-from collect import CollectConfig, collect
+
+from worldenv.collect import CollectConfig, collect
+from worldenv.games.crafter.evaluation import novelty as view_novelty
 
 
 def _walk(steps: int, dx: int):
@@ -63,7 +64,7 @@ def test_a_walk_brings_in_one_unseen_column_a_step():
 def test_history_counts_as_seen_and_recordings_without_tiles_are_refused(tmp_path):
     data = tmp_path / "rec"
     collect(CollectConfig(episodes=2, policy="explore", out=str(data), seed=2, workers=1, max_steps=60,
-                          area=(32, 32)), progress=False)
+                          area=(32, 32), size=(64, 64)), progress=False)
     out = tmp_path / "novelty.json"
     short = view_novelty.main(["--data", str(data), "--horizons", "1", "8", "--starts", "4", "--context", "3",
                                "--out", str(out)])

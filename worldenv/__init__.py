@@ -2,9 +2,9 @@
 
 Importing this package registers the env ids with Gymnasium:
 
-- `SoraWorld-v0`: the dream (`worldenv.dream_env.DreamEnv`; `gym.make_vec("SoraWorld-v0",
+- `SoraWorld-v0`: the dream of any world (`worldenv.dream_env.DreamEnv`; `gym.make_vec("SoraWorld-v0",
   num_envs=N)` gives the batched `worldenv.dream_vector_env.DreamVectorEnv`).
-- `SoraWorld/Crafter-v1`: the real Crafter game (`worldenv.games.crafter.CrafterEnv`).
+- each game plugin's real game (`worldenv.games`), e.g. `SoraWorld/Crafter-v1`.
 
 Gymnasium 1.x has no plugin entry points, so either `import worldenv` first or use the
 module-qualified id, e.g. `gym.make("worldenv:SoraWorld-v0")`.
@@ -20,7 +20,7 @@ if DREAM_ID not in registry:
         id=DREAM_ID,
         entry_point="worldenv.dream_env:DreamEnv",
         vector_entry_point="worldenv.dream_vector_env:DreamVectorEnv",
-        # DreamEnv truncates itself at max_episode_steps (10,000 by default, like Crafter).
+        # DreamEnv truncates itself at max_episode_steps (10,000 by default).
     )
 
 if CRAFTER_ID not in registry:

@@ -1,5 +1,5 @@
 """The game's reward rule applied to dreams: an achievement pays +1 only the first time it is
-unlocked in an episode (Crafter's rule), plus the health change.
+unlocked in an episode, plus the rest of the game's reward.
 
 The world's heads predict *that* an achievement unlocked and *which* one; the episode memory of
 what is already unlocked lives here, in the env, because the model only sees its last few frames.
@@ -27,16 +27,15 @@ class FirstUnlockRewards:
             self.unlocked[i] = set()
 
     def rewards(self, result, events: list[list[str]] | None = None,
-                health_change: np.ndarray | None = None) -> tuple[np.ndarray, list[str | None]]:
+                health_reward: np.ndarray | None = None) -> tuple[np.ndarray, list[str | None]]:
         """(b,) rewards of a `StepResult` and the achievement each dream newly unlocked (or None).
 
         With `events` the achievements come from the game's rules (`events[i]`: dream i's this
-        step, e.g. from `InventoryLedger`) rather than the heads: the heads' own unlock is dropped
-        and only their health change kept, or with `health_change` (b,) that one (the game pays
-        a tenth of it)."""
+        step, e.g. from a game's `DreamRules`) rather than the heads: the heads' own unlock is
+        dropped and only the rest of their reward kept, or with `health_reward` (b,) the rules' own."""
         if events is not None:
-            if health_change is not None:
-                rewards = np.asarray(health_change, np.float64) / 10
+            if health_reward is not None:
+                rewards = np.asarray(health_reward, np.float64).copy()
             else:
                 rewards = result.rewards.astype(np.float64) - (result.unlock_prob > 0.5)
             first: list[str | None] = []

@@ -12,6 +12,7 @@ an episode); infos carry no per-dream inventory or achievements (use `DreamEnv` 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Sequence
 
 import gymnasium as gym
 import numpy as np
@@ -19,14 +20,9 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from worldenv.achievements import FirstUnlockRewards
-from worldenv.dream_env import (
-    action_space_for,
-    dream_overlay,
-    inventory_ledger_for,
-    load_start_clips,
-    load_world,
-    resolve_device,
-)
+from worldenv.dream_env import DEFAULT_THREADS, action_space_for, check_settings, dream_parts, resolve_device, set_threads
+from worldenv.start_states import load_start_clips
+from worldenv.worlds import load_world
 
 
 class DreamVectorEnv(VectorEnv):
@@ -34,30 +30,27 @@ class DreamVectorEnv(VectorEnv):
 
     metadata = {"render_modes": ["rgb_array"], "autoreset_mode": AutoresetMode.SAME_STEP, "render_fps": 10}
 
-    def __init__(self, num_envs: int = 8, world: str | Path | None = None, steps: int = 2,
-                 context: int | None = None, device: str = "cpu", max_episode_steps: int = 10_000,
-                 bf16: bool = True, context_sigma: float | None = None, reground: bool | None = None,
-                 guidance: float | None = None, starts: str | Path | None = None, num_starts: int = 512,
-                 start_anywhere: bool = True, hold_openings: bool = False,
-                 start_sigma: float | None = None, keep_inventory: bool | None = None,
-                 keep_terrain: bool | None = None, creature_attacks: bool = False, keep_daylight: bool | None = None,
-                 render_mode: str | None = None, _world_model=None):
-        from model.rollout import DreamRollout
-
-        if num_envs < 1:
-            raise ValueError(f"num_envs must be >= 1, got {num_envs}")
+    def __init__(self, num_envs: int = 8, world: str | Path | None = None, rules: str | Sequence[str] | None = "game",
+                 steps: int = 2, context: int | None = None, device: str = "cpu",
+                 threads: int | None = DEFAULT_THREADS, max_episode_steps: int = 10_000, bf16: bool = True,
+                 context_sigma: float | None = None, reground: bool | None = None, guidance: float | None = None,
+                 starts: str | Path | None = None, num_starts: int = 512, start_anywhere: bool = True,
+                 hold_openings: bool = False, start_sigma: float | None = None, render_mode: str | None = None,
+                 _world_model=None):
+        if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
+            raise ValueError(f"num_envs must be an integer >= 1, got {num_envs!r}")
+        check_settings(context_sigma=context_sigma, guidance=guidance, start_sigma=start_sigma)
+        set_threads(threads)
         self.num_envs = num_envs
         self.device = resolve_device(device)
         self.world = _world_model or load_world(world, self.device)
-        self.ledger = inventory_ledger_for(self.world, num_envs, keep_inventory, keep_terrain, creature_attacks, keep_daylight)
-        self.overlay = dream_overlay(self.world, num_envs, self.ledger, keep_daylight)  # the ledger, or the clock alone
-        self.rollout = DreamRollout(self.world, batch=num_envs, steps=steps, context=context, bf16=bf16,
-                                    context_sigma=context_sigma, reground=reground, guidance=guidance,
-                                    start_sigma=start_sigma, device=self.device,
-                                    overlay=self.overlay)
+        self.game, self.rules, self.rollout = dream_parts(
+            self.world, num_envs, rules, steps=steps, context=context, bf16=bf16, context_sigma=context_sigma,
+            reground=reground, guidance=guidance, start_sigma=start_sigma, device=self.device)
         self.start_frames, self.start_actions = load_start_clips(self.world, starts, num_starts, anywhere=start_anywhere,
                                                                  hold_openings=hold_openings)
-        self.rewarder = FirstUnlockRewards(num_envs, self.ledger.achievements if self.ledger else self.world.achievements)
+        paid = self.rules.achievements if self.rules is not None and self.rules.achievements is not None else None
+        self.rewarder = FirstUnlockRewards(num_envs, paid if paid is not None else self.world.achievements)
         self.single_observation_space = gym.spaces.Box(0, 255, self.world.frame_shape, np.uint8)
         self.single_action_space = action_space_for(self.world.action_nvec)
         self.observation_space = batch_space(self.single_observation_space, num_envs)
@@ -85,8 +78,8 @@ class DreamVectorEnv(VectorEnv):
         seeds = [int(rng.integers(2**31 - 1)) for rng in self._rngs]
         self.rollout.seed(seeds)
         self.rollout.reset(frames, actions)
-        if self.overlay is not None:
-            self.overlay.reset(range(self.num_envs), frames, actions, seeds)
+        if self.rules is not None:
+            self.rules.reset(range(self.num_envs), frames, actions, seeds)
         self._t[:] = 0
         self.rewarder.reset()
         self._obs = frames[:, -1].copy()
@@ -105,12 +98,14 @@ class DreamVectorEnv(VectorEnv):
             raise RuntimeError("call reset() before step()")
         a = self._check_actions(actions)
         r = self.rollout.step(a)
-        led = self.ledger
-        rewards, _ = (self.rewarder.rewards(r, led.events, led.health_change) if led is not None
-                      else self.rewarder.rewards(r))
+        rules = self.rules
+        if rules is not None and rules.events is not None:
+            rewards, _ = self.rewarder.rewards(r, rules.events, rules.health_reward)
+        else:
+            rewards, _ = self.rewarder.rewards(r)
         self._t += 1
         obs = r.frames.copy()
-        terminated = r.terminated.astype(bool) | (led.dead if led is not None else False)
+        terminated = r.terminated.astype(bool) | (rules.dead if rules is not None and rules.dead is not None else False)
         truncated = (self._t >= self.max_episode_steps) & ~terminated
         done = np.flatnonzero(terminated | truncated)
         infos: dict = {}
@@ -120,8 +115,8 @@ class DreamVectorEnv(VectorEnv):
             infos = {"final_obs": final, "_final_obs": np.isin(np.arange(self.num_envs), done)}
             frames, acts = self._start_clips(done)
             self.rollout.reset_rows(list(done), frames, acts)
-            if self.overlay is not None:
-                self.overlay.reset(list(done), frames, acts)
+            if self.rules is not None:
+                self.rules.reset(list(done), frames, acts)
             obs[done] = frames[:, -1]
             self._t[done] = 0
             self.rewarder.reset(done)

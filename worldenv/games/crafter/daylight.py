@@ -2,10 +2,10 @@
 
 Crafter's daylight is a function of the episode step alone (`Env._update_time`): it follows
 `1 - |cos(pi (step / 300 % 1 + 0.3))|^3`, a 300-step day. Below daylight 0.5 the game mixes fresh
-grey grain into every pixel of the view, a new draw each frame (`crafter_night.py`). The DiT drew
+grey grain into every pixel of the view, a new draw each frame (night.py). The DiT drew
 those nights poorly: each dreamed night frame lost contrast to the next, until the view was a
 dark fog (after a noop at night the shipped world kept 66 % of the tiles after one step and 36 %
-after 16, against 99 % and 90 % by day; README, Results, stop 30).
+after 16, against 99 % and 90 % by day; docs/design.md, "The game's rules in the dream").
 
 `CrafterClock` takes the night out of the dream's hands. The dream is given frames as they
 would look at full daylight (`day_frames`: the darkening inverted where it is exact, daylight
@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from model.dream_rules import DreamRules
 from worldenv.games.crafter.night import CrafterNight
 from worldenv.games.crafter.parse import CrafterFrameParser
 from worldenv.games.crafter.row_seeds import reseed_rows
@@ -34,15 +35,16 @@ def daylight_at(step) -> np.ndarray:
     return 1 - np.abs(np.cos(np.pi * progress)) ** 3
 
 
-class CrafterClock:
+class CrafterClock(DreamRules):
     """Day looks of Crafter frames and the clock that darkens dreamed ones (see module docstring).
 
     `size` (W, H) and `view` (cols, rows) as for `CrafterFrameParser`; `parser` may be passed to
     share one. One clock serves `n` dreams: `start(rows, clips)` sets their steps from the
     clips' light, `tick()` advances every dream by a step, `show(frames, sleeping)` darkens.
-    It is also a `DreamRollout` overlay on its own (`reset`, `model_frames`, and the call, which
-    takes the DiT's frames and returns (day looks for the context, darkened frames to show));
-    with the inventory, `InventoryLedger(keep_daylight=True)` runs one.
+    It is also `DreamRules` on its own (`reset`, `model_frames`, and the call, which takes the
+    DiT's frames and returns (day looks for the context, darkened frames to show)); it keeps no
+    events, rewards or ends (the world's heads give those). With the inventory,
+    `InventoryLedger(keep_daylight=True)` runs one.
     """
 
     def __init__(self, n: int, size: tuple[int, int] = (72, 72), view: tuple[int, int] = (9, 9),
@@ -101,7 +103,7 @@ class CrafterClock:
             self.steps[r] = int(best[len(best) // 2])
 
     def reset(self, rows, frames: np.ndarray, actions=None, seeds: list[int] | None = None) -> None:
-        """Start dreams `rows` from clips (len(rows), k, H, W, 3) (the overlay interface; `actions`
+        """Start dreams `rows` from clips (len(rows), k, H, W, 3) (the `DreamRules` interface; `actions`
         are not needed); `seeds` reseed those dreams' grain."""
         rows = list(rows)
         reseed_rows(self.rngs, rows, seeds)

@@ -1,4 +1,4 @@
-"""Crafter's night rendering as a function of daylight, for training pairs without night grain.
+"""Crafter's night rendering as a function of daylight: the darkening inverted, and redrawn.
 
 Crafter darkens the local view as daylight d falls (`engine.LocalView._light`): the view is blended
 with a desaturated (colour 0.4), blue-tinted copy of itself, weight 1 - d. Below d = 0.5 that copy
@@ -6,11 +6,10 @@ is first mixed with fresh uniform grey noise (32..127 per pixel, amount 2 (0.5 -
 vignette that is 0 at the centre): a new draw every frame, which carries no game state. Sleeping
 then drops all colour and tints the view blue. The inventory rows are never darkened.
 
-A model cannot predict that grain, and a few-step diffusion sampler cannot tell it from its own
-noise: dreams of the night came out blotchy (README, stop 19). `CrafterNight` re-renders a day
-frame at a chosen daylight twice: with grain (as the game shows it) and with the grain replaced by
-its mean (the expected frame, which the frame parser reads perfectly). A VAE trained to map the
-first to the second encodes the night without grain (`scripts/train_vae.py --night-pairs`).
+`CrafterNight` undoes the darkening of a frame shown at daylight >= 0.5 (`canvas`: the view as it
+looks at full day) and shows a day view at any daylight (`render`): with fresh grain, as the game
+draws it, and with the grain at its mean (the expected frame, which the frame parser reads
+perfectly). The dream's clock (`daylight.CrafterClock`) dreams in day looks and shows them this way.
 """
 
 from __future__ import annotations
@@ -73,23 +72,6 @@ class CrafterNight:
         a, b = d + 0.5 * NIGHT_COLOUR * (1 - d), 0.5 * (1 - NIGHT_COLOUR) * (1 - d)
         y = out - (1 - d) * 0.5 * NIGHT_TINT
         return ((y - b / (a + b) * _grey(y)) / a).astype(np.float32)
-
-    def contrast_gains(self, daylight: np.ndarray, sleeping: np.ndarray) -> np.ndarray:
-        """How much of the undarkened canvas each local-view pixel still shows, (N, vh, vw, 2):
-        the gain of its grey axis and of its colour axes at `daylight` (N,), grain at its mean.
-        At daylight d a canvas change dc shows as (d + (1 - d) k (1 - m)) dc, with m the grain's
-        share of the pixel and k = 1/2 for grey, 1/5 for colour (darkening halves it, the night
-        copy keeps 0.4 of the colour); asleep the grey gain halves and colour is gone (gain 0).
-        Deep at night the corners keep under 1 % of their colour, which the frame parser still
-        reads (the grain is grey) but a plain pixel loss does not see."""
-        d = np.asarray(daylight, np.float32).reshape(-1, 1, 1)
-        sleeping = np.asarray(sleeping, bool).reshape(-1, 1, 1)
-        if len(d) != len(sleeping):
-            raise ValueError(f"one daylight and one sleeping flag per frame, got {len(d)} and {len(sleeping)}")
-        keep = 1 - np.clip(2 * (0.5 - d), 0, None) * self.vignette[None]  # (N, vh, vw)
-        grey = d + (1 - d) * 0.5 * keep
-        colour = d + (1 - d) * 0.5 * NIGHT_COLOUR * keep
-        return np.stack([np.where(sleeping, 0.5 * grey, grey), np.where(sleeping, 0.0, colour)], -1)
 
     def render(self, frames: np.ndarray, canvas: np.ndarray, daylight: np.ndarray, sleeping: np.ndarray,
                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,248 @@
+"""Collect recordings of real play: `<out>/<name>.mp4` + `<name>.jsonl` per episode and `index.json`.
+
+    soraworld-collect --game crafter --episodes 20 --policy explore --out data/crafter72
+    soraworld-collect --game minerl --env MineRLTreechop-v0 --episodes 2 --out data/minerl
+
+Each episode is played and written by its game plugin's recorder (`Game.record_episode`). Episodes
+run in parallel worker processes. Each episode is written under temporary names and renamed when
+complete; `index.json` is rewritten (atomically) after every finished episode, so an interrupted or
+crashed collection loses at most the episodes in flight. Running the same command again resumes:
+episodes already in the index are skipped. Crafter frames are 72x72 by default, the shipped
+world's size (9x9 tiles of 8 px).
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from model.recordings import INDEX_NAME, EpisodeInfo, RecordingError, read_index, write_index
+
+# --game -> the game plugin that records it (MineRL envs are the Minecraft plugin's)
+GAMES = {"crafter": "crafter", "minerl": "minecraft"}
+POLICIES = ("random", "explore")
+
+
+@dataclass
+class CollectConfig:
+    """What to collect; every field is a command-line flag."""
+
+    game: str = "crafter"
+    episodes: int = 20
+    policy: str = "explore"
+    out: str = "data/crafter"
+    seed: int = 0
+    workers: int = max(1, min(2, os.cpu_count() or 1))
+    max_steps: int = 10_000
+    size: tuple[int, int] = (72, 72)  # Crafter frames (W, H): the shipped world's
+    view: tuple[int, int] = (9, 9)  # Crafter's tile view (cols, rows)
+    area: tuple[int, int] = (64, 64)  # Crafter's world size in tiles
+    env: str = "MineRLTreechop-v0"  # MineRL env id (game=minerl)
+    epsilon: float = 0.15  # explore policy's share of random actions
+
+
+def episode_name(cfg: CollectConfig, index: int) -> str:
+    return f"{cfg.game}_{cfg.policy}_{cfg.seed + index:07d}"
+
+
+def make_policy(cfg: CollectConfig, seed: int):
+    """What the game's recorder plays. Crafter's takes a callable info -> action: uniform over its
+    actions ("random") or the scripted explorer (`agents.explore`); the other recorders take the
+    policy's name and draw its actions themselves."""
+    if cfg.game != "crafter":
+        return cfg.policy
+    import numpy as np
+
+    from worldenv.games import get_game
+
+    if cfg.policy == "random":
+        rng = np.random.default_rng(seed)
+        n = get_game("crafter").action_nvec[0]
+        return lambda info: int(rng.integers(0, n))
+    from agents.explore import ExplorePolicy
+
+    policy = ExplorePolicy(seed=seed, epsilon=cfg.epsilon)
+    return policy.act
+
+
+def recorder_options(cfg: CollectConfig) -> dict:
+    """The game's own recorder options: MineRL's env id; Crafter's frame size, tile view and world area."""
+    if cfg.game == "minerl":
+        return {"env_id": cfg.env}
+    return {"size": tuple(cfg.size), "view": tuple(cfg.view), "area": tuple(cfg.area)}
+
+
+def collect_one(cfg: CollectConfig, index: int) -> EpisodeInfo:
+    """Worker: play and write one episode with the game plugin's recorder."""
+    from worldenv.games import get_game
+
+    seed = cfg.seed + index
+    game = get_game(GAMES[cfg.game])
+    return game.record_episode(out_dir=cfg.out, name=episode_name(cfg, index), seed=seed,
+                               policy=make_policy(cfg, seed), max_steps=cfg.max_steps, **recorder_options(cfg))
+
+
+def _worker(args):
+    cfg, index = args
+    try:
+        return index, collect_one(cfg, index), None
+    except Exception as e:  # noqa: BLE001 - reported by the parent, which keeps the index intact
+        return index, None, f"{type(e).__name__}: {e}"
+
+
+def check_config(cfg: CollectConfig) -> None:
+    """Clear errors for bad flags before any work starts."""
+    if cfg.game not in GAMES:
+        raise SystemExit(f"error: unknown game {cfg.game!r}; choose one of {', '.join(GAMES)}")
+    if cfg.policy not in POLICIES:
+        raise SystemExit(f"error: unknown policy {cfg.policy!r}; choose one of {', '.join(POLICIES)}")
+    if cfg.episodes < 1 or cfg.workers < 1 or cfg.max_steps < 1:
+        raise SystemExit("error: --episodes, --workers and --max-steps must be >= 1")
+    if cfg.game == "minerl":
+        try:
+            from worldenv.games.minecraft.minerl import require_minerl
+
+            require_minerl()
+        except ImportError as e:
+            raise SystemExit(f"error: {e}") from None
+    out = Path(cfg.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise SystemExit(f"error: cannot create output folder {out}: {e.strerror}") from None
+    if not os.access(out, os.W_OK):
+        raise SystemExit(f"error: output folder {out} is not writable")
+
+
+@contextmanager
+def folder_lock(out: Path):
+    """Hold `<out>/.collect.lock` for the whole run: two collectors writing one folder would each
+    rewrite index.json from their own list, and the last one would drop the other's episodes."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock
+        yield
+        return
+    with open(out / ".collect.lock", "w") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SystemExit(f"error: another collector is writing {out}; wait for it to finish (or collect "
+                             "in parallel with --workers N in one run)") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def collect(cfg: CollectConfig, progress: bool = True) -> list[EpisodeInfo]:
+    """Collect the missing episodes of `cfg` and return the full index."""
+    check_config(cfg)
+    with folder_lock(Path(cfg.out)):
+        return _collect(cfg, progress)
+
+
+def _collect(cfg: CollectConfig, progress: bool) -> list[EpisodeInfo]:
+    out = Path(cfg.out)
+    done: dict[str, EpisodeInfo] = {}
+    if (out / INDEX_NAME).exists():
+        try:
+            done = {e.name: e for e in read_index(out)}
+        except RecordingError as e:
+            raise SystemExit(f"error: {e}; move it away to start a fresh collection") from None
+    # Skip only episodes whose files are really there (a deleted file is collected again).
+    done = {n: e for n, e in done.items() if (out / f"{n}.mp4").exists() and (out / f"{n}.jsonl").exists()}
+    todo = [i for i in range(cfg.episodes) if episode_name(cfg, i) not in done]
+    meta = {"game": cfg.game, "policy": cfg.policy}
+    if not todo:
+        print(f"all {cfg.episodes} episodes already in {out / INDEX_NAME}")
+        return list(done.values())
+
+    # Partial files of a crashed earlier run: those episodes are in `todo` again.
+    for stale in out.glob(".*.part"):
+        stale.unlink(missing_ok=True)
+    t0, frames, failures = time.time(), 0, []
+    bar = tqdm(total=len(todo), desc=f"collect {cfg.game}/{cfg.policy}", unit="ep", disable=not progress)
+    jobs = [(cfg, i) for i in todo]
+    workers = min(cfg.workers, len(todo))
+
+    def record(index, info, error):
+        nonlocal frames
+        if error is not None:
+            failures.append(f"{episode_name(cfg, index)}: {error}")
+            tqdm.write(f"episode {episode_name(cfg, index)} failed and was skipped: {error}")
+        else:
+            done[info.name] = info
+            frames += info.frames
+            write_index(out, sorted(done.values(), key=lambda e: e.name), **meta)
+        bar.update(1)
+        bar.set_postfix(frames=frames, fps=f"{frames / max(1e-9, time.time() - t0):.0f}")
+
+    try:
+        if workers == 1:
+            for job in jobs:
+                record(*_worker(job))
+        else:
+            with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+                futures = {pool.submit(_worker, job): job[1] for job in jobs}
+                for fut in as_completed(futures):
+                    try:
+                        record(*fut.result())
+                    except BrokenProcessPool:
+                        # A worker died (killed, out of memory): its episode and the ones not yet
+                        # started are reported; the index only lists complete episodes.
+                        record(futures[fut], None, "worker process died; run the same command again to resume")
+    finally:
+        bar.close()
+    seconds = time.time() - t0
+    nbytes = sum(e.bytes for e in done.values())
+    total_frames = sum(e.frames for e in done.values())
+    print(
+        f"wrote {len(todo) - len(failures)} episodes, {frames} frames in {seconds:.1f}s "
+        f"({frames / max(seconds, 1e-9):.0f} frames/s); folder: {len(done)} episodes, {total_frames} frames, "
+        f"{nbytes / 1e6:.1f} MB ({nbytes / max(total_frames, 1) * 1000 / 1e6:.2f} MB per 1000 frames)"
+    )
+    if failures:
+        print(f"{len(failures)} episodes failed:", *failures, sep="\n  ", file=sys.stderr)
+    return list(done.values())
+
+
+def parse_args(argv=None) -> tuple[CollectConfig, bool]:
+    d = CollectConfig()
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--game", default=d.game, help=f"one of {', '.join(GAMES)}")
+    p.add_argument("--episodes", type=int, default=d.episodes)
+    p.add_argument("--policy", default=d.policy, help=f"one of {', '.join(POLICIES)} (explore: Crafter only)")
+    p.add_argument("--out", default=d.out)
+    p.add_argument("--seed", type=int, default=d.seed, help="episode i uses seed + i")
+    p.add_argument("--workers", type=int, default=d.workers)
+    p.add_argument("--max-steps", type=int, default=d.max_steps)
+    p.add_argument("--size", type=int, nargs=2, default=d.size, metavar=("W", "H"),
+                   help="Crafter frame size (default: 72 72, the shipped world's)")
+    p.add_argument("--view", type=int, nargs=2, default=d.view, metavar=("W", "H"), help="Crafter tile view")
+    p.add_argument("--area", type=int, nargs=2, default=d.area, metavar=("W", "H"), help="Crafter world size")
+    p.add_argument("--env", default=d.env, help="MineRL env id (--game minerl)")
+    p.add_argument("--epsilon", type=float, default=d.epsilon, help="explore policy's share of random actions")
+    p.add_argument("--no-progress", action="store_true")
+    a = p.parse_args(argv)
+    cfg = CollectConfig(
+        game=a.game, episodes=a.episodes, policy=a.policy, out=a.out, seed=a.seed, workers=a.workers,
+        max_steps=a.max_steps, size=tuple(a.size), view=tuple(a.view), area=tuple(a.area), env=a.env,
+        epsilon=a.epsilon,
+    )
+    return cfg, not a.no_progress
+
+
+def main(argv=None) -> list[EpisodeInfo]:
+    cfg, progress = parse_args(argv)
+    return collect(cfg, progress=progress)
