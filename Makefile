@@ -30,7 +30,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 collect: $(STAMP)
-	$(BIN)/python scripts/collect.py --game crafter --episodes 20 --policy explore --out data/crafter
+	$(BIN)/python scripts/collect.py --game crafter --episodes 20 --policy explore --size 72 72 --out data/crafter72
 
 # System packages of the Minetest game: installed with apt when run as root, otherwise printed.
 MINETEST_APT := apt-get install -y --no-install-recommends minetest minetest-data xvfb

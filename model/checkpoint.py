@@ -27,6 +27,61 @@ class CheckpointError(ValueError):
     """A checkpoint is missing, corrupt, of a future version, or of another model/config."""
 
 
+def umask_mode() -> int:
+    """The mode a plain `open()` gives a new file under this process's umask (0o644 under 022).
+    `tempfile.mkstemp` creates files 0600; outputs written through a temporary file get this mode
+    instead, so every output of a run has the same mode."""
+    try:  # Linux >= 4.7 shows it without changing it (os.umask's read-by-setting races with threads)
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def temporary_file(path: Path) -> str:
+    """A new temporary file beside `path` (`.<name>.<random>.tmp`), with the umask's mode: write it,
+    then `os.replace` it onto `path`. `clean_temporary_files` removes those a killed writer left."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, umask_mode())
+    finally:
+        os.close(fd)
+    return tmp
+
+
+def clean_temporary_files(folder: str | Path, names: tuple[str, ...] | None = None) -> list[Path]:
+    """Remove the temporary files (`temporary_file`) that writes killed mid-way left in `folder`:
+    of the files `names` where given, else of any file. Returns those removed. Call it where no
+    other process writes the folder (a run's start)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    removed = []
+    for tmp in folder.glob(".*.tmp"):
+        if not tmp.is_file():
+            continue
+        if names is not None and not any(tmp.name.startswith(f".{n}.") for n in names):
+            continue
+        tmp.unlink(missing_ok=True)
+        removed.append(tmp)
+    return removed
+
+
+def check_finite(path: str | Path, tensors: dict[str, torch.Tensor]) -> None:
+    """CheckpointError naming the file and the first tensor that holds NaN or infinity: bytes
+    overwritten inside a file (4 KiB of 0xFF turn a thousand weights into NaN) still parse, and a
+    model with NaN weights would load and dream garbage."""
+    for name, t in tensors.items():
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            bad = int((~torch.isfinite(t)).sum())
+            raise CheckpointError(f"{path}: tensor {name!r} holds {bad} of {t.numel()} values that are NaN or "
+                                  "infinite: the file is corrupt (overwritten bytes?); restore it from a copy")
+
+
 def save_checkpoint(path: str | Path, tensors: dict[str, torch.Tensor], kind: str, config: Any = None,
                     **meta: Any) -> None:
     """Atomically write `tensors` with metadata {version, kind, config, **meta} to `path`."""
@@ -37,8 +92,7 @@ def save_checkpoint(path: str | Path, tensors: dict[str, torch.Tensor], kind: st
         metadata["config"] = json.dumps(asdict(config) if hasattr(config, "__dataclass_fields__") else config)
     metadata.update({k: json.dumps(v) for k, v in meta.items()})
     tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+    tmp = temporary_file(path)
     try:
         save_file(tensors, tmp, metadata=metadata)
         os.replace(tmp, path)
@@ -78,6 +132,7 @@ def load_checkpoint(path: str | Path, kind: str) -> tuple[dict[str, torch.Tensor
             meta[k] = json.loads(v)
         except json.JSONDecodeError:
             raise CheckpointError(f"{path}: metadata field {k!r} is not valid JSON") from None
+    check_finite(path, tensors)
     return tensors, meta
 
 

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from model.recordings import EpisodeInfo, RecordingError, list_episodes, load_episode
+from model.recordings import EpisodeInfo, RecordingError, check_episode, list_episodes, load_episode
 
 
 @dataclass
@@ -148,7 +148,10 @@ class ClipDataset(Dataset):
 
     Items enumerate windows every `stride` frames over every episode (shuffle them with a
     DataLoader); `sample(rng)` draws a clip uniformly over all frames instead. Decoded episodes
-    are kept in an LRU cache of `cache_episodes` entries.
+    are kept in an LRU cache of `cache_episodes` entries. With `skip_bad`, every episode's files
+    are checked at construction (`model.recordings.check_episode`: a truncated video, a short
+    jsonl) and a bad one is left out with a warning; without it, the first bad one raises
+    `RecordingError`, at construction where its length is unknown, else when it is read.
     """
 
     def __init__(
@@ -176,6 +179,11 @@ class ClipDataset(Dataset):
         for info in list_episodes(self.folder):
             try:
                 arrays = self._load(info) if info.frames < 0 or skip_gui else None
+                if skip_bad and arrays is None:
+                    # the index's length is taken on trust otherwise: check the files now (jsonl
+                    # lines, video packets; nothing decoded), so a bad episode is skipped here
+                    # rather than raising in ds[i]
+                    check_episode(self.folder, info)
             except RecordingError as e:
                 if not skip_bad:
                     raise

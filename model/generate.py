@@ -2,10 +2,11 @@
 
 All functions take a `WorldModel` and uint8 frames (t, H, W, 3), return uint8 frames, and work at
 any frame size the VAE/DiT accept (multiples of 16 with patch 2). Bidirectional tasks (backward
-extension, loops, connecting clips, editing, text/image generation from noise) denoise one window
-jointly with full attention (`sample_window`); they are limited to the model's window of frames.
-Forward extension and animating an image with actions run the causal KV-cache rollout, so they
-have no length limit.
+extension, loops, text/image generation from noise) denoise one window jointly with full
+attention (`sample_window`); they are limited to the model's window of frames. Editing and
+connecting clips slide that window along: each window is given the last frames already made as
+clean context, so clips and transitions of any length work. Forward extension and animating an
+image with actions run the causal KV-cache rollout, so they have no length limit.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import torch
 
 from model.diffusion import sample_window
 from model.rollout import DreamRollout, WorldModel
-from model.text import encode_captions
+from model.text import FactVocabulary
 from model.training import autocast
 
 
@@ -35,7 +36,7 @@ def _captions(world: WorldModel, prompt: str | None):
         return None
     if not world.dit.cfg.caption_dim:
         raise ValueError("this world was trained without captions; omit the prompt")
-    return encode_captions([prompt], world.dit.cfg.max_caption_tokens)
+    return FactVocabulary.of_world(world.meta).encode([prompt], world.dit.cfg.max_caption_tokens)
 
 
 def _check_len(world: WorldModel, total: int) -> None:
@@ -115,12 +116,37 @@ def extend_backward(world: WorldModel, video: np.ndarray, frames: int, steps: in
 
 def connect(world: WorldModel, a: np.ndarray, b: np.ndarray, frames: int, steps: int = 8, seed: int = 0,
             context: int = 1) -> np.ndarray:
-    """A transition: starts as the end of clip A, ends as the start of clip B, `frames` new frames between."""
-    za, zb = _encode(world, np.asarray(a)[-context:]), _encode(world, np.asarray(b)[:context])
-    _check_len(world, frames + 2 * context)
-    z = torch.cat([za, torch.zeros(1, frames, *za.shape[2:]), zb], 1)
-    known = torch.tensor([[True] * context + [False] * frames + [True] * context])
-    return _decode(world, _window(world, z, known, None, steps, seed))
+    """A transition: starts as the end of clip A, ends as the start of clip B, `frames` new frames
+    between (A's last `context` frames, the new ones, B's first `context`). Clips of any length;
+    more new frames than one window holds are made window by window, each given the last frames
+    made (up to half a window) as clean context and the last one also B's start."""
+    a, b = np.asarray(a), np.asarray(b)
+    if a.ndim != 4 or b.ndim != 4 or a.shape[1:] != b.shape[1:]:
+        raise ValueError(f"connect needs two clips of one frame size, got {_size(a)} and {_size(b)}")
+    if not 1 <= context <= min(len(a), len(b)):
+        raise ValueError(f"context must be in [1, the shorter clip's {min(len(a), len(b))} frames], got {context}")
+    window = world.dit.cfg.window
+    if 2 * context + 1 > window:
+        raise ValueError(f"connecting with {context} frame(s) of each clip needs a window of {2 * context + 1} "
+                         f"frames, the model's is {window}")
+    _check_len(world, frames)
+    za, zb = _encode(world, a[-context:]), _encode(world, b[:context])
+    made, left, i = za, frames, 0
+    while left > 0:
+        ctx = made[:, -max(context, min(made.shape[1], window // 2, window - context - 1)):]
+        last = ctx.shape[1] + left + context <= window
+        n = left if last else window - ctx.shape[1]
+        parts = [ctx, torch.zeros(1, n, *za.shape[2:])] + ([zb] if last else [])
+        known = [True] * ctx.shape[1] + [False] * n + ([True] * context if last else [])
+        z = _window(world, torch.cat(parts, 1), torch.tensor([known]), None, steps, seed + i)
+        made = torch.cat([made, z[:, ctx.shape[1]: ctx.shape[1] + n]], 1)
+        left, i = left - n, i + 1
+    return _decode(world, torch.cat([made, zb], 1))
+
+
+def _size(frames: np.ndarray) -> str:
+    """'WxH' of frames (t, H, W, 3), or their shape where they are not that."""
+    return f"{frames.shape[2]}x{frames.shape[1]}" if frames.ndim == 4 else f"shape {frames.shape}"
 
 
 def make_loop(world: WorldModel, image: np.ndarray, frames: int, steps: int = 8, seed: int = 0,
@@ -136,12 +162,28 @@ def make_loop(world: WorldModel, image: np.ndarray, frames: int, steps: int = 8,
 
 def edit(world: WorldModel, video: np.ndarray, prompt: str, strength: float = 0.6, steps: int = 8,
          seed: int = 0) -> np.ndarray:
-    """SDEdit: noise the video to `strength` (0..1) and denoise it under a new caption."""
+    """SDEdit: noise the video to `strength` (0..1) and denoise it under a new caption. A video
+    longer than the model's window is edited window by window, each window given the last half
+    window of edited frames as clean context, so the edit carries on across the joins."""
     if not 0.0 < strength <= 1.0:
         raise ValueError(f"strength must be in (0, 1], got {strength}")
     video = np.asarray(video)
-    _check_len(world, len(video))
-    z_in = _encode(world, video)
-    known = torch.zeros(1, len(video), dtype=torch.bool)
-    return _decode(world, _window(world, torch.zeros_like(z_in), known, prompt, steps, seed,
-                                  start_sigma=strength, z_init=z_in))
+    if len(video) < 1:
+        raise ValueError("edit needs a video of at least one frame")
+    window = world.dit.cfg.window
+    overlap = max(1, window // 2) if window > 1 else 0
+    made, pos, i = None, 0, 0
+    while pos < len(video):
+        # a window of the frames made last (clean, kept) and the next frames of the video (edited)
+        ctx = made[:, made.shape[1] - min(overlap, made.shape[1]):] if made is not None else None
+        k = 0 if ctx is None else ctx.shape[1]
+        n = min(window - k, len(video) - pos)
+        z_in = _encode(world, video[pos : pos + n])
+        if ctx is not None:
+            z_in = torch.cat([ctx, z_in], 1)
+        known = torch.tensor([[True] * k + [False] * n])
+        z = _window(world, z_in * known[..., None, None, None], known, prompt, steps, seed + i,
+                    start_sigma=strength, z_init=z_in)[:, k:]
+        made = z if made is None else torch.cat([made, z], 1)
+        pos, i = pos + n, i + 1
+    return _decode(world, made)

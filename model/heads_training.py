@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from model.cli import parse_config
 from model.latent_cache import LatentCache, death_frames, unlock_labels
 from model.rollout import WorldModel
@@ -55,6 +56,7 @@ class TrainHeadsConfig:
     reward_step: float = 0.1
     threads: int = 0
     seed: int = 0
+    overwrite: bool = False  # replace a world already in --out (without it, such a folder is refused)
 
 
 def full_window(cache: LatentCache, window: int) -> np.ndarray:
@@ -191,8 +193,53 @@ def gather_features(world: WorldModel, latents: str, heldout: str, n_random: int
     return out
 
 
+FEATURES_KIND = "HeadFeatures"
+
+
+def save_features(path: str | Path, feats: dict) -> None:
+    """The DiT features and targets of `gather_features` (and their "key") as a safetensors file:
+    tensors `x`, `y.<target>` (and `hx`, `hy.<target>`), the key and names in its metadata."""
+    tensors = {}
+    for name in ("x", "hx"):
+        if name in feats:
+            tensors[name] = feats[name]
+    for name in ("y", "hy"):
+        tensors.update({f"{name}.{k}": v for k, v in feats.get(name, {}).items()})
+    save_checkpoint(path, tensors, FEATURES_KIND, key=feats["key"], names=feats["names"])
+
+
+def load_features(path: str | Path) -> dict:
+    """`save_features`' dict back, or {} where there is no file or one of another format (an
+    earlier version's pickle: its features are computed again and the file replaced)."""
+    if not Path(path).exists():
+        return {}
+    try:
+        tensors, meta = load_checkpoint(path, FEATURES_KIND)
+    except CheckpointError as e:
+        print(f"note: {path} is not a features file this version reads ({e}); computing the features again")
+        return {}
+    feats = {"key": meta.get("key"), "names": meta.get("names") or []}
+    for name, t in tensors.items():
+        head, _, target = name.partition(".")
+        if target:
+            feats.setdefault(head, {})[target] = t
+        else:
+            feats[name] = t
+    return feats
+
+
+def check_out(cfg: TrainHeadsConfig) -> None:
+    """Refuse an --out that holds a world (its files would be replaced) unless --overwrite."""
+    out = Path(cfg.out)
+    held = sorted(f.name for f in out.glob("*.safetensors")) if out.is_dir() else []
+    if held and not cfg.overwrite:
+        raise SystemExit(f"error: {out} already holds a world ({', '.join(held)}): add --overwrite to replace it, "
+                         "or choose another --out")
+
+
 def fit(cfg: TrainHeadsConfig) -> dict:
     """Re-fit the heads of `cfg.world` and save the world with them to `cfg.out`; returns the report."""
+    check_out(cfg)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
@@ -203,14 +250,13 @@ def fit(cfg: TrainHeadsConfig) -> dict:
     key = {k: getattr(cfg, k) for k in ("world", "latents", "heldout", "windows", "seed")}
     dit_file = (Path(cfg.world) / "dit.safetensors").stat()
     key["dit_file"] = [dit_file.st_size, dit_file.st_mtime_ns]  # a retrained world is not reused
-    feats = torch.load(cfg.features) if cfg.features and Path(cfg.features).exists() else {}
-    if feats.get("key") == key:
+    feats = load_features(cfg.features) if cfg.features else {}
+    if feats.get("key") == json.loads(json.dumps(key)):
         print(f"features from {cfg.features}")
     else:
         feats = {"key": key, **gather_features(world, cfg.latents, cfg.heldout, cfg.windows, sigma, rng, cfg.seed)}
         if cfg.features:
-            Path(cfg.features).parent.mkdir(parents=True, exist_ok=True)
-            torch.save(feats, cfg.features)
+            save_features(cfg.features, feats)
     x, y, names = feats["x"], feats["y"], feats["names"]
 
     old_head = world.dit.heads_mlp
@@ -255,6 +301,6 @@ def parse_args(argv=None) -> TrainHeadsConfig:
     return cfg
 
 
-def main(argv=None) -> dict:
+def main(argv=None) -> None:
     """`soraworld-train-heads` / `scripts/train_heads.py`."""
-    return fit(parse_args(argv))
+    fit(parse_args(argv))

@@ -95,7 +95,7 @@ def encode_folder(vae_path: str, data: str, out: str, max_episodes: int = 0, dev
     return cache
 
 
-def main(argv=None, games=None) -> LatentCache:
+def main(argv=None, games=None) -> None:
     """`scripts/encode_latents.py`, which passes `games` (a game's name -> its plugin, whose
     `action_nvec` is the recordings' action space), and `soraworld-encode-latents`, which has none
     (give `--action-nvec` there, except for VPT recordings)."""
@@ -117,4 +117,4 @@ def main(argv=None, games=None) -> LatentCache:
             nvec = games(recorded_game(a.data)).action_nvec
         except (ValueError, RecordingError):
             nvec = None  # no plugin for this game (e.g. VPT downloads): the layout is read off the actions
-    return encode_folder(a.vae, a.data, a.out, a.max_episodes, a.device, a.bf16, nvec=nvec)
+    encode_folder(a.vae, a.data, a.out, a.max_episodes, a.device, a.bf16, nvec=nvec)

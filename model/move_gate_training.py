@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from model.checkpoint import clean_temporary_files
 from model.cli import parse_config
 from model.dit import SpacetimeDiT
 from model.latent_cache import LatentCache, refused_move_frames
@@ -46,6 +47,7 @@ class TrainGateConfig:
     seed: int = 0
     threads: int = 0
     progress: bool = True
+    overwrite: bool = False  # replace a gate already at --out (without it, an existing --out is refused)
 
 
 def move_samples(cache: LatentCache, moves: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
@@ -82,6 +84,10 @@ def train(cfg: TrainGateConfig) -> dict:
     if not view_moves:
         raise SystemExit(f"error: {cfg.world}'s DiT has no view_moves: it does not say which actions are moves")
     moves = tuple(a for a, _, _ in view_moves)
+    if Path(cfg.out).exists() and not cfg.overwrite:
+        raise SystemExit(f"error: {cfg.out} already exists (a trained gate): add --overwrite to replace it, or "
+                         "choose another --out")
+    clean_temporary_files(Path(cfg.out).parent, (Path(cfg.out).name, Path(cfg.out).with_suffix(".json").name))
     train_cache, held_cache = LatentCache.load(cfg.latents), LatentCache.load(cfg.heldout)
     c, h, w = train_cache.latents.shape[1:]
     if c != dit.cfg.latent_channels:
@@ -142,6 +148,6 @@ def parse_args(argv=None) -> TrainGateConfig:
     return cfg
 
 
-def main(argv=None) -> dict:
+def main(argv=None) -> None:
     """`soraworld-train-move-gate` / `scripts/train_move_gate.py`."""
-    return train(parse_args(argv))
+    train(parse_args(argv))

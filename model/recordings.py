@@ -58,9 +58,12 @@ class Episode:
 
 def atomic_write_text(path: Path, text: str) -> None:
     """Write text to `path` through a temporary file and a rename (never half-written)."""
+    from model.checkpoint import umask_mode
+
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, umask_mode())  # mkstemp's 0600 -> the mode every other output gets
         with os.fdopen(fd, "w") as f:
             f.write(text)
         os.replace(tmp, path)
@@ -249,7 +252,50 @@ def read_index(folder: str | Path) -> list[EpisodeInfo]:
             out.append(EpisodeInfo(**e))
         except TypeError as err:
             raise RecordingError(f"{path}: episode {i} is malformed ({err})") from None
+        check_episode_name(out[-1].name, f"{path}: episode {i}")
     return out
+
+
+def check_episode_name(name, where: str = "episode") -> str:
+    """An episode's name as files are named after it (`<name>.mp4`): a RecordingError for a name
+    that is not a plain file name (a path separator, `..`, empty), which would read or write
+    outside the recordings folder."""
+    if (not isinstance(name, str) or not name or name in (".", "..") or ".." in name or "/" in name
+            or "\\" in name or "\0" in name or os.sep in name or (os.altsep and os.altsep in name)):
+        raise RecordingError(f"{where}: episode name {name!r} is not a plain file name (no path separators or "
+                             "'..'); refusing to read outside the recordings folder")
+    return name
+
+
+def count_video_frames(path: str | Path) -> int:
+    """The frames a video holds, counted from its packets without decoding them; RecordingError for
+    a file that cannot be opened (a cut-off mp4 loses its index and does not open)."""
+    try:
+        with av.open(str(path)) as c:
+            stream = c.streams.video[0]
+            return sum(1 for packet in c.demux(stream) if packet.size)
+    except (av.error.FFmpegError, IndexError) as e:
+        raise RecordingError(f"{path}: cannot read video ({e})") from None
+
+
+def check_episode(folder: str | Path, info: EpisodeInfo) -> int:
+    """Check an episode's files without decoding it: the jsonl's lines and the video's frames
+    (packets) agree with each other and with the index. Returns the frame count; RecordingError
+    naming the fault (a truncated video, a short jsonl, a missing file)."""
+    folder = Path(folder)
+    check_episode_name(info.name)
+    video, jsonl = folder / f"{info.name}.mp4", folder / f"{info.name}.jsonl"
+    for f in (video, jsonl):
+        if not f.exists():
+            raise RecordingError(f"{f}: missing {'video' if f == video else 'jsonl'} file")
+    with open(jsonl, "rb") as fh:
+        lines = sum(1 for line in fh if line.strip())
+    frames = count_video_frames(video)
+    if frames != lines:
+        raise RecordingError(f"{video}: {frames} video frames but {lines} jsonl lines (truncated video or jsonl?)")
+    if info.frames >= 0 and frames != info.frames:
+        raise RecordingError(f"{video}: index.json says {info.frames} frames, found {frames}")
+    return frames
 
 
 def write_index(folder: str | Path, episodes: list[EpisodeInfo], **meta) -> None:
@@ -339,6 +385,7 @@ def load_episode(folder: str | Path, info: EpisodeInfo | str, size: tuple[int, i
     decoded (a dream's opening needs 7 frames of a ~500-frame episode); the video must hold them,
     and neither its length nor the jsonl's past them is checked."""
     folder = Path(folder)
+    check_episode_name(info if isinstance(info, str) else info.name)
     if isinstance(info, str):
         w, h, fps = probe_video(folder / f"{info}.mp4")
         info = EpisodeInfo(info, -1, w, h, fps, "unknown")

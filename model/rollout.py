@@ -24,6 +24,7 @@ from model.dream_rules import DreamRules
 from model.move_gate import MoveGate
 from model.training import autocast
 from model.vae import VideoVAE
+from model.world_parts import WORLD_ID, WORLD_PARTS, check_world_parts, new_world_id
 
 START_BANK_KIND = "StartBank"
 # DreamRollout settings a world folder may store (its "rollout" meta); these are the defaults.
@@ -60,25 +61,30 @@ class WorldModel:
             raise CheckpointError(
                 f"{folder}: DiT expects {dit.cfg.latent_channels} latent channels, VAE gives {vae.cfg.latent_channels}"
             )
-        bank, _ = load_checkpoint(folder / "start_bank.safetensors", START_BANK_KIND)
-        gate = None
+        bank, bank_meta = load_checkpoint(folder / "start_bank.safetensors", START_BANK_KIND)
+        gate = gate_meta = None
         if (folder / "move_gate.safetensors").exists():
-            gate, _ = MoveGate.load(folder / "move_gate.safetensors", dit.cfg.latent_channels)
+            gate, gate_meta = MoveGate.load(folder / "move_gate.safetensors", dit.cfg.latent_channels)
             moves = {a for a, _, _ in dit.cfg.view_moves}
             if not set(gate.cfg.moves) <= moves:
                 raise CheckpointError(f"{folder}: the move gate judges actions {list(gate.cfg.moves)}, but the "
                                       f"DiT's view moves are {sorted(moves)}")
             gate = gate.to(device)
+        check_world_parts(folder, vae, dit, meta, bank, bank_meta, gate, gate_meta)  # model/world_parts.py
         return cls(vae, dit, bank["frames"], bank["actions"], meta, gate)
 
     def save(self, folder: str | Path, dit_dtype: torch.dtype = torch.bfloat16, **meta) -> None:
         folder = Path(folder)
-        self.vae.save(folder / "vae.safetensors")
-        self.dit.save(folder / "dit.safetensors", dtype=dit_dtype, **{**self.meta, **meta})
+        # one new id in every part, and the parts in the DiT's meta: a load checks they belong together
+        ids = {WORLD_ID: new_world_id()}
+        parts = ["vae.safetensors", "dit.safetensors", "start_bank.safetensors"]
+        parts += ["move_gate.safetensors"] if self.move_gate is not None else []
+        self.vae.save(folder / "vae.safetensors", **ids)
+        self.dit.save(folder / "dit.safetensors", dtype=dit_dtype, **{**self.meta, **meta, **ids, WORLD_PARTS: parts})
         save_checkpoint(folder / "start_bank.safetensors",
-                        {"frames": self.start_frames, "actions": self.start_actions}, START_BANK_KIND)
+                        {"frames": self.start_frames, "actions": self.start_actions}, START_BANK_KIND, **ids)
         if self.move_gate is not None:
-            self.move_gate.save(folder / "move_gate.safetensors")
+            self.move_gate.save(folder / "move_gate.safetensors", **ids)
 
     def save_replacing(self, folder: str | Path, **meta) -> Path:
         """`save` into `<folder>.tmp`, check that it loads, then swap it in for `folder`.

@@ -231,6 +231,46 @@ def check_same_model_config(path, model: torch.nn.Module, meta: dict) -> None:
                               f"resume with the saved run's flags, or start a new --out with --init {path}")
 
 
+def check_run_folder(out: str | Path, resume: bool, overwrite: bool, files: tuple[str, ...],
+                     what: str = "a training run") -> None:
+    """Before a trainer writes `out`: refuse a folder that already holds a run (any of `files`:
+    its state, log, outputs) unless `resume` (go on with it) or `overwrite` (start again: its log
+    is removed, the rest is replaced as the run writes it), and remove the temporary files that a
+    checkpoint write killed mid-way left there (`.<name>.<random>.tmp`). SystemExit for a refusal.
+    Call it before any rank writes and before the ranks meet (`setup_distributed`)."""
+    from model.checkpoint import clean_temporary_files
+
+    out = Path(out)
+    if resume and overwrite:
+        raise SystemExit("error: --resume goes on with the run in --out, --overwrite starts it again: give one")
+    if out.exists() and not out.is_dir():
+        raise SystemExit(f"error: --out {out} is a file, not a folder")
+    held = [f for f in files if (out / f).exists()]
+    if held and not (resume or overwrite):
+        raise SystemExit(f"error: {out} already holds {what} ({', '.join(held)}): add --resume to go on with it, "
+                         "--overwrite to start again there, or choose another --out")
+    for tmp in clean_temporary_files(out):
+        print(f"removed {tmp}, a temporary file a killed write left")
+    if overwrite and (out / "log.csv").exists() and not _is_ddp_follower():
+        (out / "log.csv").unlink()  # a new run's log, not appended to the old one's
+
+
+def _is_ddp_follower() -> bool:
+    return int(os.environ.get("RANK", "0")) != 0
+
+
+def resume_settings(cfg, ignore: tuple[str, ...] = ()) -> dict:
+    """The settings of a training config that a resumed run should share with the saved one (its
+    `train_config`), as JSON values: all but how it runs (device, threads, progress, logging,
+    --resume, --overwrite, --stop-at) and `ignore`."""
+    import json
+
+    how = ("resume", "overwrite", "stop_at", "device", "threads", "progress", "compile", "log_every",
+           "ckpt_every", "export_every")
+    values = json.loads(json.dumps(_jsonable(cfg)))  # tuples -> lists, as the saved metadata holds them
+    return {k: v for k, v in values.items() if k not in how + tuple(ignore)}
+
+
 def _jsonable(cfg) -> dict:
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()}
 

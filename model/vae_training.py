@@ -3,6 +3,7 @@
     python scripts/train_vae.py --data data/recordings --out runs/vae --steps 20000
     python scripts/train_vae.py --config configs/<world>/vae_1_base.toml   # a stage of a shipped world
     python scripts/train_vae.py --data data/recordings --out runs/vae --resume  # continue a run
+    python scripts/train_vae.py --data data/recordings --out runs/vae --overwrite  # start it again
     python scripts/train_vae.py --data data/a,data/b --bucket-weights 0.7,0.3 ...
                                      # several frame sizes: each step draws one folder's size
     torchrun --nproc_per_node=2 scripts/train_vae.py ...                     # DDP (gloo/nccl)
@@ -34,9 +35,11 @@ from model.training import (
     CsvLogger,
     autocast,
     bucket_probabilities,
+    check_run_folder,
     cleanup_distributed,
     cosine_lr,
     pick_bucket,
+    resume_settings,
     resume_state,
     run_end,
     save_training_state,
@@ -78,7 +81,8 @@ class TrainVAEConfig:
     compile: bool = False
     device: str = "auto"
     threads: int = 0
-    resume: bool = False
+    resume: bool = False  # go on with the run in --out (its last.safetensors)
+    overwrite: bool = False  # start again in an --out that holds a run (without it, such a folder is refused)
     init: str = ""  # start from this trained VideoVAE's weights (its config is used)
     decoder_only: bool = False  # train only the decoder: the latent space (and any DiT on it) stays valid
     # with --init: keep the init's latent shift/scale, so a DiT trained on its latents stays in range
@@ -147,8 +151,12 @@ def check_config(cfg: TrainVAEConfig) -> None:
         raise SystemExit(f"error: --rare-tile-weight is a weight cap >= 1 (0 = off), got {cfg.rare_tile_weight}")
 
 
+RUN_FILES = ("last.safetensors", "vae.safetensors", "log.csv")  # what a run writes in --out
+
+
 def train(cfg: TrainVAEConfig) -> Path:
     check_config(cfg)
+    check_run_folder(cfg.out, cfg.resume, cfg.overwrite, RUN_FILES, "a VAE run")
     d = setup_distributed(cfg.device, cfg.threads)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -175,7 +183,7 @@ def train(cfg: TrainVAEConfig) -> Path:
             p.requires_grad_(id(p) in keep)
     opt = torch.optim.AdamW(trained, lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.99))
     state_path = out / "last.safetensors"
-    step = resume_state(state_path, vae, opt, KIND, cfg.resume, d.main)
+    step = resume_state(state_path, vae, opt, KIND, cfg.resume, d.main, same=resume_settings(cfg))
     # A new stream per (seed, rank, start step): a resumed run does not replay the same batches.
     rng = np.random.default_rng([cfg.seed, d.rank, step])
     model = wrap_for_training(VAELoss(vae, cfg), d, cfg.compile)
@@ -226,6 +234,6 @@ def parse_args(argv=None) -> TrainVAEConfig:
     return parse_nested_config(__doc__, TrainVAEConfig, "vae", VAEConfig, argv)
 
 
-def main(argv=None) -> Path:
+def main(argv=None) -> None:
     """`soraworld-train-vae` / `scripts/train_vae.py`."""
-    return train(parse_args(argv))
+    train(parse_args(argv))

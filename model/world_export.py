@@ -36,15 +36,36 @@ from model.rollout import WorldModel
 from model.vae import VideoVAE
 
 
-def export_world(dit: SpacetimeDiT, cfg, step: int, bank, game: str | None = None) -> Path:
+def export_world(dit: SpacetimeDiT, cfg, step: int, bank, game: str | None = None, vocab=None) -> Path:
     """Write `<cfg.out>/world`: the run's VAE (`cfg.vae`), `dit`, the start `bank` (frames, actions)
-    and the rollout settings of the world trainer's config `cfg`; `game` names the game it dreams."""
+    and the rollout settings of the world trainer's config `cfg`; `game` names the game it dreams,
+    `vocab` (a `model.text.FactVocabulary`) the facts its caption tokens stand for."""
     world = WorldModel(VideoVAE.load(cfg.vae), dit, torch.from_numpy(bank[0]), torch.from_numpy(bank[1]), {})
     rollout = {"context_sigma": cfg.rollout_context_sigma, "reground": cfg.rollout_reground,
                "guidance": cfg.rollout_guidance}
-    meta = {"game": game} if game and game != "unknown" else {}
+    meta = {"game": game} if game else {}
+    if vocab is not None:
+        meta["caption_vocabulary"] = vocab.to_dict()
     return world.save_replacing(Path(cfg.out) / "world", steps=step, latents=cfg.latents, preset=cfg.preset,
                                 rollout=rollout, **meta)
+
+
+def exported_step(world: str | Path) -> int | None:
+    """The training step of the world exported to `world` (its DiT's meta "steps"), read from the
+    file's header; None where no world is there (or its DiT cannot be read)."""
+    import json
+
+    from safetensors import SafetensorError, safe_open
+
+    path = Path(world) / "dit.safetensors"
+    if not path.exists():
+        return None
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            steps = (f.metadata() or {}).get("steps")
+        return None if steps is None else int(json.loads(steps))
+    except (SafetensorError, OSError, ValueError, TypeError):
+        return None
 
 
 def _gate(path: str, src: WorldModel, world: str) -> MoveGate:
@@ -87,7 +108,7 @@ def ship(world: str, to: str, vae: str = "", move_gate: str | None = None, start
     return dest
 
 
-def main(argv=None) -> Path:
+def main(argv=None) -> None:
     """`soraworld-ship-world` / `scripts/ship_world.py`."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--world", required=True, help="trained world folder (e.g. runs/world/world)")
@@ -105,6 +126,6 @@ def main(argv=None) -> Path:
                    "first frames, held still as a new game starts")
     p.add_argument("--start-bank-size", type=int, default=0, help="clips in the rebuilt bank (0: as many as now)")
     a = p.parse_args(argv)
-    return ship(a.world, a.to, a.vae, a.move_gate, a.start_bank, a.start_bank_size,
+    ship(a.world, a.to, a.vae, a.move_gate, a.start_bank, a.start_bank_size,
                 context_sigma=a.context_sigma, reground=a.reground, guidance=a.guidance,
                 start_sigma=a.start_sigma, fresh_steps=a.fresh_steps)

@@ -4,6 +4,7 @@
         --recordings data/game --out runs/world --preset S --steps 20000
     python scripts/train_world.py --config configs/<world>/dit_1_base.toml   # a stage of a shipped world
     python scripts/train_world.py ... --resume                 # continue from <out>/last.safetensors
+    python scripts/train_world.py ... --overwrite              # start again in an --out that holds a run
     python scripts/train_world.py ... --init runs/world/last.safetensors   # new run from trained weights
 
 Several sizes (Sora-style native aspect ratios, one model): give several caches, e.g.
@@ -41,15 +42,17 @@ from model.latent_cache import (
     item_gain_frames,
     refused_move_frames,
 )
-from model.text import VOCAB, caption_ids, ids_to_tokens
+from model.text import FactVocabulary
 from model.training import (
     CsvLogger,
     autocast,
     bucket_probabilities,
+    check_run_folder,
     cleanup_distributed,
     cosine_lr,
     model_weights,
     pick_bucket,
+    resume_settings,
     resume_state,
     run_end,
     save_training_state,
@@ -59,6 +62,7 @@ from model.training import (
 )
 
 KIND = "SpacetimeDiT"
+RUN_FILES = ("last.safetensors", "log.csv", "world")  # what a run writes in --out
 EVENT_FRAMES = ("unlocks", "gains", "attempts")
 
 
@@ -72,6 +76,9 @@ class GameFacts(Protocol):
 
     def view_rows(self, view: tuple[int, int]) -> int | None:
         """Of a recording's tile view (cols, rows), the rows the moving view covers (None: all)."""
+
+    def caption_vocabulary(self) -> FactVocabulary | None:
+        """The facts its captions state (None: it writes no captions)."""
 
 
 Games = Callable[[str], GameFacts]  # a game's name -> its plugin (`worldenv.games.get_game`)
@@ -120,7 +127,8 @@ class TrainWorldConfig:
     compile: bool = False
     device: str = "auto"
     threads: int = 0
-    resume: bool = False
+    resume: bool = False  # go on with the run in --out (its last.safetensors)
+    overwrite: bool = False  # start again in an --out that holds a run (without it, such a folder is refused)
     init: str = ""  # start from these DiT weights (a training state or a world's dit.safetensors)
     progress: bool = True
     # which frames --event-weight weights: "unlocks" (reward >= 0.5), "gains" (also every
@@ -199,23 +207,25 @@ def recordings_game(paths: list[str], games: Games | None) -> GameFacts:
         try:
             names[path] = recorded_game(data)
         except (OSError, RecordingError) as e:
-            raise ValueError(f"{path}: --view-moves game reads the game from the recordings the cache was encoded "
-                             f"from ({data!r}): {e}") from None
+            raise ValueError(f"{path}: --view-moves game and captions read the game from the recordings the cache "
+                             f"was encoded from ({data!r}): {e}") from None
     if len(set(names.values())) > 1:
         raise ValueError(f"the caches come from recordings of different games: {names}")
     name = next(iter(names.values()))
     if games is None:
-        parse_view_moves("game")  # the error that says how to give the moves
+        raise ValueError("--view-moves game and captions need the game plugins: run scripts/train_world.py "
+                         "(it passes them), or give --view-moves action:dx:dy,... and --no-captions")
     try:
         return games(name)
     except ValueError as e:
-        raise ValueError(f"--view-moves game: the recordings' game {name!r} has no plugin ({e})") from None
+        raise ValueError(f"the recordings' game {name!r} has no plugin ({e})") from None
 
 
-def load_buckets(cfg: TrainWorldConfig, view_moves: tuple[tuple[int, int, int], ...] | None = None
-                 ) -> tuple[list[SizeBucket], np.ndarray]:
+def load_buckets(cfg: TrainWorldConfig, view_moves: tuple[tuple[int, int, int], ...] | None = None,
+                 vocab: FactVocabulary | None = None) -> tuple[list[SizeBucket], np.ndarray]:
     """The caches named by --latents and the share of steps each gets; checks they agree.
-    `view_moves`: the resolved DiTConfig.view_moves (default: parsed from an explicit --view-moves)."""
+    `view_moves`: the resolved DiTConfig.view_moves (default: parsed from an explicit --view-moves);
+    `vocab`: the game's caption vocabulary, which turns each frame's caption into fact ids."""
     paths = split_sources(cfg.latents, "--latents")
     if view_moves is None:
         view_moves = parse_view_moves(cfg.view_moves)
@@ -224,10 +234,10 @@ def load_buckets(cfg: TrainWorldConfig, view_moves: tuple[tuple[int, int, int], 
     for path in paths:
         cache = LatentCache.load(path)
         cap_ids = None
-        if cfg.captions:
+        if cfg.captions and vocab is not None:
             if len(cache.captions) != len(cache):
                 raise ValueError(f"{path}: captions.jsonl has {len(cache.captions)} lines for {len(cache)} frames")
-            cap_ids = caption_ids(cache.captions, 16)  # computed once; a window's first frame conditions it
+            cap_ids = vocab.ids(cache.captions, 16)  # computed once; a window's first frame conditions it
         gains_wanted = cfg.flow.event_weight != 1 and cfg.event_frames in ("gains", "attempts")
         refused_wanted = cfg.flow.refused_weight != 1 or cfg.refused_stay
         records = None
@@ -322,29 +332,49 @@ def check_tile_aligned(buckets: list[SizeBucket], view_rows: int = -1, game: Gam
     return rows.pop()
 
 
+def exported_game(recordings: str, games: Games | None) -> str | None:
+    """The name of the game an exported world dreams (its meta "game"): the recordings' game where
+    `games` knows it, else None (the world then names no game)."""
+    from model.recordings import RecordingError, recorded_game
+
+    if games is None:
+        return None
+    try:
+        name = recorded_game(recordings)
+        games(name)
+    except (OSError, ValueError, RecordingError):
+        return None
+    return name
+
+
 def train(cfg: TrainWorldConfig, games: Games | None = None) -> Path:
     """Run the training `cfg` describes; `games` (a game's name -> its plugin) answers
     `--view-moves game`. Returns the exported world folder."""
-    from model.recordings import RecordingError, recorded_game
-    from model.world_export import export_world
+    from model.world_export import export_world, exported_step
 
     for name in ("latents", "vae", "recordings"):
         if not getattr(cfg, name).strip(", "):
             raise SystemExit(f"error: give --{name} (or a --config recipe that sets it)")
     paths = split_sources(cfg.latents, "--latents")
-    game = recordings_game(paths, games) if cfg.view_moves == "game" else None
-    view_moves = parse_view_moves(cfg.view_moves, game)
+    game = recordings_game(paths, games) if cfg.view_moves == "game" or cfg.captions else None
+    view_moves = parse_view_moves(cfg.view_moves, game if cfg.view_moves == "game" else None)
+    vocab = None
+    if cfg.captions:
+        vocab = game.caption_vocabulary()
+        if vocab is None:
+            raise SystemExit(f"error: the recordings' game {game.name!r} writes no captions: train with --no-captions")
+    check_run_folder(cfg.out, cfg.resume, cfg.overwrite, RUN_FILES, "a world training run")
     d = setup_distributed(cfg.device, cfg.threads)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)  # the same initial weights on every rank and every run
-    buckets, bucket_p = load_buckets(cfg, view_moves)
+    buckets, bucket_p = load_buckets(cfg, view_moves, vocab)
     view_rows = max(cfg.view_rows, 0)
     if cfg.view_moves == "game":
         view_rows = check_tile_aligned(buckets, cfg.view_rows, game)
     c = buckets[0].cache.latents.shape[1]
     nvec = tuple(buckets[0].cache.meta["action_nvec"])
-    text = {"caption_dim": len(VOCAB), "max_caption_tokens": 16} if cfg.captions else {}
+    text = {"caption_dim": len(vocab), "max_caption_tokens": 16} if cfg.captions else {}
     dit_cfg = preset(cfg.preset, latent_channels=c, patch=cfg.patch, window=cfg.window, action_nvec=nvec,
                      prev_frame=cfg.prev_frame, view_moves=view_moves, view_rows=view_rows, **text)
     dit = SpacetimeDiT(dit_cfg)
@@ -363,7 +393,7 @@ def train(cfg: TrainWorldConfig, games: Games | None = None) -> Path:
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
                              {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.99))
     state_path = out / "last.safetensors"
-    step = resume_state(state_path, dit, opt, KIND, cfg.resume, d.main, same={"steps": cfg.steps, "lr": cfg.lr})
+    step = resume_state(state_path, dit, opt, KIND, cfg.resume, d.main, same=resume_settings(cfg))
     rng = np.random.default_rng([cfg.seed, d.rank, step])
     # noise levels, noise and dropout draws continue from the step, not from step 0 again
     torch.manual_seed(int(np.random.SeedSequence([cfg.seed, d.rank, step]).generate_state(1)[0]))
@@ -371,10 +401,7 @@ def train(cfg: TrainWorldConfig, games: Games | None = None) -> Path:
     bank, game_name = None, None
     if d.main:
         bank = start_clips(cfg.recordings, cfg.start_bank, cfg.window - 1, cfg.seed)
-        try:
-            game_name = recorded_game(cfg.recordings)  # the exported world names its game
-        except (OSError, RecordingError):
-            game_name = None
+        game_name = exported_game(cfg.recordings, games)
     log = CsvLogger(out / "log.csv", enabled=d.main)
     end = run_end(cfg.steps, cfg.stop_at)
     bar = tqdm(total=end, initial=step, desc="train world", disable=not (cfg.progress and d.main))
@@ -387,7 +414,7 @@ def train(cfg: TrainWorldConfig, games: Games | None = None) -> Path:
             bucket.cache, bucket.prev, rng, per_rank, cfg.window, d.device, bucket.events, bucket.refused)
         captions = None
         if cfg.captions and rng.random() >= cfg.caption_dropout:
-            captions = ids_to_tokens(bucket.cap_ids[starts]).to(d.device)
+            captions = vocab.one_hot(bucket.cap_ids[starts]).to(d.device)
         weighted = refused if cfg.flow.refused_weight != 1 else None
         stay = refused if cfg.refused_stay else None
         with autocast(d.device, cfg.bf16):
@@ -404,10 +431,15 @@ def train(cfg: TrainWorldConfig, games: Games | None = None) -> Path:
         if d.main and (step % cfg.ckpt_every == 0 or step == end):
             save_training_state(state_path, dit, opt, step, KIND, dit_cfg, cfg)
         if d.main and (step % cfg.export_every == 0 or step == end):
-            export_world(dit, cfg, step, bank, game_name)
+            export_world(dit, cfg, step, bank, game_name, vocab)
     bar.close()
     world = out / "world"
     if d.main:
+        if exported_step(world) != step:
+            # resumed at its last step (killed between its final checkpoint and the export): the
+            # loop ran no step, so the world of this state is exported here
+            print(f"{world} does not hold step {step}: exporting it")
+            export_world(dit, cfg, step, bank, game_name, vocab)
         print(f"world model: {world} (step {step})")
     cleanup_distributed()
     return world
@@ -445,13 +477,11 @@ def parse_args(argv=None) -> TrainWorldConfig:
     return cfg
 
 
-def main(argv=None, games: Games | None = None) -> Path:
+def main(argv=None, games: Games | None = None) -> None:
     """`scripts/train_world.py`, which passes `games` (the game plugins, `worldenv.games.get_game`),
     and `soraworld-train-world`, which has none: there `--view-moves game` is an error that says so."""
     cfg = parse_args(argv)
-    if cfg.view_moves == "game" and games is None:
-        try:
-            parse_view_moves("game")
-        except ValueError as e:
-            raise SystemExit(f"error: {e}") from None
-    return train(cfg, games)
+    try:
+        train(cfg, games)
+    except ValueError as e:
+        raise SystemExit(f"error: {e}") from None

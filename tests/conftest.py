@@ -1,4 +1,4 @@
-"""Shared test setup: headless pygame and the repo on sys.path (for scripts/)."""
+"""Shared test setup: headless pygame, one torch thread, and tiny worlds built from real Crafter frames."""
 
 import os
 import sys
@@ -9,8 +9,7 @@ os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # test helpers import each other (from conftest import ...)
 
 import torch  # noqa: E402
 
@@ -36,14 +35,14 @@ def build_tiny_world(folder, k: int = 5, seed: int = 0, prev_frame: bool = False
 
     torch.manual_seed(seed)
     vae = VideoVAE(VAEConfig(channels=(8, 8, 16), latent_channels=4))
-    from model.text import VOCAB
     from worldenv.games import get_game
+    from worldenv.games.crafter.caption_facts import CRAFTER_FACTS
 
     prev_frame = prev_frame or view_moves
     moves = tuple(get_game("crafter").view_moves()) if view_moves else ()
     patch = 2 if (size[0] // 8) % 2 == 0 and (size[1] // 8) % 2 == 0 else 3
     dit = SpacetimeDiT(DiTConfig(action_nvec=(17,), latent_channels=4, patch=patch, dim=32, depth=2, heads=2, window=k + 1,
-                                 caption_dim=len(VOCAB), max_caption_tokens=16, prev_frame=prev_frame,
+                                 caption_dim=len(CRAFTER_FACTS), max_caption_tokens=16, prev_frame=prev_frame,
                                  view_moves=moves, view_rows=view_rows))
     with torch.no_grad():  # wake the zero-initialised output layers so frames and heads vary
         wake = list(dit.patch_out.parameters()) + list(dit.final_ada.parameters())
@@ -64,7 +63,7 @@ def build_tiny_world(folder, k: int = 5, seed: int = 0, prev_frame: bool = False
             a.append(action)
         clips.append(np.stack(frames))
         acts.append(np.array(a)[:, None])
-    world = WorldModel(vae, dit, torch.from_numpy(np.stack(clips)), torch.from_numpy(np.stack(acts)), {"game": "crafter"})
+    world = WorldModel(vae, dit, torch.from_numpy(np.stack(clips)), torch.from_numpy(np.stack(acts)), {"game": "crafter", "caption_vocabulary": CRAFTER_FACTS.to_dict()})
     world.save(folder)
     return folder
 
@@ -73,8 +72,7 @@ def tiny_world72_with_latents(root, max_steps: int = 60):
     """A tile-aligned tiny world with Crafter's moves in `root/world`, and
     latents of two 72x72 random-policy recordings: (world, [train latents, held-out latents]),
     the recordings in `root/rec_train` and `root/rec_held`."""
-    from encode_latents import encode_folder
-
+    from model.latent_encoding import encode_folder
     from worldenv.collect import CollectConfig, collect
 
     world = build_tiny_world(root / "world", size=(72, 72), view_moves=True, view_rows=7)
@@ -83,7 +81,7 @@ def tiny_world72_with_latents(root, max_steps: int = 60):
         rec = root / f"rec_{name}"
         collect(CollectConfig(episodes=2, policy="random", out=str(rec), seed=seed, workers=1, max_steps=max_steps,
                               area=(32, 32), size=(72, 72), view=(9, 9)), progress=False)
-        encode_folder(str(world / "vae.safetensors"), str(rec), str(root / f"lat_{name}"), progress=False)
+        encode_folder(str(world / "vae.safetensors"), str(rec), str(root / f"lat_{name}"), progress=False, nvec=(17,))
         caches.append(str(root / f"lat_{name}"))
     return world, caches
 

@@ -11,8 +11,8 @@ from hypothesis.extra import numpy as hnp
 
 from model.checkpoint import CheckpointError
 from model.recordings import EpisodeWriter, RecordingError, load_episode
-from model.text import caption_facts
 from worldenv.dream_env import DreamEnv
+from worldenv.games.crafter.caption_facts import CRAFTER_FACTS
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -61,14 +61,14 @@ def test_any_start_image_is_used_or_rejected_clearly(env, image):
 @settings(max_examples=60, deadline=None)
 @given(prompt=st.text(max_size=300))
 def test_any_prompt_parses(prompt):
-    facts = caption_facts(prompt)
+    facts = CRAFTER_FACTS.facts(prompt)
     assert all(":" in f for f in facts)
 
 
 def test_empty_and_huge_prompts(env):
-    assert caption_facts("") == []
+    assert CRAFTER_FACTS.facts("") == []
     with pytest.raises(ValueError, match="at most"):
-        caption_facts("night " * 1000)
+        CRAFTER_FACTS.facts("night " * 1000)
 
 
 def _episode(tmp_path, n=5, fps=10):

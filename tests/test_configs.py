@@ -162,13 +162,13 @@ def test_the_recipes_train_on_tiny_recordings(tmp_path):
     assert trained.dit.cfg.view_rows == 7 and trained.dit.cfg.patch == 3
 
     heads_out = tmp_path / "heads" / "world"
-    report = heads_training.main(["--config", str(RECIPES / "heads_4.toml"), "--world", str(dit_out / "world"),
+    report = heads_training.fit(heads_training.parse_args(["--config", str(RECIPES / "heads_4.toml"), "--world", str(dit_out / "world"),
                                   "--latents", train_lat, "--heldout", held_lat, "--out", str(heads_out),
-                                  "--windows", "16", "--epochs", "2", "--threads", "1"])
+                                  "--windows", "16", "--epochs", "2", "--threads", "1"]))
     assert report["loss"] and WorldModel.load(heads_out).achievements == report["achievements"]
 
     gate = tmp_path / "gate" / "move_gate.safetensors"
-    result = move_gate_training.main(["--config", str(RECIPES / "move_gate.toml"), "--world", str(heads_out),
+    result = move_gate_training.train(move_gate_training.parse_args(["--config", str(RECIPES / "move_gate.toml"), "--world", str(heads_out),
                                       "--latents", train_lat, "--heldout", held_lat, "--out", str(gate),
-                                      "--epochs", "1", "--batch-size", "16", "--width", "8", "--no-progress"])
+                                      "--epochs", "1", "--batch-size", "16", "--width", "8", "--no-progress"]))
     assert gate.exists() and result["heldout"]["samples"] > 0

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from worldenv.games.crafter.env import CrafterEnv
 from worldenv.games.crafter.daylight import DAY_LENGTH, CrafterClock, daylight_at
+from worldenv.games.crafter.env import CrafterEnv
 from worldenv.games.crafter.parse import CrafterFrameParser
 
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from worldenv.games.crafter.env import CrafterEnv
 from model.dream_rules import DreamRules
+from worldenv.games.crafter.env import CrafterEnv
 from worldenv.games.crafter.ledger import ACTIONS, ENERGY, InventoryLedger
 from worldenv.games.crafter.parse import INVENTORY_ITEMS
 

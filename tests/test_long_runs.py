@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 from worldenv.bench import rss_mb
-from worldenv.dream_env import SHIPPED_WORLD, DreamEnv
+from worldenv.dream_env import DreamEnv
 from worldenv.dream_vector_env import DreamVectorEnv
+from worldenv.worlds import SHIPPED_WORLD
 
 
 def test_hundred_episodes_of_the_vector_env_keep_memory_flat(tiny_world):

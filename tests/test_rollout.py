@@ -210,7 +210,7 @@ class _StillModel:
     def __init__(self):
         self.sigmas = []
 
-    def forward_frame(self, z, sigma, action, cache, stay=None, outcome=None):
+    def forward_frame(self, z, sigma, action, cache, stay=None):
         self.sigmas.append(round(float(sigma[0]), 4))
         return torch.zeros_like(z), None
 

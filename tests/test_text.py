@@ -3,7 +3,11 @@
 import pytest
 import torch
 
-from model.text import VOCAB, caption_facts, encode_captions
+from model.text import FactVocabulary
+from worldenv.games.crafter.caption_facts import CRAFTER_FACTS
+
+VOCAB = CRAFTER_FACTS.tokens
+caption_facts, encode_captions = CRAFTER_FACTS.facts, CRAFTER_FACTS.encode
 
 
 def test_training_caption_and_paraphrase_agree():
@@ -29,3 +33,19 @@ def test_bad_prompts(bad, msg):
 
 def test_non_ascii_prompt_is_fine():
     assert caption_facts("Nuit noire 🌙 dans la forêt: night, trees") == ["daylight:night", "terrain:tree"]
+
+
+def test_a_world_carries_its_vocabulary(tiny_world):
+    """The vocabulary round-trips through a world's metadata, so prompting needs no game plugin;
+    a world without one says how to get one."""
+    import pytest
+
+    from model.rollout import WorldModel
+
+    world = WorldModel.load(tiny_world)
+    vocab = FactVocabulary.of_world(world.meta)
+    assert vocab.tokens == VOCAB and vocab.facts("sunny beach") == caption_facts("sunny beach")
+    with pytest.raises(ValueError, match="no caption vocabulary"):
+        FactVocabulary.of_world({})
+    with pytest.raises(ValueError, match="malformed caption vocabulary"):
+        FactVocabulary.from_dict({"groups": [{"facts": {}}]})

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
+from model import heads_training
 from model.checkpoint import CheckpointError
-from model.heads_training import main as train_heads
 from model.latent_cache import LatentCache, item_gain_frames, unlock_labels
 from model.latent_encoding import encode_folder
 from model.rollout import StepResult, WorldModel
@@ -16,6 +16,10 @@ from worldenv.achievements import FirstUnlockRewards
 from worldenv.collect import CollectConfig, collect
 from worldenv.dream_env import DreamEnv
 from worldenv.dream_vector_env import DreamVectorEnv
+
+
+def train_heads(argv):
+    return heads_training.fit(heads_training.parse_args(argv))
 
 
 @pytest.fixture(scope="module")
@@ -93,10 +97,11 @@ def test_refit_heads_name_achievements_and_the_world_still_plays(explored, tiny_
     assert np.isfinite(reward) and "achievements" in info
     # A world whose heads already name achievements can be re-fitted again.
     # The feature cache may go in a folder that does not exist yet; a rerun reads it back.
-    feats = tmp_path / "new" / "features.pt"
+    feats = tmp_path / "new" / "features.safetensors"
     for _ in range(2):
         again = train_heads(["--world", str(out), "--latents", str(lat), "--windows", "16", "--epochs", "2",
-                             "--out", str(tmp_path / "again"), "--threads", "1", "--features", str(feats)])
+                             "--out", str(tmp_path / "again"), "--threads", "1", "--features", str(feats),
+                             "--overwrite"])
     assert feats.exists()
     assert WorldModel.load(tmp_path / "again").achievements == again["achievements"]
 

@@ -7,7 +7,10 @@ Each episode is played and written by its game plugin's recorder (`Game.record_e
 run in parallel worker processes. Each episode is written under temporary names and renamed when
 complete; `index.json` is rewritten (atomically) after every finished episode, so an interrupted or
 crashed collection loses at most the episodes in flight. Running the same command again resumes:
-episodes already in the index are skipped. Crafter frames are 72x72 by default, the shipped
+episodes already in the index are skipped, and episode files of this collector's naming that the
+index does not list (a killed run's) are removed and collected again. `<out>/.collect.lock` keeps
+a second collector out while this one or any of its workers runs; workers die with the collector
+(a parent-death signal), and the lock file goes when the run ends. Crafter frames are 72x72 by default, the shipped
 world's size (9x9 tiles of 8 px).
 """
 
@@ -16,7 +19,9 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import os
+import re
 import sys
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
@@ -92,6 +97,62 @@ def collect_one(cfg: CollectConfig, index: int) -> EpisodeInfo:
                                policy=make_policy(cfg, seed), max_steps=cfg.max_steps, **recorder_options(cfg))
 
 
+LOCK_NAME = ".collect.lock"
+_worker_lock = None  # a worker's hold on the folder's lock (kept open until the worker exits)
+
+
+def die_with_parent(parent: int) -> None:
+    """In a worker: be killed when the collector `parent` dies, so no worker goes on writing
+    episodes the index will never list. On Linux the kernel sends SIGKILL (prctl
+    PR_SET_PDEATHSIG); elsewhere, or if that fails, a thread checks the parent's pid every second."""
+    armed = False
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            import signal
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            armed = libc.prctl(1, int(signal.SIGKILL), 0, 0, 0) == 0  # 1 = PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            armed = False
+    if os.getppid() != parent:  # it died before the signal was armed
+        os._exit(1)
+    if not armed:
+        def watch():
+            while os.getppid() == parent:
+                time.sleep(1.0)
+            os._exit(1)
+
+        threading.Thread(target=watch, daemon=True, name="parent-watch").start()
+
+
+def _worker_init(parent: int, lock: str | None, inode: int | None) -> None:
+    """A worker's start: die with the collector, and share its lock on the folder, so the folder
+    stays locked as long as any of its processes runs (`folder_lock`)."""
+    global _worker_lock
+    die_with_parent(parent)
+    if lock is None:
+        return
+    import fcntl
+
+    f = open(lock, "a+")
+    try:
+        fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os._exit(1)  # another collector holds the folder: this one's parent has lost it
+    if os.fstat(f.fileno()).st_ino != inode:
+        os._exit(1)
+    _worker_lock = f
+
+
+def _lock_args(out: Path) -> tuple[str | None, int | None]:
+    path = out / LOCK_NAME
+    try:
+        return str(path), os.stat(path).st_ino
+    except FileNotFoundError:  # not POSIX (no lock taken)
+        return None, None
+
+
 def _worker(args):
     cfg, index = args
     try:
@@ -127,22 +188,44 @@ def check_config(cfg: CollectConfig) -> None:
 @contextmanager
 def folder_lock(out: Path):
     """Hold `<out>/.collect.lock` for the whole run: two collectors writing one folder would each
-    rewrite index.json from their own list, and the last one would drop the other's episodes."""
+    rewrite index.json from their own list, and the last one would drop the other's episodes.
+
+    The collector takes the lock exclusively, which fails while any process holds it, then holds it
+    shared, as each of its workers does (`_worker_init`): a worker that outlives a killed collector
+    still keeps a new one out. The file is removed when the run ends."""
     try:
         import fcntl
     except ImportError:  # not POSIX: no lock
         yield
         return
-    with open(out / ".collect.lock", "w") as f:
+    out = Path(out)
+    path = out / LOCK_NAME
+    busy = (f"error: another collector (or a worker of one) is writing {out}; wait for it to finish (or collect "
+            "in parallel with --workers N in one run)")
+    while True:
+        f = open(path, "a+")
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise SystemExit(f"error: another collector is writing {out}; wait for it to finish (or collect "
-                             "in parallel with --workers N in one run)") from None
+            f.close()
+            raise SystemExit(busy) from None
+        try:  # a collector that just finished may have removed the file we locked: lock the one there now
+            same = os.fstat(f.fileno()).st_ino == os.stat(path).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        f.close()
+    try:
         try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+            fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)  # shared with the workers from here on
+        except BlockingIOError:  # another collector took it between the two: it goes on, this one stops
+            raise SystemExit(busy) from None
+        yield
+    finally:
+        path.unlink(missing_ok=True)  # no lock file left behind (the lock is still held while it goes)
+        fcntl.flock(f, fcntl.LOCK_UN)
+        f.close()
 
 
 def collect(cfg: CollectConfig, progress: bool = True) -> list[EpisodeInfo]:
@@ -150,6 +233,24 @@ def collect(cfg: CollectConfig, progress: bool = True) -> list[EpisodeInfo]:
     check_config(cfg)
     with folder_lock(Path(cfg.out)):
         return _collect(cfg, progress)
+
+
+EPISODE_FILE = re.compile(r"^(%s)_(%s)_\d{7}\.(mp4|jsonl)$" % ("|".join(GAMES), "|".join(POLICIES)))
+
+
+def remove_unlisted(out: Path, listed: dict[str, EpisodeInfo]) -> list[Path]:
+    """Remove the episode files of this collector's naming (`episode_name`) that the index does not
+    list: a killed run's (its worker finished an episode after the index was last written). Their
+    episodes are collected again. Returns the files removed."""
+    removed = []
+    for f in sorted(out.iterdir()):
+        if EPISODE_FILE.match(f.name) and f.stem not in listed and f.is_file():
+            f.unlink(missing_ok=True)
+            removed.append(f)
+    if removed:
+        print(f"removed {len(removed)} episode files that {out / INDEX_NAME} does not list (a killed run's; "
+              f"collected again): {', '.join(f.name for f in removed[:4])}{' ...' if len(removed) > 4 else ''}")
+    return removed
 
 
 def _collect(cfg: CollectConfig, progress: bool) -> list[EpisodeInfo]:
@@ -162,6 +263,7 @@ def _collect(cfg: CollectConfig, progress: bool) -> list[EpisodeInfo]:
             raise SystemExit(f"error: {e}; move it away to start a fresh collection") from None
     # Skip only episodes whose files are really there (a deleted file is collected again).
     done = {n: e for n, e in done.items() if (out / f"{n}.mp4").exists() and (out / f"{n}.jsonl").exists()}
+    remove_unlisted(out, done)
     todo = [i for i in range(cfg.episodes) if episode_name(cfg, i) not in done]
     meta = {"game": cfg.game, "policy": cfg.policy}
     if not todo:
@@ -193,7 +295,8 @@ def _collect(cfg: CollectConfig, progress: bool) -> list[EpisodeInfo]:
             for job in jobs:
                 record(*_worker(job))
         else:
-            with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+            with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_worker_init,
+                                     initargs=(os.getpid(), *_lock_args(out))) as pool:
                 futures = {pool.submit(_worker, job): job[1] for job in jobs}
                 for fut in as_completed(futures):
                     try:

@@ -20,7 +20,14 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from worldenv.achievements import FirstUnlockRewards
-from worldenv.dream_env import DEFAULT_THREADS, action_space_for, check_settings, dream_parts, resolve_device, set_threads
+from worldenv.dream_env import (
+    DEFAULT_THREADS,
+    action_space_for,
+    check_settings,
+    dream_parts,
+    resolve_device,
+    set_threads,
+)
 from worldenv.start_states import load_start_clips
 from worldenv.worlds import load_world
 

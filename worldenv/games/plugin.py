@@ -76,6 +76,10 @@ class Game(ABC):
         """A reader of the game's frames at (W, H) (tile classes, inventory), or None."""
         return None
 
+    def caption_vocabulary(self):
+        """The facts its captions state (a `model.text.FactVocabulary`), or None: no captions."""
+        return None
+
     def dream_info(self, frame: np.ndarray) -> dict:
         """What `DreamEnv`'s info adds for a dreamed frame (H, W, 3) (e.g. the inventory it shows)."""
         return {}

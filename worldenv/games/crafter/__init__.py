@@ -99,6 +99,11 @@ class CrafterGame(Game):
 
         return CrafterFrameParser(size=tuple(size))
 
+    def caption_vocabulary(self):
+        from worldenv.games.crafter.caption_facts import CRAFTER_FACTS
+
+        return CRAFTER_FACTS
+
     def dream_info(self, frame: np.ndarray) -> dict:
         """The inventory the dreamed frame shows (read with the frame parser)."""
         from worldenv.games.crafter.parse import INVENTORY_ITEMS

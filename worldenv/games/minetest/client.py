@@ -47,6 +47,9 @@ BASE_SETTINGS = {
     "keymap_aux1": "KEY_KEY_E",
     "keymap_special1": "KEY_KEY_E",  # the same setting's name before 5.5
     "mg_name": "v7",
+    # one map generation thread: instances run side by side on few cores. (Map generation stays
+    # order-dependent where trees cross chunk borders, so a seed's forests can differ a little.)
+    "num_emerge_threads": "1",
     "creative_mode": "false",
     "enable_damage": "true",
     "show_nametag_backgrounds": "false",
@@ -91,6 +94,9 @@ class MinetestClient:
         self.log_path = self.root / "client.log"
         self.state_path = self.world / STATE_FILE
         self.proc = None
+        # Every singleplayer game runs a server, on 30000 unless `--port` says otherwise (the `port`
+        # setting is not read for it): a free port each lets instances share a network.
+        self.port = free_udp_port()
         conf = dict(BASE_SETTINGS)
         conf.update({
             "screen_w": str(self.size[0]),
@@ -101,8 +107,6 @@ class MinetestClient:
             "viewing_range": str(int(viewing_range)),
             "fov": str(int(fov)),
             "fixed_map_seed": str(self.map_seed),
-            # every singleplayer game runs a server: a free port each, so instances run side by side
-            "port": str(free_udp_port()),
             "name": PLAYER,
             "soraworld_state_file": STATE_FILE,
             "soraworld_start_items": ";".join(f"{k} {int(v)}" for k, v in (start_items or {}).items()),
@@ -135,7 +139,8 @@ class MinetestClient:
             "LP_NUM_THREADS": "1",
         })
         game = [self.binary, "--config", str(self.config), "--go", "--world", str(self.world),
-                "--gameid", GAME_ID, "--name", PLAYER, "--logfile", str(self.root / "debug.txt")]
+                "--gameid", GAME_ID, "--name", PLAYER, "--port", str(self.port),
+                "--logfile", str(self.root / "debug.txt")]
         if self.network != "host":
             mode = "require" if self.network == "private" else "auto"
             game = [sys.executable, "-I", str(NETNS), mode, *game]
@@ -161,6 +166,10 @@ class MinetestClient:
         if status is not None:
             how = f"was killed by signal {-status}" if status < 0 else f"exited with status {status}"
             raise MinetestError(f"the Minetest client (pid {self.proc.pid}) {how}. {self.log_excerpt()}")
+
+    def port_taken(self) -> bool:
+        """The client exited because its server's port was taken (another process got it first)."""
+        return "Failed to bind socket" in log_tail(self.root / "debug.txt", 40)
 
     def log_excerpt(self) -> str:
         tail = log_tail(self.root / "debug.txt") or log_tail(self.log_path)

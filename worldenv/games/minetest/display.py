@@ -7,7 +7,15 @@ import select
 import time
 from pathlib import Path
 
-from worldenv.games.minetest.proc import MinetestError, exited, log_tail, require_binary, spawn, stop
+from worldenv.games.minetest.proc import (
+    MinetestError,
+    exited,
+    log_tail,
+    require_binary,
+    spawn,
+    stop,
+    wait_for,
+)
 
 XVFB = "/usr/bin/Xvfb"
 
@@ -50,7 +58,8 @@ class XvfbDisplay:
         finally:
             os.close(read_fd)
         if not text.strip().isdigit():
-            status = exited(self.proc)
+            # EOF comes as Xvfb exits; give the kernel a moment to report its status
+            status = wait_for(lambda: exited(self.proc), 1.0, interval=0.02) or exited(self.proc)
             self.close()
             why = f"exited with status {status}" if status is not None else f"gave no display in {self.timeout:g} s"
             raise MinetestError(

@@ -73,37 +73,45 @@ def sensitivity_scale(size: tuple[int, int], fov: float) -> float:
 class MinetestEnv(gym.Env):
     """Minetest singleplayer (minetest_game, mapgen v7) with MineRL 1.0 actions.
 
-    Observations: (H, W, 3) uint8 RGB frames of `size` (W, H), 160x120 by default (4:3). The hotbar,
-    hearts and chat are hidden (at this size they would cover a third of the view); the hand with its
-    wielded item and the crosshair stay.
+    Observations: (H, W, 3) uint8 RGB frames of `size` (W, H), 160x120 by default (any even 4:3
+    size). The hotbar, hearts and chat are hidden (at 160x120 they would cover a third of the
+    view); the hand with its wielded item and the crosshair stay.
 
     Actions (`action_format`): "multidiscrete" (default) is `MultiDiscrete([2]*23 + [11, 11])`, the
-    buttons and VPT's mu-law camera bins (+-10 degrees a tick); "dict" is MineRL's Dict with
-    a `camera` Box(-180, 180, (2,)) in degrees. forward/back/left/right/jump/sneak/sprint/drop and
-    hotbar.1-9 hold keys, attack/use hold the left/right mouse button; ESC, inventory, pickItem and
-    swapHands are accepted and do nothing. The camera moves the pointer `camera / deg_per_px` pixels
-    from the window's centre (`mouse_sensitivity` is set so that one pixel turns `deg_per_px`
-    degrees); fractions of a pixel carry over to the next tick, so turns add up exactly.
+    buttons and VPT's mu-law camera bins (+-10 degrees a tick); "dict" is MineRL's Dict with a
+    `camera` Box(-180, 180, (2,)) in degrees (a dict may leave out buttons, not pressed, and the
+    camera, no turn; a turn wider than half the screen takes a frame per half screen).
+    forward/back/left/right/jump/sneak/sprint/drop and hotbar.1-9 hold keys (sprint is Minetest's
+    aux1, which the world mod turns into a 1.3x sprint; drop is Minetest's drop key, which throws
+    the wielded stack); attack/use hold the left/right mouse button (dig, place); ESC, inventory,
+    pickItem and swapHands are accepted and do nothing (the first two would open menus). The camera
+    moves the pointer `camera / deg_per_px` pixels from the window's centre (`mouse_sensitivity` is
+    set so that one pixel turns `deg_per_px` degrees); fractions of a pixel carry over to the next
+    tick, so turns add up exactly.
 
     Timing: the game runs in real time. `step` applies the action, holds it until the tick's end
     (ticks of 1/`tick_rate` s from the previous frame) and returns the frame grabbed then. Keys stay
-    held between steps, so a slow caller holds the action longer: `info["tick_duration"]` is the real
-    time since the previous frame, `info["tick_overrun"]` flags ticks longer than 1.5 periods.
+    held between steps, so a slow caller holds the action longer: `info["tick_duration"]` is the
+    real time since the previous frame, `info["tick_overrun"]` flags ticks over 1.5 periods.
 
-    Info: `pose` {x, y, z, yaw, pitch} (blocks; degrees, yaw turning right as the camera's +yaw,
-    0 facing +z, pitch + looking down), `hp`, `breath`, `wielded`, `wield_index`, `inventory`
-    {item: count}, `hotbar` (the items in slots 1-9), `time_of_day` (0..1, 0.5 noon), `ground` (node under the feet), `biome`,
-    `pointed` (node, pos, distance up to 32 blocks, or None), `caption`, `map_seed`, `step`,
-    `tick_duration`, `tick_overrun`, `new_items`. The pose is the server's, read from the world
-    mod's file: it can trail the frame by up to a server step (50 ms).
+    Info: `pose` {x, y, z, yaw, pitch} (blocks; degrees: yaw 0 faces +z and grows turning right,
+    like the camera's +yaw; pitch grows looking down), `hp`, `breath`, `wielded`, `wield_index`,
+    `inventory` {item: count}, `hotbar` (the items in slots 1-9), `time_of_day` (0..1, 0.5 noon),
+    `ground` (the node under the feet), `biome`, `pointed` (node, pos, distance, up to 32 blocks;
+    or None), `caption`, `map_seed`, `step`, `tick_duration`, `tick_overrun`, `new_items`. The
+    ground truth is the server's, read from the world mod's file: while moving, the pose trails
+    the frame by a server step or two (30-100 ms); standing, they agree.
 
     Reward: +1 for each kind of item that enters the inventory for the first time in the episode.
     Terminated when hp reaches 0; truncated after `max_steps` steps (None: never).
 
     `reset(seed=)` starts a new client on a new world whose map seed is drawn from the env's
-    seeded generator (`options={"map_seed": n}` sets it); the same seed gives the same spawn,
-    terrain and first frame. A client that exits or stops writing its state raises
-    `MinetestError`, after which `reset()` starts a new one.
+    seeded generator (`options={"map_seed": n}` sets it): the same seed gives the same spawn,
+    terrain and first frame, except that Minetest's map generation depends on the order in which
+    chunks are made where trees cross chunk borders, so a forest can differ by a few trees. A
+    client that exits or stops writing its state raises `MinetestError`; `reset()` starts a new one.
+    The client runs in a private network namespace where the system allows one (`network`, see
+    `client.py`); `close()` ends the client and Xvfb by PID, and both die with the Python process.
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": TICK_RATE}
@@ -180,11 +188,14 @@ class MinetestEnv(gym.Env):
         self._steps = 0
         self._seen: set[str] = set()
         self.map_seed: int | None = None
+        self._last_client: MinetestClient | None = None
+        #: every PID this env has started (Xvfb, each client), for checks that none outlives it
+        self.started_pids: list[int] = []
 
     # ------------------------------------------------------------ processes
 
     def pids(self) -> list[int]:
-        """The PIDs this env started and that still run (Xvfb, the client)."""
+        """The PIDs of this env's current Xvfb and client that still run."""
         procs = [p for p in (self.display and self.display.proc, self.client and self.client.proc) if p is not None]
         return [p.pid for p in procs if exited(p) is None]
 
@@ -193,7 +204,12 @@ class MinetestEnv(gym.Env):
             return
         if self.display is not None:
             self._stop_display()
-        self.display = XvfbDisplay(self.size, self._tmp / "xvfb.log", binary=self.xvfb).start()
+        self.display = XvfbDisplay(self.size, self._tmp / "xvfb.log", binary=self.xvfb)
+        try:
+            self.display.start()
+        finally:
+            if self.display.pid is not None:
+                self.started_pids.append(self.display.pid)
         try:
             self.x = XSession(self.display.name, self.size)
         except BaseException:
@@ -219,7 +235,17 @@ class MinetestEnv(gym.Env):
             self.client = None
 
     def _start_client(self, map_seed: int, start_items: dict, time_of_day: float | None) -> None:
+        for attempt in range(3):
+            try:
+                return self._start_client_once(map_seed, start_items, time_of_day)
+            except MinetestError:
+                # the free port we picked can be taken before the client binds it: pick another
+                if attempt == 2 or self._last_client is None or not self._last_client.port_taken():
+                    raise
+
+    def _start_client_once(self, map_seed: int, start_items: dict, time_of_day: float | None) -> None:
         # The binary is checked before anything starts, so a missing install says so at once.
+        self._last_client = None
         client = MinetestClient(
             "", self.size, map_seed, fps_max=self.fps_max,
             mouse_sensitivity=self.deg_per_px / sensitivity_scale(self.size, self.fov),
@@ -227,11 +253,13 @@ class MinetestEnv(gym.Env):
             time_of_day=time_of_day, settings=self.settings, binary=self.binary, root=self._tmp,
             network=self.network,
         )
+        self._last_client = client
         try:
             self._start_display()
             client.display = self.display.name
             self.client = client
             client.start()
+            self.started_pids.append(client.pid)
             state = client.wait_state(self.start_timeout)
             end = time.monotonic() + self.start_timeout
             while not self.x.focus():
@@ -242,8 +270,9 @@ class MinetestEnv(gym.Env):
             self.x.tap("F2")  # hide the chat (the server's join messages)
             self._settle(state)
         except BaseException:
+            self.client = None
             self._stop_client()
-            client.close()
+            client.close(keep_files=True)  # its log tells why (port_taken); the env's folder goes at close()
             raise
 
     def _settle(self, state: dict) -> None:
@@ -289,6 +318,7 @@ class MinetestEnv(gym.Env):
         )
         self._residual[:] = 0.0
         self._steps = 0
+        self._state, self._state_seq, self._state_time = None, None, time.monotonic()  # the new client's
         self._frame = self.x.grab()
         self._frame_time = time.monotonic()
         self._state = self._fresh_state(self.client.read_state())
@@ -296,9 +326,9 @@ class MinetestEnv(gym.Env):
         return self._frame.copy(), self._info(self._state, tick=0.0, new_items=[])
 
     def step(self, action):
-        if self.client is None:
-            raise MinetestError("call reset() before step() (or after a client error)")
         buttons, camera = self._parse_action(action)
+        if self.client is None:
+            raise MinetestError("call reset() before step() (and again after a client error)")
         try:
             self.client.check_alive()
             if not self.display.alive():

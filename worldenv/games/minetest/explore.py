@@ -4,14 +4,16 @@ It walks, strafes, sprints and jumps up blocks; looks around in smooth mouse arc
 turns; digs and places blocks and switches hotbar slots. It also walks and turns in loops that
 come back to where they started, so that a world model's revisit consistency can be measured:
 
-- "a_b_a": from a standing start A it walks out to B (with gentle turns), then turns round, walks
-  back to A by the ground-truth pose, and turns back to A's yaw and pitch;
+- "a_b_a": from a standing start A it sneaks out to B (with gentle turns; sneaking never walks off
+  an edge, so the way back has no drop to climb), then turns round, walks back to A by the
+  ground-truth pose, and turns back to A's yaw and pitch (`reached`: back within 0.15 blocks
+  horizontally and 0.6 vertically);
 - "turn360": a full turn on the spot at 10 degrees a tick (36 ticks, exact in the camera bins).
 
 Each loop is listed in `loops` as {"kind", "start", "end", ...}: frames `start` and `end` (frame
 t = the frame the policy acts on at its t-th call) should show the same place from the same view.
-The player stands still for a few ticks before `start` and before `end`, so each frame and the pose
-read with it agree (the pose trails the frame by up to a server step). The recorder adds the
+The player stands until its pose has not changed for 4 frames before `start` and before `end`, so
+each frame and the pose read with it agree (the pose trails the frame by up to a server step). The recorder adds the
 measured pose errors between the two frames.
 
 Actions are MultiDiscrete vectors (23 MineRL buttons + VPT camera bins).
@@ -121,11 +123,12 @@ class ExplorePolicy:
         self.phase = name
         return getattr(self, f"_{name}")()
 
-    def _stuck(self) -> bool:
-        """Barely moved over the last 5 frames although walking."""
+    def _stuck(self, least: float = 0.25) -> bool:
+        """Moved less than `least` blocks over the last 5 frames although walking (0.25: a fifth of
+        a walk's 1 block; sneaking goes 0.34)."""
         if len(self._recent) < 6:
             return False
-        return float(np.linalg.norm(self._recent[-1] - self._recent[0])) < 0.25
+        return float(np.linalg.norm(self._recent[-1] - self._recent[0])) < least
 
     def _turn_command(self, target_yaw: float | None, target_pitch: float | None, gain: float = 0.8):
         """Camera [pitch, yaw] degrees that turn towards the targets (clipped to a tick's 10 degrees)."""
@@ -143,6 +146,16 @@ class ExplorePolicy:
 
     def _still(self, n: int):
         for _ in range(n):
+            yield vector()
+
+    def _settle(self, limit: int = 30):
+        """Idle until the pose has not changed for 4 frames (landed, not sliding), or `limit` ticks."""
+        poses: list[np.ndarray] = []
+        for _ in range(limit):
+            p = self.pose
+            poses = (poses + [np.array([p["x"], p["y"], p["z"], p["yaw"], p["pitch"]])])[-4:]
+            if len(poses) == 4 and np.abs(np.ptp(np.stack(poses), axis=0)).max() < 0.005:
+                return
             yield vector()
 
     def _hotbar_slot(self, want) -> int | None:
@@ -240,30 +253,33 @@ class ExplorePolicy:
 
     def _a_b_a(self):
         yield from self._face(None, float(self.rng.uniform(-5, 20)), tol=1.0, limit=10)
-        yield from self._still(3)
+        yield from self._settle()
         loop = self._loop_start("a_b_a")
         a = np.array([self.pose["x"], self.pose["z"]])
+        a_y = self.pose["y"]
         yaw0, pitch0 = self.pose["yaw"], self.pose["pitch"]
-        out = int(self.rng.integers(15, 50))
+        # Out sneaking: Minetest's sneak never walks off an edge, so no drop the way back could not
+        # climb (it still steps up single blocks with a jump). 1.35 blocks/s: 2 to 6 blocks out.
+        out = int(self.rng.integers(30, 90))
         loop["out_ticks"] = out
         drift = float(self.rng.choice([0.0, 0.6153943, -0.6153943, 1.6094986, -1.6094986]))
         self.phase = "a_b_a:out"
         jumping = 0
         for i in range(out):
-            if jumping == 0 and i >= 5 and self._stuck():
+            if jumping == 0 and i >= 5 and self._stuck(0.1):
                 jumping = 4
             jump = int(jumping > 0)
             jumping = max(0, jumping - 1)
-            yield vector((0.0, drift), forward=1, jump=jump)
+            yield vector((0.0, drift), forward=1, sneak=1, jump=jump)
         self.phase = "a_b_a:back"
         reached = False
         jumping = 0
-        for _ in range(3 * out + 60):
+        for _ in range(2 * out + 60):
             here = np.array([self.pose["x"], self.pose["z"]])
             d = a - here
             dist = float(np.linalg.norm(d))
-            if dist < 0.3:
-                reached = True
+            if dist < 0.15:
+                reached = abs(self.pose["y"] - a_y) < 0.6  # not under or over A (a cave, a pillar)
                 break
             bearing = math.degrees(math.atan2(d[0], d[1]))  # yaw 0 faces +z, +yaw turns towards +x
             camera, ey, _ = self._turn_command(bearing, 10.0)
@@ -277,17 +293,17 @@ class ExplorePolicy:
         yield from self._still(2)
         self.phase = "a_b_a:face"
         yield from self._face(yaw0, pitch0, tol=0.5, limit=50)
-        yield from self._still(3)
+        yield from self._settle()
         loop["end"] = self.t
 
     def _turn360(self):
         yield from self._face(None, float(self.rng.uniform(-10, 20)), tol=1.0, limit=10)
-        yield from self._still(3)
+        yield from self._settle()
         loop = self._loop_start("turn360")
         yaw = 10.0 * float(self.rng.choice([-1, 1]))
         for _ in range(36):  # 36 x 10 degrees, exact in the camera bins and in pixels
             yield vector((0.0, yaw))
-        yield from self._still(3)
+        yield from self._settle()
         loop["end"] = self.t
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -255,9 +256,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--max-steps", type=int, default=200)
     p.add_argument("--policy", default="explore", choices=POLICIES)
     p.add_argument("--size", type=int, nargs=2, default=list(DEFAULT_SIZE))
+    p.add_argument("--fps-max", type=int, default=40, help="the client's frame rate cap")
     p.add_argument("--measure", action="store_true", help="print frames/s, CPU, bytes/frame and PSNR")
     args = p.parse_args(argv)
-    env = MinetestEnv(size=tuple(args.size))
+    env = MinetestEnv(size=tuple(args.size), fps_max=args.fps_max)
     episodes = []
     try:
         for i in range(args.episodes):
@@ -274,18 +276,31 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"{ep.name}: {ep.frames} frames in {wall:.1f} s (with the reset); ticks mean "
                       f"{ep.extra['tick_mean'] * 1000:.1f} ms, max {ep.extra['tick_max'] * 1000:.1f} ms, "
                       f"{ep.extra['tick_overruns']} over 1.5 periods; video {video / ep.frames:.0f} bytes/frame, "
-                      f"PSNR {psnr(np.stack(frames), decoded):.2f} dB; loops {ep.extra['loops']}")
+                      f"PSNR {psnr(np.stack(frames), decoded):.2f} dB (lossless libx264rgb: "
+                      f"{lossless_bytes(frames, env.tick_rate) / ep.frames:.0f} bytes/frame); loops {ep.extra['loops']}")
         if args.measure:
             measure_rate(env)
     finally:
         env.close()
 
 
+def lossless_bytes(frames: list, fps: float) -> int:
+    """The size of `frames` as lossless video (libx264rgb, crf 0: the Crafter recordings' codec)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        with EpisodeWriter(tmp, "lossless", fps=fps, lossless=True) as writer:
+            for frame in frames:
+                writer.add(frame, {})
+            writer.close(game="minetest")
+        return (Path(tmp) / "lossless.mp4").stat().st_size
+
+
 def measure_rate(env: MinetestEnv, steps: int = 200) -> None:
     """Print the frames/s of `steps` explore steps and the CPU the client and Xvfb used meanwhile."""
     policy = ExplorePolicy(1)
     obs, info = env.reset(seed=1, options={"start_items": EXPLORE_KIT})
-    pids = {"minetest": env.client.pid, "xvfb": env.display.pid}
+    pids = {"minetest": env.client.pid, "xvfb": env.display.pid, "python (env + policy)": os.getpid()}
     cpu0 = {k: tick_cpu(p) for k, p in pids.items()}
     t0 = time.monotonic()
     distinct, prev = 0, obs
@@ -295,8 +310,17 @@ def measure_rate(env: MinetestEnv, steps: int = 200) -> None:
         prev = obs
     wall = time.monotonic() - t0
     cpu = {k: (tick_cpu(p) - cpu0[k]) / wall * 100 for k, p in pids.items()}
+    rss = {k: _rss_mb(p) for k, p in pids.items()}
     print(f"{steps} steps in {wall:.2f} s: {steps / wall:.1f} frames/s ({distinct} differ from the one before); "
-          f"CPU % of one core: " + ", ".join(f"{k} {v:.1f}" for k, v in cpu.items()))
+          f"CPU % of one core: " + ", ".join(f"{k} {v:.1f}" for k, v in cpu.items())
+          + "; memory MB: " + ", ".join(f"{k} {v:.0f}" for k, v in rss.items()))
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ import torch
 from model import generate as gen
 from model.data import episode_arrays
 from model.recordings import list_episodes
-from model.text import caption_facts
+from worldenv.games.crafter.caption_facts import CRAFTER_FACTS
 from worldenv.games.crafter.parse import MATERIAL_CLASSES, CrafterFrameParser
 from worldenv.worlds import load_world
 
@@ -60,7 +60,7 @@ def consistency(parser, frames: np.ndarray, prompt: str) -> float:
     """Share of (frame, fact) checks that hold: daylight bucket, and each terrain present in view."""
     p = parser.parse(frames)
     checks = []
-    for fact in caption_facts(prompt):
+    for fact in CRAFTER_FACTS.facts(prompt):
         kind, name = fact.split(":")
         if kind == "daylight" and name in ("day", "night"):
             checks += list(p.daylight > 0.5) if name == "day" else list(p.daylight < 0.5)

@@ -23,16 +23,20 @@ game's clock, "daylight", as the dream env shows a Crafter world's nights; "game
 rules the dream env keeps: inventory, terrain, daylight); the fresh strips and the stability
 under the clock alone, where it is asked for.
 Prints a table, writes `<out>/eval.json`, a filmstrip PNG (real row vs dream row) and an mp4
-with real and dream side by side.
+with real and dream side by side. Nothing is written until every measure is done, each file through
+a temporary name: an evaluation that fails part-way leaves `<out>` as it was and says which files
+it did not write.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -79,6 +83,50 @@ def evaluate(model: str, data: str, out: str, starts: int = 16, horizons=(1, 8, 
                          f"clock): use it with the rules {' or '.join(HISTORY_RULES)}")
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
+    pending: dict[str, Callable[[Path], None]] = {}  # file name -> what writes it, once all is measured
+    try:
+        result = _measure(world, model, data, starts, horizons, steps, stability_steps, every, reward_frames, seed,
+                          context_windows, fresh_windows, history, k, roll_kw, names, pending)
+        pending["eval.json"] = lambda path: path.write_text(json.dumps(result, indent=1))
+    except BaseException:
+        print(f"evaluation failed: nothing written to {out_dir} ({', '.join(EVAL_FILES)} not written)",
+              file=sys.stderr)
+        raise
+    write_outputs(out_dir, pending)
+    print_table(result)
+    print(f"wrote {', '.join(str(out_dir / name) for name in pending)}")
+    return result
+
+
+EVAL_FILES = ("eval.json", "filmstrip.png", "real_vs_dream.mp4", "stability_filmstrip.png")
+
+
+def write_outputs(out_dir: Path, pending: dict[str, Callable[[Path], None]]) -> None:
+    """Write each file of `pending` through a temporary name beside it, renamed into place when
+    complete (eval.json last, so it stands for a complete set); a failure says which were written
+    and which not, and leaves no temporary file."""
+    from model.checkpoint import umask_mode
+
+    names = sorted(pending, key=lambda n: n == "eval.json")
+    written: list[str] = []
+    for name in names:
+        tmp = out_dir / f".tmp-{os.getpid()}-{name}"  # the suffix stays: writers pick the format by it
+        try:
+            pending[name](tmp)
+            os.chmod(tmp, umask_mode())
+            os.replace(tmp, out_dir / name)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            left = [n for n in names if n not in written]
+            print(f"evaluation: writing {out_dir / name} failed; written: {', '.join(written) or 'none'}; "
+                  f"not written: {', '.join(left)}", file=sys.stderr)
+            raise
+        written.append(name)
+
+
+def _measure(world, model, data, starts, horizons, steps, stability_steps, every, reward_frames, seed,
+             context_windows, fresh_windows, history, k, roll_kw, names, pending) -> dict:
+    """Every measure of `evaluate`; the pictures go into `pending` (name -> writer)."""
     t0 = time.time()
     # as many starts per episode as it takes to reach `starts` (one each when there are enough episodes)
     per_episode = -(-starts // len(list_episodes(data)))
@@ -95,8 +143,8 @@ def evaluate(model: str, data: str, out: str, starts: int = 16, horizons=(1, 8, 
     fidelity, dream = teacher_forced(world, parser, clips, acts, k, horizons, steps, seed, roll_kw, names,
                                      loaded.prompts, places)
     n_show = min(16, dream.shape[1])
-    filmstrip(clips[0, k : k + n_show], dream[0, :n_show], out_dir / "filmstrip.png")
-    side_by_side_video(clips[0, k:], dream[0], out_dir / "real_vs_dream.mp4")
+    pending["filmstrip.png"] = lambda path: filmstrip(clips[0, k : k + n_show], dream[0, :n_show], path)
+    pending["real_vs_dream.mp4"] = lambda path: side_by_side_video(clips[0, k:], dream[0], path)
     result = {
         "model": model, "data": data, "frame_size": [int(w), int(h)], "starts": int(len(clips)), "context": k,
         "denoise_steps": steps, "fidelity": fidelity, "rules": list(names), "history": history,
@@ -115,11 +163,8 @@ def evaluate(model: str, data: str, out: str, starts: int = 16, horizons=(1, 8, 
         result["stability"], snaps = stability(world, parser, clips, acts, k, stability_steps, every, steps,
                                                seed, roll_kw, clock_rules(names))
         # top: the real start frame repeated; bottom: the dream every `every` steps
-        filmstrip(np.repeat(snaps[:1], len(snaps), 0), snaps, out_dir / "stability_filmstrip.png")
+        pending["stability_filmstrip.png"] = lambda path: filmstrip(np.repeat(snaps[:1], len(snaps), 0), snaps, path)
     result["seconds"] = time.time() - t0
-    (out_dir / "eval.json").write_text(json.dumps(result, indent=1))
-    print_table(result)
-    print(f"wrote {out_dir / 'eval.json'}, {out_dir / 'filmstrip.png'}, {out_dir / 'real_vs_dream.mp4'}")
     return result
 
 

@@ -40,7 +40,7 @@ minetest.register_on_joinplayer(function(player)
 		minimap_radar = false, crosshair = true, wielditem = true})
 end)
 
-local function pointed_node(player, pos, yaw, pitch)
+local function pointed_node(player, pos)
 	local eye = vector.add(pos, {x = 0, y = player:get_properties().eye_height or 1.47, z = 0})
 	local dir = player:get_look_dir()
 	local ray = minetest.raycast(eye, vector.add(eye, vector.multiply(dir, RAY_RANGE)), false, false)
@@ -98,7 +98,7 @@ local function player_state(player)
 		hotbar = hotbar,  -- the item names in slots 1-9 ("" for empty)
 		ground = under,
 		biome = biome,
-		pointed = pointed_node(player, pos, yaw, pitch) or minetest.null,
+		pointed = pointed_node(player, pos) or minetest.null,
 		controls = {up = ctrl.up, down = ctrl.down, left = ctrl.left, right = ctrl.right, jump = ctrl.jump,
 			sneak = ctrl.sneak, aux1 = ctrl.aux1, dig = ctrl.dig or ctrl.LMB, place = ctrl.place or ctrl.RMB},
 	}
