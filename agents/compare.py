@@ -26,6 +26,7 @@ import numpy as np
 
 from agents.dream_ppo import AgentConfig, train
 from agents.evaluate import bar_chart, evaluate_policy
+from model.cli import command_line
 
 
 def summarize(runs: dict[str, dict]) -> dict[str, dict]:
@@ -44,6 +45,7 @@ def summarize(runs: dict[str, dict]) -> dict[str, dict]:
     return out
 
 
+@command_line
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--world", default="", help="world folder (default: shipped)")

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from agents.policy_io import KIND
 from model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from model.cli import command_line
 
 SCORE_FIELDS = ("crafter_score", "mean_reward", "std_reward", "mean_length", "episodes", "game")
 
@@ -46,6 +47,7 @@ def ship_policy(policy: str, to: str, scored: str | None = None) -> dict:
     return meta
 
 
+@command_line
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--policy", required=True, help="a policy checkpoint of agents.dream_ppo")

@@ -95,6 +95,7 @@ def save_checkpoint(path: str | Path, tensors: dict[str, torch.Tensor], kind: st
     tmp = temporary_file(path)
     try:
         save_file(tensors, tmp, metadata=metadata)
+        os.chmod(tmp, umask_mode())  # safetensors writes its files 0600 whatever the umask
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -178,3 +178,39 @@ def parse_config(doc: str, cls, argv=None, nested: dict[str, type] | None = None
 def parse_nested_config(doc: str, cls, nested: str, nested_cls, argv=None):
     """Parse flags (and `--config`) for `cls` whose field `nested` is a `nested_cls` config."""
     return parse_config(doc, cls, argv, {nested: nested_cls})
+
+
+# Errors that mean bad input (a recording, checkpoint, recipe, flag value or path), not a bug: the
+# command line prints their message alone. RecordingError, CheckpointError and ConfigError are
+# ValueErrors; FloatingPointError is a dream gone non-finite (a corrupt world).
+INPUT_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError,
+                FloatingPointError)
+
+
+def command_line(main):
+    """Decorate a tool's `main(argv=None, ...)`: called as a command (argv None: `sys.argv`, as a
+    script or an installed entry point does), an error from bad input (`INPUT_ERRORS`) prints one
+    line, `error: <message>`, and exits 1, with the full traceback only under `--debug`; the
+    result is not returned (an entry point would print it as an exit status). Called with an
+    argv list (from Python, tests), `main` runs as it is: its errors propagate and it returns."""
+    import functools
+    import sys
+
+    @functools.wraps(main)
+    def wrapper(argv=None, *args, **kwargs):
+        if argv is not None:
+            return main(argv, *args, **kwargs)
+        argv = sys.argv[1:]
+        debug = "--debug" in argv
+        argv = [a for a in argv if a != "--debug"]
+        try:
+            main(argv, *args, **kwargs)
+        except INPUT_ERRORS as e:
+            if debug:
+                raise
+            message = " ".join(str(e).split()) or type(e).__name__
+            print(f"error: {message} (--debug shows the traceback)", file=sys.stderr)
+            raise SystemExit(1) from None
+
+    wrapper.command_line = True  # tests check that every script's main has it
+    return wrapper

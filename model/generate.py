@@ -129,13 +129,18 @@ def connect(world: WorldModel, a: np.ndarray, b: np.ndarray, frames: int, steps:
     if 2 * context + 1 > window:
         raise ValueError(f"connecting with {context} frame(s) of each clip needs a window of {2 * context + 1} "
                          f"frames, the model's is {window}")
-    _check_len(world, frames)
+    if frames < 1:
+        raise ValueError("at least one frame must be generated")
     za, zb = _encode(world, a[-context:]), _encode(world, b[:context])
     made, left, i = za, frames, 0
     while left > 0:
-        ctx = made[:, -max(context, min(made.shape[1], window // 2, window - context - 1)):]
-        last = ctx.shape[1] + left + context <= window
-        n = left if last else window - ctx.shape[1]
+        room = window - context - left  # frames made that the last window (the rest, then B) has room for
+        last = room >= 1
+        if last:
+            ctx, n = made[:, -min(made.shape[1], room):], left
+        else:  # a window of new frames after the last ones made, leaving at least one for the last window
+            ctx = made[:, -min(made.shape[1], max(context, window // 2)):]
+            n = min(window - ctx.shape[1], left - 1)
         parts = [ctx, torch.zeros(1, n, *za.shape[2:])] + ([zb] if last else [])
         known = [True] * ctx.shape[1] + [False] * n + ([True] * context if last else [])
         z = _window(world, torch.cat(parts, 1), torch.tensor([known]), None, steps, seed + i)

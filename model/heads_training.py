@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from model.cli import parse_config
+from model.cli import command_line, parse_config
 from model.latent_cache import LatentCache, death_frames, unlock_labels
 from model.rollout import WorldModel
 from model.training import autocast
@@ -301,6 +301,7 @@ def parse_args(argv=None) -> TrainHeadsConfig:
     return cfg
 
 
+@command_line
 def main(argv=None) -> None:
     """`soraworld-train-heads` / `scripts/train_heads.py`."""
     fit(parse_args(argv))

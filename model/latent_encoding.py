@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from model.cli import command_line
 from model.data import episode_arrays
 from model.latent_cache import LatentCache
 from model.recordings import RecordingError, list_episodes
@@ -95,6 +96,7 @@ def encode_folder(vae_path: str, data: str, out: str, max_episodes: int = 0, dev
     return cache
 
 
+@command_line
 def main(argv=None, games=None) -> None:
     """`scripts/encode_latents.py`, which passes `games` (a game's name -> its plugin, whose
     `action_nvec` is the recordings' action space), and `soraworld-encode-latents`, which has none

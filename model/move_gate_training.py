@@ -23,7 +23,7 @@ import torch
 from tqdm import tqdm
 
 from model.checkpoint import clean_temporary_files
-from model.cli import parse_config
+from model.cli import command_line, parse_config
 from model.dit import SpacetimeDiT
 from model.latent_cache import LatentCache, refused_move_frames
 from model.move_gate import MoveGate, MoveGateConfig, gate_loss
@@ -148,6 +148,7 @@ def parse_args(argv=None) -> TrainGateConfig:
     return cfg
 
 
+@command_line
 def main(argv=None) -> None:
     """`soraworld-train-move-gate` / `scripts/train_move_gate.py`."""
     train(parse_args(argv))

@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from model.cli import command_line
 from model.data import FrameBank
 from model.metrics import psnr
 from model.training import autocast, bf16_in_effect, pick_device
@@ -247,6 +248,7 @@ def print_table(r: dict) -> None:
         print(f"{k:<{width}}  {v}")
 
 
+@command_line
 def main(argv=None, tile_reader=None) -> dict:
     """`scripts/evaluate_vae.py`, which passes `tile_reader(data)`: the `parser_for(size, view)` of the
     game the recordings in `data` hold (`evaluate`)."""

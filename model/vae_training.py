@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from model.cli import parse_nested_config
+from model.cli import command_line, parse_nested_config
 from model.data import FrameBank
 from model.tile_weights import class_weights, pixel_weights
 from model.training import (
@@ -234,6 +234,7 @@ def parse_args(argv=None) -> TrainVAEConfig:
     return parse_nested_config(__doc__, TrainVAEConfig, "vae", VAEConfig, argv)
 
 
+@command_line
 def main(argv=None) -> None:
     """`soraworld-train-vae` / `scripts/train_vae.py`."""
     train(parse_args(argv))

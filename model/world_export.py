@@ -30,6 +30,7 @@ from pathlib import Path
 
 import torch
 
+from model.cli import command_line
 from model.dit import SpacetimeDiT
 from model.move_gate import MoveGate
 from model.rollout import WorldModel
@@ -108,6 +109,7 @@ def ship(world: str, to: str, vae: str = "", move_gate: str | None = None, start
     return dest
 
 
+@command_line
 def main(argv=None) -> None:
     """`soraworld-ship-world` / `scripts/ship_world.py`."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -10,7 +10,7 @@ where the world has one, the move gate. Each save gives them one new random id (
 - a part whose id differs from the DiT's is another world's (a VAE or a gate copied in by hand);
 - a part the DiT lists but the folder lacks (a deleted `move_gate.safetensors`) is missing.
 
-A world saved before ids (the shipped crafter72 among them) has none: its parts are "unknown"
+A world saved before ids (the shipped one among them) has none: its parts are "unknown"
 and only their shapes are checked; so is a part without an id in a world with one.
 """
 

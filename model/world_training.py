@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from model.cli import parse_nested_config
+from model.cli import command_line, parse_nested_config
 from model.data import start_clips
 from model.diffusion import FlowConfig, flow_loss
 from model.dit import SpacetimeDiT, preset
@@ -477,6 +477,7 @@ def parse_args(argv=None) -> TrainWorldConfig:
     return cfg
 
 
+@command_line
 def main(argv=None, games: Games | None = None) -> None:
     """`scripts/train_world.py`, which passes `games` (the game plugins, `worldenv.games.get_game`),
     and `soraworld-train-world`, which has none: there `--view-moves game` is an error that says so."""

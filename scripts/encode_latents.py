@@ -6,8 +6,7 @@
 The recordings' game plugin (`worldenv.games`) gives the action space the cache records.
 """
 
-from model.latent_encoding import main
-from worldenv.games import get_game
+from worldenv.training_cli import encode_latents
 
 if __name__ == "__main__":
-    main(games=get_game)
+    encode_latents()

@@ -7,8 +7,7 @@
 the view and the rows that move: this script passes the plugins to the trainer, which names no game.
 """
 
-from model.world_training import main
-from worldenv.games import get_game
+from worldenv.training_cli import train_world
 
 if __name__ == "__main__":
-    main(games=get_game)
+    train_world()

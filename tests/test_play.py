@@ -2,6 +2,7 @@
 
 import numpy as np
 import pygame
+import pytest
 
 from model.recordings import load_episode
 from worldenv.games import get_game
@@ -146,3 +147,33 @@ def test_play_loop_drives_a_minecraft_action_space():
     i = MINERL_BUTTONS.index("forward")
     assert [int(a[i]) for a in env.actions] == [0, 1, 1, 0]
     assert env.actions[1][-1] > 5 and env.actions[2][-1] == 5  # the turn happened on one tick only
+
+
+def test_play_the_real_minetest_with_keys_and_mouse(tmp_path):
+    """`play.py --real --game minetest`: W walks forward, the mouse turns the camera, and `--record`
+    writes a Minetest recording whose actions load back."""
+    from test_minetest_env import game_missing
+
+    if game_missing():
+        pytest.skip(game_missing())
+    yaws = []
+
+    def on_tick(session, tick):
+        yaws.append(session.info.get("pose", {}).get("yaw"))
+        if tick == 2:
+            pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=pygame.K_w, mod=0, unicode="w", scancode=0))
+        if tick == 8:
+            pygame.event.post(pygame.event.Event(pygame.KEYUP, key=pygame.K_w, mod=0, unicode="w", scancode=0))
+            pygame.event.post(pygame.event.Event(pygame.MOUSEMOTION, pos=(10, 10), rel=(40, 0), buttons=(0, 0, 0)))
+
+    record = tmp_path / "mt.mp4"
+    summary = play.main(["--real", "--game", "minetest", "--seed", "6", "--fps", "20", "--max-steps", "12",
+                         "--record", str(record)], on_tick=on_tick)
+    assert summary["steps"] == 12
+    ep = load_episode(tmp_path, "mt")
+    assert ep.frames.shape[1:] == (120, 160, 3)
+    from model.vpt import MINERL_BUTTONS
+
+    forward = [r["action"][MINERL_BUTTONS.index("forward")] for r in ep.records[:-1]]
+    assert forward[3:8] == [1] * 5 and forward[0] == 0
+    assert yaws[-1] is not None and yaws[-1] != yaws[2]  # the mouse turned the camera

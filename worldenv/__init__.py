@@ -4,7 +4,7 @@ Importing this package registers the env ids with Gymnasium:
 
 - `SoraWorld-v0`: the dream of any world (`worldenv.dream_env.DreamEnv`; `gym.make_vec("SoraWorld-v0",
   num_envs=N)` gives the batched `worldenv.dream_vector_env.DreamVectorEnv`).
-- each game plugin's real game (`worldenv.games`), e.g. `SoraWorld/Crafter-v1`.
+- each game plugin's real game (`worldenv.games`): `SoraWorld/Crafter-v1`, `SoraWorld/Minetest-v0`.
 
 Gymnasium 1.x has no plugin entry points, so either `import worldenv` first or use the
 module-qualified id, e.g. `gym.make("worldenv:SoraWorld-v0")`.
@@ -14,6 +14,7 @@ from gymnasium.envs.registration import register, registry
 
 DREAM_ID = "SoraWorld-v0"
 CRAFTER_ID = "SoraWorld/Crafter-v1"
+MINETEST_ID = "SoraWorld/Minetest-v0"
 
 if DREAM_ID not in registry:
     register(
@@ -28,4 +29,12 @@ if CRAFTER_ID not in registry:
         id=CRAFTER_ID,
         entry_point="worldenv.games.crafter.env:CrafterEnv",
         max_episode_steps=None,  # the game truncates itself at `length`
+    )
+
+if MINETEST_ID not in registry:
+    register(
+        id=MINETEST_ID,
+        entry_point="worldenv.games.minetest.env:MinetestEnv",
+        nondeterministic=True,  # real time: the same seed and actions give close, not equal, frames
+        max_episode_steps=None,  # MinetestEnv(max_steps=...) truncates itself
     )

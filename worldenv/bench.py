@@ -1,14 +1,19 @@
 """Speed of the dream against the real game, measured in the same run. Prints a table, writes JSON.
 
-    soraworld-bench                          # shipped world, batch 1 + 8/32/64
+    soraworld-bench                          # shipped world, batch 1 + 8/32/64, 1 and all threads, quiet and busy
     soraworld-bench --world runs/world/world --batches 1 8 --steps-per-env 50 --json runs/bench.json
+    soraworld-bench --threads 1 --no-busy    # one thread count, no second process
 
 - The real game (the world's game plugin, at the world's frame size): a random policy's steps/s
   including resets (world generation), one process.
 - Dream batch 1: per-step latency of `DreamEnv` (all denoising steps + cache update + decode), p50/p95 ms.
 - Dream batch N: env-steps/s of `DreamVectorEnv` with N dreams in one model call.
 Each dream rate is also given as a ratio to the real game's steps/s from the same run. Random
-actions are drawn from each env's own action space.
+actions are drawn from each env's own action space. The dreams are measured at each torch thread
+count of `--threads` (by default 1 and the machine's cores), on the machine as it is ("quiet") and
+with a second busy process beside them ("busy", `--busy`: one core spinning, as another job does):
+with one other job on a 2-core machine a batch-1 step took p50 835 ms with 2 threads against 41 ms
+with 1, which a quiet measurement alone never shows.
 """
 
 from __future__ import annotations
@@ -17,12 +22,16 @@ import argparse
 import json
 import os
 import resource
+import subprocess
+import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from model.cli import command_line
 from worldenv.cli import rules_from_flag
 
 
@@ -105,11 +114,36 @@ def bench_batch(world, batch: int, n: int, denoise_steps: int, bf16: bool, rules
     return {"env_steps_per_s": batch * n / dt, "ms_per_batch_step": 1000 * dt / n}
 
 
+@contextmanager
+def busy_process(busy: bool):
+    """With `busy`, a second process spinning one core for the duration (a stand-in for another
+    job on the machine); else nothing."""
+    if not busy:
+        yield
+        return
+    proc = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.2)  # let it take its core
+        yield
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def default_thread_counts() -> tuple[int, ...]:
+    """1 and the machine's cores (torch's default on a machine of that many), without repeats."""
+    return tuple(dict.fromkeys((1, os.cpu_count() or 1)))
+
+
 def bench(world: str = "", batches=(8, 32, 64), single_steps: int = 100, steps_per_env: int = 20,
-          denoise_steps: int = 2, real_seconds: float = 10.0, bf16: bool = True, rules="game") -> dict:
+          denoise_steps: int = 2, real_seconds: float = 10.0, bf16: bool = True, rules="game",
+          threads: tuple[int, ...] | None = None, busy: bool = True) -> dict:
     """The real game's speed, a dream's latency at batch 1 and the batched dreams' throughput for
     the world `world` (a folder or a shipped world's name; "" for the default), with the game's
-    dream `rules` ("game", "none" or rule names)."""
+    dream `rules` ("game", "none" or rule names). The dreams are measured at each torch thread
+    count of `threads` (None: the threads this process runs with), quiet and, with `busy`, beside
+    a second busy process: `runs` lists them all; `dream_batch1` and `dream_batched` are the
+    first (the first thread count, quiet)."""
     from model.training import bf16_in_effect
     from worldenv.worlds import load_world, world_game
 
@@ -121,30 +155,47 @@ def bench(world: str = "", batches=(8, 32, 64), single_steps: int = 100, steps_p
     h, w = loaded.frame_shape[:2]
     rss0 = rss_mb()
     real = bench_real(game, (w, h), real_seconds)
-    single = bench_single(loaded, single_steps, denoise_steps, bf16, rules)
-    batched = {b: bench_batch(loaded, b, steps_per_env, denoise_steps, bf16, rules) for b in batches}
+    before = torch.get_num_threads()
+    runs = []
+    try:
+        for load in ("quiet", "busy") if busy else ("quiet",):
+            with busy_process(load == "busy"):
+                for t in threads or (before,):
+                    torch.set_num_threads(int(t))
+                    single = bench_single(loaded, single_steps, denoise_steps, bf16, rules)
+                    batched = {b: bench_batch(loaded, b, steps_per_env, denoise_steps, bf16, rules) for b in batches}
+                    runs.append({
+                        "threads": int(t), "load": load,
+                        "dream_batch1": {**single, "ratio_to_real": single["steps_per_s"] / real},
+                        "dream_batched": {str(b): {**r, "ratio_to_real": r["env_steps_per_s"] / real}
+                                          for b, r in batched.items()}})
+    finally:
+        torch.set_num_threads(before)
     return {
         "world": world or "shipped", "game": game.name, "frame_size": [int(w), int(h)], "denoise_steps": denoise_steps,
         "rules": rules, "bf16": bf16_in_effect(torch.device("cpu"), bf16),
-        "threads": torch.get_num_threads(), "cpu": cpu_name(), "real_steps_per_s": real,
-        "dream_batch1": {**single, "ratio_to_real": single["steps_per_s"] / real},
-        "dream_batched": {str(b): {**r, "ratio_to_real": r["env_steps_per_s"] / real} for b, r in batched.items()},
+        "threads": runs[0]["threads"], "cpus": os.cpu_count(), "cpu": cpu_name(), "real_steps_per_s": real,
+        "dream_batch1": runs[0]["dream_batch1"], "dream_batched": runs[0]["dream_batched"], "runs": runs,
         "rss_mb_start": rss0, "rss_mb_end": rss_mb(),
     }
 
 
 def print_table(result: dict) -> None:
-    real, single = result["real_steps_per_s"], result["dream_batch1"]
-    print(f"bf16: {'on' if result['bf16'] else 'off (fp32)'}, {result['threads']} threads, CPU: {result['cpu']}")
-    print(f"{'run':<22}{'steps/s':>10}{'x real':>9}{'p50 ms':>9}{'p95 ms':>9}")
-    print(f"{'real ' + result['game'] + ' (resets)':<22}{real:>10.1f}{1.0:>9.2f}")
-    print(f"{'dream batch 1':<22}{single['steps_per_s']:>10.1f}{single['steps_per_s'] / real:>9.2f}"
-          f"{single['p50_ms']:>9.1f}{single['p95_ms']:>9.1f}")
-    for b, r in result["dream_batched"].items():
-        print(f"{'dream batch ' + b:<22}{r['env_steps_per_s']:>10.1f}{r['env_steps_per_s'] / real:>9.2f}"
-              f"{r['ms_per_batch_step']:>9.1f}")
+    real = result["real_steps_per_s"]
+    print(f"bf16: {'on' if result['bf16'] else 'off (fp32)'}, {result.get('cpus')} cores, CPU: {result['cpu']}")
+    print(f"{'run':<22}{'threads':>8}{'machine':>8}{'steps/s':>10}{'x real':>9}{'p50 ms':>9}{'p95 ms':>9}")
+    print(f"{'real ' + result['game'] + ' (resets)':<22}{'':>8}{'quiet':>8}{real:>10.1f}{1.0:>9.2f}")
+    for run in result.get("runs") or [{"threads": result["threads"], "load": "quiet",
+                                       "dream_batch1": result["dream_batch1"], "dream_batched": result["dream_batched"]}]:
+        single, where = run["dream_batch1"], f"{run['threads']:>8}{run['load']:>8}"
+        print(f"{'dream batch 1':<22}{where}{single['steps_per_s']:>10.1f}{single['steps_per_s'] / real:>9.2f}"
+              f"{single['p50_ms']:>9.1f}{single['p95_ms']:>9.1f}")
+        for b, r in run["dream_batched"].items():
+            print(f"{'dream batch ' + b:<22}{where}{r['env_steps_per_s']:>10.1f}{r['env_steps_per_s'] / real:>9.2f}"
+                  f"{r['ms_per_batch_step']:>9.1f}")
 
 
+@command_line
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--world", default="", help="world folder or shipped world's name (default: the shipped one)")
@@ -154,20 +205,26 @@ def main(argv=None) -> dict:
     p.add_argument("--denoise-steps", type=int, default=2)
     p.add_argument("--real-seconds", type=float, default=10.0)
     p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=True)
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    p.add_argument("--threads", type=int, nargs="+", default=None,
+                   help="torch CPU thread counts to measure the dreams at (default: 1 and the machine's cores, "
+                        f"here {' '.join(map(str, default_thread_counts()))}; 0: torch's default)")
+    p.add_argument("--busy", action=argparse.BooleanOptionalAction, default=True,
+                   help="also measure beside a second busy process (one core spinning, as another job does)")
     p.add_argument("--rules", nargs="+", default=["game"], metavar="RULE",
                    help="the game's dream rules: 'game' (its default rules, as the dream env plays), 'none', or "
                         "rule names (see the game plugin's make_rules)")
     p.add_argument("--json", default="runs/bench.json")
     a = p.parse_args(argv)
-    if a.threads:
-        torch.set_num_threads(a.threads)
+    threads = tuple(a.threads) if a.threads else default_thread_counts()
+    if any(t < 0 for t in threads):
+        p.error("--threads must be >= 0 (0: torch's default)")
+    threads = tuple(dict.fromkeys(t or torch.get_num_threads() for t in threads))
     try:
         rules = rules_from_flag(a.rules)
     except ValueError as e:
         p.error(str(e))
     result = bench(a.world, tuple(a.batches), a.single_steps, a.steps_per_env, a.denoise_steps, a.real_seconds,
-                   a.bf16, rules)
+                   a.bf16, rules, threads, a.busy)
     print_table(result)
     if a.json:
         Path(a.json).parent.mkdir(parents=True, exist_ok=True)

@@ -31,6 +31,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from model.cli import command_line
 from model.recordings import INDEX_NAME, EpisodeInfo, RecordingError, read_index, write_index
 
 # --game -> the game plugin that records it (MineRL envs are the Minecraft plugin's)
@@ -200,8 +201,8 @@ def folder_lock(out: Path):
         return
     out = Path(out)
     path = out / LOCK_NAME
-    busy = (f"error: another collector (or a worker of one) is writing {out}; wait for it to finish (or collect "
-            "in parallel with --workers N in one run)")
+    busy = (f"error: another collector is writing {out} (it, or a worker of it, holds {LOCK_NAME}); wait for it "
+            "to finish (or collect in parallel with --workers N in one run)")
     while True:
         f = open(path, "a+")
         try:
@@ -238,19 +239,23 @@ def collect(cfg: CollectConfig, progress: bool = True) -> list[EpisodeInfo]:
 EPISODE_FILE = re.compile(r"^(%s)_(%s)_\d{7}\.(mp4|jsonl)$" % ("|".join(GAMES), "|".join(POLICIES)))
 
 
+UNLISTED_DIR = "unlisted"
+
+
 def remove_unlisted(out: Path, listed: dict[str, EpisodeInfo]) -> list[Path]:
-    """Remove the episode files of this collector's naming (`episode_name`) that the index does not
-    list: a killed run's (its worker finished an episode after the index was last written). Their
-    episodes are collected again. Returns the files removed."""
-    removed = []
+    """Move the episode files of this collector's naming (`episode_name`) that the index does not
+    list into `<out>/unlisted/`: a killed run's (its worker finished an episode after the index was
+    last written). Their episodes are collected again. They are moved, not deleted, so that a lost
+    `index.json` costs no earlier collection. Returns the files' new paths."""
+    moved = []
     for f in sorted(out.iterdir()):
         if EPISODE_FILE.match(f.name) and f.stem not in listed and f.is_file():
-            f.unlink(missing_ok=True)
-            removed.append(f)
-    if removed:
-        print(f"removed {len(removed)} episode files that {out / INDEX_NAME} does not list (a killed run's; "
-              f"collected again): {', '.join(f.name for f in removed[:4])}{' ...' if len(removed) > 4 else ''}")
-    return removed
+            (out / UNLISTED_DIR).mkdir(exist_ok=True)
+            moved.append(f.rename(out / UNLISTED_DIR / f.name))
+    if moved:
+        print(f"moved {len(moved)} episode files that {out / INDEX_NAME} does not list (a killed run's; collected "
+              f"again) to {out / UNLISTED_DIR}: {', '.join(f.name for f in moved[:4])}{' ...' if len(moved) > 4 else ''}")
+    return moved
 
 
 def _collect(cfg: CollectConfig, progress: bool) -> list[EpisodeInfo]:
@@ -346,6 +351,7 @@ def parse_args(argv=None) -> tuple[CollectConfig, bool]:
     return cfg, not a.no_progress
 
 
+@command_line
 def main(argv=None) -> list[EpisodeInfo]:
     cfg, progress = parse_args(argv)
     return collect(cfg, progress=progress)

@@ -24,6 +24,7 @@ import sys
 
 import numpy as np
 
+from model.cli import command_line
 from worldenv.media import read_media, write_media
 
 
@@ -36,7 +37,7 @@ def fit(world, frames: np.ndarray, name: str = "the input") -> np.ndarray:
     h, w = world.frame_shape[:2]
     fh, fw = frames.shape[1:3]
     if (fh, fw) == (h, w):
-        return frames
+        return np.array(frames)  # a copy: an image read by PIL is read-only
     done = []
     if fw * h != fh * w:  # another aspect: the largest centred crop of the world's aspect
         cw, ch = (fw, fw * h // w) if fw * h <= fh * w else (fh * w // h, fh)
@@ -162,6 +163,7 @@ def run(world, a: argparse.Namespace) -> np.ndarray:
         raise SystemExit(f"error: {e}") from None
 
 
+@command_line
 def main(argv=None) -> np.ndarray:
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--world", default="")

@@ -25,7 +25,10 @@ def read_media(path: str) -> np.ndarray:
     if p.suffix.lower() in IMAGE_SUFFIXES:
         from PIL import Image
 
-        return np.asarray(Image.open(p).convert("RGB"))[None]
+        try:
+            return np.asarray(Image.open(p).convert("RGB"))[None]
+        except (OSError, ValueError) as e:  # PIL's UnidentifiedImageError is an OSError
+            raise SystemExit(f"error: {p} is not an image PIL can read ({e})") from None
     try:
         return decode_video(p)
     except RecordingError as e:

@@ -6,11 +6,10 @@
     python scripts/play.py --world runs/world/world --steps 1   # another world, 1 denoising step
     python scripts/play.py --record runs/me.mp4   # also save the play as a recording
 
-Keys are the game's (H shows them). For Crafter, as in crafter's own GUI: W/A/S/D move, Space do
-(collect, attack, drink, eat), Tab sleep, R/T/F/P place stone/table/furnace/plant, 1-6 make
-wood/stone/iron pickaxe then wood/stone/iron sword. Game keys are sampled every tick (`--fps`);
-held keys repeat, no key is a noop. Controls: H help, Esc pause, Backspace reset, F12 screenshot,
-M switches between you and `--agent` (a trained policy), Q or closing the window quits.
+Keys are the game's (its plugin's controller; H shows them, README lists them). Game keys are
+sampled every tick (`--fps`); held keys repeat, no key is a noop; where the mouse turns the camera,
+the window grabs it. Controls: H help, Esc pause, Backspace reset, F12 screenshot, M switches
+between you and `--agent` (a trained policy), Q or closing the window quits.
 
 Headless (tests, servers): set `SDL_VIDEODRIVER=dummy`; `--max-steps` ends the session.
 """
@@ -21,15 +20,12 @@ import argparse
 import os
 import sys
 
+from model.cli import command_line
 from worldenv.play.config import PlayConfig
 
 
-def _game_of(cfg: PlayConfig):
-    """The game plugin to play: --game, else the world's (read from its metadata)."""
-    from worldenv.games import get_game
-
-    if cfg.game:
-        return get_game(cfg.game)
+def _world_game_name(cfg: PlayConfig) -> str | None:
+    """The game the world names in its metadata (None where it names none), without loading it."""
     import json
 
     from safetensors import safe_open
@@ -37,9 +33,16 @@ def _game_of(cfg: PlayConfig):
     from worldenv.worlds import world_path
 
     with safe_open(str(world_path(cfg.world or None) / "dit.safetensors"), "pt") as f:
-        name = json.loads((f.metadata() or {}).get("game", "null"))
+        return json.loads((f.metadata() or {}).get("game", "null"))
+
+
+def _game_of(cfg: PlayConfig):
+    """The game plugin to play: --game, else the world's."""
+    from worldenv.games import get_game
+
+    name = cfg.game or _world_game_name(cfg)
     if not name:
-        raise SystemExit(f"the world {cfg.world or 'default'} names no game: pass --game for --real/--compare")
+        raise SystemExit(f"the world {cfg.world or 'default'} names no game: pass --game")
     return get_game(name)
 
 
@@ -64,8 +67,10 @@ def make_env(cfg: PlayConfig):
         h, w = companion.observation_space.shape[:2]
         return game.make_real_env((w, h)), companion, game
     if cfg.real:
-        # at the size of the world's frames, as an --agent trained there expects
-        return game.make_real_env(world_frame_size(cfg.world or None)), None, game
+        # the world's game at the size of the world's frames, as an --agent trained there expects;
+        # another game (--game) at its own default size
+        own = not cfg.game or cfg.game == _world_game_name(cfg)
+        return game.make_real_env(world_frame_size(cfg.world or None) if own else None), None, game
     return dream(), None, game
 
 
@@ -105,6 +110,7 @@ def check_display() -> None:
                          "purpose with SDL_VIDEODRIVER=dummy (with --max-steps or --agent).")
 
 
+@command_line
 def main(argv=None, on_tick=None) -> dict:
     """Play (see module docstring); returns the session's summary (steps, tick p50/p95 ms)."""
     cfg = parse_args(argv)
@@ -118,7 +124,8 @@ def main(argv=None, on_tick=None) -> dict:
     torch.set_num_threads(cfg.threads)
     env, companion, game = make_env(cfg)
     try:
-        summary = PlaySession(env, cfg, game.controller(), on_tick=on_tick, companion=companion).run()
+        summary = PlaySession(env, cfg, game.controller(), on_tick=on_tick, companion=companion,
+                              game=game.name).run()
     finally:
         env.close()
         if companion is not None:

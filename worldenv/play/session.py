@@ -22,7 +22,7 @@ class PlaySession:
     """
 
     def __init__(self, env, cfg: PlayConfig, controller, on_tick: Callable[["PlaySession", int], None] | None = None,
-                 companion=None):
+                 companion=None, game: str = "play"):
         import pygame
 
         pygame.init()
@@ -30,6 +30,7 @@ class PlaySession:
         self.env, self.cfg, self.on_tick = env, cfg, on_tick
         self.companion, self.companion_obs, self.companion_reward = companion, None, 0.0
         self.controller = controller
+        self.game = game  # the name `--record` writes in the recording's index
         # Key and mouse state tracked from events (works for short taps and for scripted events).
         self.held_keys: set[int] = set()
         self.held_mouse: set[int] = set()
@@ -127,7 +128,7 @@ class PlaySession:
             if self.writer is not None:
                 self.writer.add(self.obs, {"action": None, "reward": self.last_reward, "done": True,
                                       "caption": self.caption})
-                info = self.writer.close(game="play")
+                info = self.writer.close(game=self.game)
                 print(f"recorded {info.frames} frames to {Path(self.cfg.record).with_suffix('.mp4')}")
             pg.display.quit()
         ms = np.array(self.tick_ms[1:] or [0.0])
@@ -209,17 +210,6 @@ class PlaySession:
         self.pg.image.save(self.screen, str(path))
         print(f"screenshot: {path}")
         return path
-
-
-def _wrap(text: str, width: int) -> list[str]:
-    words, lines, line = text.split(), [], ""
-    for w in words:
-        if len(line) + len(w) + 1 > width:
-            lines.append(line)
-            line = w
-        else:
-            line = f"{line} {w}".strip()
-    return lines + [line] if line else lines
 
 
 def _wrap(text: str, width: int) -> list[str]:

@@ -15,20 +15,15 @@ python-xlib package (the `minetest` extra). Nothing here is imported until the p
 
 from __future__ import annotations
 
-from worldenv.games.plugin import Controller, Game
+from worldenv.games.minecraft import MinecraftGame
 
 
-class MinetestGame(Game):
-    """Minetest: MultiDiscrete(23 x 2 + 2 x 11) MineRL actions, 160x120 frames by default."""
+class MinetestGame(MinecraftGame):
+    """Minetest: the `minecraft` plugin's MineRL action layout, keymap and action names (one
+    action-token scheme for both), its own real game and recorder; 160x120 frames by default."""
 
     name = "minetest"
     real_env_id = "SoraWorld/Minetest-v0"
-
-    @property
-    def action_nvec(self) -> tuple[int, ...]:
-        from model.vpt import MULTIDISCRETE_NVEC
-
-        return tuple(int(n) for n in MULTIDISCRETE_NVEC)
 
     def make_real_env(self, size=None, **kwargs):
         """The game through `gym.make` (the registered id, or the same spec where `worldenv` does
@@ -40,17 +35,6 @@ class MinetestGame(Game):
 
         spec = self.real_env_id if self.real_env_id in gym.registry else MINETEST_SPEC
         return gym.make(spec, **({"size": tuple(size)} if size is not None else {}), **kwargs)
-
-    def controller(self) -> Controller:
-        """VPT's keymap (the `minecraft` plugin's): W/A/S/D, Space, Shift, Ctrl, 1-9, mouse."""
-        from worldenv.games.minecraft import MinecraftController
-
-        return MinecraftController()
-
-    def action_names(self) -> list[str]:
-        from model.vpt import MINERL_BUTTONS
-
-        return [*MINERL_BUTTONS, "camera_pitch", "camera_yaw"]
 
     def record_episode(self, *args, **kwargs):
         """`recorder.record_minetest_episode(out_dir, name, seed, policy="explore", max_steps=1200,

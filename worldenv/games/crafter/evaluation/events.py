@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from model.cli import command_line
 from model.data import actions_into_frames, episode_arrays
 from model.recordings import list_episodes, read_jsonl, recorded_view
 from model.rollout import DreamRollout, WorldModel
@@ -105,6 +106,7 @@ def dreamed_rise_rate(world: WorldModel, data: Path, moments: list[tuple[str, in
     return rises / max(total, 1)
 
 
+@command_line
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="worldenv/worlds/crafter72", help="world folder (default: the shipped one)")

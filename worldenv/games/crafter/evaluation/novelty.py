@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from model.cli import command_line
 from model.recordings import draw_windows, list_episodes
 from worldenv.games.crafter.evaluation.places import (
     nearest_shown,
@@ -190,6 +191,7 @@ def view_novelty(data: str, horizons=(1, 8, 32, 128), starts: int = 48, context:
     return out
 
 
+@command_line
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--data", required=True, help="Crafter recordings folder (soraworld-collect's format)")

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from model import generate as gen
+from model.cli import command_line
 from model.data import episode_arrays
 from model.recordings import list_episodes
 from worldenv.games.crafter.caption_facts import CRAFTER_FACTS
@@ -133,6 +134,7 @@ def evaluate_prompting(world: str = "", data: str = "", clips: int = 6, seeds: i
     return r
 
 
+@command_line
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--world", default="", help="world folder or shipped world's name (default: the shipped one)")

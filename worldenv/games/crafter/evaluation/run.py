@@ -41,6 +41,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
+from model.cli import command_line
 from model.recordings import draw_windows, list_episodes, recorded_view
 from model.rollout import WorldModel
 from worldenv.cli import rules_from_flag
@@ -232,6 +233,7 @@ def print_table(r: dict) -> None:
               f"{r['real_tile_kinds']:.1f} tile kinds)")
 
 
+@command_line
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="worldenv/worlds/crafter72", help="world folder (default: the shipped one)")
