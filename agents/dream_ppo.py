@@ -45,11 +45,11 @@ class AgentConfig:
     num_starts: int = 1024  # start clips drawn from --starts
     start_anywhere: bool = True  # --no-start-anywhere: --starts clips open the recorded episodes
     hold_openings: bool = False  # with --no-start-anywhere: an opening is its first frame held, as a game starts
-    guidance: float | None = None  # action guidance of the dream (default: the world's; docs/results.md)
+    guidance: float | None = None  # action guidance of the dream (default: the world's; docs/results/agents.md)
     denoise_steps: int = 2  # the shipped world draws the view from the moved previous frame, which takes 2
     # the game's dream rules: "game" (on Crafter worlds: items, achievements and vitals, the view's
     # terrain and the clock by the game's rules), "none", or rule names (Crafter's: inventory,
-    # terrain, daylight, attacks; see docs/results.md for what each did to the agents)
+    # terrain, daylight, attacks; see docs/results/agents.md for what each did to the agents)
     rules: tuple[str, ...] = ("game",)
     n_steps: int = 128  # per env; batch 16 x 128 = 2048 steps per update
     batch_size: int = 512

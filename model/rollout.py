@@ -192,7 +192,7 @@ class DreamRollout:
     with fewer, every frame is drawn from pure noise (a warning says so).
     fresh_steps: of the `steps`, how many draw the unguessed cells from pure noise down to
     start_sigma (the world's setting; 1 by default). More of them draw new terrain more varied
-    (docs/results.md), at one more DiT pass each.
+    (docs/results/world.md), at one more DiT pass each.
     move_gate: with a world that has a `MoveGate`, moves it calls refused keep the view still
     (the DiT's moved input and the start guess are the unmoved previous frame), as the game does at
     an obstacle. False dreams every move as going through.

@@ -70,7 +70,7 @@ def test_parallel_workers_and_explore_policy(tmp_path):
 
 @pytest.mark.parametrize("flag, value, message", [
     ("--game", "tetris", "unknown game"),
-    ("--policy", "genius", "unknown policy"),
+    ("--policy", "genius", "policy .genius. is not one of crafter.s"),
 ])
 def test_unknown_names_fail_clearly(tmp_path, flag, value, message, capsys):
     with pytest.raises(SystemExit, match=message):
@@ -140,3 +140,26 @@ def test_openings_decode_only_their_frames(tmp_path):
     open(video, "wb").write(data[:200])  # too little left for 5 frames
     with pytest.raises(RecordingError):
         load_episode(cfg.out, info, first=5)
+
+
+def test_minetest_collection_in_two_workers_resumes_and_loads(tmp_path):
+    """`collect.py --game minetest`: two workers write 160x120 recordings with MineRL actions that
+    ClipDataset loads; a rerun asks for one more episode and collects only that one."""
+    from test_minetest_env import game_missing
+
+    if game_missing():
+        pytest.skip(game_missing())
+    from model.data import ClipDataset
+
+    out = tmp_path / "mt"
+    cfg = dict(game="minetest", policy="explore", out=str(out), seed=3, workers=2, max_steps=30)
+    collect(CollectConfig(episodes=2, **cfg), progress=False)
+    first = {e.name: e.bytes for e in read_index(out)}
+    assert len(first) == 2
+    collect(CollectConfig(episodes=3, **cfg), progress=False)
+    index = {e.name: e for e in read_index(out)}
+    assert len(index) == 3 and all(index[n].bytes == b for n, b in first.items())  # kept, not redone
+    clip = ClipDataset(str(out), clip_len=8)[0]
+    assert tuple(clip["frames"].shape) == (8, 120, 160, 3) and tuple(clip["actions"].shape) == (8, 25)
+    with pytest.raises(SystemExit, match="not one of minetest's"):
+        collect(CollectConfig(episodes=1, **{**cfg, "policy": "sleep"}), progress=False)

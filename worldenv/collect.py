@@ -8,7 +8,7 @@ run in parallel worker processes. Each episode is written under temporary names 
 complete; `index.json` is rewritten (atomically) after every finished episode, so an interrupted or
 crashed collection loses at most the episodes in flight. Running the same command again resumes:
 episodes already in the index are skipped, and episode files of this collector's naming that the
-index does not list (a killed run's) are removed and collected again. `<out>/.collect.lock` keeps
+index does not list (a killed run's) are moved to `<out>/unlisted/` and collected again. `<out>/.collect.lock` keeps
 a second collector out while this one or any of its workers runs; workers die with the collector
 (a parent-death signal), and the lock file goes when the run ends. Crafter frames are 72x72 by default, the shipped
 world's size (9x9 tiles of 8 px).
@@ -35,8 +35,12 @@ from model.cli import command_line
 from model.recordings import INDEX_NAME, EpisodeInfo, RecordingError, read_index, write_index
 
 # --game -> the game plugin that records it (MineRL envs are the Minecraft plugin's)
-GAMES = {"crafter": "crafter", "minerl": "minecraft"}
-POLICIES = ("random", "explore")
+GAMES = {"crafter": "crafter", "minerl": "minecraft", "minetest": "minetest"}
+# the policies each game's recorder plays ("loop": walks and turns that come back to their start)
+GAME_POLICIES = {"crafter": ("random", "explore"), "minerl": ("random",), "minetest": ("random", "explore", "loop")}
+POLICIES = ("random", "explore", "loop")
+# frame size (W, H) where --size is not given: the shipped Crafter world's, Minetest's native 4:3
+DEFAULT_SIZE = {"crafter": (72, 72), "minetest": (160, 120)}
 
 
 @dataclass
@@ -50,7 +54,7 @@ class CollectConfig:
     seed: int = 0
     workers: int = max(1, min(2, os.cpu_count() or 1))
     max_steps: int = 10_000
-    size: tuple[int, int] = (72, 72)  # Crafter frames (W, H): the shipped world's
+    size: tuple[int, int] | None = None  # frames (W, H); None: the game's DEFAULT_SIZE
     view: tuple[int, int] = (9, 9)  # Crafter's tile view (cols, rows)
     area: tuple[int, int] = (64, 64)  # Crafter's world size in tiles
     env: str = "MineRLTreechop-v0"  # MineRL env id (game=minerl)
@@ -82,10 +86,14 @@ def make_policy(cfg: CollectConfig, seed: int):
 
 
 def recorder_options(cfg: CollectConfig) -> dict:
-    """The game's own recorder options: MineRL's env id; Crafter's frame size, tile view and world area."""
+    """The game's own recorder options: MineRL's env id; Minetest's frame size; Crafter's frame
+    size, tile view and world area."""
     if cfg.game == "minerl":
         return {"env_id": cfg.env}
-    return {"size": tuple(cfg.size), "view": tuple(cfg.view), "area": tuple(cfg.area)}
+    size = tuple(cfg.size) if cfg.size is not None else DEFAULT_SIZE[cfg.game]
+    if cfg.game == "minetest":
+        return {"size": size}
+    return {"size": size, "view": tuple(cfg.view), "area": tuple(cfg.area)}
 
 
 def collect_one(cfg: CollectConfig, index: int) -> EpisodeInfo:
@@ -166,8 +174,9 @@ def check_config(cfg: CollectConfig) -> None:
     """Clear errors for bad flags before any work starts."""
     if cfg.game not in GAMES:
         raise SystemExit(f"error: unknown game {cfg.game!r}; choose one of {', '.join(GAMES)}")
-    if cfg.policy not in POLICIES:
-        raise SystemExit(f"error: unknown policy {cfg.policy!r}; choose one of {', '.join(POLICIES)}")
+    if cfg.policy not in GAME_POLICIES[cfg.game]:
+        raise SystemExit(f"error: policy {cfg.policy!r} is not one of {cfg.game}'s: "
+                         f"{', '.join(GAME_POLICIES[cfg.game])}")
     if cfg.episodes < 1 or cfg.workers < 1 or cfg.max_steps < 1:
         raise SystemExit("error: --episodes, --workers and --max-steps must be >= 1")
     if cfg.game == "minerl":
@@ -292,6 +301,10 @@ def _collect(cfg: CollectConfig, progress: bool) -> list[EpisodeInfo]:
             done[info.name] = info
             frames += info.frames
             write_index(out, sorted(done.values(), key=lambda e: e.name), **meta)
+            over = int(info.extra.get("tick_overruns", 0))  # real-time games: ticks that ran late
+            if over > 0.02 * info.frames:
+                tqdm.write(f"warning: {info.name}: {over} of {info.frames} ticks ran over 1.5 periods (the machine "
+                           "is too busy for this many workers: fewer --workers keep the tick rate)")
         bar.update(1)
         bar.set_postfix(frames=frames, fps=f"{frames / max(1e-9, time.time() - t0):.0f}")
 
@@ -330,13 +343,14 @@ def parse_args(argv=None) -> tuple[CollectConfig, bool]:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--game", default=d.game, help=f"one of {', '.join(GAMES)}")
     p.add_argument("--episodes", type=int, default=d.episodes)
-    p.add_argument("--policy", default=d.policy, help=f"one of {', '.join(POLICIES)} (explore: Crafter only)")
+    p.add_argument("--policy", default=d.policy,
+                   help="; ".join(f"{g}: {', '.join(ps)}" for g, ps in GAME_POLICIES.items()))
     p.add_argument("--out", default=d.out)
     p.add_argument("--seed", type=int, default=d.seed, help="episode i uses seed + i")
     p.add_argument("--workers", type=int, default=d.workers)
     p.add_argument("--max-steps", type=int, default=d.max_steps)
     p.add_argument("--size", type=int, nargs=2, default=d.size, metavar=("W", "H"),
-                   help="Crafter frame size (default: 72 72, the shipped world's)")
+                   help="frame size (default: Crafter 72 72, the shipped world's; Minetest 160 120)")
     p.add_argument("--view", type=int, nargs=2, default=d.view, metavar=("W", "H"), help="Crafter tile view")
     p.add_argument("--area", type=int, nargs=2, default=d.area, metavar=("W", "H"), help="Crafter world size")
     p.add_argument("--env", default=d.env, help="MineRL env id (--game minerl)")
@@ -345,7 +359,7 @@ def parse_args(argv=None) -> tuple[CollectConfig, bool]:
     a = p.parse_args(argv)
     cfg = CollectConfig(
         game=a.game, episodes=a.episodes, policy=a.policy, out=a.out, seed=a.seed, workers=a.workers,
-        max_steps=a.max_steps, size=tuple(a.size), view=tuple(a.view), area=tuple(a.area), env=a.env,
+        max_steps=a.max_steps, size=tuple(a.size) if a.size else None, view=tuple(a.view), area=tuple(a.area), env=a.env,
         epsilon=a.epsilon,
     )
     return cfg, not a.no_progress

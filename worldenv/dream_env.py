@@ -16,7 +16,7 @@ from worldenv.window import FrameWindow, RendersFrames
 from worldenv.worlds import load_world, make_rules, world_game
 
 # torch threads for a dream at batch 1: with one other busy process on a 2-core machine a step took
-# p50 835 ms with 2 threads against 41 ms with 1, and about the same on a quiet one (docs/results.md)
+# p50 835 ms with 2 threads against 41 ms with 1, and about the same on a quiet one (docs/results/bench.md)
 DEFAULT_THREADS = 1
 
 

@@ -15,7 +15,7 @@
 - Fresh strips: a step into a walkable tile brings a strip of view the last frame never showed,
   which the dream must draw. From real states, the real move is dreamed for one step and the
   share of each tile class in that strip is compared with the game's (a world that draws too
-  few trees there runs out of them over a long dream; `strips`, docs/results.md).
+  few trees there runs out of them over a long dream; `strips`, docs/results/world.md).
 - Stability: a closed-loop rollout with random actions (10,000 steps by default); tile-class
   validity and mean frame change every 1000 steps (`stability`).
 The fidelity and the moves dream under the game's rules asked for with `--rules` (by default the

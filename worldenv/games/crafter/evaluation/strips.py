@@ -3,7 +3,7 @@
 A step into a walkable tile brings a strip of view the last frame never showed. From real states,
 the real move is dreamed for one step and the share of each tile class in that strip is compared
 with the game's: tile accuracy cannot show this (the strip is a guess either way), but a world that
-draws too few trees there runs out of them over a long dream (docs/results.md).
+draws too few trees there runs out of them over a long dream (docs/results/world.md).
 """
 
 from __future__ import annotations
