@@ -40,6 +40,10 @@ def add_dataclass_flags(parser: argparse.ArgumentParser, cls, skip: tuple[str, .
             # An empty default ("same as another field") takes its element type from the annotation.
             elem = type(default[0]) if default else (int if "int" in str(f.type) else str)
             parser.add_argument(name, type=elem, nargs="+", default=default)
+        elif default is None and "tuple" in str(f.type):
+            # "tuple[int, int] | None": several values (None = not given)
+            elem = float if "float" in str(f.type) else int if "int" in str(f.type) else str
+            parser.add_argument(name, type=elem, nargs="+", default=None)
         elif default is None:
             # "float | None" and the like: parse as the annotation's type (None = not given)
             ann = str(f.type)
@@ -51,7 +55,10 @@ def add_dataclass_flags(parser: argparse.ArgumentParser, cls, skip: tuple[str, .
 
 def pop_dataclass(args: dict, cls):
     """Build `cls` from (and remove its fields from) a dict of parsed flags."""
-    return cls(**{f.name: args.pop(f.name) for f in fields(cls) if f.name in args})
+    def value(v):
+        return tuple(v) if isinstance(v, list) else v  # several values given as a flag: a tuple
+
+    return cls(**{f.name: value(args.pop(f.name)) for f in fields(cls) if f.name in args})
 
 
 def _coerce(f, value, where: str):
@@ -77,6 +84,12 @@ def _coerce(f, value, where: str):
         return tuple(value)
     if default is None:  # "float | None" and the like: the annotation's type
         ann = str(f.type)
+        if "tuple" in ann:  # "tuple[int, int] | None": a list of the element type
+            elem = float if "float" in ann else int if "int" in ann else str
+            if not isinstance(value, list) or not all(
+                    isinstance(v, (int, float) if elem is float else elem) and not isinstance(v, bool) for v in value):
+                raise bad(ann)
+            return tuple(elem(v) for v in value)
         if "float" in ann and isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
         if "int" in ann and isinstance(value, int) and not isinstance(value, bool):

@@ -99,9 +99,11 @@ def episode_arrays(folder: str | Path, info: EpisodeInfo | str, size: tuple[int,
 
 
 def start_clips(folder: str | Path, n: int, k: int, seed: int = 0, anywhere: bool = False,
-                progress: bool = False, hold_openings: bool = False) -> tuple[np.ndarray, np.ndarray]:
+                progress: bool = False, hold_openings: bool = False,
+                size: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """`n` real clips of `k` frames to start dreams from: frames (n, k, H, W, 3) uint8 and the
-    actions into them (n, k, A) (-1 = none).
+    actions into them (n, k, A) (-1 = none). `size` (W, H) resizes the frames (None: native), to
+    the size of the latents a world was trained on.
 
     Clips open their episodes (how a game starts), or with `anywhere=True` start at random points
     of play (mid-episode states: night, hurt, holding items), so that agents trained in the dream
@@ -125,7 +127,7 @@ def start_clips(folder: str | Path, n: int, k: int, seed: int = 0, anywhere: boo
     picks = rng.choice(len(episodes), size=n, replace=n > len(episodes))
     frames, actions = [], []
     for e in tqdm(sorted(set(picks.tolist())), desc="start clips", unit="ep", disable=not progress):
-        ep = episode_arrays(folder, episodes[e], first=None if anywhere else k)  # an opening needs k frames
+        ep = episode_arrays(folder, episodes[e], size=size, first=None if anywhere else k)  # an opening needs k frames
         if len(ep.frames) < k:
             continue
         into = actions_into_frames(ep.actions)

@@ -1,6 +1,11 @@
 """Encode a recordings folder into a latent cache for DiT training.
 
     python scripts/encode_latents.py --vae runs/vae/vae.safetensors --data data/game --out data/game_latents
+    python scripts/encode_latents.py ... --size 96 72   # resize the frames to the VAE's (W, H) first
+
+`--size` defaults to the size the VAE was trained at (its checkpoint's `frame_size`, written by a
+run with `--size`), else the recordings' native size. The cache's meta `frame_size` is the encoded
+frames' [W, H], the size the world's start bank and its dreams have.
 
 Writes `<out>/latents.safetensors` + `<out>/captions.jsonl` (see model/latent_cache.py). The cache
 records the sizes of the action's parts (`action_nvec`, the DiT's action-token layout): the
@@ -52,13 +57,22 @@ def action_nvec(width: int, given: Sequence[int] | None = None) -> list[int]:
                      "(the game's action_nvec, e.g. --action-nvec 17 for a Discrete(17) action)")
 
 
+def vae_frame_size(vae: VideoVAE) -> tuple[int, int] | None:
+    """The (W, H) the VAE was trained at when its run resized the recordings (`--size`), else None."""
+    size = vae.meta.get("frame_size")
+    return (int(size[0]), int(size[1])) if size else None
+
+
 def encode_folder(vae_path: str, data: str, out: str, max_episodes: int = 0, device: str = "auto",
                   bf16: bool = True, progress: bool = True, skip_bad: bool = True,
-                  nvec: Sequence[int] | None = None) -> LatentCache:
+                  nvec: Sequence[int] | None = None, size: tuple[int, int] | None = None) -> LatentCache:
     """Encode every episode of `data` with the VAE at `vae_path`; write and return the cache. `nvec`:
-    the sizes of the recordings' action parts (`action_nvec`)."""
+    the sizes of the recordings' action parts (`action_nvec`); `size`: resize the frames to (W, H)
+    first (None: the VAE's training size, `vae_frame_size`, else the recordings' own)."""
     dev = pick_device(device)
     vae = VideoVAE.load(vae_path).to(dev)
+    if size is None:
+        size = vae_frame_size(vae)
     if vae.cfg.temporal_factor != 1:
         raise ValueError("latent caches for the interactive DiT need a VAE with temporal_factor=1")
     episodes = list_episodes(data)[: max_episodes or None]
@@ -66,7 +80,7 @@ def encode_folder(vae_path: str, data: str, out: str, max_episodes: int = 0, dev
     starts, lengths, captions, start, layout = [], [], [], 0, None
     for info in tqdm(episodes, desc="encode", unit="ep", disable=not progress):
         try:
-            ep = episode_arrays(data, info)
+            ep = episode_arrays(data, info, size=size)
         except RecordingError as e:
             if not skip_bad:
                 raise
@@ -88,7 +102,7 @@ def encode_folder(vae_path: str, data: str, out: str, max_episodes: int = 0, dev
     cache = LatentCache(
         **{k: torch.cat(v) for k, v in parts.items()},
         episode_starts=torch.tensor(starts), episode_lengths=torch.tensor(lengths), captions=captions,
-        meta={"vae": str(vae_path), "data": str(data), "frame_size": list(ep.frames.shape[1:3]),
+        meta={"vae": str(vae_path), "data": str(data), "frame_size": [int(ep.frames.shape[2]), int(ep.frames.shape[1])],  # W, H
               "action_nvec": layout},
     )
     cache.save(out)
@@ -108,6 +122,8 @@ def main(argv=None, games=None) -> None:
     p.add_argument("--max-episodes", type=int, default=0)
     p.add_argument("--device", default="auto")
     p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument("--size", type=int, nargs=2, default=None, metavar=("W", "H"),
+                   help="resize the frames to W H (default: the VAE's training size, else native)")
     p.add_argument("--action-nvec", type=int, nargs="+", default=None,
                    help="sizes of the action's parts (default: the recordings' game's)")
     a = p.parse_args(argv)
@@ -119,4 +135,5 @@ def main(argv=None, games=None) -> None:
             nvec = games(recorded_game(a.data)).action_nvec
         except (ValueError, RecordingError):
             nvec = None  # no plugin for this game (e.g. VPT downloads): the layout is read off the actions
-    encode_folder(a.vae, a.data, a.out, a.max_episodes, a.device, a.bf16, nvec=nvec)
+    encode_folder(a.vae, a.data, a.out, a.max_episodes, a.device, a.bf16, nvec=nvec,
+                  size=tuple(a.size) if a.size else None)

@@ -36,11 +36,12 @@ class FactVocabulary:
     """The facts captions can state, in a fixed token order (see module docstring).
 
     `skip` lists sentence openings that describe something other than the scene (e.g. "inventory"):
-    those sentences are not read.
+    those sentences are not read; `skip_clauses` does the same for comma-separated clauses (e.g.
+    "holding ...").
     """
 
-    def __init__(self, groups: list[FactGroup], skip: tuple[str, ...] = ()):
-        self.groups, self.skip = list(groups), tuple(skip)
+    def __init__(self, groups: list[FactGroup], skip: tuple[str, ...] = (), skip_clauses: tuple[str, ...] = ()):
+        self.groups, self.skip, self.skip_clauses = list(groups), tuple(skip), tuple(skip_clauses)
         self.tokens: tuple[str, ...] = tuple(f"{g.name}:{k}" for g in self.groups for k in g.facts)
         self._index = {t: i for i, t in enumerate(self.tokens)}
         self._words = [{w: k for k, words in g.facts.items() for w in words} for g in self.groups]
@@ -57,6 +58,8 @@ class FactVocabulary:
         if len(text) > MAX_PROMPT_CHARS:
             raise ValueError(f"caption has {len(text)} characters, at most {MAX_PROMPT_CHARS} allowed")
         sentences = [s for s in re.split(r"[.!?\n]", text.lower()) if not s.strip().startswith(self.skip)]
+        if self.skip_clauses:
+            sentences = [c for s in sentences for c in s.split(",") if not c.strip().startswith(self.skip_clauses)]
         words = re.findall(r"[a-z]+", " ".join(sentences))
         single, many = [], []
         for group, lookup in zip(self.groups, self._words, strict=True):
@@ -90,7 +93,7 @@ class FactVocabulary:
     def to_dict(self) -> dict:
         """A JSON-able form (a world's meta "caption_vocabulary")."""
         return {"groups": [{"name": g.name, "single": g.single, "facts": {k: list(v) for k, v in g.facts.items()}}
-                           for g in self.groups], "skip": list(self.skip)}
+                           for g in self.groups], "skip": list(self.skip), "skip_clauses": list(self.skip_clauses)}
 
     @classmethod
     def from_dict(cls, d: dict) -> "FactVocabulary":
@@ -98,7 +101,8 @@ class FactVocabulary:
         try:
             groups = [FactGroup(str(g["name"]), {str(k): tuple(str(w) for w in v) for k, v in g["facts"].items()},
                                 bool(g.get("single", False))) for g in d["groups"]]
-            return cls(groups, tuple(str(s) for s in d.get("skip", ())))
+            return cls(groups, tuple(str(s) for s in d.get("skip", ())),
+                       tuple(str(s) for s in d.get("skip_clauses", ())))
         except (KeyError, TypeError, AttributeError) as e:
             raise ValueError(f"malformed caption vocabulary ({e!r}): expected "
                              "{'groups': [{'name', 'facts', 'single'}], 'skip': [...]}") from None

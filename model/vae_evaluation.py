@@ -160,20 +160,46 @@ def against_game(real_tiles: np.ndarray, rec_tiles: np.ndarray, truth: np.ndarra
     return out
 
 
+def upsample(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """uint8 frames (n, h, w, 3) resized to `size` (W, H), bilinear (as a player's window would
+    scale them up)."""
+    x = torch.from_numpy(frames).movedim(-1, 1).float()
+    y = torch.nn.functional.interpolate(x, size=(size[1], size[0]), mode="bilinear", align_corners=False)
+    return y.round().clamp(0, 255).to(torch.uint8).movedim(1, -1).numpy()
+
+
+def native_scores(real_native: np.ndarray, real: np.ndarray, recon: np.ndarray) -> dict:
+    """PSNR against the recordings' own frames (n, H, W, 3) of frames evaluated at a smaller size:
+    the reconstruction scaled back up (`upsample`), and the resize alone (the real small frame scaled
+    back up: the most any VAE at that size can reach), so that sizes compare in the same pixels."""
+    H, W = real_native.shape[1:3]
+    return {"size": [int(W), int(H)],
+            "psnr_db": float(psnr(real_native, upsample(recon, (W, H))).mean()),
+            "psnr_db_resize_only": float(psnr(real_native, upsample(real, (W, H))).mean())}
+
+
 def evaluate(vae_path: str, data: str, parser_for, n_frames: int = 2000, batch: int = 256,
-             bf16: bool = True, device: str = "cpu", seed: int = 0, move_pairs_n: int = 500) -> dict:
+             bf16: bool = True, device: str = "cpu", seed: int = 0, move_pairs_n: int = 500,
+             size: tuple[int, int] | None = None) -> dict:
     """Scores of the VAE at `vae_path` on frames of the recordings `data` (module docstring).
     `parser_for(size, view)` gives the game's frame parser for frames of `size` (W, H) with a tile
     `view` (cols, rows): `parse(frames)` gives `.tiles`, `.inventory` and `.daylight`, `unit` is a
     tile's size in pixels, `view_bottom` the local view's bottom pixel row and `class_names` (if it
-    has them) name the tile classes."""
+    has them) name the tile classes. `parser_for` None (a game without a frame parser, e.g. a 3D
+    game): PSNR and speed only. `size` (W, H): the frames are resized to it on load (a VAE trained
+    with `--size`; None: the VAE's training size, else native), and the PSNR is also given against
+    the native frames with the reconstruction scaled back up (`native_scores`)."""
+    from model.latent_encoding import vae_frame_size
     from model.recordings import RecordingError
 
     vae = VideoVAE.load(vae_path).to(pick_device(device))
+    size = tuple(size) if size is not None else vae_frame_size(vae)
     try:  # a tile-based game's recordings: the game's tile map and daylight come along
-        bank, game = FrameBank(data, tiles=True, light=True), True
+        if parser_for is None:
+            raise RecordingError("no frame parser: pixels only")
+        bank, game = FrameBank(data, size=size, tiles=True, light=True), True
     except RecordingError:
-        bank, game = FrameBank(data), False
+        bank, game = FrameBank(data, size=size), False
     rng = np.random.default_rng(seed)
     idx = rng.choice(len(bank), size=min(n_frames, len(bank)), replace=False)
     idx = np.sort(idx)
@@ -181,9 +207,23 @@ def evaluate(vae_path: str, data: str, parser_for, n_frames: int = 2000, batch: 
     # warm-up so one-off allocation does not count as speed
     reconstruct(vae, real[:batch], batch, bf16)
     recon, ms = reconstruct(vae, real, batch, bf16)
+    h, w = real.shape[1:3]
+    native = None
+    if size is not None:
+        full = FrameBank(data).frames
+        if full.shape[1:3] != real.shape[1:3]:
+            native = native_scores(full[idx], real, recon)
+        del full
+    if parser_for is None:
+        ps = psnr(real, recon)
+        return {"vae": vae_path, "data": data, "frames": int(len(real)), "size": [int(w), int(h)],
+                "psnr_db": float(ps.mean()), "psnr_db_p10": float(np.percentile(ps, 10)), "native": native,
+                "encode_decode_ms_per_frame": ms, "batch": batch,
+                "bf16": bf16_in_effect(pick_device(device), bf16), "threads": torch.get_num_threads(),
+                "params": sum(p.numel() for p in vae.parameters()),
+                "latent": [int(vae.cfg.latent_channels), int(h) // SPATIAL_FACTOR, int(w) // SPATIAL_FACTOR]}
     from model.recordings import recorded_view
 
-    h, w = real.shape[1:3]
     parser = parser_for((w, h), recorded_view(data))
     p_real, p_rec = parser.parse(real), parser.parse(recon)
     tile_acc = float((p_real.tiles == p_rec.tiles).mean())
@@ -202,7 +242,7 @@ def evaluate(vae_path: str, data: str, parser_for, n_frames: int = 2000, batch: 
     if move_pairs_n:
         move = latent_move_test(vae, parser, *move_pairs(data, move_pairs_n, seed), bf16)
     return {
-        "vae": vae_path, "data": data, "frames": int(len(real)), "size": [int(w), int(h)],
+        "vae": vae_path, "data": data, "frames": int(len(real)), "size": [int(w), int(h)], "native": native,
         "psnr_db": float(ps.mean()), "psnr_db_day": float(ps[~dark].mean()) if (~dark).any() else None,
         "psnr_db_night": float(ps[dark].mean()) if dark.any() else None,
         "tile_accuracy": tile_acc,
@@ -222,6 +262,20 @@ def _fmt(*values, digits: int) -> str:
 
 
 def print_table(r: dict) -> None:
+    if "tile_accuracy" not in r:  # pixels only (a game without a frame parser)
+        rows = [("frames", r["frames"]), ("size (latent c x h x w)", f"{r['size'][0]}x{r['size'][1]} "
+                 f"({' x '.join(map(str, r['latent']))})"),
+                ("PSNR dB (mean / 10th percentile)", _fmt(r["psnr_db"], r["psnr_db_p10"], digits=2))]
+        n = r.get("native")
+        if n:
+            rows.append((f"PSNR dB at {n['size'][0]}x{n['size'][1]}: recon upsampled / resize only",
+                         _fmt(n["psnr_db"], n["psnr_db_resize_only"], digits=2)))
+        rows.append(("encode+decode ms/frame",
+                     f"{r['encode_decode_ms_per_frame']:.3f} (batch {r['batch']}, {r['threads']} threads)"))
+        width = max(len(k) for k, _ in rows)
+        for k, v in rows:
+            print(f"{k:<{width}}  {v}")
+        return
     rows = [
         ("frames", r["frames"]),
         ("PSNR dB (all / day / night)", _fmt(r["psnr_db"], r["psnr_db_day"], r["psnr_db_night"], digits=2)),
@@ -262,6 +316,9 @@ def main(argv=None, tile_reader=None) -> dict:
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--move-pairs", type=int, default=500,
                    help="frame pairs for the latent move test (0: skip it)")
+    p.add_argument("--size", type=int, nargs=2, default=None, metavar=("W", "H"),
+                   help="resize the frames to W H (default: the VAE's training size, else native); the "
+                   "PSNR is then also given at the native size, the reconstruction scaled back up")
     p.add_argument("--json", default="", help="write the results here")
     a = p.parse_args(argv)
     if tile_reader is None:
@@ -272,7 +329,7 @@ def main(argv=None, tile_reader=None) -> dict:
 
     try:
         r = evaluate(a.vae, a.data, tile_reader(a.data), a.frames, a.batch, a.bf16, a.device,
-                     move_pairs_n=a.move_pairs)
+                     move_pairs_n=a.move_pairs, size=tuple(a.size) if a.size else None)
     except RecordingError as e:
         raise SystemExit(f"error: {e}") from None
     print_table(r)

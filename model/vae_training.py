@@ -47,7 +47,7 @@ from model.training import (
     split_sources,
     wrap_for_training,
 )
-from model.vae import VAEConfig, VideoVAE, frames_to_tensor
+from model.vae import SPATIAL_FACTOR, VAEConfig, VideoVAE, frames_to_tensor
 
 KIND = "VideoVAE"
 
@@ -76,6 +76,8 @@ class TrainVAEConfig:
     ckpt_every: int = 500
     log_every: int = 50
     max_frames: int = 0  # 0 = all frames of the folder
+    # resize the recordings' frames to this (W, H) on load (`--size W H`); None = their native size
+    size: tuple[int, int] | None = None
     seed: int = 0
     bf16: bool = True
     compile: bool = False
@@ -147,6 +149,9 @@ def check_config(cfg: TrainVAEConfig) -> None:
         raise SystemExit("error: --keep-latent-stats keeps those of --init; give --init")
     if cfg.decoder_only and not cfg.init:
         raise SystemExit("error: --decoder-only needs --init (the VAE whose latent space to keep)")
+    if cfg.size is not None and (len(cfg.size) != 2 or min(cfg.size) < 1 or any(v % SPATIAL_FACTOR for v in cfg.size)):
+        raise SystemExit(f"error: --size is W H, each a multiple of {SPATIAL_FACTOR} (the VAE's spatial factor), "
+                         f"got {' '.join(map(str, cfg.size))}")
     if cfg.rare_tile_weight and cfg.rare_tile_weight < 1:
         raise SystemExit(f"error: --rare-tile-weight is a weight cap >= 1 (0 = off), got {cfg.rare_tile_weight}")
 
@@ -163,7 +168,7 @@ def train(cfg: TrainVAEConfig) -> Path:
     torch.manual_seed(cfg.seed + d.rank)
     clip_len = 1 if cfg.vae.temporal_factor == 1 else 1 + cfg.groups * cfg.vae.temporal_factor
     weighted = cfg.rare_tile_weight > 0
-    banks = [FrameBank(f, cfg.max_frames, progress=cfg.progress and d.main, tiles=weighted)
+    banks = [FrameBank(f, cfg.max_frames, size=cfg.size, progress=cfg.progress and d.main, tiles=weighted)
              for f in split_sources(cfg.data)]
     bank_p = bucket_probabilities(cfg.bucket_weights, [len(b) for b in banks])
     # one class weighting for all folders, from the tile counts of all of them
@@ -224,7 +229,8 @@ def train(cfg: TrainVAEConfig) -> Path:
             shift, scale = latent_stats(vae, banks[0], clip_len, np.random.default_rng(cfg.seed), bf16=cfg.bf16)
             vae.latent_shift.copy_(shift)
             vae.latent_scale.copy_(scale)
-        vae.save(final, steps=step, data=str(cfg.data))
+        vae.save(final, steps=step, data=str(cfg.data),
+                 **({"frame_size": [int(v) for v in cfg.size]} if cfg.size is not None else {}))
         print(f"saved {final} ({final.stat().st_size / 1e6:.1f} MB) after {step} steps")
     cleanup_distributed()
     return final

@@ -88,7 +88,8 @@ def ship(world: str, to: str, vae: str = "", move_gate: str | None = None, start
         from model.data import start_clips
 
         n, k = len(src.start_frames), src.start_frames.shape[1]
-        frames, actions = start_clips(start_bank, start_bank_size or n, k, seed=0, hold_openings=True)
+        h, w = src.start_frames.shape[2:4]  # the world's frame size: the recordings are resized to it
+        frames, actions = start_clips(start_bank, start_bank_size or n, k, seed=0, hold_openings=True, size=(w, h))
         if frames.shape[2:] != tuple(src.start_frames.shape[2:]) or actions.shape[2:] != src.start_actions.shape[2:]:
             raise SystemExit(f"error: {start_bank} has frames {frames.shape[2:]} and actions {actions.shape[2:]}, "
                              f"{world} dreams frames {tuple(src.start_frames.shape[2:])} with actions "

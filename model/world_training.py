@@ -43,6 +43,7 @@ from model.latent_cache import (
     refused_move_frames,
 )
 from model.text import FactVocabulary
+from model.vae import SPATIAL_FACTOR
 from model.training import (
     CsvLogger,
     autocast,
@@ -400,7 +401,11 @@ def train(cfg: TrainWorldConfig, games: Games | None = None) -> Path:
     model = wrap_for_training(WorldLoss(dit, cfg.flow), d, cfg.compile)
     bank, game_name = None, None
     if d.main:
-        bank = start_clips(cfg.recordings, cfg.start_bank, cfg.window - 1, cfg.seed)
+        # at the first cache's frame size (its latents' cells times the VAE's factor), which may
+        # be a resize of the recordings' (a VAE trained with --size)
+        lh, lw = buckets[0].cache.latents.shape[-2:]
+        bank = start_clips(cfg.recordings, cfg.start_bank, cfg.window - 1, cfg.seed,
+                           size=(int(lw) * SPATIAL_FACTOR, int(lh) * SPATIAL_FACTOR))
         game_name = exported_game(cfg.recordings, games)
     log = CsvLogger(out / "log.csv", enabled=d.main)
     end = run_end(cfg.steps, cfg.stop_at)

@@ -4,7 +4,12 @@
     python scripts/evaluate_vae.py --vae worldenv/worlds/crafter72/vae.safetensors \
         --data data/crafter72_heldout --frames 2000 --json runs/vae_eval.json
 
-Tiles are read with the frame parser of the recordings' game (`worldenv.games`).
+Tiles are read with the frame parser of the recordings' game (`worldenv.games`); a game without
+one (Minetest) gets PSNR and speed only. `--size W H` evaluates at a resized frame size (default:
+the VAE's training size), and also gives the PSNR at the native size:
+
+    python scripts/evaluate_vae.py --vae runs/minetest_vae/vae.safetensors --data data/minetest_heldout \
+        --size 96 72 --batch 64 --json results/minetest/vae.json
 """
 
 import importlib
@@ -15,8 +20,11 @@ from worldenv.games import get_game
 
 
 def tile_reader(data: str):
-    """`parser_for(size, view)`: the frame parser of the game the recordings in `data` hold."""
+    """`parser_for(size, view)`: the frame parser of the game the recordings in `data` hold (None
+    where the game has none: the evaluation is then of pixels only)."""
     game = get_game(recorded_game(data))
+    if game.frame_parser((64, 64)) is None:  # a game without tiles to read (any size)
+        return None
 
     def parser_for(size, view):
         parser = game.frame_parser(size)

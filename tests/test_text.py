@@ -49,3 +49,15 @@ def test_a_world_carries_its_vocabulary(tiny_world):
         FactVocabulary.of_world({})
     with pytest.raises(ValueError, match="malformed caption vocabulary"):
         FactVocabulary.from_dict({"groups": [{"facts": {}}]})
+
+
+def test_minetest_captions_and_prompts_share_facts():
+    """Minetest's vocabulary reads the recorder's captions and a person's prompt alike; what the player
+    holds is not the scene."""
+    from worldenv.games import get_game
+
+    vocab = get_game("minetest").caption_vocabulary()
+    caption = "Minetest, taiga: standing on snowy dirt at midday (12:32), looking into the distance, holding dirt."
+    assert vocab.facts(caption) == ["light:day", "landscape:dirt", "landscape:forest", "landscape:snow", "view:sky"]
+    assert vocab.facts("a snowy pine forest at noon") == ["light:day", "landscape:forest", "landscape:snow"]
+    assert FactVocabulary.from_dict(vocab.to_dict()).facts(caption) == vocab.facts(caption)

@@ -36,6 +36,11 @@ class MinetestGame(MinecraftGame):
         spec = self.real_env_id if self.real_env_id in gym.registry else MINETEST_SPEC
         return gym.make(spec, **({"size": tuple(size)} if size is not None else {}), **kwargs)
 
+    def caption_vocabulary(self):
+        from worldenv.games.minetest.caption_facts import MINETEST_FACTS
+
+        return MINETEST_FACTS
+
     def record_episode(self, *args, **kwargs):
         """`recorder.record_minetest_episode(out_dir, name, seed, policy="explore", max_steps=1200,
         size=(160, 120), **options)`."""
