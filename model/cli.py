@@ -185,7 +185,7 @@ def parse_config(doc: str, cls, argv=None, nested: dict[str, type] | None = None
     args = vars(p.parse_args(argv))
     args.pop("config")
     inner_values = {name: pop_dataclass(args, inner) for name, inner in nested.items()}
-    return cls(**args, **inner_values)
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in args.items()}, **inner_values)
 
 
 def parse_nested_config(doc: str, cls, nested: str, nested_cls, argv=None):

@@ -20,7 +20,9 @@ differ is refused, since the DiT was trained on the old latents.
 then keep the view still for moves it calls refused. `--no-move-gate` drops the world's gate.
 
 `--start-bank` rebuilds the bank the dreams start from: the first frames of `--start-bank-size`
-episodes of a recordings folder, each held still, as a new game starts (`model.data.start_clips`).
+episodes of a recordings folder, each held still, as a new game starts (`model.data.start_clips`);
+a world whose VAE was trained at a resized frame size (`train_vae.py --size`) gets the recordings
+resized to it, any other needs recordings of its frame size.
 """
 
 from __future__ import annotations
@@ -86,10 +88,14 @@ def ship(world: str, to: str, vae: str = "", move_gate: str | None = None, start
     src = WorldModel.load(world)
     if start_bank:
         from model.data import start_clips
+        from model.latent_encoding import vae_frame_size
 
         n, k = len(src.start_frames), src.start_frames.shape[1]
-        h, w = src.start_frames.shape[2:4]  # the world's frame size: the recordings are resized to it
-        frames, actions = start_clips(start_bank, start_bank_size or n, k, seed=0, hold_openings=True, size=(w, h))
+        # A world whose VAE was trained on resized recordings (`train_vae.py --size`) gets its
+        # bank resized to its frame size; others take the recordings as they are (another size is refused).
+        h, w = src.start_frames.shape[2:4]
+        size = (int(w), int(h)) if vae_frame_size(src.vae) is not None else None
+        frames, actions = start_clips(start_bank, start_bank_size or n, k, seed=0, hold_openings=True, size=size)
         if frames.shape[2:] != tuple(src.start_frames.shape[2:]) or actions.shape[2:] != src.start_actions.shape[2:]:
             raise SystemExit(f"error: {start_bank} has frames {frames.shape[2:]} and actions {actions.shape[2:]}, "
                              f"{world} dreams frames {tuple(src.start_frames.shape[2:])} with actions "

@@ -43,7 +43,6 @@ from model.latent_cache import (
     refused_move_frames,
 )
 from model.text import FactVocabulary
-from model.vae import SPATIAL_FACTOR
 from model.training import (
     CsvLogger,
     autocast,
@@ -61,6 +60,7 @@ from model.training import (
     split_sources,
     wrap_for_training,
 )
+from model.vae import SPATIAL_FACTOR
 
 KIND = "SpacetimeDiT"
 RUN_FILES = ("last.safetensors", "log.csv", "world")  # what a run writes in --out

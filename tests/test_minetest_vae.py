@@ -131,3 +131,47 @@ def test_the_pixel_evaluation_scores_at_the_size_and_the_native_size(small_vae, 
               "--size", "96", "72", "--threads", "1"], tile_reader=tile_reader)
     assert r["size"] == [96, 72] and r["native"]["size"] == [160, 120]
     torch.set_num_threads(1)
+
+
+def test_the_minetest_recipe_loads_and_trains_on_tiny_recordings(recordings, tmp_path):
+    from pathlib import Path
+
+    recipe = Path(__file__).resolve().parents[1] / "configs" / "minetest" / "vae.toml"
+    cfg = vae_training.parse_args(["--config", str(recipe)])
+    assert cfg.size == (96, 72) and cfg.data == "data/minetest" and cfg.out == "runs/minetest_vae"
+    assert cfg.vae.channels == (32, 64, 128) and cfg.vae.latent_channels == 16 and cfg.ckpt_every == 250
+    out = tmp_path / "run"
+    flags = ["--config", str(recipe), "--data", recordings, "--out", str(out), "--steps", "2", "--batch-size", "2",
+             "--channels", "8", "8", "16", "--threads", "1", "--no-progress", "--max-frames", "0"]
+    vae_training.main(flags)
+    assert VideoVAE.load(out / "vae.safetensors").meta["frame_size"] == [96, 72]
+    vae_training.main(flags[:flags.index("--steps")] + ["--steps", "3"] + flags[flags.index("--steps") + 2:]
+                      + ["--resume"])  # a resumed run goes on from its checkpoint at the same size
+    assert VideoVAE.load(out / "vae.safetensors").meta["steps"] == 3
+
+
+def test_shipping_a_world_of_a_resized_vae_resizes_its_start_bank(small_vae, recordings, tmp_path):
+    from model.dit import DiTConfig, SpacetimeDiT
+    from model.rollout import WorldModel
+    from model.world_export import ship
+
+    vae = VideoVAE.load(small_vae / "vae.safetensors")  # trained at 64x48 (its meta's frame_size)
+    dit = SpacetimeDiT(DiTConfig(action_nvec=NVEC, latent_channels=4, patch=2, dim=32, depth=1, heads=2, window=4))
+    frames = torch.zeros(2, 3, 48, 64, 3, dtype=torch.uint8)
+    WorldModel(vae, dit, frames, torch.full((2, 3, len(NVEC)), -1), {}).save(tmp_path / "w")
+    ship(str(tmp_path / "w"), str(tmp_path / "shipped"), start_bank=recordings)  # 160x120 recordings
+    world = WorldModel.load(tmp_path / "shipped")
+    assert tuple(world.start_frames.shape) == (2, 3, 48, 64, 3) and world.start_frames.float().mean() > 0
+
+
+def test_the_size_comparison_prints_a_table_and_writes_json(small_vae, recordings, tmp_path, capsys):
+    from model.vae_sizes import main
+
+    out = tmp_path / "sizes.json"
+    r = main(["--vae", str(small_vae / "vae.safetensors"), "--data", recordings, "--frames", "6", "--batch", "3",
+              "--json", str(out)])
+    row = json.loads(out.read_text())["results"][0]
+    assert row["size"] == [64, 48] and row["dit_tokens_per_frame"] == {"patch1": 48, "patch2": 12}
+    assert row["train_steps"] == 3 and row["decode_ms_batch1"] > 0 and r["results"][0]["latent"] == [4, 6, 8]
+    assert "64x48" in capsys.readouterr().out
+    torch.set_num_threads(1)
