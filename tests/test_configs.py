@@ -172,3 +172,12 @@ def test_the_recipes_train_on_tiny_recordings(tmp_path):
                                       "--latents", train_lat, "--heldout", held_lat, "--out", str(gate),
                                       "--epochs", "1", "--batch-size", "16", "--width", "8", "--no-progress"]))
     assert gate.exists() and result["heldout"]["samples"] > 0
+
+
+def test_the_minetest_recipes_load():
+    """The Minetest world's recipes (configs/minetest/) load into their trainers' configs."""
+    folder = RECIPES.parent / "minetest"
+    vae = vae_training.parse_args(["--config", str(folder / "vae.toml")])
+    assert tuple(vae.size) == (96, 72) and vae.data == "data/minetest"
+    dit = world_training.parse_args(["--config", str(folder / "dit.toml")])
+    assert dit.latents == "data/minetest_latents" and dit.patch == 3 and dit.view_moves == "" and dit.captions
