@@ -75,7 +75,10 @@ class LatentCache:
             raw = f.metadata() or {}
         if raw.get("kind") != KIND:
             raise CheckpointError(f"{path}: this is a {raw.get('kind')!r} file, expected a {KIND}")
-        return {k: json.loads(v) for k, v in raw.items() if k not in ("format_version", "kind")}
+        try:
+            return {k: json.loads(v) for k, v in raw.items() if k not in ("format_version", "kind")}
+        except json.JSONDecodeError as e:
+            raise CheckpointError(f"{path}: its metadata is not valid JSON ({e})") from None
 
     def actions_into_frames(self) -> torch.Tensor:
         """(N, A) action that led to each frame: the previous frame's action, -1 at episode starts

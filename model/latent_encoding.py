@@ -112,9 +112,9 @@ def encode_folder(vae_path: str, data: str, out: str, max_episodes: int = 0, dev
 
 @command_line
 def main(argv=None, games=None) -> None:
-    """`scripts/encode_latents.py`, which passes `games` (a game's name -> its plugin, whose
-    `action_nvec` is the recordings' action space), and `soraworld-encode-latents`, which has none
-    (give `--action-nvec` there, except for VPT recordings)."""
+    """The encoder's command line. `games` (a game's name -> its plugin, whose `action_nvec` is the
+    recordings' action space) is passed by `worldenv.training_cli` (`scripts/encode_latents.py`,
+    `soraworld-encode-latents`); without it give `--action-nvec`, except for VPT recordings."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--vae", required=True, help="VideoVAE checkpoint (safetensors)")
     p.add_argument("--data", required=True, help="recordings folder")

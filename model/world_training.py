@@ -484,8 +484,9 @@ def parse_args(argv=None) -> TrainWorldConfig:
 
 @command_line
 def main(argv=None, games: Games | None = None) -> None:
-    """`scripts/train_world.py`, which passes `games` (the game plugins, `worldenv.games.get_game`),
-    and `soraworld-train-world`, which has none: there `--view-moves game` is an error that says so."""
+    """The trainer's command line. `games` (the game plugins, `worldenv.games.get_game`) is passed by
+    `worldenv.training_cli` (`scripts/train_world.py`, `soraworld-train-world`); without it
+    `--view-moves game` and captions are errors that say so."""
     cfg = parse_args(argv)
     try:
         train(cfg, games)

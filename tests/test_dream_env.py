@@ -203,3 +203,20 @@ def test_start_from_a_prompt_video_remembers_all_of_it(tmp_path):
                       ({"actions": actions}, "goes with 'video'")]:
         with pytest.raises(ValueError, match=msg):
             env.reset(options=opts)
+
+
+def test_a_still_image_stands_still_in_the_games_own_noop():
+    """The frames of a still image (and the padding of a short prompt video) carry the game's
+    do-nothing action: Crafter's noop is 0, but in the MineRL layout 0 is a full camera turn."""
+    from model.vpt import CAMERA_CENTER_BIN, MULTIDISCRETE_NVEC, N_BUTTONS
+    from worldenv.games import get_game
+    from worldenv.start_states import prompt_video_clip, still_clip
+
+    noop = get_game("minetest").noop_action()
+    assert noop[:N_BUTTONS].tolist() == [0] * N_BUTTONS and noop[N_BUTTONS:].tolist() == [CAMERA_CENTER_BIN] * 2
+    frame = np.zeros((24, 32, 3), np.uint8)
+    _, acts = still_clip(frame, 4, noop)
+    assert acts[0].tolist() == [-1] * len(noop) and (acts[1:] == noop).all()
+    _, acts = prompt_video_clip(frame[None], None, frame.shape, MULTIDISCRETE_NVEC, 4, noop)
+    assert (acts[1:] == noop).all()
+    assert get_game("crafter").noop_action().tolist() == [0]

@@ -61,10 +61,11 @@ def bench_real(game, size: tuple[int, int] | None, seconds: float, seed: int = 0
     """Steps/s of the real `game` (a `worldenv.games.Game`) at frame size (W, H) under random
     actions, resets included, for about `seconds`."""
     env = game.make_real_env(size)
-    env.action_space.seed(seed)
-    env.reset(seed=seed)
     steps, t0 = 0, time.perf_counter()
     try:
+        env.action_space.seed(seed)
+        env.reset(seed=seed)
+        t0 = time.perf_counter()
         while time.perf_counter() - t0 < seconds:
             _, _, term, trunc, _ = env.step(env.action_space.sample())
             steps += 1
@@ -121,7 +122,9 @@ def busy_process(busy: bool):
     if not busy:
         yield
         return
-    proc = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    # the spinner checks that its parent lives, so a killed bench leaves no busy core behind
+    proc = subprocess.Popen([sys.executable, "-c",
+                             f"import os\nwhile os.getppid() == {os.getpid()}:\n    sum(range(10000))"])
     try:
         time.sleep(0.2)  # let it take its core
         yield

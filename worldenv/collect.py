@@ -260,7 +260,10 @@ def remove_unlisted(out: Path, listed: dict[str, EpisodeInfo]) -> list[Path]:
     for f in sorted(out.iterdir()):
         if EPISODE_FILE.match(f.name) and f.stem not in listed and f.is_file():
             (out / UNLISTED_DIR).mkdir(exist_ok=True)
-            moved.append(f.rename(out / UNLISTED_DIR / f.name))
+            target, n = out / UNLISTED_DIR / f.name, 1
+            while target.exists():  # an earlier run's copy of the same name stays
+                target, n = out / UNLISTED_DIR / f"{f.stem}.{n}{f.suffix}", n + 1
+            moved.append(f.rename(target))
     if moved:
         print(f"moved {len(moved)} episode files that {out / INDEX_NAME} does not list (a killed run's; collected "
               f"again) to {out / UNLISTED_DIR}: {', '.join(f.name for f in moved[:4])}{' ...' if len(moved) > 4 else ''}")

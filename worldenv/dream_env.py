@@ -16,7 +16,9 @@ from worldenv.window import FrameWindow, RendersFrames
 from worldenv.worlds import load_world, make_rules, world_game
 
 # torch threads for a dream at batch 1: with one other busy process on a 2-core machine a step took
-# p50 835 ms with 2 threads against 41 ms with 1, and about the same on a quiet one (docs/results/bench.md)
+# p50 835 ms with 2 threads against 41 ms with 1, and about the same on a quiet one (docs/results/bench.md).
+# Batched dreams (DreamVectorEnv) leave torch's default: on a quiet machine batch 32 ran 295 env-steps/s
+# on 2 threads against 207 on 1.
 DEFAULT_THREADS = 1
 
 
@@ -112,7 +114,8 @@ class DreamEnv(RendersFrames, gym.Env):
     default world), `rules` ("game": the game's default dream rules; "none"; or a list of the
     game's rule names, see its plugin's `make_rules`), `steps` (denoising steps per frame, 1-4: the
     speed knob), `context` (frames in the KV cache), `device` ("cpu", "cuda", "auto"), `threads`
-    (torch CPU threads, 1 by default: see `DEFAULT_THREADS`; 0 leaves torch's default),
+    (torch CPU threads, 1 by default: see `DEFAULT_THREADS`; 0 or None leaves torch's default; the
+    setting is torch's, for the whole process),
     `max_episode_steps` (10,000), `render_mode` ("rgb_array" or "human"), `bf16` (bfloat16
     autocast), `context_sigma` (noise on cached frames against drift), `reground` (re-encode each
     dreamed frame from its pixels), `guidance` (action guidance scale) and `start_sigma` (the noise
@@ -174,7 +177,7 @@ class DreamEnv(RendersFrames, gym.Env):
         k, parts = self.rollout.context, len(self.world.action_nvec)
         if "video" in options:
             return prompt_video_clip(options["video"], options.get("actions"), self.world.frame_shape,
-                                     self.world.action_nvec, k)
+                                     self.world.action_nvec, k, self._noop())
         if "prompt" in options:
             if not self.world.dit.cfg.caption_dim:
                 raise ValueError(
@@ -189,7 +192,7 @@ class DreamEnv(RendersFrames, gym.Env):
             frames = text_to_video(self.world, str(options["prompt"]), k, steps=8, seed=seed)
             return frames, np.full((k, parts), -1, np.int64)
         if "image" in options:
-            return still_clip(image_to_frame(options["image"], self.world.frame_shape), k, parts)
+            return still_clip(image_to_frame(options["image"], self.world.frame_shape), k, self._noop())
         bank = self.start_frames
         i = options.get("start")
         if i is None:
@@ -199,6 +202,12 @@ class DreamEnv(RendersFrames, gym.Env):
         if not 0 <= i < len(bank):
             raise ValueError(f"start clip index {i} outside the bank of {len(bank)}")
         return bank[i], self.start_actions[i]
+
+    def _noop(self) -> np.ndarray:
+        """The game's do-nothing action (all zeros for a world that names no game)."""
+        if self.game is not None:
+            return self.game.noop_action()
+        return np.zeros(len(self.world.action_nvec), np.int64)
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)

@@ -21,7 +21,6 @@ from gymnasium.vector.utils import batch_space
 
 from worldenv.achievements import FirstUnlockRewards
 from worldenv.dream_env import (
-    DEFAULT_THREADS,
     action_space_for,
     check_settings,
     dream_parts,
@@ -33,13 +32,15 @@ from worldenv.worlds import load_world
 
 
 class DreamVectorEnv(VectorEnv):
-    """`num_envs` dreams of one world, batched (see module docstring and `DreamEnv`)."""
+    """`num_envs` dreams of one world, batched (see module docstring and `DreamEnv`). Unlike
+    `DreamEnv`, `threads` defaults to None (torch's own setting): batches use both cores well on a
+    quiet machine; pass threads=1 on a shared one (docs/results/bench.md)."""
 
     metadata = {"render_modes": ["rgb_array"], "autoreset_mode": AutoresetMode.SAME_STEP, "render_fps": 10}
 
     def __init__(self, num_envs: int = 8, world: str | Path | None = None, rules: str | Sequence[str] | None = "game",
                  steps: int = 2, context: int | None = None, device: str = "cpu",
-                 threads: int | None = DEFAULT_THREADS, max_episode_steps: int = 10_000, bf16: bool = True,
+                 threads: int | None = None, max_episode_steps: int = 10_000, bf16: bool = True,
                  context_sigma: float | None = None, reground: bool | None = None, guidance: float | None = None,
                  starts: str | Path | None = None, num_starts: int = 512, start_anywhere: bool = True,
                  hold_openings: bool = False, start_sigma: float | None = None, render_mode: str | None = None,

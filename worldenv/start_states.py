@@ -70,19 +70,21 @@ def image_to_frame(image: Any, shape: tuple[int, int, int]) -> np.ndarray:
 
 
 
-def still_clip(frame: np.ndarray, k: int, parts: int) -> tuple[np.ndarray, np.ndarray]:
-    """A still image as a clip of `k` frames of the player standing still (noop), which fills the
-    DiT's context: (k, H, W, 3) frames and (k, parts) actions, -1 into the first."""
-    actions = np.zeros((k, parts), np.int64)
+def still_clip(frame: np.ndarray, k: int, noop) -> tuple[np.ndarray, np.ndarray]:
+    """A still image as a clip of `k` frames of the player standing still (the game's `noop` action,
+    (parts,)), which fills the DiT's context: (k, H, W, 3) frames and (k, parts) actions, -1 into
+    the first."""
+    actions = np.tile(np.asarray(noop, np.int64), (k, 1))
     actions[0] = -1
     return np.repeat(frame[None], k, 0), actions
 
 
-def prompt_video_clip(video, actions, shape: tuple[int, int, int], nvec, k: int) -> tuple[np.ndarray, np.ndarray]:
+def prompt_video_clip(video, actions, shape: tuple[int, int, int], nvec, k: int,
+                      noop=None) -> tuple[np.ndarray, np.ndarray]:
     """A user's prompt video (T, H, W, 3) uint8 at the world's frame `shape` and the actions into its
     frames ((T,) or (T, A) ints, -1 for none; None: none known) -> (frames, actions (T, A)). A
     video shorter than the DiT's context `k` starts as a still image does: its first frame repeated,
-    the player standing still."""
+    the player standing still (the game's `noop` action; all zeros for None)."""
     frames = np.asarray(video)
     if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[1:] != tuple(shape) or len(frames) < 1:
         raise ValueError(f"a prompt video must be (T, {shape[0]}, {shape[1]}, 3) uint8 frames at this world's "
@@ -97,9 +99,10 @@ def prompt_video_clip(video, actions, shape: tuple[int, int, int], nvec, k: int)
     if ((acts < -1) | (acts >= nvec)).any():
         raise ValueError(f"prompt actions out of range: part i must be -1 (none) or in [0, {nvec.tolist()}[i])")
     if T < k:
-        still = np.zeros((k - T, len(nvec)), np.int64)
+        noop = np.zeros(len(nvec), np.int64) if noop is None else np.asarray(noop, np.int64)
+        still = np.tile(noop, (k - T, 1))
         still[0] = -1
         frames = np.concatenate([np.repeat(frames[:1], k - T, 0), frames])
         acts = np.concatenate([still, acts.astype(np.int64)])
-        acts[k - T] = np.where(acts[k - T] < 0, 0, acts[k - T])  # after the still frames, the first is no move
+        acts[k - T] = np.where(acts[k - T] < 0, noop, acts[k - T])  # after the still frames, the first is no move
     return frames, acts.astype(np.int64)

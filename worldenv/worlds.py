@@ -80,6 +80,12 @@ def rule_names(game, rules: str | Sequence[str] | None) -> tuple[str, ...]:
 def make_rules(world, n: int, rules: str | Sequence[str] | None = "game"):
     """The `DreamRules` for `n` dreams of a loaded world (see `rule_names`), or None."""
     game = world_game(world)
+    if game is None and rules == "game":
+        import warnings
+
+        warnings.warn("this world names no game (its metadata has no 'game'), so it dreams without any game's rules; "
+                      "a world exported before games were plugins can name its game with scripts/ship_world.py",
+                      stacklevel=3)
     names = rule_names(game, rules)
     if not names:
         return None

@@ -32,6 +32,10 @@ class Controller(ABC):
     #: whether the mouse turns the camera (the play window then grabs it in relative mode)
     mouse_look: bool = False
 
+    def binds(self, key: int) -> bool:
+        """Whether the game uses pygame key `key` (the play window then leaves it to the game)."""
+        return key in getattr(self, "keys", {})
+
     @abstractmethod
     def key_action(self, key: int) -> Any | None:
         """The action a pygame key code triggers on its own when pressed (None: not a game key).
@@ -63,6 +67,11 @@ class Game(ABC):
     @abstractmethod
     def controller(self) -> Controller:
         """The play keymap (needs pygame)."""
+
+    def noop_action(self) -> np.ndarray:
+        """(parts,) int64: the action that does nothing (the player standing still), e.g. for the frames
+        of a still image a dream starts from. All zeros unless a part's "nothing" is another value."""
+        return np.zeros(len(self.action_nvec), np.int64)
 
     def action_names(self) -> list[str]:
         """A name per action part, for help screens and logs."""

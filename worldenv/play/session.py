@@ -10,7 +10,7 @@ import numpy as np
 
 from worldenv.play.config import PlayConfig
 
-CONTROL_HELP = "H help | Esc pause | Backspace reset | F12 screenshot | M agent/human | Q quit"
+CONTROL_HELP = "H help | Esc pause | Backspace reset | F12 screenshot | M agent/human | Q or F10 quit"
 
 
 class PlaySession:
@@ -150,8 +150,8 @@ class PlaySession:
                 self.motion[1] += event.rel[1]
             elif event.type == pg.KEYDOWN:
                 self.held_keys.add(event.key)
-                if event.key == pg.K_q:
-                    self.running = False
+                if event.key == pg.K_F10 or (event.key == pg.K_q and not self.controller.binds(event.key)):
+                    self.running = False  # Q is a game key in some games (Minecraft's drop): F10 always quits
                 elif event.key == pg.K_ESCAPE:
                     self.paused = not self.paused
                 elif event.key == pg.K_m and self.agent is not None:

@@ -79,6 +79,14 @@ class MinecraftGame(Game):
     def controller(self) -> Controller:
         return MinecraftController()
 
+    def noop_action(self) -> np.ndarray:
+        """No button held and the camera still: its bins are the centre ones, not 0 (a full turn)."""
+        from model.vpt import N_BUTTONS, minerl_to_multidiscrete, noop_minerl_action
+
+        action = minerl_to_multidiscrete(noop_minerl_action())
+        assert not action[:N_BUTTONS].any()
+        return action.astype(np.int64)
+
     def action_names(self) -> list[str]:
         from model.vpt import MINERL_BUTTONS
 

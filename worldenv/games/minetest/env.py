@@ -17,6 +17,7 @@ import os
 import shutil
 import tempfile
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -268,6 +269,10 @@ class MinetestEnv(gym.Env):
                     raise MinetestError(f"the Minetest window did not appear within {self.start_timeout:g} s")
                 time.sleep(0.05)
             self.x.tap("F2")  # hide the chat (the server's join messages)
+            if self.network == "auto" and not client.network_isolated() and not getattr(self, "_net_warned", False):
+                self._net_warned = True
+                warnings.warn("no private network namespace here: the Minetest client's own UDP socket is bound to "
+                              "0.0.0.0 (the engine has no setting for it; its server stays on 127.0.0.1)", stacklevel=3)
             self._settle(state)
         except BaseException:
             self.client = None
