@@ -17,6 +17,7 @@ import tomllib
 from model.recordings import RecordingError
 from worldenv.collect import CollectConfig, collect
 from worldenv.games.crafter.evaluation import run as evaluation
+from worldenv.media import write_outputs
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = sorted((ROOT / "scripts").glob("*.py"))
@@ -115,7 +116,7 @@ def test_writing_the_outputs_says_what_was_not_written(tmp_path, capsys):
     pending = {"eval.json": lambda p: p.write_text("{}"), "filmstrip.png": lambda p: p.write_bytes(b"png"),
                "real_vs_dream.mp4": fails}
     with pytest.raises(OSError, match="disk full"):
-        evaluation.write_outputs(tmp_path, pending)
+        write_outputs(tmp_path, pending)
     err = capsys.readouterr().err
     assert "written: filmstrip.png; not written: real_vs_dream.mp4, eval.json" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["filmstrip.png"]  # no eval.json, no temporary file

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -81,3 +82,29 @@ def side_by_side_video(real: np.ndarray, dream: np.ndarray, path: Path, scale: i
                 c.mux(pkt)
         for pkt in s.encode():
             c.mux(pkt)
+
+
+def write_outputs(out_dir: Path, pending: dict[str, Callable[[Path], None]], last: str = "eval.json") -> None:
+    """Write each file of `pending` (name -> writer of a path) through a temporary name beside it,
+    renamed into place when complete (`last`, the results' JSON, last, so that it stands for a
+    complete set); a failure says which were written and which not, and leaves no temporary file."""
+    import os
+    import sys
+
+    from model.checkpoint import umask_mode
+
+    names = sorted(pending, key=lambda n: n == last)
+    written: list[str] = []
+    for name in names:
+        tmp = out_dir / f".tmp-{os.getpid()}-{name}"  # the suffix stays: writers pick the format by it
+        try:
+            pending[name](tmp)
+            os.chmod(tmp, umask_mode())
+            os.replace(tmp, out_dir / name)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            left = [n for n in names if n not in written]
+            print(f"evaluation: writing {out_dir / name} failed; written: {', '.join(written) or 'none'}; "
+                  f"not written: {', '.join(left)}", file=sys.stderr)
+            raise
+        written.append(name)

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -54,7 +53,7 @@ from worldenv.games.crafter.evaluation.places import prompts_places
 from worldenv.games.crafter.evaluation.stability import stability, tile_kinds
 from worldenv.games.crafter.evaluation.strips import fresh_strips
 from worldenv.games.crafter.parse import CrafterFrameParser
-from worldenv.media import filmstrip, side_by_side_video
+from worldenv.media import filmstrip, side_by_side_video, write_outputs
 
 # the rules a longer prompt (--history) reaches: the memory of the world seen, the clock
 HISTORY_RULES = ("terrain", "daylight")
@@ -100,29 +99,6 @@ def evaluate(model: str, data: str, out: str, starts: int = 16, horizons=(1, 8, 
 
 
 EVAL_FILES = ("eval.json", "filmstrip.png", "real_vs_dream.mp4", "stability_filmstrip.png")
-
-
-def write_outputs(out_dir: Path, pending: dict[str, Callable[[Path], None]]) -> None:
-    """Write each file of `pending` through a temporary name beside it, renamed into place when
-    complete (eval.json last, so it stands for a complete set); a failure says which were written
-    and which not, and leaves no temporary file."""
-    from model.checkpoint import umask_mode
-
-    names = sorted(pending, key=lambda n: n == "eval.json")
-    written: list[str] = []
-    for name in names:
-        tmp = out_dir / f".tmp-{os.getpid()}-{name}"  # the suffix stays: writers pick the format by it
-        try:
-            pending[name](tmp)
-            os.chmod(tmp, umask_mode())
-            os.replace(tmp, out_dir / name)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            left = [n for n in names if n not in written]
-            print(f"evaluation: writing {out_dir / name} failed; written: {', '.join(written) or 'none'}; "
-                  f"not written: {', '.join(left)}", file=sys.stderr)
-            raise
-        written.append(name)
 
 
 def _measure(world, model, data, starts, horizons, steps, stability_steps, every, reward_frames, seed,

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
 import time
 from pathlib import Path
 from typing import Callable
@@ -53,7 +51,7 @@ from worldenv.games.minetest.evaluation.stability import (
     recorded_actions,
     stability,
 )
-from worldenv.media import filmstrip
+from worldenv.media import filmstrip, write_outputs
 from worldenv.worlds import world_path
 
 MEASURES = ("fidelity", "action_control", "revisit", "stability")
@@ -145,26 +143,10 @@ def evaluate(model: str, data: str, out: str, starts: int = 16, horizons=(1, 8, 
         pending["stability_filmstrip.png"] = lambda p: filmstrip(real_row, snaps, p)
     result["seconds"] = round(time.time() - t0, 1)
     pending[OUT_JSON] = lambda p: p.write_text(json.dumps(result, indent=1))
-    write_outputs(out_dir, pending)
+    write_outputs(out_dir, pending, last=OUT_JSON)
     print_table(result)
     print(f"wrote {', '.join(str(out_dir / name) for name in pending)}")
     return result
-
-
-def write_outputs(out_dir: Path, pending: dict[str, Callable[[Path], None]]) -> None:
-    """Each file of `pending` through a temporary name renamed into place (the JSON last)."""
-    from model.checkpoint import umask_mode
-
-    for name in sorted(pending, key=lambda n: n == OUT_JSON):
-        tmp = out_dir / f".tmp-{os.getpid()}-{name}"  # the suffix stays: writers pick the format by it
-        try:
-            pending[name](tmp)
-            os.chmod(tmp, umask_mode())
-            os.replace(tmp, out_dir / name)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            print(f"evaluation: writing {out_dir / name} failed", file=sys.stderr)
-            raise
 
 
 def _f(v, fmt=".2f") -> str:
