@@ -52,7 +52,7 @@ class WorldModel:
         if missing:
             raise CheckpointError(
                 f"{folder}: world model files missing: {missing}. Train one with scripts/train_world.py "
-                "(see README, 'Reproduce the shipped model') or pass the folder of a trained world."
+                "(docs/training.md) or pass the folder of a trained world."
             )
         vae = VideoVAE.load(folder / "vae.safetensors").to(device)
         dit, meta = SpacetimeDiT.load(folder / "dit.safetensors")

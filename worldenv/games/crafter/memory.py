@@ -1,7 +1,7 @@
 """Remember the materials a Crafter dream has shown, by place in its world.
 
 The DiT draws the strip of view a step brings in anew, and what it draws there has fewer trees
-than the game's (README, Design notes, "Terrain by the game's rules"). Yet most of that strip has
+than the game's (docs/design.md, "The game's rules in the dream"). Yet most of that strip has
 been seen before: a random player's step brings in tiles it saw earlier in the episode 64 % of the
 time (the real game, 8 episodes of 200 steps). In Crafter a material does not change out of view:
 trees, water, stone and tables change only by the player's own action, on the tile it faces.

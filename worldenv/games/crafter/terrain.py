@@ -3,7 +3,7 @@
 A dream draws each frame anew from the last one, and what it draws is biased to the common case:
 over 50 steps of a random player a tree in view turns to grass far more often than the game ever
 allows, and the cows and zombies fade out. A dream run for a few hundred steps ends as a field of
-grass with nothing to chop, drink or hunt (README, Design notes, "Terrain by the game's rules").
+grass with nothing to chop, drink or hunt (docs/design.md, "The game's rules in the dream").
 Yet in Crafter the materials do not change except by the player's own `do` or `place_*` on the
 tile it faces (chopping a tree leaves grass, mining leaves a path: `InventoryLedger` draws those
 effects), and water stays water. Creatures move one tile at a time, and plants stay where they
