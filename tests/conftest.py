@@ -86,6 +86,34 @@ def tiny_world72_with_latents(root, max_steps: int = 60):
     return world, caches
 
 
+def build_tiny_minetest_world(folder, k: int = 4, size: tuple[int, int] = (64, 48)):
+    """An untrained tiny world of the Minetest game (MineRL MultiDiscrete actions, 4:3 frames of
+    `size`) saved to `folder`, with a start bank of smooth synthetic views: the dream env and play
+    paths of a 3D world run with it; quality is not the point."""
+    from model.dit import DiTConfig, SpacetimeDiT
+    from model.rollout import WorldModel
+    from model.vae import VAEConfig, VideoVAE
+    from worldenv.games import get_game
+
+    torch.manual_seed(0)
+    game = get_game("minetest")
+    vae = VideoVAE(VAEConfig(channels=(8, 8, 16), latent_channels=4))
+    dit = SpacetimeDiT(DiTConfig(action_nvec=game.action_nvec, latent_channels=4, patch=2, dim=32, depth=2, heads=2,
+                                 window=k + 1))
+    with torch.no_grad():  # wake the zero-initialised output layers so frames and heads vary
+        for p in list(dit.patch_out.parameters()) + list(dit.final_ada.parameters()):
+            p.normal_(0, 0.05)
+        dit.heads_mlp[-1].bias[2] = -20.0  # never terminate by itself
+    w, h = size
+    y, x = np.mgrid[0:h, 0:w]
+    clips = np.stack([np.stack([np.stack([(x * 4 + 40 * i + 3 * t) % 256, (y * 5) % 256, np.full_like(x, 90 + 40 * i)],
+                                         -1).astype(np.uint8) for t in range(k)]) for i in range(3)])
+    acts = np.tile(game.noop_action(), (3, k, 1))
+    acts[:, 0] = -1
+    WorldModel(vae, dit, torch.from_numpy(clips), torch.from_numpy(acts), {"game": "minetest"}).save(folder)
+    return folder
+
+
 def write_records(folder, episodes: dict[str, list[dict]]) -> None:
     """Hand-written recordings' text: `<name>.jsonl` per episode and the folder's index (72x72
     Crafter episodes, no video), for functions that read only the jsonl."""

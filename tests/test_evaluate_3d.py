@@ -127,7 +127,8 @@ def test_every_measure_runs_and_the_camera_shift_beats_repeat_on_turns(setup):
     st = saved["stability"]
     assert [p["step"] for p in st["points"]] == [10, 20, 30] and set(st["points"][0]) == {"step", "mean", "std",
                                                                                          "frame_change"}
-    assert (out / "stability_filmstrip.png").exists() and (out / "fidelity_filmstrip.png").exists()
+    assert (out / "stability_filmstrip.png").exists() and (out / "real_vs_dream.png").exists()
+    assert (out / "real_vs_dream.mp4").exists()
     assert not list(out.glob(".tmp-*"))
     assert saved["fidelity"] == r["fidelity"]
     # windows 6 over the synthetic turns: moving the last frame with the camera beats repeating it

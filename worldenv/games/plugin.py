@@ -46,6 +46,10 @@ class Controller(ABC):
         """The tick's action: from the keys and mouse buttons held, the mouse motion since the last
         tick (pixels) and the action of the key pressed since the last tick (`key_action`)."""
 
+    def describe(self, action) -> str:
+        """The action in words, for the play window's HUD."""
+        return str(np.asarray(action).tolist())
+
 
 class Game(ABC):
     """A ground-truth game behind SoraWorld (see module docstring)."""
@@ -59,6 +63,8 @@ class Game(ABC):
     #: the names of the rules `make_rules` knows, and the ones `rules="game"` picks
     rule_names: tuple[str, ...] = ()
     default_rules: tuple[str, ...] = ()
+    #: the ticks per second the game is played and recorded at (the play window's default --fps)
+    fps: float = 10.0
 
     @abstractmethod
     def make_real_env(self, size: tuple[int, int] | None = None, **kwargs):

@@ -84,7 +84,8 @@ def parse_args(argv=None) -> PlayConfig:
     p.add_argument("--steps", type=int, default=d.steps, help="denoising steps per dream frame (1-4)")
     p.add_argument("--env-id", default=d.env_id, help="any registered env id with the game's actions")
     p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--fps", type=float, default=d.fps, help="game ticks per second")
+    p.add_argument("--fps", type=float, default=d.fps,
+                   help="game ticks per second (default: the game's own, Crafter 10, Minetest 20)")
     p.add_argument("--scale", type=int, default=d.scale, help="window pixels per game pixel")
     p.add_argument("--max-steps", type=int, default=d.max_steps, help="stop after this many steps (0: never)")
     p.add_argument("--record", default=d.record, help="save the session as <path>.mp4 + .jsonl")
@@ -92,8 +93,8 @@ def parse_args(argv=None) -> PlayConfig:
     p.add_argument("--agent", default=d.agent, help="policy checkpoint that plays while you watch (M toggles)")
     p.add_argument("--threads", type=int, default=d.threads, help="torch threads for the dream")
     a = p.parse_args(argv)
-    if a.fps <= 0 or a.scale < 1:
-        p.error("--fps must be > 0 and --scale >= 1")
+    if a.fps < 0 or a.scale < 1:
+        p.error("--fps must be > 0 (0: the game's own rate) and --scale >= 1")
     if a.threads < 1:
         p.error("--threads must be >= 1")
     return PlayConfig(a.real, a.compare, a.world, a.game, a.steps, a.env_id, a.seed, a.fps, a.scale, a.max_steps,
@@ -123,6 +124,8 @@ def main(argv=None, on_tick=None) -> dict:
 
     torch.set_num_threads(cfg.threads)
     env, companion, game = make_env(cfg)
+    if not cfg.fps:
+        cfg.fps = game.fps
     try:
         summary = PlaySession(env, cfg, game.controller(), on_tick=on_tick, companion=companion,
                               game=game.name).run()

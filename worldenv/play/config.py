@@ -16,7 +16,7 @@ class PlayConfig:
     steps: int = 2  # denoising steps per dream frame
     env_id: str = ""  # overrides --real: any registered env id with the game's action space
     seed: int | None = None
-    fps: float = 10.0
+    fps: float = 0.0  # game ticks per second (0: the game's own rate, `Game.fps`: Crafter 10, Minetest 20)
     scale: int = 8
     max_steps: int = 0  # 0 = play until quit
     record: str = ""  # write the session as a recording (<stem>.mp4 + .jsonl)

@@ -25,6 +25,9 @@ class PlaySession:
                  companion=None, game: str = "play"):
         import pygame
 
+        if not cfg.fps or cfg.fps <= 0:
+            raise ValueError(f"PlayConfig.fps must be > 0 ticks per second, got {cfg.fps!r} (the command line "
+                             "fills in the game's own rate, `Game.fps`)")
         pygame.init()
         self.pg = pygame
         self.env, self.cfg, self.on_tick = env, cfg, on_tick
@@ -39,6 +42,7 @@ class PlaySession:
         self.step_count, self.total_reward, self.last_reward = 0, 0.0, 0.0
         self.caption, self.tick_ms, self.last_unlock = "", [0.0], ""
         self.pending = None  # the action of a key pressed since the last tick
+        self.last_action = ""  # the HUD's words for the action of the last tick
         self.agent, self.agent_playing = None, False
         if cfg.agent:
             from agents.policy_io import Actor
@@ -104,6 +108,7 @@ class PlaySession:
                     if self.writer is not None:
                         self.writer.add(self.obs, {"action": np.asarray(action).tolist(), "reward": self.last_reward,
                                               "done": False, "caption": self.caption})
+                    self.last_action = self.controller.describe(action)
                     self.obs, reward, terminated, truncated, info = self.env.step(action)
                     if self.companion is not None:
                         self.companion_obs, self.companion_reward, *_ = self.companion.step(action)
@@ -180,11 +185,14 @@ class PlaySession:
         if self.companion_obs is not None:
             other = pg.surfarray.make_surface(np.ascontiguousarray(self.companion_obs.transpose(1, 0, 2)))
             self.screen.blit(pg.transform.scale(other, self.game_px), (self.game_px[0], 0))
-        fps = 1000.0 / max(1e-6, float(np.median(self.tick_ms[-30:])))
+        # the rate the loop keeps (capped at --fps) and the rate one tick's work would allow
+        fps, work_ms = self.clock.get_fps(), float(np.median(self.tick_ms[-30:]))
         status = ("PAUSED  " if self.paused else "") + ("AGENT  " if self.agent_playing else "")
         lines = [
             f"{status}step {self.step_count}  reward {self.last_reward:+.2f}  return {self.total_reward:.2f}  "
-            f"{fps:.0f} fps{self.last_unlock}" + (f"  | dream reward {self.companion_reward:+.2f}" if self.companion else ""),
+            f"{fps:.0f} fps ({work_ms:.0f} ms/tick){self.last_unlock}"
+            + (f"  | dream reward {self.companion_reward:+.2f}" if self.companion else ""),
+            f"action: {self.last_action}",
             *_wrap(self.caption, self.game_px[0] // 8),
         ]
         for i, text in enumerate(lines[:4]):

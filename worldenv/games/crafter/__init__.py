@@ -50,6 +50,7 @@ class CrafterController(Controller):
 
         self.help = dict(KEYMAP)
         self.keys = {pygame.key.key_code(k): ACTION_NAMES.index(a) for k, a in KEYMAP.items()}
+        self.names = list(ACTION_NAMES)
 
     def key_action(self, key: int) -> int | None:
         return self.keys.get(key)
@@ -61,6 +62,9 @@ class CrafterController(Controller):
             if key in self.keys:
                 return self.keys[key]
         return 0
+
+    def describe(self, action) -> str:
+        return self.names[int(action)]
 
 
 class CrafterGame(Game):

@@ -54,12 +54,22 @@ class MinecraftController(Controller):
         vec[N_BUTTONS:] = camera_to_bins(np.array([dy, dx], np.float64) * CAMERA_SCALE)
         return vec
 
+    def describe(self, action) -> str:
+        """The buttons held and the camera turn, e.g. "forward jump | yaw +2.1 pitch -0.6"."""
+        from model.vpt import MINERL_BUTTONS, N_BUTTONS, bins_to_camera
+
+        action = np.asarray(action)
+        held = " ".join(MINERL_BUTTONS[i] for i in range(N_BUTTONS) if action[i]) or "-"
+        pitch, yaw = (float(v) for v in bins_to_camera(action[N_BUTTONS:]))
+        return held + (f" | yaw {yaw:+.1f} pitch {pitch:+.1f}" if yaw or pitch else "")
+
 
 class MinecraftGame(Game):
     """Minecraft (MineRL 1.0 envs, VPT recordings): MultiDiscrete(23 x 2 + 2 x 11) actions."""
 
     name = "minecraft"
     real_env_id = "MineRLBasaltFindCave-v0"
+    fps = 20.0  # MineRL's ticks and VPT's recordings
 
     @property
     def action_nvec(self) -> tuple[int, ...]:

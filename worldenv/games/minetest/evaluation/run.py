@@ -27,12 +27,14 @@ from model.cli import command_line
 from model.rollout import WorldModel
 from worldenv.games.minetest.evaluation.data import (
     VERTICAL_FOV,
+    STEP_KINDS,
     Recordings,
     check_world_actions,
     draw_windows,
     horizontal_fov,
     leading_actions,
     load_windows,
+    step_kinds,
 )
 from worldenv.games.minetest.evaluation.fidelity import METHODS, PSNR_CAP_DB, dream_windows, fidelity
 from worldenv.games.minetest.evaluation.idm import (
@@ -51,11 +53,12 @@ from worldenv.games.minetest.evaluation.stability import (
     recorded_actions,
     stability,
 )
-from worldenv.media import filmstrip, write_outputs
+from worldenv.media import filmstrip, side_by_side_video, write_outputs
 from worldenv.worlds import world_path
 
 MEASURES = ("fidelity", "action_control", "revisit", "stability")
 OUT_JSON = "eval_3d.json"
+FILM_ACTIONS = 64  # recorded actions in the real-vs-dream filmstrip and video
 
 
 def evaluate(model: str, data: str, out: str, starts: int = 16, horizons=(1, 8, 32, 128), steps: int = 2,
@@ -108,8 +111,17 @@ def evaluate(model: str, data: str, out: str, starts: int = 16, horizons=(1, 8, 
         clips, acts, lead = load_windows(rec, windows, k, k + longest)
         dream = dream_windows(world, clips, acts, lead, k, longest, steps, seed, roll_kw, batch)
         result["starts"] = len(clips)
-        n_show = min(16, dream.shape[1])
-        pending["fidelity_filmstrip.png"] = lambda p: filmstrip(clips[0, k : k + n_show], dream[0, :n_show], p)
+        # the README's picture: real and dream over the same FILM_ACTIONS recorded actions, in the
+        # window whose actions moved the player or the camera most often
+        n_film = min(FILM_ACTIONS, dream.shape[1])
+        busy = (step_kinds(acts[:, k - 1 : k - 1 + n_film], camera_threshold) != STEP_KINDS.index("neither")).sum(1)
+        film = int(np.argmax(busy))
+        gap = max(1, n_film // 8)
+        result["film"] = {"window": film, "actions": n_film, "every": gap, "moving_steps": int(busy[film])}
+        pending["real_vs_dream.png"] = lambda p: filmstrip(clips[film, k - 1 + gap : k + n_film : gap],
+                                                           dream[film, gap - 1 : n_film : gap], p)
+        pending["real_vs_dream.mp4"] = lambda p: side_by_side_video(clips[film, k : k + n_film], dream[film, :n_film],
+                                                                    p, fps=20)
     if "fidelity" in measures:
         result["fidelity"] = fidelity(clips, acts, dream, k, horizons, hfov, vertical_fov, camera_threshold)
     if "action_control" in measures:
