@@ -6,10 +6,10 @@ import gymnasium as gym
 import numpy as np
 import pygame
 import pytest
+from conftest import build_tiny_minetest_world
 from gymnasium.utils.env_checker import check_env
 
 import worldenv
-from conftest import build_tiny_minetest_world
 from model.vpt import MINERL_BUTTONS, N_BUTTONS
 from worldenv.games import get_game
 from worldenv.play import cli as play

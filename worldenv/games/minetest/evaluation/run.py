@@ -26,8 +26,8 @@ import torch
 from model.cli import command_line
 from model.rollout import WorldModel
 from worldenv.games.minetest.evaluation.data import (
-    VERTICAL_FOV,
     STEP_KINDS,
+    VERTICAL_FOV,
     Recordings,
     check_world_actions,
     draw_windows,
