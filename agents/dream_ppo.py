@@ -51,6 +51,7 @@ class AgentConfig:
     # terrain and the clock by the game's rules), "none", or rule names (Crafter's: inventory,
     # terrain, daylight, attacks; see docs/results/agents.md for what each did to the agents)
     rules: tuple[str, ...] = ("game",)
+    network: str = "cnn"  # the policy's image network: "cnn" (SB3's) or "impala" (agents/networks.py)
     n_steps: int = 128  # per env; batch 16 x 128 = 2048 steps per update
     batch_size: int = 512
     n_epochs: int = 3
@@ -148,7 +149,10 @@ def train(cfg: AgentConfig) -> Path:
         model = load_policy(last, venv)
         print(f"resumed from {last} at {model.num_timesteps} steps")
     else:
-        model = PPO("CnnPolicy", venv, n_steps=cfg.n_steps, batch_size=cfg.batch_size, n_epochs=cfg.n_epochs,
+        from agents.networks import policy_kwargs
+
+        model = PPO("CnnPolicy", venv, policy_kwargs=policy_kwargs(cfg.network), n_steps=cfg.n_steps,
+                    batch_size=cfg.batch_size, n_epochs=cfg.n_epochs,
                     learning_rate=cfg.lr, ent_coef=cfg.ent_coef, gamma=cfg.gamma, seed=cfg.seed, device="cpu")
     start = model.num_timesteps
     if start < cfg.timesteps:

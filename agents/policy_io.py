@@ -44,7 +44,10 @@ def ppo_hyperparams(model: PPO) -> dict:
 def save_policy(model: PPO, path: str | Path, observation_space: gym.Space, action_space: gym.Space,
                 **meta) -> None:
     """Weights + optimizer moments + timesteps + the env's spaces (as the env gives them, before
-    SB3 transposes images), atomically."""
+    SB3 transposes images) + the network's name (`agents.networks`), atomically."""
+    from agents.networks import ImpalaCNN
+
+    meta.setdefault("network", "impala" if isinstance(model.policy.features_extractor, ImpalaCNN) else "cnn")
     policy = model.policy
     names = {p: n for n, p in policy.named_parameters()}
     # named_parameters() lists a parameter shared by several modules (SB3 shares the CNN between
@@ -76,14 +79,17 @@ def policy_frame_size(path: str | Path) -> tuple[int, int]:
 
 def load_policy(path: str | Path, env, device: str = "cpu", **ppo_kwargs) -> PPO:
     """A PPO model for `env` (a VecEnv or gym env) with the checkpoint's weights and optimizer state."""
+    from agents.networks import policy_kwargs
+
     tensors, meta = load_checkpoint(path, KIND)
     check_spaces(meta, env.observation_space, env.action_space, str(path))
     hp = {**meta.get("hyperparams", {}), **ppo_kwargs}
-    model = PPO("CnnPolicy", env, device=device, **hp)
+    network = meta.get("network", "cnn")  # checkpoints from before the choice hold SB3's CNN
+    model = PPO("CnnPolicy", env, device=device, policy_kwargs=policy_kwargs(network), **hp)
     weights = {k[len("policy."):]: v for k, v in tensors.items() if k.startswith("policy.")}
     expected = {n for n, _ in [*model.policy.named_parameters(), *model.policy.named_buffers()]}
     if set(weights) != expected:
-        raise CheckpointError(f"{path}: policy weights do not fit a CnnPolicy: missing "
+        raise CheckpointError(f"{path}: policy weights do not fit a CnnPolicy with the {network!r} network: missing "
                               f"{sorted(expected - set(weights))[:5]}, unexpected {sorted(set(weights) - expected)[:5]}")
     model.policy.load_state_dict(weights, strict=False)  # aliases of shared parameters load through them
     names = {p: n for n, p in model.policy.named_parameters()}

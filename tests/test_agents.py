@@ -140,3 +140,27 @@ def test_a_policy_is_not_scored_in_a_dream_of_another_frame_size(tiny_world, tmp
                                n_steps=4, batch_size=8, n_epochs=1))
     with pytest.raises(ValueError, match=r"frames \(64, 64, 3\) are not .* \(72, 72, 3\)"):
         evaluate_policy(str(policy), episodes=1, dream_horizon=4, world=str(tiny_world), progress=False)
+
+
+def test_impala_network_trains_saves_and_loads_as_itself(tiny_world, tmp_path):
+    """`--network impala` (IMPALA's residual CNN, as PPO-ResNet): the checkpoint names its network,
+    resumes and plays with it; SB3's CNN checkpoints still load as before."""
+    import torch
+
+    from agents.networks import ImpalaCNN, policy_kwargs
+
+    box = gym.spaces.Box(0, 255, (3, 72, 72), np.uint8)
+    assert ImpalaCNN(box)(torch.zeros(2, 3, 72, 72)).shape == (2, 256)  # 72 -> 36 -> 18 -> 9, then linear
+    with pytest.raises(ValueError, match="impala"):
+        policy_kwargs("resnet50")
+    cfg = AgentConfig(env="dream", world=str(tiny_world), out=str(tmp_path / "agent"), timesteps=32, num_envs=4,
+                      dream_horizon=8, n_steps=8, batch_size=16, n_epochs=1, network="impala")
+    policy = train(cfg)
+    from model.checkpoint import load_checkpoint
+
+    assert load_checkpoint(policy, "PPOPolicy")[1]["network"] == "impala"
+    cfg.timesteps, cfg.resume, cfg.network = 64, True, "cnn"  # a resume keeps the checkpoint's network
+    train(cfg)
+    actor = Actor(str(policy), gym.spaces.Box(0, 255, (64, 64, 3), np.uint8), gym.spaces.Discrete(17))
+    assert isinstance(actor.model.policy.features_extractor, ImpalaCNN)
+    assert actor.act(np.zeros((3, 64, 64, 3), np.uint8)).shape == (3,)
