@@ -48,6 +48,65 @@ def frame_record(info: dict, reward: float, done: bool, view: tuple[int, int]) -
     }
 
 
+class CrafterRecording:
+    """One Crafter episode being recorded, a step at a time: `step(action)` plays and writes a
+    frame, `close()` finishes the files. The recorder below drives one with a scripted policy; the
+    learning loop (`agents.loop`) drives many side by side with a batched one."""
+
+    def __init__(self, out_dir: str | Path, name: str, seed: int, max_steps: int = 10_000,
+                 size: tuple[int, int] = (64, 64), view: tuple[int, int] = (9, 9), area: tuple[int, int] = (64, 64)):
+        self.size, self.view, self.area, self.seed = tuple(size), tuple(view), tuple(area), seed
+        self.env = CrafterEnv(size=size, view=view, area=area, length=max_steps)
+        self.obs, self.info = self.env.reset(seed=seed)
+        self.before = dict(self.info["achievements"])
+        self.writer = EpisodeWriter(out_dir, name, fps=self.env.metadata["render_fps"])
+        self.record = frame_record(self.info, 0.0, False, view)
+        self.unlocked: list[str] = []
+        self.episode_return, self.steps = 0.0, 0
+        self.done = self.terminated = False
+
+    def step(self, action: int) -> float:
+        """Write the current frame with `action`, play it; returns the reward. `done` tells when
+        the episode ended (death or the game's length), and then the last frame is written too."""
+        if self.done:
+            raise RuntimeError("the episode is over: close() it")
+        action = int(action)
+        self.record["action"], self.record["action_name"] = action, ACTION_NAMES[action]
+        self.writer.add(self.obs, self.record)
+        self.obs, reward, self.terminated, truncated, self.info = self.env.step(action)
+        self.done = self.terminated or truncated
+        self.steps += 1
+        self.episode_return += reward
+        self.record = frame_record(self.info, reward, self.done, self.view)
+        new = [k for k, v in self.info["achievements"].items() if v > 0 and self.before[k] == 0]
+        if new:
+            self.record["unlocked"] = new
+            self.unlocked += new
+            self.before.update({k: 1 for k in new})
+        if self.done:
+            self.writer.add(self.obs, self.record)  # the last frame has no action
+        return float(reward)
+
+    def close(self, **extra) -> EpisodeInfo:
+        """Finish the files (an episode cut short ends on its current frame, not done) and return
+        its index entry."""
+        if not self.done:
+            self.writer.add(self.obs, self.record)
+            extra.setdefault("cut", True)
+        try:
+            return self.writer.close(game="crafter", seed=self.seed, size=list(self.size), view=list(self.view),
+                                     area=list(self.area), died=bool(self.terminated),
+                                     achievements=sorted(self.unlocked), episode_return=round(self.episode_return, 3),
+                                     **extra)
+        finally:
+            self.env.close()
+
+    def abort(self) -> None:
+        """Drop the episode's files."""
+        self.writer.abort()
+        self.env.close()
+
+
 def record_crafter_episode(
     out_dir: str | Path,
     name: str,
@@ -63,39 +122,11 @@ def record_crafter_episode(
     The episode ends at death, at the game's length, or after `max_steps` actions. One jsonl
     line per frame: the action taken after the frame, the reward and done of arriving at it.
     """
-    env = CrafterEnv(size=size, view=view, area=area, length=max_steps)
-    obs, info = env.reset(seed=seed)
-    achievements_before = dict(info["achievements"])
-    with EpisodeWriter(out_dir, name, fps=env.metadata["render_fps"]) as writer:
-        record = frame_record(info, 0.0, False, view)
-        unlocked_total: list[str] = []
-        episode_return = 0.0
-        while True:
-            action = int(policy(info))
-            record["action"] = action
-            record["action_name"] = ACTION_NAMES[action]
-            writer.add(obs, record)
-            obs, reward, terminated, truncated, info = env.step(action)
-            done = terminated or truncated
-            episode_return += reward
-            record = frame_record(info, reward, done, view)
-            unlocked = [k for k, v in info["achievements"].items() if v > 0 and achievements_before[k] == 0]
-            if unlocked:
-                record["unlocked"] = unlocked
-                unlocked_total += unlocked
-                achievements_before.update({k: 1 for k in unlocked})
-            if done:
-                writer.add(obs, record)  # the last frame has no action
-                break
-        ep = writer.close(
-            game="crafter",
-            seed=seed,
-            size=list(size),
-            view=list(view),
-            area=list(area),
-            died=bool(terminated),
-            achievements=sorted(unlocked_total),
-            episode_return=round(episode_return, 3),
-        )
-    env.close()
-    return ep
+    rec = CrafterRecording(out_dir, name, seed, max_steps, size, view, area)
+    try:
+        while not rec.done:
+            rec.step(int(policy(rec.info)))
+    except BaseException:
+        rec.abort()
+        raise
+    return rec.close()

@@ -1,0 +1,160 @@
+"""Run the learning loop from a recipe; resumes at the phase it stopped in (`--resume`).
+
+    python scripts/loop.py --config configs/crafter72/loop.toml
+    python scripts/loop.py --config configs/crafter72/loop.toml --resume     # after a break
+
+Folders under `--out`: `real/iter_NNN` (recordings), `latents/iter_NNN`, `world/iter_NNN/world`
+(each iteration's world), `policy/` (the PPO run; `policy/iter_NNN.safetensors` after each
+iteration), `score/iter_NNN/agent_eval.json`; `loop_state.json` and `curve.json` (the Crafter score
+against real steps) are rewritten after every phase.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from agents.loop.config import LoopConfig
+from agents.loop.state import PHASES, LoopState
+from model.cli import command_line, parse_config
+
+
+def iterations(cfg: LoopConfig) -> int:
+    return -(-cfg.real_steps // cfg.steps_per_iteration)
+
+
+def last_dream_reward(run: Path) -> float | None:
+    """The dream's mean episode reward at the end of the PPO run's log (SB3's rollout/ep_rew_mean):
+    set beside the real reward, it shows whether the dream's reward tracks the game's."""
+    import csv
+
+    path = run / "progress.csv"
+    if not path.exists():
+        return None
+    values = [row.get("rollout/ep_rew_mean") for row in csv.DictReader(open(path))]
+    values = [float(v) for v in values if v not in (None, "")]
+    return values[-1] if values else None
+
+
+class Loop:
+    """The loop's phases over its folders (module docstring); `run()` goes on from `state`."""
+
+    def __init__(self, cfg: LoopConfig):
+        from worldenv.worlds import world_path
+
+        self.cfg, self.out = cfg, Path(cfg.out)
+        self.base_world = world_path(cfg.world)
+        self.state = LoopState.load(self.out)
+
+    def folder(self, kind: str, i: int) -> Path:
+        return self.out / kind / f"iter_{i:03d}"
+
+    def world_of(self, i: int) -> Path:
+        """The world iteration i's policy trains in (the base world before the first fine-tune)."""
+        return self.folder("world", i) / "world" if i >= 0 else self.base_world
+
+    def policy_of(self, i: int) -> Path | None:
+        """Iteration i's policy (None before the first one)."""
+        return self.out / "policy" / f"iter_{i:03d}.safetensors" if i >= 0 else None
+
+    # ------------------------------------------------------------------ phases
+    def collect(self, i: int) -> None:
+        from agents.loop.collect import collect_real
+        from agents.policy_io import Actor
+        from worldenv.games.crafter.env import CrafterEnv
+        from worldenv.worlds import world_frame_size
+
+        size = world_frame_size(self.base_world)
+        probe = CrafterEnv(captions=False, size=size)
+        policy = self.policy_of(i - 1)
+        actor = Actor(str(policy) if policy else "random", probe.observation_space, probe.action_space, seed=i)
+        folder = self.folder("real", i)
+        if folder.exists():  # an interrupted collection: start it again, keeping what it wrote aside
+            shutil.move(str(folder), str(folder.with_name(f"{folder.name}_interrupted_{int(time.time())}")))
+        steps = min(self.cfg.steps_per_iteration, self.cfg.real_steps - self.state.real_steps)
+        collect_real(actor.act, folder, steps, self.cfg.collect_envs, seed=self.cfg.seed * 1_000_000 + i * 10_000,
+                     epsilon=self.cfg.epsilon, size=size)
+        self.state.real_steps += steps
+
+    def world(self, i: int) -> None:
+        from agents.loop.world import encode, refine_world
+
+        world = self.world_of(i - 1)
+        caches = [Path(self.cfg.base_latents)] if self.cfg.base_latents else []
+        for j in range(i + 1):
+            caches.append(encode(world, self.folder("real", j), self.folder("latents", j)))
+        refine_world(self.cfg, world, caches, self.folder("real", i), self.folder("world", i), seed=self.cfg.seed + i)
+
+    def dream(self, i: int) -> None:
+        from agents.dream_ppo import AgentConfig, train
+
+        run = self.out / "policy"
+        cfg = AgentConfig(env="dream", world=str(self.world_of(i)), out=str(run), network=self.cfg.network,
+                          timesteps=(i + 1) * self.cfg.dream_steps, num_envs=self.cfg.dream_envs,
+                          dream_horizon=self.cfg.dream_horizon, starts=str(self.folder("real", i)),
+                          n_steps=self.cfg.ppo_n_steps, batch_size=self.cfg.ppo_batch_size,
+                          seed=self.cfg.seed, resume=True)
+        final = train(cfg)
+        shutil.copyfile(final, self.policy_of(i))
+
+    def score(self, i: int) -> None:
+        from agents.evaluate import evaluate_policy
+
+        r = evaluate_policy(str(self.policy_of(i)), episodes=self.cfg.score_episodes, seed=1_000_000,
+                            out=str(self.folder("score", i)), progress=False)
+        row = {"iteration": i, "real_steps": self.cfg.base_real_steps + self.state.real_steps,
+               "loop_real_steps": self.state.real_steps, "crafter_score": r["crafter_score"],
+               "real_reward": r["mean_reward"], "dream_reward": last_dream_reward(self.out / "policy"),
+               "episodes": r["episodes"]}
+        self.state.curve = [c for c in self.state.curve if c["iteration"] != i] + [row]
+        print(f"iteration {i}: {row['real_steps']} real steps, Crafter score {r['crafter_score']:.2f} %")
+
+    # ------------------------------------------------------------------ driver
+    def run(self) -> LoopState:
+        self.out.mkdir(parents=True, exist_ok=True)
+        (self.out / "config.json").write_text(json.dumps(asdict(self.cfg), indent=1))
+        (self.out / "policy").mkdir(exist_ok=True)
+        for i in range(iterations(self.cfg)):
+            self.state.iteration = i
+            for phase in PHASES:
+                if self.state.finished(i, phase):
+                    continue
+                t0 = time.time()
+                print(f"iteration {i}: {phase}")
+                getattr(self, phase)(i)
+                self.state.curve.sort(key=lambda c: c["iteration"])
+                self.state.mark(i, phase, self.out)
+                (self.out / "curve.json").write_text(json.dumps(self.state.curve, indent=1))
+                print(f"iteration {i}: {phase} done in {time.time() - t0:.0f} s")
+        return self.state
+
+
+def check_start(cfg: LoopConfig) -> None:
+    """A folder holding a loop is only gone on with under --resume; a resume keeps its recipe."""
+    out = Path(cfg.out)
+    saved = out / "config.json"
+    if (out / "loop_state.json").exists() and not cfg.resume:
+        raise SystemExit(f"error: {out} holds a loop: go on with --resume, or choose another --out")
+    if cfg.resume and saved.exists():
+        before = json.loads(saved.read_text())
+        changed = {k for k, v in asdict(cfg).items() if k != "resume" and before.get(k) != v}
+        if changed:
+            raise SystemExit(f"error: --resume with other settings than the loop in {out} ran with: "
+                             f"{sorted(changed)}; a loop's iterations must share them")
+    if cfg.steps_per_iteration < 1 or cfg.real_steps < 1:
+        raise SystemExit("error: --real-steps and --steps-per-iteration must be >= 1")
+
+
+@command_line
+def main(argv=None) -> LoopState:
+    cfg = parse_config(__doc__, LoopConfig, argv)
+    check_start(cfg)
+    if cfg.threads:
+        import torch
+
+        torch.set_num_threads(cfg.threads)
+    return Loop(cfg).run()

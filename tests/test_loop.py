@@ -1,0 +1,119 @@
+"""The learning loop (agents/loop) on a tiny world: every phase runs with the shipped recipes'
+trainers, the real data is written as recordings, and a loop killed in a phase resumes there."""
+
+import json
+
+import numpy as np
+import pytest
+
+from agents.loop.collect import collect_real
+from agents.loop.world import bucket_weights
+from model.recordings import load_episode, read_index
+
+RECIPES = "configs/crafter72"
+
+
+def test_collect_writes_every_real_step_as_recordings(tmp_path):
+    rng = np.random.default_rng(0)
+    infos = collect_real(lambda obs: rng.integers(0, 17, len(obs)), tmp_path / "real", steps=150, num_envs=3,
+                         seed=7, epsilon=0.5, size=(72, 72), progress=False)
+    listed = read_index(tmp_path / "real")
+    assert [e.name for e in listed] == sorted(e.name for e in infos)
+    # every step is a frame with its action; each episode adds its last frame, which has none
+    assert sum(e.frames - 1 for e in listed) == 150
+    ep = load_episode(tmp_path / "real", listed[0].name)
+    assert ep.frames.shape[1:] == (72, 72, 3) and ep.records[-1]["action"] is None
+    assert all(isinstance(r["action"], int) for r in ep.records[:-1]) and "inventory" in ep.records[0]
+    assert all(e.extra.get("cut") for e in listed if not e.extra["died"])  # the budget cut them short
+
+
+def test_a_failing_policy_leaves_no_partial_episode(tmp_path):
+    calls = []
+
+    def act(obs):
+        calls.append(1)
+        if len(calls) > 3:
+            raise RuntimeError("policy crashed")
+        return np.zeros(len(obs), int)
+
+    with pytest.raises(RuntimeError, match="policy crashed"):
+        collect_real(act, tmp_path / "real", steps=100, num_envs=2, progress=False)
+    assert not list((tmp_path / "real").glob("*.mp4")) and not list((tmp_path / "real").glob("*.jsonl"))
+
+
+def test_recent_data_is_weighted_up():
+    w = [float(x) for x in bucket_weights([300, 100, 100], 3.0).split(",")]
+    assert w == pytest.approx([300 / 700, 100 / 700, 300 / 700])
+
+
+@pytest.fixture(scope="module")
+def start_world(tmp_path_factory):
+    """A 72x72 world trained two steps with the shipped DiT recipe, and tiny recipes for the loop."""
+    from conftest import tiny_world72_with_latents
+
+    from model import heads_training, world_training
+    from worldenv.games import get_game
+
+    root = tmp_path_factory.mktemp("loop")
+    world, (train_lat, _) = tiny_world72_with_latents(root, max_steps=30)
+    tiny = root / "dit.toml"
+    recipe = open(f"{RECIPES}/dit_4_attempts.toml").read()
+    tiny.write_text("start_bank = 1\n" + recipe.replace("window = 8", "window = 3").replace("batch_size = 32",
+                                                                                           "batch_size = 2"))
+    world_training.main(["--config", str(tiny), "--latents", train_lat, "--recordings", str(root / "rec_train"),
+                         "--vae", str(world / "vae.safetensors"), "--init", "", "--out", str(root / "w0"),
+                         "--steps", "2", "--warmup", "1", "--no-progress", "--threads", "1"], games=get_game)
+    heads_training.fit(heads_training.parse_args(
+        ["--config", f"{RECIPES}/heads_4.toml", "--world", str(root / "w0" / "world"), "--latents", train_lat,
+         "--heldout", "", "--out", str(root / "start" / "world"), "--windows", "16", "--epochs", "1", "--threads", "1"]))
+    return {"world": root / "start" / "world", "dit_recipe": tiny, "latents": train_lat}
+
+
+def loop_args(start_world, out):
+    return ["--out", str(out), "--world", str(start_world["world"]), "--base-latents", start_world["latents"],
+            "--base-real-steps", "58", "--dit-recipe", str(start_world["dit_recipe"]),
+            "--heads-recipe", f"{RECIPES}/heads_4.toml", "--real-steps", "80", "--steps-per-iteration", "40",
+            "--collect-envs", "2", "--world-steps", "2", "--heads-windows", "16", "--heads-epochs", "1",
+            "--dream-steps", "16", "--dream-envs", "2", "--dream-horizon", "8", "--ppo-n-steps", "4",
+            "--ppo-batch-size", "4", "--score-episodes", "2",
+            "--threads", "1"]
+
+
+def test_the_loop_runs_every_phase_and_resumes_where_it_stopped(start_world, tmp_path, monkeypatch):
+    from agents.loop import run
+
+    out = tmp_path / "loop"
+    calls = []
+    real_dream = run.Loop.dream
+
+    def dream_that_dies_once(self, i):
+        calls.append(("dream", i))
+        if i == 1 and calls.count(("dream", 1)) == 1:
+            raise KeyboardInterrupt  # killed in iteration 1's dream phase
+        real_dream(self, i)
+
+    monkeypatch.setattr(run.Loop, "dream", dream_that_dies_once)
+    with pytest.raises(KeyboardInterrupt):
+        run.main(loop_args(start_world, out))
+    state = json.loads((out / "loop_state.json").read_text())
+    assert state["done"] == {"0": ["collect", "world", "dream", "score"], "1": ["collect", "world"]}
+    with pytest.raises(SystemExit, match="--resume"):
+        run.main(loop_args(start_world, out))  # a folder holding a loop is not started over
+    with pytest.raises(SystemExit, match="real_steps"):
+        run.main(loop_args(start_world, out) + ["--resume", "--real-steps", "120"])
+
+    collected = sorted(p.name for p in (out / "real").iterdir())
+    state = run.main(loop_args(start_world, out) + ["--resume"])
+    assert sorted(p.name for p in (out / "real").iterdir()) == collected  # iteration 1's data was kept
+    assert calls == [("dream", 0), ("dream", 1), ("dream", 1)]
+    assert state.real_steps == 80 and [c["real_steps"] for c in state.curve] == [58 + 40, 58 + 80]
+    assert all(0 <= c["crafter_score"] <= 100 and c["episodes"] == 2 for c in state.curve)
+    assert json.loads((out / "curve.json").read_text()) == state.curve
+    for i in (0, 1):
+        assert (out / "world" / f"iter_{i:03d}" / "world" / "dit.safetensors").exists()
+        assert (out / "policy" / f"iter_{i:03d}.safetensors").exists()
+        assert sum(e.frames - 1 for e in read_index(out / "real" / f"iter_{i:03d}")) == 40
+    from model.checkpoint import load_checkpoint
+
+    meta = load_checkpoint(out / "policy" / "iter_001.safetensors", "PPOPolicy")[1]
+    assert meta["network"] == "impala" and meta["num_timesteps"] == 32  # 16 dream steps per iteration
