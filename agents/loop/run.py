@@ -11,7 +11,6 @@ against real steps) are rewritten after every phase.
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import time
