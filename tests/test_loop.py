@@ -117,3 +117,23 @@ def test_the_loop_runs_every_phase_and_resumes_where_it_stopped(start_world, tmp
 
     meta = load_checkpoint(out / "policy" / "iter_001.safetensors", "PPOPolicy")[1]
     assert meta["network"] == "impala" and meta["num_timesteps"] == 32  # 16 dream steps per iteration
+
+
+def test_real_ppo_baseline_scores_at_the_loops_budgets_and_the_curve_plots(start_world, tmp_path):
+    from agents.loop import baseline, plot
+
+    args = ["--out", str(tmp_path / "real"), "--world", str(start_world["world"]), "--base-real-steps", "16",
+            "--real-steps", "32", "--steps-per-iteration", "16", "--collect-envs", "2", "--ppo-n-steps", "8",
+            "--ppo-batch-size", "16", "--score-episodes", "1"]
+    curve = baseline.main(args)
+    assert [c["real_steps"] for c in curve] == [32, 48]  # 16 base + 16, + 32
+    assert baseline.main(args) == curve  # finished budgets are not trained again
+    (tmp_path / "loop").mkdir()
+    (tmp_path / "loop" / "curve.json").write_text(json.dumps([{"real_steps": 32, "crafter_score": 2.0},
+                                                              {"real_steps": 48, "crafter_score": 3.0}]))
+    table = plot.main(["--loop", str(tmp_path / "loop"), "--real", str(tmp_path / "real"), "--flat", "shipped=5.06",
+                       "--out", str(tmp_path / "curve.png")])
+    assert [r["mean"] for r in table["series"]["loop"]] == [2.0, 3.0] and table["flat"] == {"shipped": 5.06}
+    assert (tmp_path / "curve.png").stat().st_size > 0
+    with pytest.raises(FileNotFoundError, match="curve"):
+        plot.main(["--loop", str(tmp_path / "nothing"), "--out", str(tmp_path / "x.png")])

@@ -1,0 +1,86 @@
+"""The loop's curve: Crafter score against real steps for the loop's runs (one per seed), real-game
+PPO's runs, and a flat line for a fixed policy (e.g. the shipped dream policy), each as the mean
+over seeds with the min-max band.
+
+    python -m agents.loop.plot --loop runs/loop_s0 runs/loop_s1 --real runs/real_s0 runs/real_s1 \
+        --flat "shipped dream policy=5.06" --out docs/results/loop_curve.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from model.cli import command_line
+
+
+def read_curves(runs: list[str]) -> dict[int, list[float]]:
+    """{real steps: [score of each run that reached it]} from the runs' curve.json."""
+    points: dict[int, list[float]] = {}
+    for run in runs:
+        path = Path(run) / "curve.json"
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: no curve (is {run} a loop or baseline run folder?)")
+        for row in json.loads(path.read_text()):
+            points.setdefault(int(row["real_steps"]), []).append(float(row["crafter_score"]))
+    return dict(sorted(points.items()))
+
+
+def summary(points: dict[int, list[float]]) -> list[dict]:
+    return [{"real_steps": s, "mean": float(np.mean(v)), "min": float(np.min(v)), "max": float(np.max(v)),
+             "runs": len(v)} for s, v in points.items()]
+
+
+def plot(series: dict[str, list[dict]], flat: dict[str, float], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for name, rows in series.items():
+        x = [r["real_steps"] for r in rows]
+        ax.plot(x, [r["mean"] for r in rows], marker="o", label=f"{name} ({max(r['runs'] for r in rows)} seeds)")
+        ax.fill_between(x, [r["min"] for r in rows], [r["max"] for r in rows], alpha=0.2)
+    for name, score in flat.items():
+        ax.axhline(score, linestyle="--", color="grey")
+        ax.annotate(name, (ax.get_xlim()[0], score), textcoords="offset points", xytext=(4, 3), fontsize=8)
+    ax.set_xlabel("real Crafter steps")
+    ax.set_ylabel("Crafter score (%)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+@command_line
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--loop", nargs="+", required=True, help="loop run folders (one per seed)")
+    p.add_argument("--real", nargs="*", default=[], help="real-game PPO run folders (agents.loop.baseline)")
+    p.add_argument("--flat", nargs="*", default=[], metavar="NAME=SCORE", help="fixed policies' scores")
+    p.add_argument("--out", default="runs/loop_curve.png")
+    a = p.parse_args(argv)
+    flat = {}
+    for item in a.flat:
+        name, _, score = item.rpartition("=")
+        try:
+            flat[name] = float(score)
+        except ValueError:
+            p.error(f"--flat takes NAME=SCORE, got {item!r}")
+    series = {"loop": summary(read_curves(a.loop))}
+    if a.real:
+        series["real-game PPO"] = summary(read_curves(a.real))
+    out = Path(a.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    plot(series, flat, out)
+    table = {"series": series, "flat": flat}
+    out.with_suffix(".json").write_text(json.dumps(table, indent=1))
+    for name, rows in series.items():
+        for r in rows:
+            print(f"{name:>14} {r['real_steps']:>9} steps: {r['mean']:.2f} % (min {r['min']:.2f}, max {r['max']:.2f}, "
+                  f"{r['runs']} runs)")
+    print(f"wrote {out} and {out.with_suffix('.json')}")
+    return table
