@@ -119,21 +119,32 @@ def test_the_loop_runs_every_phase_and_resumes_where_it_stopped(start_world, tmp
     assert meta["network"] == "impala" and meta["num_timesteps"] == 32  # 16 dream steps per iteration
 
 
-def test_real_ppo_baseline_scores_at_the_loops_budgets_and_the_curve_plots(start_world, tmp_path):
-    from agents.loop import baseline, plot
+@pytest.mark.slow
+def test_real_ppo_baseline_scores_at_the_loops_budgets(start_world, tmp_path):
+    from agents.loop import baseline
 
     args = ["--out", str(tmp_path / "real"), "--world", str(start_world["world"]), "--base-real-steps", "16",
             "--real-steps", "32", "--steps-per-iteration", "16", "--collect-envs", "2", "--ppo-n-steps", "8",
             "--ppo-batch-size", "16", "--score-episodes", "1"]
     curve = baseline.main(args)
     assert [c["real_steps"] for c in curve] == [32, 48]  # 16 base + 16, + 32
+    assert [c["ppo_steps"] for c in curve] == [32, 48]
     assert baseline.main(args) == curve  # finished budgets are not trained again
-    (tmp_path / "loop").mkdir()
-    (tmp_path / "loop" / "curve.json").write_text(json.dumps([{"real_steps": 32, "crafter_score": 2.0},
-                                                              {"real_steps": 48, "crafter_score": 3.0}]))
-    table = plot.main(["--loop", str(tmp_path / "loop"), "--real", str(tmp_path / "real"), "--flat", "shipped=5.06",
-                       "--out", str(tmp_path / "curve.png")])
-    assert [r["mean"] for r in table["series"]["loop"]] == [2.0, 3.0] and table["flat"] == {"shipped": 5.06}
-    assert (tmp_path / "curve.png").stat().st_size > 0
+
+
+def test_the_curve_plots_the_mean_and_spread_over_seeds(tmp_path):
+    from agents.loop import plot
+
+    for name, scores in (("loop_s0", [2.0, 3.0]), ("loop_s1", [4.0, 5.0]), ("real_s0", [1.0, 1.5])):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "curve.json").write_text(json.dumps(
+            [{"real_steps": s, "crafter_score": v} for s, v in zip((32, 48), scores, strict=True)]))
+    table = plot.main(["--loop", str(tmp_path / "loop_s0"), str(tmp_path / "loop_s1"), "--real",
+                       str(tmp_path / "real_s0"), "--flat", "shipped=5.06", "--out", str(tmp_path / "curve.png")])
+    loop = table["series"]["loop"]
+    assert [r["mean"] for r in loop] == [3.0, 4.0] and [(r["min"], r["max"]) for r in loop] == [(2.0, 4.0), (3.0, 5.0)]
+    assert table["flat"] == {"shipped": 5.06} and (tmp_path / "curve.png").stat().st_size > 0
     with pytest.raises(FileNotFoundError, match="curve"):
         plot.main(["--loop", str(tmp_path / "nothing"), "--out", str(tmp_path / "x.png")])
+    with pytest.raises(SystemExit):
+        plot.main(["--loop", str(tmp_path / "loop_s0"), "--flat", "no-score", "--out", str(tmp_path / "y.png")])
