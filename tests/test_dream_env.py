@@ -220,3 +220,15 @@ def test_a_still_image_stands_still_in_the_games_own_noop():
     _, acts = prompt_video_clip(frame[None], None, frame.shape, MULTIDISCRETE_NVEC, 4, noop)
     assert (acts[1:] == noop).all()
     assert get_game("crafter").noop_action().tolist() == [0]
+
+
+def test_every_shipped_world_loads_and_is_under_25_mb():
+    from worldenv.worlds import shipped_worlds, world_frame_size, world_path
+
+    assert "crafter72" in shipped_worlds()
+    for name in shipped_worlds():
+        size = sum(p.stat().st_size for p in world_path(name).iterdir())
+        assert size < 25e6, f"{name}: {size / 1e6:.1f} MB"
+        env = gym.make(worldenv.DREAM_ID, world=name)
+        w, h = world_frame_size(name)
+        assert env.observation_space.shape == (h, w, 3)
