@@ -140,7 +140,8 @@ def check_start(cfg: LoopConfig) -> None:
         raise SystemExit(f"error: {out} holds a loop: go on with --resume, or choose another --out")
     if cfg.resume and saved.exists():
         before = json.loads(saved.read_text())
-        changed = {k for k, v in asdict(cfg).items() if k != "resume" and before.get(k) != v}
+        machine = {"resume", "threads"}  # how this run goes on, not what the loop is
+        changed = {k for k, v in asdict(cfg).items() if k not in machine and before.get(k) != v}
         if changed:
             raise SystemExit(f"error: --resume with other settings than the loop in {out} ran with: "
                              f"{sorted(changed)}; a loop's iterations must share them")

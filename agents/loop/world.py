@@ -55,8 +55,8 @@ def refine_world(cfg: LoopConfig, world: Path, caches: list[Path], recordings: P
             "--init", str(world / "dit.safetensors"), "--steps", str(cfg.world_steps), "--lr", str(cfg.world_lr),
             "--warmup", str(min(100, cfg.world_steps // 10)), "--export-every", str(cfg.world_steps),
             "--seed", str(seed), "--no-progress", "--threads", str(cfg.threads)]
-    if (dit_out / "last.safetensors").exists():
-        argv.append("--resume")
+    # go on with a fine-tune that was cut short; one killed before its first checkpoint starts again
+    argv.append("--resume" if (dit_out / "last.safetensors").exists() else "--overwrite")
     world_training.train(world_training.parse_args(argv), games=get_game)
     heads_out = out / "heads" / "world"
     if not (heads_out / "dit.safetensors").exists():
