@@ -68,5 +68,7 @@ def policy_kwargs(network: str) -> dict:
     if network == "cnn":
         return {}
     if network == "impala":
-        return {"features_extractor_class": ImpalaCNN, "features_extractor_kwargs": {"features": 256}}
+        # net_arch []: the policy and value heads sit on the features directly, as SB3 does for its
+        # own CNN (for any other extractor it would add two 64-unit layers to each)
+        return {"features_extractor_class": ImpalaCNN, "features_extractor_kwargs": {"features": 256}, "net_arch": []}
     raise ValueError(f"unknown policy network {network!r}; choose from {list(NETWORKS)}")

@@ -148,3 +148,15 @@ def test_the_curve_plots_the_mean_and_spread_over_seeds(tmp_path):
         plot.main(["--loop", str(tmp_path / "nothing"), "--out", str(tmp_path / "x.png")])
     with pytest.raises(SystemExit):
         plot.main(["--loop", str(tmp_path / "loop_s0"), "--flat", "no-score", "--out", str(tmp_path / "y.png")])
+
+
+def test_bad_loop_settings_are_refused_before_any_work(tmp_path):
+    from agents.loop import run
+
+    base = ["--out", str(tmp_path / "loop"), "--dream-steps", "4096"]
+    for extra, message in ((["--network", "resnet50"], "network"), (["--base-latents", str(tmp_path)], "latent cache"),
+                           (["--dream-steps", "100"], "PPO update"), (["--dit-recipe", "nope.toml"], "recipe"),
+                           (["--world", str(tmp_path / "no_world")], "neither a folder")):
+        with pytest.raises(SystemExit, match=message):
+            run.main(base + extra)
+    assert not (tmp_path / "loop").exists()

@@ -7,6 +7,6 @@
     3. dream: the policy trains inside the new dream, started from real states of the new data;
     4. score: the policy plays the real game (Crafter score over `score_episodes` episodes).
 
-`run.py` drives it from a recipe (`config.py`, e.g. configs/crafter72/loop.toml) and resumes
+`run.py` drives it from a recipe (`config.py`, e.g. configs/loop/crafter72.toml) and resumes
 after an interruption at any phase (`state.py`).
 """

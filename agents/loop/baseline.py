@@ -12,7 +12,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from agents.loop.config import LoopConfig
-from agents.loop.run import iterations
+from agents.loop.run import SCORE_SEED, iterations
 from model.cli import command_line, parse_config
 
 
@@ -32,7 +32,17 @@ def run_baseline(cfg: LoopConfig) -> list[dict]:
     from agents.evaluate import evaluate_policy
     from worldenv.worlds import world_path
 
+    from agents.loop.run import check_inputs
+    from agents.loop.state import STATE_NAME
+
     out = Path(cfg.out)
+    if (out / STATE_NAME).exists():
+        raise SystemExit(f"error: {out} holds a learning loop; give the yardstick an --out of its own")
+    check_inputs(cfg)
+    if cfg.threads:
+        import torch
+
+        torch.set_num_threads(cfg.threads)
     out.mkdir(parents=True, exist_ok=True)
     curve_path = out / "curve.json"
     curve = json.loads(curve_path.read_text()) if curve_path.exists() else []
@@ -43,7 +53,7 @@ def run_baseline(cfg: LoopConfig) -> list[dict]:
         policy = train(AgentConfig(env="real", world=str(world_path(cfg.world)), out=str(out / "policy"),
                                    network=cfg.network, timesteps=steps, num_envs=cfg.collect_envs,
                                    n_steps=cfg.ppo_n_steps, batch_size=cfg.ppo_batch_size, seed=cfg.seed, resume=True))
-        r = evaluate_policy(str(policy), episodes=cfg.score_episodes, seed=1_000_000,
+        r = evaluate_policy(str(policy), episodes=cfg.score_episodes, seed=SCORE_SEED,
                             out=str(out / "score" / f"iter_{i:03d}"), progress=False)
         from model.checkpoint import load_checkpoint
 

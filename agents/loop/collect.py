@@ -11,7 +11,10 @@ import numpy as np
 from tqdm import tqdm
 
 from model.recordings import EpisodeInfo, write_index
+from worldenv.games.crafter.env import ACTION_NAMES
 from worldenv.games.crafter.recorder import CrafterRecording
+
+N_ACTIONS = len(ACTION_NAMES)
 
 
 def collect_real(act: Callable[[np.ndarray], np.ndarray], out: str | Path, steps: int, num_envs: int = 16,
@@ -42,7 +45,7 @@ def collect_real(act: Callable[[np.ndarray], np.ndarray], out: str | Path, steps
             live = [j for j, g in enumerate(games) if g is not None][: steps - taken]
             actions = np.asarray(act(np.stack([games[j].obs for j in live]))).reshape(len(live))
             explore = rng.random(len(live)) < epsilon
-            actions[explore] = rng.integers(0, 17, int(explore.sum()))
+            actions[explore] = rng.integers(0, N_ACTIONS, int(explore.sum()))
             for j, a in zip(live, actions, strict=True):
                 g = games[j]
                 g.step(int(a))
@@ -55,7 +58,10 @@ def collect_real(act: Callable[[np.ndarray], np.ndarray], out: str | Path, steps
             bar.update(len(live))
         for j, g in enumerate(games):
             if g is not None:
-                infos.append(g.close())
+                if g.steps:  # cut short by the budget
+                    infos.append(g.close())
+                else:  # started after the budget's last step was given out: nothing to keep
+                    g.abort()
                 games[j] = None
     except BaseException:
         for g in games:

@@ -30,7 +30,7 @@ class LoopConfig:
     world_steps: int = 1000  # DiT fine-tune steps per iteration
     world_lr: float = 1e-4
     recent_weight: float = 3.0  # the newest data's share of DiT batches, relative to its share of frames
-    heads_windows: int = 20_000
+    heads_windows: int = 20_000  # random windows of the heads' re-fit, shared out over the caches
     heads_epochs: int = 20
     # dream
     network: str = "impala"  # the policy's image network (agents/networks.py)

@@ -42,6 +42,8 @@ def plot(series: dict[str, list[dict]], flat: dict[str, float], path: Path) -> N
 
     fig, ax = plt.subplots(figsize=(7, 4))
     for name, rows in series.items():
+        if not rows:  # a run that has not scored yet
+            continue
         x = [r["real_steps"] for r in rows]
         ax.plot(x, [r["mean"] for r in rows], marker="o", label=f"{name} ({max(r['runs'] for r in rows)} seeds)")
         ax.fill_between(x, [r["min"] for r in rows], [r["max"] for r in rows], alpha=0.2)

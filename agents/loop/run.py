@@ -1,7 +1,7 @@
 """Run the learning loop from a recipe; resumes at the phase it stopped in (`--resume`).
 
-    python scripts/loop.py --config configs/crafter72/loop.toml
-    python scripts/loop.py --config configs/crafter72/loop.toml --resume     # after a break
+    python scripts/loop.py --config configs/loop/crafter72.toml
+    python scripts/loop.py --config configs/loop/crafter72.toml --resume     # after a break
 
 Folders under `--out`: `real/iter_NNN` (recordings), `latents/iter_NNN`, `world/iter_NNN/world`
 (each iteration's world), `policy/` (the PPO run; `policy/iter_NNN.safetensors` after each
@@ -22,6 +22,16 @@ from agents.loop.state import PHASES, LoopState
 from model.cli import command_line, parse_config
 
 
+# Crafter maps by seed: every policy is scored on the same games (SCORE_SEED onwards), and no loop
+# collects on them (each seed and iteration collects from a range of its own, far above).
+SCORE_SEED = 1_000_000
+
+
+def collect_seed(seed: int, i: int) -> int:
+    """The first Crafter map seed loop `seed` collects on in iteration i (100,000 games apart)."""
+    return 10_000_000 * (seed + 1) + 100_000 * i
+
+
 def iterations(cfg: LoopConfig) -> int:
     return -(-cfg.real_steps // cfg.steps_per_iteration)
 
@@ -34,7 +44,8 @@ def last_dream_reward(run: Path) -> float | None:
     path = run / "progress.csv"
     if not path.exists():
         return None
-    values = [row.get("rollout/ep_rew_mean") for row in csv.DictReader(open(path))]
+    with open(path) as f:
+        values = [row.get("rollout/ep_rew_mean") for row in csv.DictReader(f)]
     values = [float(v) for v in values if v not in (None, "")]
     return values[-1] if values else None
 
@@ -70,12 +81,14 @@ class Loop:
         size = world_frame_size(self.base_world)
         probe = CrafterEnv(captions=False, size=size)
         policy = self.policy_of(i - 1)
-        actor = Actor(str(policy) if policy else "random", probe.observation_space, probe.action_space, seed=i)
+        actor = Actor(str(policy) if policy else "random", probe.observation_space, probe.action_space,
+                      seed=collect_seed(self.cfg.seed, i))
+        probe.close()
         folder = self.folder("real", i)
         if folder.exists():  # an interrupted collection: start it again, keeping what it wrote aside
             shutil.move(str(folder), str(folder.with_name(f"{folder.name}_interrupted_{int(time.time())}")))
         steps = min(self.cfg.steps_per_iteration, self.cfg.real_steps - self.state.real_steps)
-        collect_real(actor.act, folder, steps, self.cfg.collect_envs, seed=self.cfg.seed * 1_000_000 + i * 10_000,
+        collect_real(actor.act, folder, steps, self.cfg.collect_envs, seed=collect_seed(self.cfg.seed, i),
                      epsilon=self.cfg.epsilon, size=size)
         self.state.real_steps += steps
 
@@ -103,7 +116,7 @@ class Loop:
     def score(self, i: int) -> None:
         from agents.evaluate import evaluate_policy
 
-        r = evaluate_policy(str(self.policy_of(i)), episodes=self.cfg.score_episodes, seed=1_000_000,
+        r = evaluate_policy(str(self.policy_of(i)), episodes=self.cfg.score_episodes, seed=SCORE_SEED,
                             out=str(self.folder("score", i)), progress=False)
         row = {"iteration": i, "real_steps": self.cfg.base_real_steps + self.state.real_steps,
                "loop_real_steps": self.state.real_steps, "crafter_score": r["crafter_score"],
@@ -132,6 +145,38 @@ class Loop:
         return self.state
 
 
+def check_inputs(cfg: LoopConfig) -> None:
+    """Refuse, before any work, what would fail an iteration later: missing recipes, world or base
+    data, an unknown network, budgets that cannot work."""
+    from agents.networks import NETWORKS
+    from model.latent_cache import LatentCache
+    from worldenv.worlds import world_path
+
+    if cfg.steps_per_iteration < 1 or cfg.real_steps < 1 or cfg.collect_envs < 1 or cfg.dream_envs < 1:
+        raise SystemExit("error: --real-steps, --steps-per-iteration, --collect-envs and --dream-envs must be >= 1")
+    if cfg.network not in NETWORKS:
+        raise SystemExit(f"error: --network {cfg.network!r}: choose from {list(NETWORKS)}")
+    if cfg.dream_steps < cfg.ppo_n_steps * cfg.dream_envs:
+        raise SystemExit(f"error: --dream-steps {cfg.dream_steps} is less than one PPO update "
+                         f"(--ppo-n-steps x --dream-envs = {cfg.ppo_n_steps * cfg.dream_envs}): an iteration "
+                         "would not train in its new dream")
+    for name in ("dit_recipe", "heads_recipe"):
+        if not Path(getattr(cfg, name)).is_file():
+            raise SystemExit(f"error: --{name.replace('_', '-')} {getattr(cfg, name)}: no such recipe file")
+    try:
+        world_path(cfg.world)
+    except ValueError as e:
+        raise SystemExit(f"error: {e}") from None
+    if cfg.base_latents:
+        if not (Path(cfg.base_latents) / "latents.safetensors").exists():
+            raise SystemExit(f"error: --base-latents {cfg.base_latents}: no latent cache there; encode the world's "
+                             "data first (docs/training.md, \"Learning in the dream, in a loop\")")
+        data = LatentCache.read_meta(cfg.base_latents).get("data", "")
+        if not (Path(data) / "index.json").exists():
+            raise SystemExit(f"error: --base-latents {cfg.base_latents} was encoded from {data!r}, which is not here: "
+                             "the fine-tunes read its recordings' jsonl")
+
+
 def check_start(cfg: LoopConfig) -> None:
     """A folder holding a loop is only gone on with under --resume; a resume keeps its recipe."""
     out = Path(cfg.out)
@@ -140,13 +185,12 @@ def check_start(cfg: LoopConfig) -> None:
         raise SystemExit(f"error: {out} holds a loop: go on with --resume, or choose another --out")
     if cfg.resume and saved.exists():
         before = json.loads(saved.read_text())
-        machine = {"resume", "threads"}  # how this run goes on, not what the loop is
+        machine = {"resume", "threads", "out"}  # how and where this run goes on, not what the loop is
         changed = {k for k, v in asdict(cfg).items() if k not in machine and before.get(k) != v}
         if changed:
             raise SystemExit(f"error: --resume with other settings than the loop in {out} ran with: "
                              f"{sorted(changed)}; a loop's iterations must share them")
-    if cfg.steps_per_iteration < 1 or cfg.real_steps < 1:
-        raise SystemExit("error: --real-steps and --steps-per-iteration must be >= 1")
+    check_inputs(cfg)
 
 
 @command_line

@@ -34,9 +34,11 @@ def bucket_weights(frames: list[int], recent_weight: float) -> str:
 
 
 def cache_frames(path: Path) -> int:
-    from model.latent_cache import LatentCache
+    """Frames in the latent cache at `path`, read from its file's header."""
+    from safetensors import safe_open
 
-    return len(LatentCache.load(path))
+    with safe_open(str(Path(path) / "latents.safetensors"), "pt") as f:
+        return int(f.get_slice("latents").get_shape()[0])
 
 
 def refine_world(cfg: LoopConfig, world: Path, caches: list[Path], recordings: Path, out: Path, seed: int) -> Path:
@@ -62,7 +64,8 @@ def refine_world(cfg: LoopConfig, world: Path, caches: list[Path], recordings: P
     if not (heads_out / "dit.safetensors").exists():
         heads = heads_training.parse_args(
             ["--config", cfg.heads_recipe, "--world", str(dit_out / "world"), "--latents", ",".join(map(str, caches)),
-             "--heldout", "", "--out", str(heads_out), "--windows", str(cfg.heads_windows),
+             # the trainer draws --windows random windows from each cache: the loop's total is shared out
+             "--heldout", "", "--out", str(heads_out), "--windows", str(max(1, cfg.heads_windows // len(caches))),
              "--epochs", str(cfg.heads_epochs), "--seed", str(seed), "--threads", str(cfg.threads), "--overwrite"])
         heads_training.fit(heads)
     settings = WorldModel.load(world).rollout_defaults  # the current world's way of dreaming

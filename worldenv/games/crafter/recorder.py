@@ -126,7 +126,7 @@ def record_crafter_episode(
     try:
         while not rec.done:
             rec.step(int(policy(rec.info)))
+        return rec.close()
     except BaseException:
         rec.abort()
         raise
-    return rec.close()
