@@ -30,10 +30,9 @@ def run_baseline(cfg: LoopConfig) -> list[dict]:
     (also `<out>/curve.json`)."""
     from agents.dream_ppo import AgentConfig, train
     from agents.evaluate import evaluate_policy
-    from worldenv.worlds import world_path
-
     from agents.loop.run import check_inputs
     from agents.loop.state import STATE_NAME
+    from worldenv.worlds import world_path
 
     out = Path(cfg.out)
     if (out / STATE_NAME).exists():

@@ -21,7 +21,6 @@ from agents.loop.config import LoopConfig
 from agents.loop.state import PHASES, LoopState
 from model.cli import command_line, parse_config
 
-
 # Crafter maps by seed: every policy is scored on the same games (SCORE_SEED onwards), and no loop
 # collects on them (each seed and iteration collects from a range of its own, far above).
 SCORE_SEED = 1_000_000
