@@ -79,6 +79,7 @@ def test_random_policy_in_real_game_same_seeds_same_result():
     assert a == b and a["mean_length"] == 50
 
 
+@pytest.mark.slow  # ~50 s: trains and scores three agents over two seeds
 def test_compare_agents_table_over_seeds_and_reuse_of_finished_runs(tiny_world, tmp_path, capsys, monkeypatch):
     from agents import compare as compare_agents
 
