@@ -118,6 +118,15 @@ def test_the_loop_runs_every_phase_and_resumes_where_it_stopped(start_world, tmp
     meta = load_checkpoint(out / "policy" / "iter_001.safetensors", "PPOPolicy")[1]
     assert meta["network"] == "impala" and meta["num_timesteps"] == 32  # 16 dream steps per iteration
 
+    # every phase's time is kept, and the cost report reads them
+    from agents.loop import costs
+
+    assert set(state.seconds) == {"0", "1"} and all(set(s) == set(run.PHASES) for s in state.seconds.values())
+    report = costs.main(["--loop", str(out), "--to", "218", "--json", str(tmp_path / "costs.json")])
+    assert report["projection"]["iterations"] == 4  # (218 - 58 base) / 40 per iteration
+    assert report["rates"]["collect"]["rate"] == pytest.approx(40 / report["mean_seconds"]["collect"])
+    assert json.loads((tmp_path / "costs.json").read_text())["projection"] == report["projection"]
+
 
 @pytest.mark.slow
 def test_real_ppo_baseline_scores_at_the_loops_budgets(start_world, tmp_path):

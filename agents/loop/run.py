@@ -138,9 +138,10 @@ class Loop:
                 print(f"iteration {i}: {phase}")
                 getattr(self, phase)(i)
                 self.state.curve.sort(key=lambda c: c["iteration"])
-                self.state.mark(i, phase, self.out)
+                took = time.time() - t0
+                self.state.mark(i, phase, self.out, seconds=took)
                 (self.out / "curve.json").write_text(json.dumps(self.state.curve, indent=1))
-                print(f"iteration {i}: {phase} done in {time.time() - t0:.0f} s")
+                print(f"iteration {i}: {phase} done in {took:.0f} s")
         return self.state
 
 

@@ -16,24 +16,28 @@ STATE_NAME = "loop_state.json"
 
 @dataclass
 class LoopState:
-    """The loop's progress: `done[i]` lists the phases iteration i finished; `curve` has one row
-    per scored iteration (real steps, Crafter score, ...)."""
+    """The loop's progress: `done[i]` lists the phases iteration i finished; `seconds[i][phase]` is
+    the wall time each took (for a phase cut and resumed, only the attempt that finished it);
+    `curve` has one row per scored iteration (real steps, Crafter score, ...)."""
 
     iteration: int = 0
     real_steps: int = 0  # collected by the loop so far
     done: dict[str, list[str]] = field(default_factory=dict)
     curve: list[dict] = field(default_factory=list)
+    seconds: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def finished(self, i: int, phase: str) -> bool:
         return phase in self.done.get(str(i), [])
 
-    def mark(self, i: int, phase: str, out: Path) -> None:
-        """Record that iteration i finished `phase` and save the state."""
+    def mark(self, i: int, phase: str, out: Path, seconds: float | None = None) -> None:
+        """Record that iteration i finished `phase` (in `seconds` of wall time) and save the state."""
         if phase not in PHASES:
             raise ValueError(f"unknown phase {phase!r}; the loop's phases are {PHASES}")
         self.done.setdefault(str(i), [])
         if phase not in self.done[str(i)]:
             self.done[str(i)].append(phase)
+        if seconds is not None:
+            self.seconds.setdefault(str(i), {})[phase] = round(seconds, 1)
         self.save(out)
 
     def save(self, out: Path) -> None:
