@@ -101,6 +101,11 @@ def test_the_loop_runs_every_phase_and_resumes_where_it_stopped(start_world, tmp
         run.main(loop_args(start_world, out))  # a folder holding a loop is not started over
     with pytest.raises(SystemExit, match="real_steps"):
         run.main(loop_args(start_world, out) + ["--resume", "--real-steps", "120"])
+    saved = json.loads((out / "config.json").read_text())
+    del saved["dream_rules"]  # a loop saved before a setting existed ran with its default
+    (out / "config.json").write_text(json.dumps(saved))
+    with pytest.raises(SystemExit, match="dream_rules"):
+        run.main(loop_args(start_world, out) + ["--resume", "--dream-rules", "none"])
 
     collected = sorted(p.name for p in (out / "real").iterdir())
     state = run.main(loop_args(start_world, out) + ["--resume"])

@@ -39,6 +39,9 @@ class LoopConfig:
     dream_horizon: int = 500
     ppo_n_steps: int = 128  # per env and update (agents.dream_ppo's n_steps)
     ppo_batch_size: int = 512
+    # the dream's game rules ("game": Crafter's items, achievements, terrain and clock by the game's
+    # rules; "none": the DiT alone, to measure what the rules add)
+    dream_rules: tuple[str, ...] = ("game",)
     # score
     score_episodes: int = 100
     seed: int = 0

@@ -108,7 +108,7 @@ class Loop:
                           timesteps=(i + 1) * self.cfg.dream_steps, num_envs=self.cfg.dream_envs,
                           dream_horizon=self.cfg.dream_horizon, starts=str(self.folder("real", i)),
                           n_steps=self.cfg.ppo_n_steps, batch_size=self.cfg.ppo_batch_size,
-                          seed=self.cfg.seed, resume=True)
+                          rules=tuple(self.cfg.dream_rules), seed=self.cfg.seed, resume=True)
         final = train(cfg)
         shutil.copyfile(final, self.policy_of(i))
 
@@ -186,7 +186,9 @@ def check_start(cfg: LoopConfig) -> None:
     if cfg.resume and saved.exists():
         before = json.loads(saved.read_text())
         machine = {"resume", "threads", "out"}  # how and where this run goes on, not what the loop is
-        changed = {k for k, v in asdict(cfg).items() if k not in machine and before.get(k) != v}
+        now = json.loads(json.dumps(asdict(cfg)))  # as saved: tuples are lists
+        default = json.loads(json.dumps(asdict(LoopConfig())))  # a key newer than the loop: it ran as the default
+        changed = {k for k, v in now.items() if k not in machine and before.get(k, default[k]) != v}
         if changed:
             raise SystemExit(f"error: --resume with other settings than the loop in {out} ran with: "
                              f"{sorted(changed)}; a loop's iterations must share them")
