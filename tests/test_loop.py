@@ -99,8 +99,8 @@ def test_the_loop_runs_every_phase_and_resumes_where_it_stopped(start_world, tmp
     assert state["done"] == {"0": ["collect", "world", "dream", "score"], "1": ["collect", "world"]}
     with pytest.raises(SystemExit, match="--resume"):
         run.main(loop_args(start_world, out))  # a folder holding a loop is not started over
-    with pytest.raises(SystemExit, match="real_steps"):
-        run.main(loop_args(start_world, out) + ["--resume", "--real-steps", "120"])
+    with pytest.raises(SystemExit, match="epsilon"):
+        run.main(loop_args(start_world, out) + ["--resume", "--epsilon", "0.2"])
     saved = json.loads((out / "config.json").read_text())
     del saved["dream_rules"]  # a loop saved before a setting existed ran with its default
     (out / "config.json").write_text(json.dumps(saved))
@@ -131,6 +131,47 @@ def test_the_loop_runs_every_phase_and_resumes_where_it_stopped(start_world, tmp
     assert report["projection"]["iterations"] == 4  # (218 - 58 base) / 40 per iteration
     assert report["rates"]["collect"]["rate"] == pytest.approx(40 / report["mean_seconds"]["collect"])
     assert json.loads((tmp_path / "costs.json").read_text())["projection"] == report["projection"]
+
+
+def saved_policy(path, network, steps):
+    """A new PPO policy for 72x72 Crafter frames, saved as if trained `steps` steps in the dream."""
+    import gymnasium as gym
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.env_util import DummyVecEnv
+
+    from agents.networks import policy_kwargs
+    from agents.policy_io import _SpaceOnlyEnv, save_policy
+
+    spaces = gym.spaces.Box(0, 255, (72, 72, 3), np.uint8), gym.spaces.Discrete(17)
+    model = PPO("CnnPolicy", DummyVecEnv([lambda: _SpaceOnlyEnv(*spaces)]), policy_kwargs=policy_kwargs(network),
+                n_steps=4, batch_size=4, device="cpu")
+    model.num_timesteps = steps
+    save_policy(model, path, *spaces, env="dream")
+    return path
+
+
+def test_the_loop_goes_on_from_an_init_policy(start_world, tmp_path, monkeypatch):
+    from agents.loop import run
+    from agents.policy_io import Actor
+    from model.checkpoint import load_checkpoint
+
+    init = saved_policy(tmp_path / "init.safetensors", "cnn", 1000)
+    actors = []
+    monkeypatch.setattr(Actor, "__init__", lambda self, path, *a, _init=Actor.__init__, **k: (
+        actors.append(path), _init(self, path, *a, **k))[1])
+    args = loop_args(start_world, tmp_path / "loop") + ["--real-steps", "40", "--network", "cnn",
+                                                        "--init-policy", str(init)]
+    run.main(args)
+    assert actors[0] == str(init)  # the init policy collects iteration 0
+    tensors, meta = load_checkpoint(tmp_path / "loop" / "policy" / "iter_000.safetensors", "PPOPolicy")
+    assert meta["network"] == "cnn" and meta["num_timesteps"] == 1000 + 16  # PPO went on from its steps
+    before = load_checkpoint(init, "PPOPolicy")[0]
+    assert any(not np.array_equal(before[k].numpy(), tensors[k].numpy()) for k in before if k.startswith("policy."))
+
+    for bad, message in ((saved_policy(tmp_path / "impala.safetensors", "impala", 0), "'impala' network"),
+                         (tmp_path / "missing.safetensors", "not found")):
+        with pytest.raises(SystemExit, match=message):
+            run.main(loop_args(start_world, tmp_path / "other") + ["--network", "cnn", "--init-policy", str(bad)])
 
 
 @pytest.mark.slow

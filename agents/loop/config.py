@@ -34,6 +34,10 @@ class LoopConfig:
     heads_epochs: int = 20
     # dream
     network: str = "impala"  # the policy's image network (agents/networks.py)
+    # a saved policy the loop starts from ("" for a new one): it collects iteration 0, and the
+    # loop's PPO goes on from its weights, optimizer and step count (e.g. the shipped dream policy,
+    # trained in `world`'s dream on no real steps beyond base_real_steps)
+    init_policy: str = ""
     dream_steps: int = 100_000  # PPO steps in the dream per iteration
     dream_envs: int = 16
     dream_horizon: int = 500

@@ -35,6 +35,16 @@ def iterations(cfg: LoopConfig) -> int:
     return -(-cfg.real_steps // cfg.steps_per_iteration)
 
 
+def init_steps(cfg: LoopConfig) -> int:
+    """PPO steps the init policy had taken before the loop (0 for a new policy)."""
+    if not cfg.init_policy:
+        return 0
+    from agents.policy_io import KIND
+    from model.checkpoint import load_checkpoint
+
+    return int(load_checkpoint(cfg.init_policy, KIND)[1].get("num_timesteps", 0))
+
+
 def last_dream_reward(run: Path) -> float | None:
     """The dream's mean episode reward at the end of the PPO run's log (SB3's rollout/ep_rew_mean):
     set beside the real reward, it shows whether the dream's reward tracks the game's."""
@@ -67,8 +77,10 @@ class Loop:
         return self.folder("world", i) / "world" if i >= 0 else self.base_world
 
     def policy_of(self, i: int) -> Path | None:
-        """Iteration i's policy (None before the first one)."""
-        return self.out / "policy" / f"iter_{i:03d}.safetensors" if i >= 0 else None
+        """Iteration i's policy (before the first one: the init policy, or None for a new one)."""
+        if i >= 0:
+            return self.out / "policy" / f"iter_{i:03d}.safetensors"
+        return Path(self.cfg.init_policy) if self.cfg.init_policy else None
 
     # ------------------------------------------------------------------ phases
     def collect(self, i: int) -> None:
@@ -104,8 +116,11 @@ class Loop:
         from agents.dream_ppo import AgentConfig, train
 
         run = self.out / "policy"
+        start = init_steps(self.cfg)
+        if self.cfg.init_policy and not (run / "last.safetensors").exists():
+            shutil.copyfile(self.cfg.init_policy, run / "last.safetensors")  # PPO resumes from it
         cfg = AgentConfig(env="dream", world=str(self.world_of(i)), out=str(run), network=self.cfg.network,
-                          timesteps=(i + 1) * self.cfg.dream_steps, num_envs=self.cfg.dream_envs,
+                          timesteps=start + (i + 1) * self.cfg.dream_steps, num_envs=self.cfg.dream_envs,
                           dream_horizon=self.cfg.dream_horizon, starts=str(self.folder("real", i)),
                           n_steps=self.cfg.ppo_n_steps, batch_size=self.cfg.ppo_batch_size,
                           rules=tuple(self.cfg.dream_rules), seed=self.cfg.seed, resume=True)
@@ -160,6 +175,17 @@ def check_inputs(cfg: LoopConfig) -> None:
         raise SystemExit(f"error: --dream-steps {cfg.dream_steps} is less than one PPO update "
                          f"(--ppo-n-steps x --dream-envs = {cfg.ppo_n_steps * cfg.dream_envs}): an iteration "
                          "would not train in its new dream")
+    if cfg.init_policy:
+        from agents.policy_io import KIND
+        from model.checkpoint import CheckpointError, load_checkpoint
+
+        try:
+            meta = load_checkpoint(cfg.init_policy, KIND)[1]
+        except (CheckpointError, OSError) as e:
+            raise SystemExit(f"error: --init-policy: {e}") from None
+        if meta.get("network", "cnn") != cfg.network:
+            raise SystemExit(f"error: --init-policy {cfg.init_policy} holds the {meta.get('network', 'cnn')!r} network, "
+                             f"but --network is {cfg.network!r}")
     for name in ("dit_recipe", "heads_recipe"):
         if not Path(getattr(cfg, name)).is_file():
             raise SystemExit(f"error: --{name.replace('_', '-')} {getattr(cfg, name)}: no such recipe file")
@@ -185,7 +211,9 @@ def check_start(cfg: LoopConfig) -> None:
         raise SystemExit(f"error: {out} holds a loop: go on with --resume, or choose another --out")
     if cfg.resume and saved.exists():
         before = json.loads(saved.read_text())
-        machine = {"resume", "threads", "out"}  # how and where this run goes on, not what the loop is
+        # how and where this run goes on, and how far (a longer budget only adds iterations), not
+        # what the loop is
+        machine = {"resume", "threads", "out", "real_steps"}
         now = json.loads(json.dumps(asdict(cfg)))  # as saved: tuples are lists
         default = json.loads(json.dumps(asdict(LoopConfig())))  # a key newer than the loop: it ran as the default
         changed = {k for k, v in now.items() if k not in machine and before.get(k, default[k]) != v}
