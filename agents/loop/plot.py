@@ -4,6 +4,9 @@ over seeds with the min-max band.
 
     python -m agents.loop.plot --loop runs/loop_s0 runs/loop_s1 --real runs/real_s0 runs/real_s1 \
         --flat "shipped dream policy=5.06" --out docs/results/loop_curve.png
+
+A run is a run folder holding `curve.json` or such a file itself (e.g. a copy under results/).
+`--series "NAME=RUN,RUN"` adds a series of its own name (e.g. the loop with another network).
 """
 
 from __future__ import annotations
@@ -21,9 +24,9 @@ def read_curves(runs: list[str]) -> dict[int, list[float]]:
     """{real steps: [score of each run that reached it]} from the runs' curve.json."""
     points: dict[int, list[float]] = {}
     for run in runs:
-        path = Path(run) / "curve.json"
+        path = Path(run) if Path(run).is_file() else Path(run) / "curve.json"
         if not path.exists():
-            raise FileNotFoundError(f"{path}: no curve (is {run} a loop or baseline run folder?)")
+            raise FileNotFoundError(f"{path}: no curve (is {run} a loop or baseline run folder, or its curve.json?)")
         for row in json.loads(path.read_text()):
             points.setdefault(int(row["real_steps"]), []).append(float(row["crafter_score"]))
     return dict(sorted(points.items()))
@@ -62,6 +65,7 @@ def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--loop", nargs="+", required=True, help="loop run folders (one per seed)")
     p.add_argument("--real", nargs="*", default=[], help="real-game PPO run folders (agents.loop.baseline)")
+    p.add_argument("--series", nargs="*", default=[], metavar="NAME=RUN,RUN", help="more series, each named")
     p.add_argument("--flat", nargs="*", default=[], metavar="NAME=SCORE", help="fixed policies' scores")
     p.add_argument("--out", default="runs/loop_curve.png")
     a = p.parse_args(argv)
@@ -75,6 +79,11 @@ def main(argv=None) -> dict:
     series = {"loop": summary(read_curves(a.loop))}
     if a.real:
         series["real-game PPO"] = summary(read_curves(a.real))
+    for item in a.series:
+        name, _, runs = item.partition("=")
+        if not name or not runs:
+            p.error(f"--series takes NAME=RUN,RUN, got {item!r}")
+        series[name] = summary(read_curves(runs.split(",")))
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     plot(series, flat, out)
@@ -82,7 +91,7 @@ def main(argv=None) -> dict:
     out.with_suffix(".json").write_text(json.dumps(table, indent=1))
     for name, rows in series.items():
         for r in rows:
-            print(f"{name:>14} {r['real_steps']:>9} steps: {r['mean']:.2f} % (min {r['min']:.2f}, max {r['max']:.2f}, "
+            print(f"{name:>24} {r['real_steps']:>9} steps: {r['mean']:.2f} % (min {r['min']:.2f}, max {r['max']:.2f}, "
                   f"{r['runs']} runs)")
     print(f"wrote {out} and {out.with_suffix('.json')}")
     return table
