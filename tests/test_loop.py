@@ -123,6 +123,22 @@ def test_the_loop_runs_every_phase_and_resumes_where_it_stopped(start_world, tmp
     meta = load_checkpoint(out / "policy" / "iter_001.safetensors", "PPOPolicy")[1]
     assert meta["network"] == "impala" and meta["num_timesteps"] == 32  # 16 dream steps per iteration
 
+    # a resume may add whole iterations to the budget, nothing else
+    from agents.loop.config import LoopConfig
+    from model.cli import parse_config
+
+    def resume_with(steps):
+        run.check_start(parse_config(run.__doc__, LoopConfig, loop_args(start_world, out) + ["--resume", "--real-steps", steps]))
+
+    resume_with("120")
+    with pytest.raises(SystemExit, match="real_steps"):
+        resume_with("40")  # a smaller budget than the loop's
+    saved = json.loads((out / "config.json").read_text())
+    (out / "config.json").write_text(json.dumps({**saved, "real_steps": 70}))  # its last iteration collected 30 of 40
+    with pytest.raises(SystemExit, match="real_steps"):
+        resume_with("120")
+    (out / "config.json").write_text(json.dumps(saved))
+
     # every phase's time is kept, and the cost report reads them
     from agents.loop import costs
 
@@ -133,8 +149,8 @@ def test_the_loop_runs_every_phase_and_resumes_where_it_stopped(start_world, tmp
     assert json.loads((tmp_path / "costs.json").read_text())["projection"] == report["projection"]
 
 
-def saved_policy(path, network, steps):
-    """A new PPO policy for 72x72 Crafter frames, saved as if trained `steps` steps in the dream."""
+def saved_policy(path, network, steps, n_steps=4, size=72):
+    """A new PPO policy for Crafter frames, saved as if trained `steps` steps in the dream."""
     import gymnasium as gym
     from stable_baselines3 import PPO
     from stable_baselines3.common.env_util import DummyVecEnv
@@ -142,9 +158,9 @@ def saved_policy(path, network, steps):
     from agents.networks import policy_kwargs
     from agents.policy_io import _SpaceOnlyEnv, save_policy
 
-    spaces = gym.spaces.Box(0, 255, (72, 72, 3), np.uint8), gym.spaces.Discrete(17)
+    spaces = gym.spaces.Box(0, 255, (size, size, 3), np.uint8), gym.spaces.Discrete(17)
     model = PPO("CnnPolicy", DummyVecEnv([lambda: _SpaceOnlyEnv(*spaces)]), policy_kwargs=policy_kwargs(network),
-                n_steps=4, batch_size=4, device="cpu")
+                n_steps=n_steps, batch_size=4, device="cpu")
     model.num_timesteps = steps
     save_policy(model, path, *spaces, env="dream")
     return path
@@ -161,7 +177,21 @@ def test_the_loop_goes_on_from_an_init_policy(start_world, tmp_path, monkeypatch
         actors.append(path), _init(self, path, *a, **k))[1])
     args = loop_args(start_world, tmp_path / "loop") + ["--real-steps", "40", "--network", "cnn",
                                                         "--init-policy", str(init)]
-    run.main(args)
+    init.with_name("moved.safetensors").write_bytes(init.read_bytes())
+    real_dream = run.Loop.dream
+
+    def dream_then_die(self, i):
+        real_dream(self, i)
+        saved_policy(init, "cnn", 5000)  # the file at init_policy changes under a running loop
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run.Loop, "dream", dream_then_die)
+    with pytest.raises(KeyboardInterrupt):  # killed after the dream trained, before it was marked done
+        run.main(args)
+    monkeypatch.setattr(run.Loop, "dream", real_dream)
+    run.main(args + ["--resume"])
+    assert json.loads((tmp_path / "loop" / "loop_state.json").read_text())["init_steps"] == 1000
+    init.write_bytes(init.with_name("moved.safetensors").read_bytes())
     assert actors[0] == str(init)  # the init policy collects iteration 0
     tensors, meta = load_checkpoint(tmp_path / "loop" / "policy" / "iter_000.safetensors", "PPOPolicy")
     assert meta["network"] == "cnn" and meta["num_timesteps"] == 1000 + 16  # PPO went on from its steps
@@ -169,6 +199,8 @@ def test_the_loop_goes_on_from_an_init_policy(start_world, tmp_path, monkeypatch
     assert any(not np.array_equal(before[k].numpy(), tensors[k].numpy()) for k in before if k.startswith("policy."))
 
     for bad, message in ((saved_policy(tmp_path / "impala.safetensors", "impala", 0), "'impala' network"),
+                         (saved_policy(tmp_path / "n8.safetensors", "cnn", 0, n_steps=8), "n_steps"),
+                         (saved_policy(tmp_path / "s64.safetensors", "cnn", 0, size=64), "frames"),
                          (tmp_path / "missing.safetensors", "not found")):
         with pytest.raises(SystemExit, match=message):
             run.main(loop_args(start_world, tmp_path / "other") + ["--network", "cnn", "--init-policy", str(bad)])

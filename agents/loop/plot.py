@@ -81,9 +81,12 @@ def main(argv=None) -> dict:
         series["real-game PPO"] = summary(read_curves(a.real))
     for item in a.series:
         name, _, runs = item.partition("=")
+        runs = [r for r in runs.split(",") if r]
         if not name or not runs:
             p.error(f"--series takes NAME=RUN,RUN, got {item!r}")
-        series[name] = summary(read_curves(runs.split(",")))
+        if name in series:
+            p.error(f"--series {name!r}: there is a series of that name already")
+        series[name] = summary(read_curves(runs))
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     plot(series, flat, out)

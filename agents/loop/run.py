@@ -12,6 +12,7 @@ against real steps) are rewritten after every phase.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from dataclasses import asdict
@@ -33,16 +34,6 @@ def collect_seed(seed: int, i: int) -> int:
 
 def iterations(cfg: LoopConfig) -> int:
     return -(-cfg.real_steps // cfg.steps_per_iteration)
-
-
-def init_steps(cfg: LoopConfig) -> int:
-    """PPO steps the init policy had taken before the loop (0 for a new policy)."""
-    if not cfg.init_policy:
-        return 0
-    from agents.policy_io import KIND
-    from model.checkpoint import load_checkpoint
-
-    return int(load_checkpoint(cfg.init_policy, KIND)[1].get("num_timesteps", 0))
 
 
 def last_dream_reward(run: Path) -> float | None:
@@ -116,9 +107,9 @@ class Loop:
         from agents.dream_ppo import AgentConfig, train
 
         run = self.out / "policy"
-        start = init_steps(self.cfg)
-        if self.cfg.init_policy and not (run / "last.safetensors").exists():
-            shutil.copyfile(self.cfg.init_policy, run / "last.safetensors")  # PPO resumes from it
+        if self.cfg.init_policy and self.state.init_steps is None:
+            self.take_up_init_policy(run / "last.safetensors")
+        start = self.state.init_steps or 0
         cfg = AgentConfig(env="dream", world=str(self.world_of(i)), out=str(run), network=self.cfg.network,
                           timesteps=start + (i + 1) * self.cfg.dream_steps, num_envs=self.cfg.dream_envs,
                           dream_horizon=self.cfg.dream_horizon, starts=str(self.folder("real", i)),
@@ -126,6 +117,19 @@ class Loop:
                           rules=tuple(self.cfg.dream_rules), seed=self.cfg.seed, resume=True)
         final = train(cfg)
         shutil.copyfile(final, self.policy_of(i))
+
+    def take_up_init_policy(self, last: Path) -> None:
+        """Put the init policy where PPO resumes from, and keep its step count in the state (the
+        dream phases' step targets count on from it, whatever later becomes of the file)."""
+        from agents.policy_io import KIND
+        from model.checkpoint import load_checkpoint, temporary_file
+
+        if not last.exists():  # else a dream phase already went on from it
+            tmp = temporary_file(last)
+            shutil.copyfile(self.cfg.init_policy, tmp)
+            os.replace(tmp, last)
+        self.state.init_steps = int(load_checkpoint(self.cfg.init_policy, KIND)[1].get("num_timesteps", 0))
+        self.state.save(self.out)
 
     def score(self, i: int) -> None:
         from agents.evaluate import evaluate_policy
@@ -175,9 +179,14 @@ def check_inputs(cfg: LoopConfig) -> None:
         raise SystemExit(f"error: --dream-steps {cfg.dream_steps} is less than one PPO update "
                          f"(--ppo-n-steps x --dream-envs = {cfg.ppo_n_steps * cfg.dream_envs}): an iteration "
                          "would not train in its new dream")
+    try:
+        world_path(cfg.world)
+    except ValueError as e:
+        raise SystemExit(f"error: {e}") from None
     if cfg.init_policy:
         from agents.policy_io import KIND
         from model.checkpoint import CheckpointError, load_checkpoint
+        from worldenv.worlds import world_frame_size
 
         try:
             meta = load_checkpoint(cfg.init_policy, KIND)[1]
@@ -186,13 +195,19 @@ def check_inputs(cfg: LoopConfig) -> None:
         if meta.get("network", "cnn") != cfg.network:
             raise SystemExit(f"error: --init-policy {cfg.init_policy} holds the {meta.get('network', 'cnn')!r} network, "
                              f"but --network is {cfg.network!r}")
+        # PPO goes on with the checkpoint's own settings, so they must be the loop's
+        hp = meta.get("hyperparams", {})
+        theirs, ours = (hp.get("n_steps"), hp.get("batch_size")), (cfg.ppo_n_steps, cfg.ppo_batch_size)
+        if theirs != ours:
+            raise SystemExit(f"error: --init-policy {cfg.init_policy} was trained with n_steps, batch_size = {theirs}, "
+                             f"but the loop's --ppo-n-steps, --ppo-batch-size are {ours}")
+        w, h = world_frame_size(world_path(cfg.world))
+        if meta["observation_space"].get("shape") != [h, w, 3]:
+            raise SystemExit(f"error: --init-policy {cfg.init_policy} sees {meta['observation_space'].get('shape')} "
+                             f"frames, but the world {cfg.world!r} makes {[h, w, 3]}")
     for name in ("dit_recipe", "heads_recipe"):
         if not Path(getattr(cfg, name)).is_file():
             raise SystemExit(f"error: --{name.replace('_', '-')} {getattr(cfg, name)}: no such recipe file")
-    try:
-        world_path(cfg.world)
-    except ValueError as e:
-        raise SystemExit(f"error: {e}") from None
     if cfg.base_latents:
         if not (Path(cfg.base_latents) / "latents.safetensors").exists():
             raise SystemExit(f"error: --base-latents {cfg.base_latents}: no latent cache there; encode the world's "
@@ -217,6 +232,11 @@ def check_start(cfg: LoopConfig) -> None:
         now = json.loads(json.dumps(asdict(cfg)))  # as saved: tuples are lists
         default = json.loads(json.dumps(asdict(LoopConfig())))  # a key newer than the loop: it ran as the default
         changed = {k for k, v in now.items() if k not in machine and before.get(k, default[k]) != v}
+        if cfg.real_steps != before["real_steps"] and (cfg.real_steps < before["real_steps"]
+                                                       or before["real_steps"] % before["steps_per_iteration"]):
+            # only whole iterations may be added: a smaller budget, or one past a shortened last
+            # iteration, would leave the curve off the yardstick's budgets
+            changed.add("real_steps")
         if changed:
             raise SystemExit(f"error: --resume with other settings than the loop in {out} ran with: "
                              f"{sorted(changed)}; a loop's iterations must share them")

@@ -25,6 +25,7 @@ class LoopState:
     done: dict[str, list[str]] = field(default_factory=dict)
     curve: list[dict] = field(default_factory=list)
     seconds: dict[str, dict[str, float]] = field(default_factory=dict)
+    init_steps: int | None = None  # the init policy's PPO steps, read once when the loop took it up
 
     def finished(self, i: int, phase: str) -> bool:
         return phase in self.done.get(str(i), [])
