@@ -232,9 +232,9 @@ def test_the_curve_plots_the_mean_and_spread_over_seeds(tmp_path):
     assert [r["mean"] for r in loop] == [3.0, 4.0] and [(r["min"], r["max"]) for r in loop] == [(2.0, 4.0), (3.0, 5.0)]
     assert table["flat"] == {"shipped": 5.06} and (tmp_path / "curve.png").stat().st_size > 0
     # a curve.json given as a file, in a series of its own name
-    table = plot.main(["--loop", str(tmp_path / "loop_s0"), "--series", "other=" + str(tmp_path / "real_s0" / "curve.json"),
-                       "--out", str(tmp_path / "curve2.png")])
-    assert [r["mean"] for r in table["series"]["other"]] == [1.0, 1.5]
+    table = plot.main(["--loop", str(tmp_path / "loop_s0"), "--loop-name", "cnn loop",
+                       "--series", "other=" + str(tmp_path / "real_s0" / "curve.json"), "--out", str(tmp_path / "curve2.png")])
+    assert [r["mean"] for r in table["series"]["other"]] == [1.0, 1.5] and "cnn loop" in table["series"]
     with pytest.raises(SystemExit):
         plot.main(["--loop", str(tmp_path / "loop_s0"), "--series", "nameless", "--out", str(tmp_path / "z.png")])
     with pytest.raises(FileNotFoundError, match="curve"):

@@ -48,7 +48,8 @@ def plot(series: dict[str, list[dict]], flat: dict[str, float], path: Path) -> N
         if not rows:  # a run that has not scored yet
             continue
         x = [r["real_steps"] for r in rows]
-        ax.plot(x, [r["mean"] for r in rows], marker="o", label=f"{name} ({max(r['runs'] for r in rows)} seeds)")
+        seeds = max(r["runs"] for r in rows)
+        ax.plot(x, [r["mean"] for r in rows], marker="o", label=f"{name} ({seeds} seed{'s' if seeds > 1 else ''})")
         ax.fill_between(x, [r["min"] for r in rows], [r["max"] for r in rows], alpha=0.2)
     for name, score in flat.items():
         ax.axhline(score, linestyle="--", color="grey")
@@ -64,6 +65,7 @@ def plot(series: dict[str, list[dict]], flat: dict[str, float], path: Path) -> N
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--loop", nargs="+", required=True, help="loop run folders (one per seed)")
+    p.add_argument("--loop-name", default="loop", help="the loop series' name in the legend")
     p.add_argument("--real", nargs="*", default=[], help="real-game PPO run folders (agents.loop.baseline)")
     p.add_argument("--series", nargs="*", default=[], metavar="NAME=RUN,RUN", help="more series, each named")
     p.add_argument("--flat", nargs="*", default=[], metavar="NAME=SCORE", help="fixed policies' scores")
@@ -76,7 +78,7 @@ def main(argv=None) -> dict:
             flat[name] = float(score)
         except ValueError:
             p.error(f"--flat takes NAME=SCORE, got {item!r}")
-    series = {"loop": summary(read_curves(a.loop))}
+    series = {a.loop_name: summary(read_curves(a.loop))}
     if a.real:
         series["real-game PPO"] = summary(read_curves(a.real))
     for item in a.series:
@@ -98,3 +100,7 @@ def main(argv=None) -> dict:
                   f"{r['runs']} runs)")
     print(f"wrote {out} and {out.with_suffix('.json')}")
     return table
+
+
+if __name__ == "__main__":
+    main()
