@@ -54,12 +54,13 @@ def _spaces(meta):
     return gym.spaces.Box(0, 255, shape, np.uint8), gym.spaces.Discrete(meta["action_space"]["n"])
 
 
-def test_the_shipped_policy_plays_the_real_game_at_the_shipped_size():
-    """The shipped policy loads for the real game at the shipped world's size (as
+@pytest.mark.parametrize("name", ["crafter72_dream_ppo", "crafter72_loop_ppo"])
+def test_the_shipped_policies_play_the_real_game_at_the_shipped_size(name):
+    """Each shipped policy loads for the real game at the shipped world's size (as
     `play.py --agent` and `agents.evaluate` load it) and says what it scored."""
     import worldenv  # noqa: F401 - registers the ids
 
-    path = "agents/policies/crafter72_dream_ppo.safetensors"
+    path = f"agents/policies/{name}.safetensors"
     _, meta = load_checkpoint(path, KIND)
     assert meta["env"] == "dream" and meta["real_eval"]["episodes"] >= 50 and "crafter_score" in meta["real_eval"]
     env = gym.make("SoraWorld/Crafter-v1", size=(72, 72))
