@@ -180,11 +180,11 @@ def check_inputs(cfg: LoopConfig) -> None:
                          f"(--ppo-n-steps x --dream-envs = {cfg.ppo_n_steps * cfg.dream_envs}): an iteration "
                          "would not train in its new dream")
     try:
-        world_path(cfg.world)
+        world = world_path(cfg.world)
     except ValueError as e:
         raise SystemExit(f"error: {e}") from None
     if cfg.init_policy:
-        from agents.policy_io import KIND
+        from agents.policy_io import KIND, policy_frame_size
         from model.checkpoint import CheckpointError, load_checkpoint
         from worldenv.worlds import world_frame_size
 
@@ -201,10 +201,10 @@ def check_inputs(cfg: LoopConfig) -> None:
         if theirs != ours:
             raise SystemExit(f"error: --init-policy {cfg.init_policy} was trained with n_steps, batch_size = {theirs}, "
                              f"but the loop's --ppo-n-steps, --ppo-batch-size are {ours}")
-        w, h = world_frame_size(world_path(cfg.world))
-        if meta["observation_space"].get("shape") != [h, w, 3]:
-            raise SystemExit(f"error: --init-policy {cfg.init_policy} sees {meta['observation_space'].get('shape')} "
-                             f"frames, but the world {cfg.world!r} makes {[h, w, 3]}")
+        sees, makes = policy_frame_size(cfg.init_policy), world_frame_size(world)
+        if sees != makes:
+            raise SystemExit(f"error: --init-policy {cfg.init_policy} sees {sees} (W, H) frames, but the world "
+                             f"{cfg.world!r} makes {makes}")
     for name in ("dit_recipe", "heads_recipe"):
         if not Path(getattr(cfg, name)).is_file():
             raise SystemExit(f"error: --{name.replace('_', '-')} {getattr(cfg, name)}: no such recipe file")
