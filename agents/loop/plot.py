@@ -1,6 +1,6 @@
 """The loop's curve: Crafter score against real steps for the loop's runs (one per seed), real-game
 PPO's runs, and a flat line for a fixed policy (e.g. the shipped dream policy), each as the mean
-over seeds with the min-max band.
+over its runs (one per seed, or a seed run again) with the min-max band.
 
     python -m agents.loop.plot --loop runs/loop_s0 runs/loop_s1 --real runs/real_s0 runs/real_s1 \
         --flat "shipped dream policy=5.06" --out docs/results/loop_curve.png
@@ -48,8 +48,9 @@ def plot(series: dict[str, list[dict]], flat: dict[str, float], path: Path) -> N
         if not rows:  # a run that has not scored yet
             continue
         x = [r["real_steps"] for r in rows]
-        seeds = max(r["runs"] for r in rows)
-        ax.plot(x, [r["mean"] for r in rows], marker="o", label=f"{name} ({seeds} seed{'s' if seeds > 1 else ''})")
+        # runs, not seeds: a seed run twice is two runs (CPU training is not bit-reproducible)
+        runs = max(r["runs"] for r in rows)
+        ax.plot(x, [r["mean"] for r in rows], marker="o", label=f"{name} ({runs} run{'s' if runs > 1 else ''})")
         ax.fill_between(x, [r["min"] for r in rows], [r["max"] for r in rows], alpha=0.2)
     for name, score in flat.items():
         ax.axhline(score, linestyle="--", color="grey")
