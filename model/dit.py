@@ -41,6 +41,7 @@ from model.checkpoint import (
     save_checkpoint,
 )
 from model.latents import check_latents, patchify, shift_cells, token_grid, uncovered_cells, unpatchify
+from model.prev_prior import prior_velocity
 
 CHECKPOINT_KIND = "SpacetimeDiT"
 
@@ -81,6 +82,13 @@ class DiTConfig:
     # Latent rows the moving view covers, from the top (0 = all). Rows below are a fixed overlay
     # (e.g. a 2D game's inventory rows) that view_moves leaves in place.
     view_rows: int = 0
+    # Std of a frame's (normalized) latent change from its predecessor; > 0 centres the denoiser on
+    # the previous frame (needs prev_frame). The network then predicts the correction to a Gaussian
+    # prior "this frame = the previous one, give or take this std", with the previous frame's own
+    # noise folded in, so an untrained model repeats the last frame and a trained one spends its
+    # capacity on what changed (EDM's preconditioning, centred on the previous frame instead of 0).
+    # 0 = off: the network predicts the velocity itself.
+    prev_prior: float = 0.0
 
     def __post_init__(self):
         self.action_nvec = tuple(int(n) for n in self.action_nvec)
@@ -97,6 +105,10 @@ class DiTConfig:
             raise ValueError("view_rows says which rows view_moves shifts: it needs view_moves")
         if self.view_moves and not self.prev_frame:
             raise ValueError("view_moves moves the previous-frame input: it needs prev_frame=True")
+        if self.prev_prior < 0 or not math.isfinite(self.prev_prior):
+            raise ValueError(f"prev_prior must be a finite std >= 0 (0 = off), got {self.prev_prior}")
+        if self.prev_prior and not self.prev_frame:
+            raise ValueError("prev_prior centres the denoiser on the previous frame: it needs prev_frame=True")
         if self.dim % self.heads:
             raise ValueError(f"dim {self.dim} must be divisible by heads {self.heads}")
         if (self.dim // self.heads) % 8:
@@ -373,12 +385,16 @@ class SpacetimeDiT(nn.Module):
             memo[key] = (frame_pos, *self._trig(new_pos))
         return memo[key]
 
-    def _out(self, x, cond, b, t, n, h, w):
-        """Final layer on frame tokens x (b, t*(1+n), d): velocity (b, t, c, h, w) and heads (b, t, 3 + achievements)."""
+    def _out(self, x, cond, b, t, n, h, w, prior=None):
+        """Final layer on frame tokens x (b, t*(1+n), d): velocity (b, t, c, h, w) and heads (b, t, 3 + achievements).
+        `prior` (z, sigma, prev, prev_sigma) turns the output into a correction of the previous-frame prior
+        (cfg.prev_prior)."""
         shift, scale = self.final_ada(F.silu(cond)).unsqueeze(2).chunk(2, -1)  # (b, t, 1, d)
         x = x.view(b, t, 1 + n, -1)
         y = self.final_norm(x) * (1 + scale) + shift
         v = unpatchify(self.patch_out(y[:, :, 1:]), self.cfg.patch, h, w)
+        if prior is not None:
+            v = prior_velocity(v, *prior, self.cfg.prev_prior)
         heads = self.heads_mlp(x.mean(2))
         return v, heads
 
@@ -416,6 +432,9 @@ class SpacetimeDiT(nn.Module):
         gh, gw = token_grid(h, w, self.cfg.patch)
         n = gh * gw
         prev = torch.cat([torch.zeros_like(z[:, :1]), z[:, :-1]], 1) if self.cfg.prev_frame else None
+        prior = None
+        if self.cfg.prev_prior:  # the first frame's previous frame is zeros, i.e. pure noise (sigma 1)
+            prior = (z, sigma, prev, torch.cat([torch.ones_like(sigma[:, :1]), sigma[:, :-1]], 1))
         tokens, cond = self._frame_tokens(z, sigma, actions, prev, stay)
         x = tokens.reshape(b, t * (1 + n), -1)
         cos, sin = self._trig(self._positions(0, t, gh, gw, z.device))
@@ -438,7 +457,7 @@ class SpacetimeDiT(nn.Module):
             mask = full
         for blk in self.blocks:
             x, _ = blk(x, block_cond, cos, sin, mask)
-        return self._out(x[:, L:], cond, b, t, n, h, w)
+        return self._out(x[:, L:], cond, b, t, n, h, w, prior)
 
     # ------------------------------------------------------------------ rollout
     def forward_frame(self, z, sigma, action, cache: "KVCache", write: bool = False, stay=None):
@@ -458,9 +477,12 @@ class SpacetimeDiT(nn.Module):
         gh, gw = token_grid(h, w, self.cfg.patch)
         n = gh * gw
         cache.check(b, n, self)
-        prev = None
+        prev, prior = None, None
         if self.cfg.prev_frame:
             prev = cache.last() if cache.frames else torch.zeros_like(z)
+        if self.cfg.prev_prior:
+            prev_sigma = cache.last_sigma() if cache.frames else torch.ones(b, device=z.device)
+            prior = (z, sigma[:, None], prev, prev_sigma[:, None])
         tokens, cond = self._frame_tokens(z, sigma[:, None], action[:, None], prev,
                                           None if stay is None else stay[:, None])
         x = tokens.reshape(b, 1 + n, -1)
@@ -471,8 +493,8 @@ class SpacetimeDiT(nn.Module):
             if write:
                 cache.stage(i, kv)
         if write:
-            cache.commit(z)
-        return self._out(x, cond, b, 1, n, h, w)
+            cache.commit(z, sigma)
+        return self._out(x, cond, b, 1, n, h, w, prior)
 
     # ------------------------------------------------------------------ checkpoints
     def save(self, path: str | Path, dtype: torch.dtype = torch.float32, **meta) -> None:
@@ -515,6 +537,7 @@ class KVCache:
         self._rotated: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # per layer, until the next write
         self.version = 0  # bumped on every change, so views (doubled()) know when their copies are stale
         self._last: torch.Tensor | None = None  # newest frame's latent (b, 1, c, h, w), as written
+        self._last_sigma: torch.Tensor | None = None  # and its noise level (b,)
 
     @property
     def frames(self) -> int:
@@ -567,8 +590,15 @@ class KVCache:
             raise ValueError("the cache holds no frame")
         return self._last
 
-    def commit(self, z: torch.Tensor) -> None:
-        """Write the staged frame into the oldest (or first empty) slot; `z` is its latent (b, 1, c, h, w)."""
+    def last_sigma(self) -> torch.Tensor:
+        """The newest frame's noise level (b,) as it was written (0 where `commit` was given none)."""
+        if self._last_sigma is None or self.frames == 0:
+            raise ValueError("the cache holds no frame")
+        return self._last_sigma
+
+    def commit(self, z: torch.Tensor, sigma: torch.Tensor | None = None) -> None:
+        """Write the staged frame into the oldest (or first empty) slot; `z` is its latent (b, 1, c, h, w)
+        at noise levels `sigma` (b,) (None = clean)."""
         layers = len(self._staged)
         k0 = self._staged[0][0]
         b, h, tok, hd = k0.shape
@@ -589,6 +619,8 @@ class KVCache:
         self._rotated.clear()
         self.version += 1
         self._last = z.detach().clone()
+        self._last_sigma = (torch.zeros(z.shape[0], device=z.device) if sigma is None
+                            else sigma.detach().float().expand(z.shape[0]).clone())
 
     def doubled(self) -> "DoubledCache":
         """A read-only view of this cache with the batch repeated twice, so one forward pass can
@@ -618,6 +650,7 @@ class KVCache:
                 self.v[layer][rows, :, sl_d] = other.v[layer][:, :, sl_s]
         if self._last is not None and other._last is not None:
             self._last[rows] = other._last
+            self._last_sigma[rows] = other._last_sigma
         self._rotated.clear()
         self.version += 1
 
@@ -629,6 +662,7 @@ class KVCache:
         self._rotated.clear()
         self.version += 1
         self._last = None
+        self._last_sigma = None
 
 
 class DoubledCache:
@@ -662,6 +696,10 @@ class DoubledCache:
     def last(self) -> torch.Tensor:
         z = self.cache.last()
         return torch.cat([z, z])
+
+    def last_sigma(self) -> torch.Tensor:
+        s = self.cache.last_sigma()
+        return torch.cat([s, s])
 
     def stage(self, layer: int, kv) -> None:
         raise RuntimeError("a doubled cache is read only: write frames through the cache itself")

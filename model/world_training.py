@@ -99,6 +99,9 @@ class TrainWorldConfig:
     window: int = 8
     patch: int = 2
     prev_frame: bool = False  # DiTConfig.prev_frame: tokens also embed the previous frame (frame stacking)
+    # DiTConfig.prev_prior (needs --prev-frame): std of a frame's latent change from the previous frame;
+    # > 0 centres the denoiser on the previous frame (model/prev_prior.py); 0 = off
+    prev_prior: float = 0.0
     # DiTConfig.view_moves (needs --prev-frame): "game" (the moves the recordings' game declares, one
     # latent cell each, which needs tile-aligned frames: one tile = one latent cell) or
     # "action:dx:dy,..."; empty = none
@@ -377,7 +380,8 @@ def train(cfg: TrainWorldConfig, games: Games | None = None) -> Path:
     nvec = tuple(buckets[0].cache.meta["action_nvec"])
     text = {"caption_dim": len(vocab), "max_caption_tokens": 16} if cfg.captions else {}
     dit_cfg = preset(cfg.preset, latent_channels=c, patch=cfg.patch, window=cfg.window, action_nvec=nvec,
-                     prev_frame=cfg.prev_frame, view_moves=view_moves, view_rows=view_rows, **text)
+                     prev_frame=cfg.prev_frame, prev_prior=cfg.prev_prior, view_moves=view_moves,
+                     view_rows=view_rows, **text)
     dit = SpacetimeDiT(dit_cfg)
     if cfg.init and not (cfg.resume and (out / "last.safetensors").exists()):
         init_weights(dit, cfg.init)
@@ -470,6 +474,10 @@ def parse_args(argv=None) -> TrainWorldConfig:
         raise SystemExit("error: --refused-stay needs --view-moves (it keeps their moved input still)")
     if cfg.view_moves and not cfg.prev_frame:
         raise SystemExit("error: --view-moves moves the previous-frame input: add --prev-frame")
+    if cfg.prev_prior < 0:
+        raise SystemExit(f"error: --prev-prior is a std: it must be >= 0 (0 = off), got {cfg.prev_prior}")
+    if cfg.prev_prior and not cfg.prev_frame:
+        raise SystemExit("error: --prev-prior centres the denoiser on the previous frame: add --prev-frame")
     if cfg.view_rows < -1:
         raise SystemExit(f"error: --view-rows must be -1 (auto), 0 (all) or a row count, got {cfg.view_rows}")
     if cfg.view_rows > 0 and not cfg.view_moves:

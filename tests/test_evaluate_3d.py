@@ -113,7 +113,9 @@ def test_every_measure_runs_and_the_camera_shift_beats_repeat_on_turns(setup):
     saved = json.loads((out / "eval_3d.json").read_text())
     assert saved["fidelity"].keys() == {"1", "4"}
     h1 = saved["fidelity"]["1"]
-    assert set(h1) >= {"model", "repeat_last", "camera_shift", "windows", "by_step"}
+    assert set(h1) >= {"model", "repeat_last", "camera_shift", "repeat_last_vae", "windows", "by_step"}
+    # the tiny world's VAE is untrained: the last frame through it is far from the last frame itself
+    assert h1["repeat_last_vae"]["psnr_db"] < h1["repeat_last"]["psnr_db"] - 3
     assert set(h1["by_step"]) == {"turned", "walked", "neither"}
     assert set(h1["model"]) == {"psnr_db", "ssim"}
     ac = saved["action_control"]
@@ -150,10 +152,11 @@ def test_camera_shift_baseline_on_many_turning_steps(setup):
 
     rec = Recordings(setup["train"], (W, H))
     clips, acts, _ = load_windows(rec, draw_windows(rec, 6, 30, 0), 4, 6)
-    r = fidelity(clips, acts, clips[:, 4:], 4, (1, 2), HFOV, VERTICAL_FOV, 0.5)
+    r = fidelity(clips, acts, clips[:, 4:], 4, (1, 2), HFOV, VERTICAL_FOV, 0.5, last_vae=clips[:, 3])
     for h in ("1", "2"):
         t = r[h]["by_step"]["turned"]
         assert t["windows"] >= 5 and t["camera_shift"]["psnr_db"] > t["repeat_last"]["psnr_db"] + 3
+        assert r[h]["repeat_last_vae"] == r[h]["repeat_last"]  # a lossless VAE's copy is the repeat
     n = r["1"]["by_step"]["neither"]  # no turn: the shift is the repeat
     assert n["windows"] == 0 or n["camera_shift"]["psnr_db"] == pytest.approx(n["repeat_last"]["psnr_db"])
 

@@ -1,6 +1,8 @@
 """The two guesses a world model must beat: repeat the last frame, and shift the last frame by the
 camera's turn (the one-line geometric guess: a yaw of θ degrees moves the image θ·W/hfov pixels
-sideways, a pitch θ·H/vfov pixels vertically; the strip the turn uncovers repeats the edge pixels)."""
+sideways, a pitch θ·H/vfov pixels vertically; the strip the turn uncovers repeats the edge pixels).
+A third, `through_vae`, repeats the last frame as a latent world model could at best: encoded and
+decoded by its VAE. Where "repeat" wins only by the VAE's loss, no DiT on that VAE can beat it."""
 
 from __future__ import annotations
 
@@ -32,3 +34,14 @@ def camera_shift(frames: np.ndarray, camera: np.ndarray, hfov: float, vfov: floa
     h, w = frames.shape[1:3]
     camera = np.asarray(camera, np.float64)
     return shift_frames(frames, camera[:, 1] * w / hfov, camera[:, 0] * h / vfov)
+
+
+def through_vae(world, frames: np.ndarray, batch: int = 64) -> np.ndarray:
+    """Frames (n, H, W, 3) uint8 encoded and decoded by `world`'s VAE (the world's frame size)."""
+    import torch
+
+    out = np.empty_like(frames)
+    with torch.no_grad():
+        for i in range(0, len(frames), batch):
+            out[i : i + batch] = world.vae.decode_images(world.vae.encode_images(frames[i : i + batch])).cpu().numpy()
+    return out

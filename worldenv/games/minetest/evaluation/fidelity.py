@@ -17,7 +17,7 @@ from model.rollout import DreamRollout
 from worldenv.games.minetest.evaluation.baselines import camera_shift
 from worldenv.games.minetest.evaluation.data import STEP_KINDS, camera_degrees, step_kinds
 
-METHODS = ("model", "repeat_last", "camera_shift")
+METHODS = ("model", "repeat_last", "camera_shift", "repeat_last_vae")
 PSNR_CAP_DB = 60.0  # an MSE of 0.065: frames equal up to rounding
 
 
@@ -41,14 +41,17 @@ def _scores(real: np.ndarray, guess: np.ndarray, rows: np.ndarray) -> dict:
     return {"psnr_db": float(np.minimum(psnr(real[rows], guess[rows]), PSNR_CAP_DB).mean()), "ssim": float(ssim(real[rows], guess[rows]).mean())}
 
 
-def fidelity(clips, acts, dream, k: int, horizons, hfov: float, vfov: float, threshold: float) -> dict:
-    """{horizon: scores} for the dreams `dream` (n, max horizon, ...) of windows clips (n, k + max, ...)."""
+def fidelity(clips, acts, dream, k: int, horizons, hfov: float, vfov: float, threshold: float,
+             last_vae: np.ndarray) -> dict:
+    """{horizon: scores} for the dreams `dream` (n, max horizon, ...) of windows clips (n, k + max, ...);
+    `last_vae` (n, H, W, 3): each window's last real frame through the world's VAE (`through_vae`)."""
     result = {}
     cam = camera_degrees(acts)
     for h in horizons:
         real, last = clips[:, k - 1 + h], clips[:, k - 1]
         guesses = {"model": dream[:, h - 1], "repeat_last": last,
-                   "camera_shift": camera_shift(last, cam[:, k - 1 : k - 1 + h].sum(1), hfov, vfov)}
+                   "camera_shift": camera_shift(last, cam[:, k - 1 : k - 1 + h].sum(1), hfov, vfov),
+                   "repeat_last_vae": last_vae}
         kinds = step_kinds(acts[:, k - 2 + h], threshold)
         every = np.ones(len(clips), bool)
         m = {name: _scores(real, g, every) for name, g in guesses.items()}

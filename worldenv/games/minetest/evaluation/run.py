@@ -2,8 +2,9 @@
 
     soraworld-evaluate-3d --model WORLD --data data/minetest_heldout --idm-data data/minetest --out runs/eval_3d
 
-- fidelity: teacher-forced PSNR / SSIM at horizons 1, 8, 32, 128 next to "repeat the last frame"
-  and "shift the last frame by the camera", split by the step (camera turned, player walked, neither);
+- fidelity: teacher-forced PSNR / SSIM at horizons 1, 8, 32, 128 next to "repeat the last frame",
+  "shift the last frame by the camera" and "repeat it through the world's VAE" (the best copy a latent
+  model can make), split by the step (camera turned, player walked, neither);
 - action_control: an inverse-dynamics model's accuracy on real and on dreamed pairs (`--idm` loads
   one, else `--idm-steps` trains one on `--idm-data` and saves it to `<out>/idm.safetensors`);
 - revisit: on the recorded loops, the dream's frame back at A against the real A and mid-loop frames;
@@ -25,6 +26,7 @@ import torch
 
 from model.cli import command_line
 from model.rollout import WorldModel
+from worldenv.games.minetest.evaluation.baselines import through_vae
 from worldenv.games.minetest.evaluation.data import (
     STEP_KINDS,
     VERTICAL_FOV,
@@ -123,7 +125,8 @@ def evaluate(model: str, data: str, out: str, starts: int = 16, horizons=(1, 8, 
         pending["real_vs_dream.mp4"] = lambda p: side_by_side_video(clips[film, k : k + n_film], dream[film, :n_film],
                                                                     p, fps=20)
     if "fidelity" in measures:
-        result["fidelity"] = fidelity(clips, acts, dream, k, horizons, hfov, vertical_fov, camera_threshold)
+        result["fidelity"] = fidelity(clips, acts, dream, k, horizons, hfov, vertical_fov, camera_threshold,
+                                      through_vae(world, clips[:, k - 1]))
     if "action_control" in measures:
         if net is None:
             net, info = train_idm(idm_data, size, idm_steps, seed, idm_frames, log_every=max(idm_steps // 10, 1))
@@ -168,6 +171,7 @@ def _f(v, fmt=".2f") -> str:
 def print_table(r: dict) -> None:
     if "fidelity" in r:
         print(f"{'horizon':>8} {'step':>8} {'n':>4}  " + "  ".join(f"{m + ' PSNR/SSIM':>24}" for m in METHODS))
+        print("(repeat_last_vae: the last frame through the world's VAE, the best copy a latent model can make)")
         for hz, m in r["fidelity"].items():
             rows = [("all", m["windows"], m)] + [(kind, v["windows"], v) for kind, v in m["by_step"].items()]
             for kind, n, v in rows:
