@@ -141,9 +141,14 @@ def test_every_measure_runs_and_the_camera_shift_beats_repeat_on_turns(setup):
     # a saved IDM is reused
     r2 = main(["--model", str(setup["world"]), "--data", str(setup["held"]), "--out", str(out / "again"),
                "--measures", "action_control", "stability", "--stability-steps", "12", "--every", "6", "--starts", "2", "--idm", str(out / "idm.safetensors"),
+               "--stability-start", "1",
                "--horizons", "1", "--idm-horizon", "2"])
     assert r2["idm"]["loaded"] == str(out / "idm.safetensors") and "fidelity" not in r2
     assert r2["stability"]["policy"] == "recorded" and [p["step"] for p in r2["stability"]["points"]] == [6, 12]
+    assert r2["stability"]["start"] == 1
+    with pytest.raises(ValueError, match="first 8 held-out episodes"):
+        main(["--model", str(setup["world"]), "--data", str(setup["held"]), "--out", str(out / "bad"),
+              "--measures", "stability", "--stability-start", "8"])
 
 
 def test_camera_shift_baseline_on_many_turning_steps(setup):

@@ -68,7 +68,8 @@ def evaluate(model: str, data: str, out: str, starts: int = 16, horizons=(1, 8, 
              idm_frames: int = 30_000, idm_horizon: int = 16, heldout_frames: int = 10_000, loops: int = 64,
              stability_steps: int = 5000,
              every: int = 500, stability_policy: str = "recorded", camera_threshold: float = 0.5,
-             vertical_fov: float = VERTICAL_FOV, seed: int = 0, batch: int = 16, **rollout) -> dict:
+             vertical_fov: float = VERTICAL_FOV, seed: int = 0, batch: int = 16, stability_start: int = 0,
+             **rollout) -> dict:
     """Every measure in `measures` on the world `model` (a folder or a shipped world's name) and the
     held-out recordings `data`; writes `<out>/eval_3d.json` and the pictures, prints the table."""
     t0 = time.time()
@@ -77,6 +78,8 @@ def evaluate(model: str, data: str, out: str, starts: int = 16, horizons=(1, 8, 
     unknown = set(measures) - set(MEASURES)
     if unknown:
         raise ValueError(f"unknown measures {sorted(unknown)}; choose from {list(MEASURES)}")
+    if not 0 <= stability_start < 8:
+        raise ValueError(f"--stability-start picks one of the first 8 held-out episodes (0-7), got {stability_start}")
     if stability_policy not in POLICIES:
         raise ValueError(f"stability policy must be one of {POLICIES}, got {stability_policy!r}")
     if not horizons or min(horizons) < 1:
@@ -141,20 +144,23 @@ def evaluate(model: str, data: str, out: str, starts: int = 16, horizons=(1, 8, 
         eps = [rec.load(info, first=min(rec.length(info), 2000)) for info in rec.episodes[:8]]
         result["real_frame_stats"] = frame_stats(np.concatenate([f[:: max(1, len(f) // 250)] for f, _ in eps]))
         result["real_frame_stats"]["frame_change"] = float(np.mean([frame_stats(f)["frame_change"] for f, _ in eps]))
-        f0, a0 = eps[0]
+        if stability_start >= len(eps):
+            raise ValueError(f"{data}: --stability-start {stability_start}, but it holds {len(eps)} episodes")
+        eps_from = eps[stability_start:] + eps[:stability_start]  # the start's episode, then the others' actions
+        f0, a0 = eps_from[0]
         if len(f0) < k:
-            raise ValueError(f"{data}: the first episode has fewer than the {k} frames a dream starts from")
-        policy = (recorded_actions([a[k - 1 :] for _, a in eps]) if stability_policy == "recorded"
+            raise ValueError(f"{data}: episode {stability_start} has fewer than the {k} frames a dream starts from")
+        policy = (recorded_actions([a[k - 1 :] for _, a in eps_from]) if stability_policy == "recorded"
                   else random_walk(seed))
         points, snaps = stability(world, f0[:k], leading_actions(a0, 0, k), policy, stability_steps, every, steps,
                                   seed, roll_kw)
         real = result["real_frame_stats"]
-        result["stability"] = {"policy": stability_policy, "steps": stability_steps, "every": every,
+        result["stability"] = {"policy": stability_policy, "start": stability_start, "steps": stability_steps, "every": every,
                                "points": points,
                                "collapsed": bool(any(p["std"] < 0.3 * real["std"] for p in points)),
                                "collapse_rule": "a point's frame std below 0.3x the real frames'"}
-        pick = np.linspace(0, len(np.concatenate([f for f, _ in eps])) - 1, len(snaps)).astype(int)
-        real_row = np.concatenate([f for f, _ in eps])[pick]
+        pick = np.linspace(0, len(np.concatenate([f for f, _ in eps_from])) - 1, len(snaps)).astype(int)
+        real_row = np.concatenate([f for f, _ in eps_from])[pick]
         pending["stability_filmstrip.png"] = lambda p: filmstrip(real_row, snaps, p)
     result["seconds"] = round(time.time() - t0, 1)
     pending[OUT_JSON] = lambda p: p.write_text(json.dumps(result, indent=1))
@@ -227,6 +233,8 @@ def main(argv=None) -> dict:
     p.add_argument("--stability-steps", type=int, default=5000)
     p.add_argument("--every", type=int, default=500)
     p.add_argument("--stability-policy", choices=POLICIES, default="recorded")
+    p.add_argument("--stability-start", type=int, default=0,
+                   help="which of the first 8 held-out episodes the stability dream starts from")
     p.add_argument("--batch", type=int, default=16, help="dreams stepped together")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--context-sigma", type=float, default=None)
@@ -240,6 +248,6 @@ def main(argv=None) -> dict:
         torch.set_num_threads(a.threads)
     return evaluate(a.model, a.data, a.out, a.starts, tuple(a.horizons), a.steps, tuple(a.measures), a.idm,
                     a.idm_data, a.idm_steps, a.idm_frames, a.idm_horizon, a.heldout_frames, a.loops, a.stability_steps, a.every,
-                    a.stability_policy, a.camera_threshold, a.vertical_fov, a.seed, a.batch,
+                    a.stability_policy, a.camera_threshold, a.vertical_fov, a.seed, a.batch, a.stability_start,
                     context_sigma=a.context_sigma, reground=a.reground, guidance=a.guidance,
                     start_sigma=a.start_sigma, fresh_steps=a.fresh_steps)
