@@ -20,6 +20,26 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 
+def flow_losses(model, z0, actions, steps: int, cfg=None) -> list[float]:
+    """Train `model` on the one batch of windows z0 (b, t, c, h, w) with `actions` (b, t, A) for
+    `steps` AdamW steps (lr 3e-3, a fresh seed each step); the flow loss of each step."""
+    from model.diffusion import FlowConfig, flow_loss
+
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    b, t = z0.shape[:2]
+    rewards, dones = torch.zeros(b, t), torch.zeros(b, t, dtype=torch.bool)
+    g = torch.Generator().manual_seed(0)
+    losses = []
+    for _ in range(steps):
+        torch.manual_seed(int(torch.randint(0, 10_000, (1,), generator=g)))
+        loss, stats = flow_loss(model, z0, actions, rewards, dones, cfg or FlowConfig())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(stats["flow"])
+    return losses
+
+
 def build_tiny_world(folder, k: int = 5, seed: int = 0, prev_frame: bool = False, size: tuple[int, int] = (64, 64),
                      view_moves: bool = False, view_rows: int = 0):
     """An untrained tiny world (VAE + DiT + a start bank of real Crafter frames) saved to `folder`.
