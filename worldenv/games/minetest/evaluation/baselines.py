@@ -37,11 +37,7 @@ def camera_shift(frames: np.ndarray, camera: np.ndarray, hfov: float, vfov: floa
 
 
 def through_vae(world, frames: np.ndarray, batch: int = 64) -> np.ndarray:
-    """Frames (n, H, W, 3) uint8 encoded and decoded by `world`'s VAE (the world's frame size)."""
-    import torch
+    """Frames (n, H, W, 3) uint8 encoded and decoded by `world`'s VAE (the world's frame size), in float32."""
+    from model.vae_evaluation import reconstruct
 
-    out = np.empty_like(frames)
-    with torch.no_grad():
-        for i in range(0, len(frames), batch):
-            out[i : i + batch] = world.vae.decode_images(world.vae.encode_images(frames[i : i + batch])).cpu().numpy()
-    return out
+    return reconstruct(world.vae, frames, batch, bf16=False)[0]

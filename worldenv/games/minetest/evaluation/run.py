@@ -159,8 +159,8 @@ def evaluate(model: str, data: str, out: str, starts: int = 16, horizons=(1, 8, 
                                "points": points,
                                "collapsed": bool(any(p["std"] < 0.3 * real["std"] for p in points)),
                                "collapse_rule": "a point's frame std below 0.3x the real frames'"}
-        pick = np.linspace(0, len(np.concatenate([f for f, _ in eps_from])) - 1, len(snaps)).astype(int)
-        real_row = np.concatenate([f for f, _ in eps_from])[pick]
+        real_frames = np.concatenate([f for f, _ in eps_from])
+        real_row = real_frames[np.linspace(0, len(real_frames) - 1, len(snaps)).astype(int)]
         pending["stability_filmstrip.png"] = lambda p: filmstrip(real_row, snaps, p)
     result["seconds"] = round(time.time() - t0, 1)
     pending[OUT_JSON] = lambda p: p.write_text(json.dumps(result, indent=1))
